@@ -1,0 +1,187 @@
+"""The ``millpond`` command line.
+
+User mistakes (:class:`~millpond.errors.MillpondError`) print one line to stderr and
+exit 2; a run whose stages did not all succeed exits 1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from millpond.errors import MillpondError
+
+app = typer.Typer(
+    help="millpond: pipelines of Papermill-run notebooks over a shared Ibis library.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+WorkspaceOpt = Annotated[
+    Optional[Path],
+    typer.Option("--workspace", "-C", help="Workspace root (default: found from the current directory)."),
+]
+
+
+def _workspace(path: Path | None):
+    from millpond.workspace import Workspace
+
+    return Workspace(path) if path else Workspace.find()
+
+
+def _parse_params(pairs: list[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise MillpondError(f"-p {pair}: expected key=value")
+        key, value = pair.split("=", 1)
+        params[key.strip()] = value
+    return params
+
+
+@app.command()
+def run(
+    pipeline: Annotated[Optional[str], typer.Argument(help="Pipeline name (pipelines/<name>.yml) or file.")] = None,
+    param: Annotated[list[str], typer.Option("--param", "-p", help="Override a pipeline parameter: key=value.")] = [],
+    stage: Annotated[list[str], typer.Option("--stage", "-s", help="Run only this stage (repeatable).")] = [],
+    from_: Annotated[list[str], typer.Option("--from", help="Run this stage and everything downstream.")] = [],
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Stages to run at once.")] = 1,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even what has not changed.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would run, run nothing.")] = False,
+    resume: Annotated[Optional[str], typer.Option("--resume", help="Rerun what failed or never ran in RUN_ID.")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for another run on this workspace instead of refusing.")] = False,
+    plain: Annotated[Optional[bool], typer.Option("--plain/--rich", help="Force plain log lines or the live display.")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Run a pipeline's stages in DAG order, skipping what has not changed."""
+    from millpond.run.progress import make_reporter
+    from millpond.run.runner import RunOptions, Runner
+
+    if pipeline is None and resume is None:
+        raise MillpondError("name a pipeline (e.g. `millpond run shop`) or pass --resume RUN_ID")
+    ws = _workspace(workspace)
+    options = RunOptions(
+        params=_parse_params(param), stages=stage, from_stages=from_, jobs=jobs, force=force,
+        dry_run=dry_run, resume=resume, wait=wait,
+    )
+    runner = Runner(ws, pipeline or "", options, reporter=None if dry_run else make_reporter(plain))
+    result = runner.run()
+    if dry_run:
+        for name, what in result.plan.items():
+            typer.echo(f"{name:<28} {what}")
+        return
+    out = ws.runs_dir / result.run_id
+    if out.exists():
+        typer.echo(f"executed notebooks: {ws.relative(out)}")
+    if ws.duckdb_file() is not None:
+        typer.echo(f"warehouse: {ws.relative(ws.duckdb_file())}")
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def runs(
+    run_id: Annotated[Optional[str], typer.Argument(help="Show this run's stages.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n")] = 20,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """List run history, or one run's stages."""
+    from millpond.run.history import show_run, show_runs
+
+    ws = _workspace(workspace)
+    if run_id:
+        show_run(ws, run_id, as_json=as_json)
+    else:
+        show_runs(ws, limit, as_json=as_json)
+
+
+@app.command()
+def validate(
+    pipeline: Annotated[Optional[list[str]], typer.Argument(help="Pipelines to check (default: all).")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Check pipeline specs and their notebooks without running anything."""
+    from millpond.pipeline.load import load_pipeline
+
+    ws = _workspace(workspace)
+    names = pipeline or sorted(p.stem for p in ws.pipelines_dir.glob("*.yml"))
+    for name in names:
+        p = load_pipeline(ws, name)
+        typer.echo(f"{ws.relative(p.path)}: ok ({len(p.spec.stages)} stages)")
+
+
+@app.command()
+def generate(
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same files.")] = 42,
+    scale: Annotated[float, typer.Option(help="1 is a small shop; row counts scale linearly.")] = 1.0,
+    out: Annotated[Optional[Path], typer.Option(help="Where to write (default: the workspace's raw folder).")] = None,
+    days: Annotated[int, typer.Option(help="Days of orders and events.")] = 31,
+    start: Annotated[str, typer.Option(help="First day (YYYY-MM-DD).")] = "2024-01-01",
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Generate the deterministic, deliberately dirty sample shop data."""
+    from millpond.shop.generate import generate as run_generate
+
+    ws = _workspace(workspace)
+    target = out or ws.path(ws.spec.folders.raw)
+    try:
+        first = dt.date.fromisoformat(start)
+    except ValueError:
+        raise MillpondError(f"--start {start}: expected a date YYYY-MM-DD") from None
+    manifest = run_generate(target, seed=seed, scale=scale, start=first, days=days)
+    typer.echo(f"sample data: {ws.relative(target)} (seed {seed}, scale {scale:g})")
+    del manifest
+
+
+@app.command()
+def lab(
+    port: Annotated[Optional[int], typer.Option(help="Port to serve on.")] = None,
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open a browser.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Open JupyterLab at the workspace root with the project's environment as kernel."""
+    from millpond.lab import launch_lab
+
+    ws = _workspace(workspace)
+    raise typer.Exit(launch_lab(ws.root, port=port, open_browser=not no_browser))
+
+
+@app.command()
+def version() -> None:
+    """Print the millpond version."""
+    import millpond
+
+    typer.echo(millpond.__version__)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except MillpondError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except typer.Exit as exc:
+        return exc.exit_code
+    except SystemExit as exc:  # click's own exits (usage errors print their message)
+        return int(exc.code or 0)
+    except __import__("click").exceptions.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except __import__("click").exceptions.Abort:
+        print("aborted", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pipelines: stage specs (``pipelines/*.yml``), their validation and their DAG."""

@@ -1,0 +1,179 @@
+"""Load a pipeline file and check everything that needs more than one field.
+
+Each rejection is one :class:`~millpond.errors.SpecError` line naming file, line and
+field: unknown keys and wrong types (pydantic), duplicate stage names, an unknown
+``needs``, a cycle (naming its stages), a missing notebook, a parameter the notebook
+does not declare or of the wrong type, two stages producing the same table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from millpond.errors import SpecError
+from millpond.pipeline.dag import find_cycle, topological_order
+from millpond.pipeline.notebooks import declared_parameters
+from millpond.pipeline.params import coerce, compatible, python_type_name
+from millpond.pipeline.spec import PipelineSpec, StageSpec
+from millpond.validation import spec_error
+from millpond.workspace import Workspace
+from millpond.yaml_source import LineMap, load_yaml
+
+
+@dataclass
+class Pipeline:
+    """A validated pipeline bound to its workspace."""
+
+    workspace: Workspace
+    name: str
+    path: Path
+    spec: PipelineSpec
+    lines: LineMap
+    declared: dict[str, dict[str, str | None]] = field(default_factory=dict)
+
+    @property
+    def needs(self) -> dict[str, list[str]]:
+        """Stage name to the stages it needs, in declaration order."""
+        return {s.name: list(s.needs) for s in self.spec.stages}
+
+    @property
+    def order(self) -> list[str]:
+        return topological_order(self.needs)
+
+    def stage(self, name: str) -> StageSpec:
+        return self.spec.stage(name)
+
+    def notebook_path(self, stage: StageSpec) -> Path:
+        return self.workspace.path(stage.notebook)
+
+    def resolve_params(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Pipeline parameters: declared defaults, then ``millpond.yml`` params, then overrides.
+
+        Overrides from the command line are coerced to the declared type; an
+        undeclared name or an uncoercible value is a :class:`SpecError`.
+        """
+        values: dict[str, Any] = {}
+        ws_params = self.workspace.spec.params
+        for name, p in self.spec.params.items():
+            value = ws_params.get(name, p.default)
+            values[name] = None if value is None else coerce(value, p.type)
+        for name, raw in (overrides or {}).items():
+            if name not in self.spec.params:
+                known = ", ".join(sorted(self.spec.params)) or "none"
+                raise SpecError(f"-p {name}: pipeline {self.name!r} has no parameter {name!r} (declared: {known})")
+            try:
+                values[name] = coerce(raw, self.spec.params[name].type)
+            except ValueError as exc:
+                raise SpecError(f"-p {name}={raw}: {exc}") from None
+        return values
+
+    def stage_params(self, stage: StageSpec, pipeline_params: dict[str, Any]) -> dict[str, Any]:
+        """What Papermill injects into ``stage``: the pipeline parameters its notebook
+        declares, overridden by the stage's own ``params``."""
+        declared = self.declared.get(stage.name, {})
+        params = {k: v for k, v in pipeline_params.items() if k in declared and v is not None}
+        params.update(stage.params)
+        return params
+
+
+def load_pipeline(workspace: Workspace, name: str, *, check_notebooks: bool = True) -> Pipeline:
+    """Read and validate ``pipelines/<name>.yml`` of ``workspace``.
+
+    Parameters
+    ----------
+    workspace
+        The workspace the pipeline belongs to.
+    name
+        The pipeline's name (file stem) or a path to its file.
+    check_notebooks
+        Also open each notebook to check its parameters (Papermill's inspector).
+    """
+    path = workspace.pipeline_file(name)
+    display = workspace.relative(path)
+    data, lines = load_yaml(path, display)
+    if not isinstance(data, dict):
+        raise SpecError(f"{display}:1: a pipeline file must be a mapping with a 'stages' list")
+    try:
+        spec = PipelineSpec.model_validate(data)
+    except ValidationError as exc:
+        raise spec_error(exc, display, lines, PipelineSpec) from None
+    pipeline = Pipeline(workspace, spec.name or path.stem, path, spec, lines)
+    _check_graph(pipeline, display)
+    _check_notebooks(pipeline, display, inspect=check_notebooks)
+    return pipeline
+
+
+def _fail(display: str, lines: LineMap, loc: tuple, message: str) -> SpecError:
+    from millpond.yaml_source import format_path
+
+    return SpecError(f"{display}:{lines.line_of(loc)}: {format_path(loc)}: {message}")
+
+
+def _check_graph(pipeline: Pipeline, display: str) -> None:
+    spec, lines = pipeline.spec, pipeline.lines
+    seen: dict[str, int] = {}
+    for i, stage in enumerate(spec.stages):
+        if stage.name in seen:
+            raise _fail(display, lines, ("stages", i, "name"), f"duplicate stage name {stage.name!r} (also stages[{seen[stage.name]}])")
+        seen[stage.name] = i
+    for i, stage in enumerate(spec.stages):
+        for j, up in enumerate(stage.needs):
+            if up not in seen:
+                raise _fail(display, lines, ("stages", i, "needs", j), f"unknown stage {up!r} (stages: {', '.join(seen)})")
+            if up == stage.name:
+                raise _fail(display, lines, ("stages", i, "needs", j), f"stage {up!r} needs itself")
+    cycle = find_cycle(pipeline.needs)
+    if cycle:
+        first = seen[cycle[0]]
+        raise _fail(display, lines, ("stages", first, "needs"), "cycle: " + " -> ".join(cycle))
+    producer: dict[str, tuple[str, int]] = {}
+    for i, stage in enumerate(spec.stages):
+        for j, table in enumerate(stage.produces):
+            if table in producer:
+                other, _ = producer[table]
+                raise _fail(
+                    display, lines, ("stages", i, "produces", j),
+                    f"table {table!r} is already produced by stage {other!r}",
+                )
+            producer[table] = (stage.name, i)
+
+
+def _check_notebooks(pipeline: Pipeline, display: str, *, inspect: bool) -> None:
+    lines = pipeline.lines
+    for i, stage in enumerate(pipeline.spec.stages):
+        nb = pipeline.notebook_path(stage)
+        if not nb.is_file():
+            raise _fail(display, lines, ("stages", i, "notebook"), f"notebook not found: {stage.notebook}")
+        if nb.suffix != ".ipynb":
+            raise _fail(display, lines, ("stages", i, "notebook"), f"not a .ipynb notebook: {stage.notebook}")
+        if not inspect:
+            continue
+        try:
+            declared = declared_parameters(nb)
+        except Exception as exc:  # an unreadable notebook is the user's to fix
+            raise _fail(display, lines, ("stages", i, "notebook"), f"cannot read notebook {stage.notebook}: {exc}") from None
+        pipeline.declared[stage.name] = declared
+        for key, value in stage.params.items():
+            loc = ("stages", i, "params", key)
+            if key not in declared:
+                known = ", ".join(declared) or "none"
+                raise _fail(
+                    display, lines, loc,
+                    f"notebook {stage.notebook} declares no parameter {key!r} (its parameters cell declares: {known})",
+                )
+            if not compatible(value, declared[key]):
+                raise _fail(
+                    display, lines, loc,
+                    f"wrong type: notebook {stage.notebook} declares {key} as {declared[key]}, got {python_type_name(value)} {value!r}",
+                )
+        for name, p in pipeline.spec.params.items():
+            if name in declared and p.type in {"int", "float", "bool", "list"} and p.default is not None:
+                if not compatible(p.default, declared[name]):
+                    raise _fail(
+                        display, lines, ("params", name),
+                        f"wrong type: notebook {stage.notebook} declares {name} as {declared[name]}, pipeline declares {p.type}",
+                    )

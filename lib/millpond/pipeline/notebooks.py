@@ -1,0 +1,61 @@
+"""What millpond needs to know about a stage notebook: its parameters and its source hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+
+
+def source_fingerprint(path: Path) -> str:
+    """Hash of a notebook's cell sources and types (not outputs, not metadata).
+
+    Re-executing a notebook or committing its outputs does not change it; editing a
+    cell, adding one, or re-tagging the parameters cell does.
+
+    Examples
+    --------
+    >>> import nbformat, tempfile
+    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    >>> p = Path(tempfile.mkdtemp()) / "a.ipynb"
+    >>> nbformat.write(nb, p)
+    >>> before = source_fingerprint(p)
+    >>> nb.cells[0].outputs = [nbformat.v4.new_output("stream", text="1")]
+    >>> nbformat.write(nb, p)
+    >>> source_fingerprint(p) == before
+    True
+    """
+    doc = json.loads(path.read_text())
+    digest = hashlib.sha256()
+    for cell in doc.get("cells", []):
+        source = cell.get("source", "")
+        if isinstance(source, list):
+            source = "".join(source)
+        tags = sorted(t for t in cell.get("metadata", {}).get("tags", []) if t == "parameters")
+        digest.update(json.dumps([cell.get("cell_type"), source, tags]).encode())
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=256)
+def _declared(path: str, mtime_ns: int) -> dict[str, str | None]:
+    import papermill
+
+    params = papermill.inspect_notebook(path)
+    return {name: info.get("inferred_type_name") for name, info in params.items()}
+
+
+def declared_parameters(path: Path) -> dict[str, str | None]:
+    """Parameter names of a notebook and their inferred types (Papermill's inspector).
+
+    Examples
+    --------
+    >>> import nbformat, tempfile
+    >>> cell = nbformat.v4.new_code_cell("run_date = '2024-01-31'\\nlimit = 10")
+    >>> cell.metadata["tags"] = ["parameters"]
+    >>> p = Path(tempfile.mkdtemp()) / "a.ipynb"
+    >>> nbformat.write(nbformat.v4.new_notebook(cells=[cell]), p)
+    >>> declared_parameters(p)
+    {'run_date': 'str', 'limit': 'int'}
+    """
+    return dict(_declared(str(path), path.stat().st_mtime_ns))

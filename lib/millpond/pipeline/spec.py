@@ -1,0 +1,105 @@
+"""The pipeline spec (``pipelines/<name>.yml``) as pydantic models.
+
+Example::
+
+    name: shop
+    params:
+      run_date: {type: date, default: 2024-01-31}
+    defaults: {timeout: 600, retries: 1}
+    stages:
+      - name: ingest_orders
+        notebook: notebooks/bronze/10_ingest_orders.ipynb
+        reads: [data/raw/orders.csv]
+        produces: [bronze.orders]
+      - name: clean_orders
+        notebook: notebooks/silver/20_clean_orders.ipynb
+        needs: [ingest_orders]
+        produces: [silver.orders]
+
+Only structure and types are checked here; :mod:`millpond.pipeline.load` checks
+what needs the whole file or the notebooks (cycles, unknown ``needs``, parameters).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from millpond.pipeline.params import ParamType, coerce
+
+IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+TABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class ParamSpec(BaseModel):
+    """A typed pipeline parameter with its default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: ParamType
+    default: Any = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _default_has_type(self) -> ParamSpec:
+        if self.default is not None:
+            self.default = coerce(self.default, self.type)
+        return self
+
+
+class RetryPolicy(BaseModel):
+    """Timeout and retries of a stage; unset fields fall back to the pipeline's defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timeout: float | None = Field(default=None, gt=0, description="seconds for the whole stage")
+    retries: int | None = Field(default=None, ge=0, le=10)
+    retry_backoff: float | None = Field(default=None, ge=0, description="first wait in seconds; doubles")
+
+
+class StageSpec(RetryPolicy):
+    """One stage: a notebook, its parameters, what it needs, reads and produces."""
+
+    name: str = Field(pattern=IDENTIFIER)
+    notebook: str
+    description: str = ""
+    params: dict[str, Any] = {}
+    needs: list[str] = []
+    reads: list[str] = []
+    produces: list[str] = []
+
+    @model_validator(mode="after")
+    def _table_names(self) -> StageSpec:
+        import re
+
+        for table in self.produces:
+            if not re.match(TABLE_NAME, table):
+                raise ValueError(f"produces: {table!r} is not a table name of the form layer.table")
+        return self
+
+
+class PipelineSpec(BaseModel):
+    """The whole pipeline file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, pattern=IDENTIFIER)
+    description: str = ""
+    params: dict[str, ParamSpec] = {}
+    defaults: RetryPolicy = RetryPolicy()
+    stages: list[StageSpec] = Field(min_length=1)
+
+    def stage(self, name: str) -> StageSpec:
+        """The stage called ``name``."""
+        for s in self.stages:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def policy(self, stage: StageSpec) -> tuple[float | None, int, float]:
+        """Effective ``(timeout, retries, retry_backoff)`` of ``stage``."""
+        timeout = stage.timeout if stage.timeout is not None else self.defaults.timeout
+        retries = stage.retries if stage.retries is not None else (self.defaults.retries or 0)
+        backoff = stage.retry_backoff if stage.retry_backoff is not None else self.defaults.retry_backoff
+        return timeout, retries, 1.0 if backoff is None else backoff

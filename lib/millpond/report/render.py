@@ -1,0 +1,386 @@
+"""Self-contained HTML reports built from a list of blocks.
+
+A report is a title and a list of blocks (:class:`Heading`, :class:`Paragraph`,
+:class:`Markdown`, :class:`Metrics`, :class:`Table`, :class:`Chart`, :class:`Checks`),
+rendered with Jinja2 (autoescaped) into one HTML file that opens from disk with no
+network: the Vega, Vega-Lite and vega-embed JavaScript that ``vl-convert-python``
+ships is inlined once per report (only if it has charts), and each chart is a
+Vega-Lite spec in a JSON script tag drawn by vega-embed into its own ``div``.
+
+The generated-at time is the only volatile part; it sits in an element carrying
+``data-volatile`` so tests can blank it with :func:`mask_volatile` (or pass a fixed
+``generated_at``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import math
+import numbers
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Union
+
+import altair as alt
+import jinja2
+import numpy as np
+import pandas as pd
+from markupsafe import Markup
+
+__all__ = [
+    "Block",
+    "Chart",
+    "Checks",
+    "Heading",
+    "Markdown",
+    "Metrics",
+    "Paragraph",
+    "Table",
+    "bar_chart",
+    "javascript_bundle",
+    "line_chart",
+    "mask_volatile",
+    "render_report_html",
+    "write_report",
+]
+
+CHECK_STATUSES = ("fail", "warn", "pass")
+"""Statuses a :class:`Checks` frame may hold, worst first."""
+
+EMBED_OPTIONS: dict[str, Any] = {
+    "actions": False,  # the menu links to online editors: useless offline
+    "renderer": "svg",
+    "config": {
+        "font": "Inter, system-ui, -apple-system, 'Segoe UI', Roboto, 'Liberation Sans', sans-serif",
+        "view": {"stroke": None},
+        "axis": {
+            "labelColor": "#52606d", "titleColor": "#323f4b", "titleFontWeight": 600,
+            "gridColor": "#e9edf1", "domainColor": "#cbd2d9", "tickColor": "#cbd2d9",
+            "labelFontSize": 11, "titleFontSize": 12, "titlePadding": 8,
+        },
+        "legend": {"labelColor": "#52606d", "titleColor": "#323f4b", "labelFontSize": 11},
+        "title": {"fontSize": 14, "fontWeight": 600, "color": "#1f2933", "anchor": "start"},
+        "range": {"category": ["#2f6fb0", "#e07b39", "#3a9e6d", "#c0456b", "#7b61c4", "#9a7b4f"]},
+        "mark": {"color": "#2f6fb0"},
+    },
+}
+"""vega-embed options for every chart: SVG output, no action menu, the report's theme."""
+
+_FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("millpond.report", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_VOLATILE = re.compile(r'(<(\w+)\b[^>]*\bdata-volatile="([^"]*)"[^>]*>).*?(</\2>)', re.S)
+_SCRIPT_UNSAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A section title (``level`` 2) or sub-title (3); level-2 headings make the contents."""
+
+    text: str
+    level: int = 2
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """Plain text; blank lines separate paragraphs. Nothing in it is interpreted."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Markdown:
+    """CommonMark text (with tables); raw HTML in it is shown as text, not rendered."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Headline numbers shown as cards, e.g. ``{"orders": 1204, "revenue": "€48.2k"}``."""
+
+    items: Mapping[str, str | int | float]
+    caption: str | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    """A data frame shown as a table, cut to its first ``max_rows`` rows."""
+
+    df: pd.DataFrame = field(repr=False)
+    caption: str | None = None
+    max_rows: int = 50
+
+
+@dataclass(frozen=True)
+class Chart:
+    """An Altair chart (or a Vega-Lite spec as a dict), drawn by vega-embed."""
+
+    chart: alt.TopLevelMixin | Mapping[str, Any] = field(repr=False)
+    caption: str | None = None
+
+
+@dataclass(frozen=True)
+class Checks:
+    """Quality check results: a frame with columns ``check``, ``table``, ``status``
+    (``pass``/``warn``/``fail``) and ``failing_rows``, optionally ``severity`` and
+    ``sample`` (a list of row dicts), as :func:`millpond.quality.run_checks` returns."""
+
+    df: pd.DataFrame = field(repr=False)
+    caption: str | None = None
+
+
+Block = Union[Heading, Paragraph, Markdown, Metrics, Table, Chart, Checks]
+
+
+def render_report_html(
+    *,
+    title: str,
+    subtitle: str | None = None,
+    blocks: Sequence[Block],
+    generated_at: dt.datetime | None = None,
+) -> str:
+    """Render a report to a self-contained HTML string.
+
+    Parameters
+    ----------
+    title, subtitle
+        Shown at the top and in the browser tab.
+    blocks
+        The report's content, in order.
+    generated_at
+        When the report was made; defaults to now (UTC). Marked ``data-volatile``.
+
+    Examples
+    --------
+    >>> html = render_report_html(title="Orders <daily>", blocks=[Metrics({"orders": 1204})])
+    >>> "<h1>Orders &lt;daily&gt;</h1>" in html, "1,204" in html, "<script" in html
+    (True, True, False)
+    """
+    views = [_view(block, position) for position, block in enumerate(blocks, start=1)]
+    charts = [view for view in views if view["kind"] == "chart"]
+    checks = [row for view in views if view["kind"] == "checks" for row in view["rows"]]
+    when = generated_at or dt.datetime.now(dt.timezone.utc)
+    return _TEMPLATES.get_template("report.html.jinja").render(
+        title=title,
+        subtitle=subtitle,
+        blocks=views,
+        contents=[view for view in views if view["kind"] == "heading" and view["level"] == 2],
+        checks_summary=_checks_summary(checks) if checks else None,
+        generated_at=when.strftime("%Y-%m-%d %H:%M %Z").strip(),
+        vega_javascript=Markup(javascript_bundle()) if charts else None,
+        embed_options=Markup(_script_json(EMBED_OPTIONS)),
+    )
+
+
+def write_report(
+    path: str | Path,
+    *,
+    title: str,
+    subtitle: str | None = None,
+    blocks: Sequence[Block],
+    generated_at: dt.datetime | None = None,
+) -> Path:
+    """Write :func:`render_report_html` to ``path`` (parents created); return the path.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> out = write_report(f"{tempfile.mkdtemp()}/r/report.html", title="Hi", blocks=[Paragraph("ok")])
+    >>> out.name, out.read_text(encoding="utf-8").count("<p>ok</p>")
+    ('report.html', 1)
+    """
+    html = render_report_html(title=title, subtitle=subtitle, blocks=blocks, generated_at=generated_at)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(html, encoding="utf-8")
+    return target
+
+
+def mask_volatile(html: str) -> str:
+    """Replace the content of every ``data-volatile="name"`` element with ``[name]``.
+
+    Examples
+    --------
+    >>> mask_volatile('<p>at <span data-volatile="generated-at">12:04</span></p>')
+    '<p>at <span data-volatile="generated-at">[generated-at]</span></p>'
+    """
+    return _VOLATILE.sub(lambda m: f"{m.group(1)}[{m.group(3)}]{m.group(4)}", html)
+
+
+@lru_cache(maxsize=1)
+def javascript_bundle() -> str:
+    """The Vega + Vega-Lite + vega-embed JavaScript inlined in reports with charts.
+
+    Built by ``vl_convert.javascript_bundle`` for the Vega-Lite version Altair
+    writes (when vl-convert has it); it defines ``vegaEmbed``, ``vega`` and
+    ``vegaLite`` on ``window``. Takes a few seconds the first time, then cached.
+    """
+    import vl_convert
+
+    wanted = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
+    version = wanted if wanted in vl_convert.get_vegalite_versions() else None
+    bundle = vl_convert.javascript_bundle(vl_version=version)
+    # Inline in a <script> element: a literal "</script" would end it early.
+    return re.sub(r"</(script)", r"<\\/\1", bundle, flags=re.I)
+
+
+def bar_chart(df: pd.DataFrame, category: str, value: str, *, title: str | None = None) -> alt.Chart:
+    """Horizontal bars of ``value`` per ``category``, largest first (e.g. rows per table).
+
+    Examples
+    --------
+    >>> counts = pd.DataFrame({"table": ["orders", "customers"], "rows": [1204, 310]})
+    >>> bar_chart(counts, "table", "rows").to_dict()["mark"]["type"]
+    'bar'
+    """
+    return (
+        alt.Chart(df, title=title or alt.Undefined)
+        .mark_bar(cornerRadiusEnd=3)
+        .encode(
+            y=alt.Y(f"{category}:N", sort="-x", title=None),
+            x=alt.X(f"{value}:Q", title=value),
+            tooltip=[alt.Tooltip(f"{category}:N"), alt.Tooltip(f"{value}:Q", format=",")],
+        )
+        .properties(width="container", height=max(60, 26 * df[category].nunique()), autosize=_FIT_WIDTH)
+    )
+
+
+def line_chart(
+    df: pd.DataFrame, x: str, y: str, *, color: str | None = None, title: str | None = None
+) -> alt.Chart:
+    """A line of ``y`` over ``x`` (e.g. daily revenue), one line per ``color`` value if given.
+
+    Examples
+    --------
+    >>> daily = pd.DataFrame({"day": pd.date_range("2024-01-01", periods=3), "revenue": [5.0, 7.5, 6.0]})
+    >>> line_chart(daily, "day", "revenue").to_dict()["encoding"]["x"]["type"]
+    'temporal'
+    """
+    dates = pd.api.types.is_datetime64_any_dtype(df[x])
+    x_axis = alt.X(f"{x}:T", axis=alt.Axis(format="%Y-%m-%d", labelAngle=0)) if dates else alt.X(x)
+    encoding: dict[str, Any] = {"x": x_axis, "y": alt.Y(y), "tooltip": [x, y]}
+    if color is not None:
+        encoding["color"] = alt.Color(f"{color}:N")
+        encoding["tooltip"] = [x, color, y]
+    return (
+        alt.Chart(df, title=title or alt.Undefined)
+        .mark_line(point=True, strokeWidth=2)
+        .encode(**encoding)
+        .properties(width="container", height=260, autosize=_FIT_WIDTH)
+    )
+
+
+# -- block views: what the templates get --------------------------------------------
+
+
+def _view(block: Block, position: int) -> dict[str, Any]:
+    if isinstance(block, Heading):
+        slug = re.sub(r"[^a-z0-9]+", "-", block.text.lower()).strip("-")
+        anchor = f"s{position}-{slug}" if slug else f"s{position}"
+        return {"kind": "heading", "text": block.text, "level": block.level, "anchor": anchor}
+    if isinstance(block, Paragraph):
+        paragraphs = [p.strip() for p in re.split(r"\n\s*\n", block.text) if p.strip()]
+        return {"kind": "paragraph", "paragraphs": paragraphs}
+    if isinstance(block, Markdown):
+        return {"kind": "markdown", "html": Markup(_markdown().render(block.text))}
+    if isinstance(block, Metrics):
+        cards = [{"label": str(k), "value": _format_value(v)} for k, v in block.items.items()]
+        return {"kind": "metrics", "cards": cards, "caption": block.caption}
+    if isinstance(block, Table):
+        return {"kind": "table", "caption": block.caption, **_table_view(block.df, block.max_rows)}
+    if isinstance(block, Chart):
+        spec = block.chart if isinstance(block.chart, Mapping) else block.chart.to_dict()
+        return {"kind": "chart", "id": f"mp-chart-{position}", "caption": block.caption,
+                "spec": Markup(_script_json(spec))}
+    if isinstance(block, Checks):
+        return {"kind": "checks", "caption": block.caption, "rows": _check_rows(block.df)}
+    kinds = "Heading, Paragraph, Markdown, Metrics, Table, Chart or Checks"
+    raise TypeError(f"report block #{position}: expected a {kinds}, got {type(block).__name__}")
+
+
+def _table_view(df: pd.DataFrame, max_rows: int) -> dict[str, Any]:
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"Table expects a pandas DataFrame, got {type(df).__name__} (call .to_pandas())")
+    if not isinstance(df.index, pd.RangeIndex):
+        df = df.reset_index()
+    shown = df.head(max_rows)
+    numeric = [pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in df.dtypes]
+    rows = [[_cell(value) for value in row] for row in shown.itertuples(index=False, name=None)]
+    return {"columns": [str(c) for c in df.columns], "numeric": numeric, "rows": rows,
+            "total": f"{len(df):,}", "shown": len(shown), "truncated": len(df) > len(shown)}
+
+
+def _check_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
+    missing = [c for c in ("check", "table", "status", "failing_rows") if c not in df.columns]
+    if missing:
+        raise ValueError(f"Checks frame lacks column(s) {missing}; it has {list(df.columns)}")
+    rows = []
+    for record in df.to_dict("records"):
+        if record["status"] not in CHECK_STATUSES:
+            raise ValueError(f"check {record['check']!r}: status must be one of "
+                             f"{CHECK_STATUSES}, got {record['status']!r}")
+        sample = record.get("sample")
+        sample = sample if isinstance(sample, list) and sample else []
+        columns = list(dict.fromkeys(k for row in sample for k in row))
+        rows.append({
+            "check": record["check"], "table": record["table"], "status": record["status"],
+            "severity": record.get("severity"), "failing_rows": _format_value(record["failing_rows"]),
+            "sample_columns": columns,
+            "sample_rows": [[_cell(row.get(c)) for c in columns] for row in sample],
+        })
+    return rows
+
+
+def _checks_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    counts = {status: sum(row["status"] == status for row in rows) for status in CHECK_STATUSES}
+    worst = next((status for status in CHECK_STATUSES if counts[status]), "pass")
+    return {"total": len(rows), "counts": counts, "worst": worst}
+
+
+def _cell(value: Any) -> dict[str, Any]:
+    """A table cell: its text and whether it is null (shown muted)."""
+    if _is_null(value):
+        return {"text": "null", "null": True}
+    text = _format_value(value)
+    return {"text": text if len(text) <= 200 else text[:199] + "…", "null": False}
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}"
+    if isinstance(value, (numbers.Real, decimal.Decimal)):
+        return f"{value:.3g}" if 0 < abs(value) < 0.01 else f"{value:,.2f}"
+    if isinstance(value, pd.Timestamp) and value.tz is None and value == value.normalize():
+        return value.date().isoformat()
+    return str(value)
+
+
+def _is_null(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _script_json(data: Any) -> str:
+    """JSON safe inside a ``<script>`` element (no ``<``, ``>`` or ``&`` left)."""
+    return json.dumps(data, allow_nan=False, default=str).translate(_SCRIPT_UNSAFE)
+
+
+@lru_cache(maxsize=1)
+def _markdown():
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False}).enable("table")

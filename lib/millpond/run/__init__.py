@@ -1,0 +1,1 @@
+"""Running pipelines: fingerprints, the run lock, Papermill execution, scheduling."""

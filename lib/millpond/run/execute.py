@@ -1,0 +1,133 @@
+"""Execute one stage notebook with Papermill, with retries, and render it to HTML."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from millpond.errors import StageFailed
+
+
+@dataclass
+class StageJob:
+    """Everything needed to execute one stage once."""
+
+    stage: str
+    notebook: Path
+    output: Path
+    params: dict[str, Any]
+    env: dict[str, str]
+    cwd: Path
+    timeout: float | None
+    retries: int
+    retry_backoff: float
+
+
+@dataclass
+class StageOutcome:
+    attempts: int
+    duration: float
+    html: Path | None
+
+
+def kernel_env(workspace_root: Path, run_id: str, pipeline: str, stage: str, fingerprint: str, param_names: list[str]) -> dict[str, str]:
+    """The environment a stage's kernel starts with."""
+    import json
+
+    env = dict(os.environ)
+    env.update(
+        MILLPOND_WORKSPACE=str(workspace_root),
+        MILLPOND_RUN_ID=run_id,
+        MILLPOND_PIPELINE=pipeline,
+        MILLPOND_STAGE=stage,
+        MILLPOND_FINGERPRINT=fingerprint,
+        MILLPOND_PARAM_NAMES=json.dumps(sorted(param_names)),
+        PYDEVD_DISABLE_FILE_VALIDATION="1",
+    )
+    return env
+
+
+def run_once(job: StageJob) -> None:
+    """One attempt; raises :class:`StageFailed` with a one-line reason."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    import millpond.run.engine  # noqa: F401  - registers the engine
+
+    logging.getLogger("papermill").setLevel(logging.ERROR)
+    timed_out = threading.Event()
+    job.output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        pm.execute_notebook(
+            str(job.notebook),
+            str(job.output),
+            parameters=job.params,
+            engine_name="millpond",
+            kernel_name="python3",
+            progress_bar=False,
+            request_save_on_cell_execute=True,
+            kernel_env=job.env,
+            kernel_cwd=job.cwd,
+            stage_timeout=job.timeout,
+            timed_out=timed_out,
+        )
+    except PapermillExecutionError as exc:
+        if timed_out.is_set():
+            raise StageFailed(f"timed out after {job.timeout:g} s") from None
+        cell = f"cell {exc.exec_count}" if exc.exec_count else f"cell index {exc.cell_index}"
+        evalue = (exc.evalue or "").strip().splitlines()
+        raise StageFailed(f"{cell}: {exc.ename}: {evalue[0] if evalue else ''}".rstrip(": ")) from None
+    except Exception as exc:  # dead kernel, start failure...
+        if timed_out.is_set():
+            raise StageFailed(f"timed out after {job.timeout:g} s") from None
+        text = str(exc).strip().splitlines()
+        raise StageFailed(f"{type(exc).__name__}: {text[0] if text else ''}") from None
+
+
+def run_with_retries(job: StageJob, on_retry: Callable[[int, str, float], None] | None = None) -> StageOutcome:
+    """Execute ``job``, retrying failures with exponential backoff, then render HTML."""
+    started = time.perf_counter()
+
+    def before_sleep(state: RetryCallState) -> None:
+        if on_retry is not None:
+            exc = state.outcome.exception() if state.outcome else None
+            on_retry(state.attempt_number, str(exc), state.next_action.sleep if state.next_action else 0.0)
+
+    retrying = Retrying(
+        stop=stop_after_attempt(job.retries + 1),
+        wait=wait_exponential(multiplier=job.retry_backoff, min=job.retry_backoff, max=max(job.retry_backoff, 60)),
+        retry=retry_if_exception_type(StageFailed),
+        reraise=True,
+        before_sleep=before_sleep,
+    )
+    attempts = 0
+    try:
+        for attempt in retrying:
+            with attempt:
+                attempts = attempt.retry_state.attempt_number
+                run_once(job)
+    except StageFailed as exc:
+        exc.attempts = attempts
+        raise
+    finally:
+        html = render_html(job.output) if job.output.exists() else None
+    return StageOutcome(attempts=attempts, duration=time.perf_counter() - started, html=html)
+
+
+def render_html(notebook: Path) -> Path | None:
+    """An HTML rendering of an executed notebook, input cells hidden, that opens offline."""
+    from millpond.run.notebook_html import notebook_to_html
+
+    try:
+        return notebook_to_html(notebook)
+    except Exception:  # a rendering problem must not fail a stage
+        logging.getLogger("millpond").exception("could not render %s to HTML", notebook)
+        return None

@@ -1,0 +1,83 @@
+"""Stage fingerprints: what decides that a stage can be skipped.
+
+A stage's fingerprint covers the notebook's source (not its outputs), the stage's
+declaration, its resolved parameters, the version of every table its upstream
+stages produce, the content of the raw files it reads, the warehouse it writes to
+and the millpond version. A stage is skipped when its fingerprint equals that of its
+last successful run, each product's latest build came from that run, and the
+products still exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import millpond
+from millpond.pipeline.load import Pipeline
+from millpond.pipeline.notebooks import source_fingerprint
+from millpond.pipeline.spec import StageSpec
+from millpond.store.metadata import MetadataStore
+
+
+def file_sha256(path: Path, store: MetadataStore | None = None) -> str:
+    """Content hash of a file, cached in ``store`` by path, size and mtime."""
+    stat = path.stat()
+    if store is not None:
+        cached = store.cached_hash(str(path), stat.st_size, stat.st_mtime_ns)
+        if cached:
+            return cached
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    value = digest.hexdigest()
+    if store is not None:
+        store.store_hash(str(path), stat.st_size, stat.st_mtime_ns, value)
+    return value
+
+
+def raw_inputs(pipeline: Pipeline, stage: StageSpec, store: MetadataStore | None) -> list[tuple[str, str]]:
+    """``(relative path, sha256)`` of every file matched by the stage's ``reads`` globs."""
+    root = pipeline.workspace.root
+    found: list[tuple[str, str]] = []
+    for pattern in stage.reads:
+        matches = sorted(root.glob(pattern)) if not Path(pattern).is_absolute() else [Path(pattern)]
+        if not matches:
+            found.append((pattern, "missing"))
+        for p in matches:
+            if p.is_file():
+                found.append((pipeline.workspace.relative(p), file_sha256(p, store)))
+    return found
+
+
+def upstream_versions(pipeline: Pipeline, stage: StageSpec, store: MetadataStore) -> list[tuple[str, str]]:
+    """``(table or stage, version)`` for what the stage's upstream stages produce."""
+    versions: list[tuple[str, str]] = []
+    for name in sorted(stage.needs):
+        upstream = pipeline.stage(name)
+        if upstream.produces:
+            for table in sorted(upstream.produces):
+                m = store.latest_materialization(table)
+                versions.append((table, m.fingerprint if m else "missing"))
+        else:
+            versions.append((f"stage:{name}", store.last_success_fingerprint(pipeline.name, name) or "never"))
+    return versions
+
+
+def stage_fingerprint(
+    pipeline: Pipeline, stage: StageSpec, params: dict[str, Any], store: MetadataStore
+) -> str:
+    """The fingerprint of ``stage`` with its injected ``params``, as a hex string."""
+    payload = {
+        "millpond": millpond.__version__,
+        "notebook": source_fingerprint(pipeline.notebook_path(stage)),
+        "stage": stage.model_dump(include={"name", "notebook", "reads", "produces"}),
+        "params": params,
+        "upstream": upstream_versions(pipeline, stage, store),
+        "raw": raw_inputs(pipeline, stage, store),
+        "warehouse": pipeline.workspace.warehouse_url(),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]

@@ -1,0 +1,64 @@
+"""``millpond runs``: run history from the metadata store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from rich.console import Console
+from rich.table import Table
+
+from millpond.errors import MillpondError
+from millpond.run.runner import open_store
+from millpond.workspace import Workspace
+
+
+def _when(ts: float | None) -> str:
+    return "" if ts is None else dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _duration(start: float | None, end: float | None) -> str:
+    return "" if start is None or end is None else f"{end - start:.1f} s"
+
+
+def show_runs(workspace: Workspace, limit: int, *, as_json: bool = False) -> None:
+    runs = open_store(workspace).runs(limit)
+    if as_json:
+        print(json.dumps(runs, indent=2, default=str))
+        return
+    table = Table(title="runs", title_justify="left")
+    for col in ("run id", "pipeline", "parameters", "status", "started", "duration", "run", "skipped", "failed"):
+        table.add_column(col)
+    for r in runs:
+        c = r["counts"]
+        failed = c.get("failed", 0) + c.get("timeout", 0) + c.get("upstream_failed", 0)
+        table.add_row(
+            r["run_id"], r["pipeline"], " ".join(f"{k}={v}" for k, v in sorted(r["params"].items())), r["status"],
+            _when(r["started_at"]), _duration(r["started_at"], r["finished_at"]),
+            str(c.get("success", 0)), str(c.get("skipped", 0)), str(failed),
+        )
+    Console(width=200).print(table)
+
+
+def show_run(workspace: Workspace, run_id: str, *, as_json: bool = False) -> None:
+    store = open_store(workspace)
+    run = store.run(run_id)
+    if run is None:
+        raise MillpondError(f"no run {run_id!r} (see `millpond runs`)")
+    stages = store.stage_runs(run_id)
+    if as_json:
+        print(json.dumps({"run": run, "stages": stages}, indent=2, default=str))
+        return
+    console = Console(width=200)
+    console.print(f"run {run_id}: {run['pipeline']} {run['status']}, started {_when(run['started_at'])}, "
+                  f"{_duration(run['started_at'], run['finished_at'])}"
+                  + (f", resumed from {run['resumed_from']}" if run["resumed_from"] else ""))
+    table = Table()
+    for col in ("stage", "status", "duration", "attempts", "rows written", "error", "notebook"):
+        table.add_column(col)
+    for s in stages:
+        table.add_row(
+            s["stage"], s["status"], _duration(s["started_at"], s["finished_at"]), str(s["attempts"] or ""),
+            "" if s["rows_written"] is None else f"{s['rows_written']:,}", s["error"] or "", s["html"] or "",
+        )
+    console.print(table)

@@ -1,0 +1,266 @@
+"""Run a pipeline: select stages, skip what has not changed, execute the rest in DAG order.
+
+Independent stages run in parallel up to ``jobs``; a failed stage stops its
+downstream stages (``upstream_failed``) while independent branches finish. The
+exit code is 0 only when every selected stage succeeded or was skipped.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from millpond.errors import MillpondError, SpecError, StageFailed
+from millpond.pipeline.dag import select
+from millpond.pipeline.load import Pipeline, load_pipeline
+from millpond.run.fingerprint import stage_fingerprint
+from millpond.run.lock import RunLock
+from millpond.run.progress import PlainReporter
+from millpond.store.metadata import FINISHED_OK, MetadataStore, new_run_id
+from millpond.workspace import Workspace
+
+BLOCKING = ("failed", "timeout", "upstream_failed")
+
+
+@dataclass
+class RunOptions:
+    """What ``millpond run`` was asked to do."""
+
+    params: dict[str, str] = field(default_factory=dict)
+    stages: list[str] = field(default_factory=list)
+    from_stages: list[str] = field(default_factory=list)
+    jobs: int = 1
+    force: bool = False
+    dry_run: bool = False
+    resume: str | None = None
+    wait: bool = False
+
+
+@dataclass
+class RunResult:
+    run_id: str | None
+    status: str
+    stages: dict[str, str]
+    plan: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.status in ("success", "planned") else 1
+
+
+def open_store(workspace: Workspace) -> MetadataStore:
+    return MetadataStore(workspace.meta_dir / "meta.sqlite")
+
+
+class Runner:
+    """One run of one pipeline."""
+
+    def __init__(self, workspace: Workspace, pipeline: str, options: RunOptions, reporter=None):
+        self.workspace = workspace
+        self.options = options
+        self.reporter = reporter or PlainReporter()
+        self.store = open_store(workspace)
+        self.resumed_from = None
+        if options.resume:
+            previous = self.store.run(options.resume)
+            if previous is None:
+                raise MillpondError(f"--resume {options.resume}: no such run (see `millpond runs`)")
+            pipeline = previous["pipeline"]
+            self.resumed_from = options.resume
+        self.pipeline: Pipeline = load_pipeline(workspace, pipeline)
+        needs = self.pipeline.needs
+        for name in [*options.stages, *options.from_stages]:
+            if name not in needs:
+                raise SpecError(f"--stage/--from {name}: pipeline {self.pipeline.name!r} has no stage {name!r} (stages: {', '.join(needs)})")
+        if options.resume:
+            self.params = previous["params"]
+            done = {s["stage"] for s in self.store.stage_runs(options.resume) if s["status"] in FINISHED_OK}
+            self.selected = [s for s in previous["selected"] if s not in done]
+        else:
+            self.params = self.pipeline.resolve_params(options.params)
+            self.selected = select(needs, options.stages, options.from_stages)
+        self.status: dict[str, str] = {s: "pending" for s in self.selected}
+        self._existing: set[str] | None = None
+
+    # -- decisions ---------------------------------------------------------------
+    def stage_params(self, name: str) -> dict[str, Any]:
+        return self.pipeline.stage_params(self.pipeline.stage(name), self.params)
+
+    def existing_tables(self) -> set[str]:
+        if self._existing is None:
+            from millpond.run.products import existing_tables
+
+            self._existing = existing_tables(self.workspace)
+        return self._existing
+
+    def decide(self, name: str) -> tuple[str, str | None]:
+        """``(fingerprint, reason to run or None to skip)``."""
+        stage = self.pipeline.stage(name)
+        fingerprint = stage_fingerprint(self.pipeline, stage, self.stage_params(name), self.store)
+        if self.options.force:
+            return fingerprint, "forced"
+        last = self.store.last_success_fingerprint(self.pipeline.name, name)
+        if last is None:
+            return fingerprint, "never built"
+        if last != fingerprint:
+            return fingerprint, "changed"
+        for table in stage.produces:
+            m = self.store.latest_materialization(table)
+            if m is None or m.fingerprint != fingerprint:
+                return fingerprint, f"{table} was rebuilt elsewhere"
+        missing = [t for t in stage.produces if t not in self.existing_tables()]
+        if missing:
+            return fingerprint, f"{', '.join(missing)} missing"
+        return fingerprint, None
+
+    # -- running -----------------------------------------------------------------
+    def plan(self) -> RunResult:
+        """What a run would do, without running or locking (``--dry-run``).
+
+        A stage downstream of one that would run is reported as running too.
+        """
+        plan: dict[str, str] = {}
+        will_run: set[str] = set()
+        for name in self.selected:
+            _, reason = self.decide(name)
+            ups = [u for u in self.pipeline.stage(name).needs if u in will_run]
+            if reason is None and ups:
+                reason = f"upstream {', '.join(ups)} runs"
+            plan[name] = f"run ({reason})" if reason else "skip (unchanged)"
+            if reason:
+                will_run.add(name)
+        return RunResult(None, "planned", {}, plan)
+
+    def run(self) -> RunResult:
+        if self.options.dry_run:
+            return self.plan()
+        run_id = new_run_id()
+        lock = RunLock(self.workspace.meta_dir, f"run {run_id} of {self.pipeline.name}")
+        lock.acquire(wait=self.options.wait)
+        started = time.perf_counter()
+        try:
+            self.store.start_run(
+                run_id, self.pipeline.name, self.params, self.selected, resumed_from=self.resumed_from,
+                forced=self.options.force, warehouse=self.workspace.warehouse_url(),
+            )
+            self.reporter.run_started(run_id, self.pipeline.name, self.selected, self.params)
+            try:
+                self._schedule(run_id)
+            except BaseException:
+                for name, st in self.status.items():
+                    if st in ("pending", "running"):
+                        self.status[name] = "failed"
+                        self.store.set_stage(run_id, name, status="failed", error="interrupted")
+                self.store.finish_run(run_id, "interrupted")
+                raise
+            ok = all(s in FINISHED_OK for s in self.status.values())
+            status = "success" if ok else "failed"
+            self.store.finish_run(run_id, status)
+            counts: dict[str, int] = {}
+            for s in self.status.values():
+                counts[s] = counts.get(s, 0) + 1
+            self.reporter.run_finished(run_id, status, counts, time.perf_counter() - started)
+            return RunResult(run_id, status, dict(self.status))
+        finally:
+            self.reporter.close()
+            lock.release()
+
+    def _ready(self, name: str) -> bool | None:
+        """True when it can start, None when it never will (an upstream failed)."""
+        ups = [u for u in self.pipeline.stage(name).needs if u in self.status]
+        if any(self.status[u] in BLOCKING for u in ups):
+            return None
+        return all(self.status[u] in FINISHED_OK for u in ups)
+
+    def _schedule(self, run_id: str) -> None:
+        pending = list(self.selected)
+        running: dict[Future, str] = {}
+        with ThreadPoolExecutor(max_workers=max(1, self.options.jobs)) as pool:
+            while pending or running:
+                for name in list(pending):
+                    if len(running) >= max(1, self.options.jobs):
+                        break
+                    ready = self._ready(name)
+                    if ready is None:
+                        pending.remove(name)
+                        failed = [u for u in self.pipeline.stage(name).needs if self.status.get(u) in BLOCKING]
+                        self._finish(run_id, name, "upstream_failed", None, None, f"upstream {', '.join(failed)} did not succeed")
+                    elif ready:
+                        pending.remove(name)
+                        self.status[name] = "running"
+                        running[pool.submit(self._run_stage, run_id, name)] = name
+                if not running:
+                    continue
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for future in done:
+                    running.pop(future)
+                    future.result()
+
+    def _finish(self, run_id: str, name: str, status: str, duration: float | None, rows: int | None, detail: str | None, **fields) -> None:
+        self.status[name] = status
+        self.store.set_stage(run_id, name, status=status, finished_at=time.time(), rows_written=rows, error=detail if status not in FINISHED_OK else None, **fields)
+        self.reporter.stage_finished(name, status, duration, rows, detail)
+
+    def _run_stage(self, run_id: str, name: str) -> None:
+        from millpond.run.execute import StageJob, kernel_env, run_with_retries
+
+        stage = self.pipeline.stage(name)
+        t0 = time.time()
+        try:
+            fingerprint, reason = self.decide(name)
+        except MillpondError as exc:
+            self._finish(run_id, name, "failed", 0.0, None, str(exc), started_at=t0)
+            return
+        if reason is None:
+            self._finish(run_id, name, "skipped", 0.0, None, "unchanged", fingerprint=fingerprint, started_at=t0)
+            return
+        self.store.set_stage(run_id, name, status="running", fingerprint=fingerprint, started_at=t0)
+        self.reporter.stage_started(name)
+        params = self.stage_params(name)
+        timeout, retries, backoff = self.pipeline.spec.policy(stage)
+        out_dir = self.workspace.runs_dir / run_id
+        job = StageJob(
+            stage=name,
+            notebook=self.pipeline.notebook_path(stage),
+            output=out_dir / f"{name}.ipynb",
+            params=params,
+            env=kernel_env(self.workspace.root, run_id, self.pipeline.name, name, fingerprint, list(params)),
+            cwd=self.workspace.root,
+            timeout=timeout,
+            retries=retries,
+            retry_backoff=backoff,
+        )
+        files = {"notebook": self.workspace.relative(job.output), "html": self.workspace.relative(job.output.with_suffix(".html"))}
+        try:
+            outcome = run_with_retries(job, on_retry=lambda a, e, w: self.reporter.stage_retry(name, a, e, w))
+        except StageFailed as exc:
+            status = "timeout" if str(exc).startswith("timed out") else "failed"
+            self._finish(run_id, name, status, time.time() - t0, self._rows(run_id, name), str(exc),
+                         attempts=getattr(exc, "attempts", 1), **files)
+            return
+        built = {m["table_name"] for m in self.store.materializations(run_id, name)}
+        missing = [t for t in stage.produces if t not in built]
+        if missing:
+            self._finish(run_id, name, "failed", outcome.duration, self._rows(run_id, name),
+                         f"declared produces {', '.join(missing)} but did not materialize it (call ctx.materialize)",
+                         attempts=outcome.attempts, **files)
+            return
+        self._finish(run_id, name, "success", outcome.duration, self._rows(run_id, name), None, attempts=outcome.attempts, **files)
+
+    def _rows(self, run_id: str, name: str) -> int | None:
+        rows = [m["rows"] for m in self.store.materializations(run_id, name) if m["rows"] is not None]
+        return sum(rows) if rows else None
+
+
+def run_pipeline(workspace: Workspace, pipeline: str, options: RunOptions | None = None, reporter=None) -> RunResult:
+    """Run ``pipeline`` of ``workspace``; the Python face of ``millpond run``.
+
+    Examples
+    --------
+    >>> result = run_pipeline(Workspace.find(), "shop")  # doctest: +SKIP
+    >>> result.status, result.exit_code  # doctest: +SKIP
+    ('success', 0)
+    """
+    return Runner(workspace, pipeline, options or RunOptions(), reporter).run()

@@ -1,0 +1,156 @@
+"""Bronze: the raw shop files as they are, plus where and when they were loaded.
+
+Reading is the only I/O here and is kept apart from the rest:
+
+* :func:`read_duckdb` reads one file through DuckDB (``read_csv(all_varchar=True)``,
+  ``read_parquet``, ``read_json`` with the fixed events schema);
+* :func:`read_arrow` reads one file into a ``pyarrow.Table`` with the same columns and
+  types, for backends that cannot read files (PostgreSQL): wrap it in ``ibis.memtable``.
+
+CSV columns are always text, so nothing is lost before silver types them; an empty
+CSV field is NULL. Parquet and JSON keep their types (see :mod:`millpond.shop.raw_files`).
+
+:func:`with_load_metadata` adds ``_source_file`` (the file's path relative to the
+workspace root, with ``/``) and ``_loaded_at`` (passed in, so runs are reproducible).
+:func:`load_source` does both for every file of a source and unions them.
+
+>>> import tempfile, ibis
+>>> from millpond.shop.generate import generate
+>>> root = Path(tempfile.mkdtemp())
+>>> _ = generate(root / "raw", seed=1, scale=0.01, days=2)
+>>> con = ibis.duckdb.connect()
+>>> orders = load_source(con, root / "raw", "orders", root=root, loaded_at=datetime(2024, 2, 1))
+>>> str(orders.schema()["order_ts"]), orders.columns[-2:]
+('string', ('_source_file', '_loaded_at'))
+>>> con.to_pyarrow(orders.select("_source_file").distinct())["_source_file"].to_pylist()
+['raw/orders.csv']
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.json as pa_json
+import pyarrow.parquet as pq
+
+from millpond.shop.raw_files import EVENTS_SCHEMA, source_paths
+
+_DUCKDB_TYPES = {pa.string(): "VARCHAR", pa.int64(): "BIGINT"}
+
+
+def source_file_name(path: Path, root: Path) -> str:
+    """Return ``path`` relative to the workspace ``root``, with ``/`` separators.
+
+    >>> source_file_name(Path("/ws/data/raw/orders.csv"), Path("/ws"))
+    'data/raw/orders.csv'
+    >>> source_file_name(Path("/elsewhere/orders.csv"), Path("/ws"))
+    Traceback (most recent call last):
+    ...
+    ValueError: raw file /elsewhere/orders.csv is outside the workspace root /ws; keep raw data under the workspace
+    """
+    path, root = Path(path).absolute(), Path(root).absolute()
+    if not path.is_relative_to(root):
+        raise ValueError(f"raw file {path} is outside the workspace root {root}; keep raw data under the workspace")
+    return path.relative_to(root).as_posix()
+
+
+def _csv_header(path: Path) -> list[str]:
+    with Path(path).open(newline="", encoding="utf-8") as handle:
+        return next(csv.reader(handle))
+
+
+def read_arrow(path: Path) -> pa.Table:
+    """Read one raw file (``.csv``, ``.parquet`` or ``.jsonl``) into a ``pyarrow.Table``.
+
+    CSV columns are all strings and only an empty field is NULL (``"N/A"`` stays text).
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = path.write_text("id,amount\\n1,N/A\\n2,\\n")
+    >>> read_arrow(path).to_pylist()
+    [{'id': '1', 'amount': 'N/A'}, {'id': '2', 'amount': None}]
+    """
+    path = Path(path)
+    if path.suffix == ".csv":
+        options = pa_csv.ConvertOptions(
+            column_types={name: pa.string() for name in _csv_header(path)},
+            strings_can_be_null=True,
+            null_values=[""],
+        )
+        return pa_csv.read_csv(path, convert_options=options)
+    if path.suffix == ".parquet":
+        return pq.read_table(path)
+    if path.suffix == ".jsonl":
+        options = pa_json.ParseOptions(explicit_schema=EVENTS_SCHEMA, unexpected_field_behavior="error")
+        return pa_json.read_json(path, parse_options=options)
+    raise ValueError(f"cannot read raw file {path}: expected .csv, .parquet or .jsonl")
+
+
+def read_duckdb(con, path: Path) -> ir.Table:
+    """Read one raw file through a DuckDB backend, with the same columns and types as :func:`read_arrow`."""
+    path = Path(path)
+    if path.suffix == ".csv":
+        return con.read_csv(str(path), all_varchar=True, header=True)
+    if path.suffix == ".parquet":
+        return con.read_parquet(str(path))
+    if path.suffix == ".jsonl":
+        columns = {field.name: _DUCKDB_TYPES[field.type] for field in EVENTS_SCHEMA}
+        return con.read_json(str(path), columns=columns, format="newline_delimited")
+    raise ValueError(f"cannot read raw file {path}: expected .csv, .parquet or .jsonl")
+
+
+def with_load_metadata(table: ir.Table, *, source_file: str, loaded_at: datetime) -> ir.Table:
+    """Append ``_source_file`` and ``_loaded_at`` (naive UTC; aware times are converted).
+
+    >>> t = with_load_metadata(ibis.memtable({"a": [1]}), source_file="raw/a.csv",
+    ...                        loaded_at=datetime(2024, 2, 1, 6, tzinfo=timezone.utc))
+    >>> ibis.duckdb.connect().to_pyarrow(t).to_pylist()
+    [{'a': 1, '_source_file': 'raw/a.csv', '_loaded_at': datetime.datetime(2024, 2, 1, 6, 0)}]
+    """
+    if loaded_at.tzinfo is not None:
+        loaded_at = loaded_at.astimezone(timezone.utc).replace(tzinfo=None)
+    return table.mutate(
+        _source_file=ibis.literal(source_file, type="string"),
+        _loaded_at=ibis.literal(loaded_at, type="timestamp"),
+    )
+
+
+def load_source(
+    con,
+    raw_dir: Path,
+    source: str,
+    *,
+    root: Path,
+    loaded_at: datetime,
+    reader: Literal["duckdb", "arrow"] = "duckdb",
+) -> ir.Table:
+    """Return the bronze table of one shop source: every file of it, with load metadata.
+
+    Parameters
+    ----------
+    con
+        Ibis backend; only used to read files when ``reader="duckdb"``.
+    raw_dir
+        Directory the generator wrote.
+    source
+        One of :data:`~millpond.shop.raw_files.SOURCES`.
+    root
+        Workspace root; ``_source_file`` is relative to it.
+    loaded_at
+        Load time to stamp on every row.
+    reader
+        ``"duckdb"`` reads through DuckDB; ``"arrow"`` reads with pyarrow into memtables
+        (works on any backend, e.g. PostgreSQL).
+    """
+    tables = []
+    for path in source_paths(raw_dir, source):
+        raw = read_duckdb(con, path) if reader == "duckdb" else ibis.memtable(read_arrow(path))
+        tables.append(with_load_metadata(raw, source_file=source_file_name(path, root), loaded_at=loaded_at))
+    return tables[0] if len(tables) == 1 else ibis.union(*tables, distinct=False)

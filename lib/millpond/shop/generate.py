@@ -1,0 +1,238 @@
+"""Generate a deterministic, deliberately dirty shop under a raw directory.
+
+The same ``seed`` and ``scale`` give byte-identical files: all randomness comes from
+one ``random.Random(seed)`` and nothing reads the clock. At ``scale=1`` the shop has
+1,000 customers, 200 products, 5,000 orders (about 12,400 lines), about 4,400 payments
+and about 20,000 clickstream events over ``days`` days; row counts scale linearly.
+
+Files written under ``out_dir`` (see :mod:`millpond.shop.raw_files`)::
+
+    customers.csv        customer_id, first_name, last_name, email, phone, country,
+                         signup_date, updated_at              (all text)
+    products.parquet     product_id, sku, name, category, unit_price (float), active
+    orders.csv           order_id, customer_id, order_ts, status, currency, channel
+    order_lines.parquet  order_line_id, order_id, product_id, quantity, unit_price,
+                         discount (decimal(10, 2))
+    payments.csv         payment_id, order_id, paid_ts, method, amount
+    events/events_YYYY-MM-DD.jsonl   one file per day an event was *received*
+    _manifest.json       the truth, see :mod:`millpond.shop.manifest`
+
+Command line::
+
+    python -m millpond.shop.generate --seed 42 --scale 1 --out data/raw
+
+>>> import tempfile
+>>> manifest = generate(Path(tempfile.mkdtemp()), seed=1, scale=0.05, days=3)
+>>> manifest.valid_rows["customers"], manifest.valid_rows["orders"]
+(50, 250)
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+from collections import Counter
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from millpond.shop import dirt, records
+from millpond.shop.domain import NON_REVENUE_STATUSES, ORDER_STATUSES
+from millpond.shop.manifest import Manifest
+from millpond.shop.raw_files import (
+    CSV_COLUMNS,
+    EVENTS_DIR,
+    EVENTS_SCHEMA,
+    ORDER_LINES_SCHEMA,
+    PRODUCTS_SCHEMA,
+    RAW_FILES,
+    events_file_name,
+    owned_paths,
+)
+
+BASE_ROWS = {"customers": 1000, "products": 200, "orders": 5000, "sessions": 4600}
+"""Row counts at ``scale=1`` (events come from sessions: about 4.3 events each)."""
+
+
+def scaled_count(base: int, scale: float) -> int:
+    """Return ``base * scale`` rounded, at least 1.
+
+    >>> scaled_count(1000, 0.2), scaled_count(200, 0.001)
+    (200, 1)
+    """
+    return max(1, round(base * scale))
+
+
+def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([[row[column] for column in columns] for row in rows])
+
+
+def _write_parquet(path: Path, schema: pa.Schema, rows: list[dict]) -> None:
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path, compression="zstd")
+
+
+def _write_events(out_dir: Path, rows: list[dict]) -> list[str]:
+    by_file: dict[str, list[str]] = {}
+    for row in rows:
+        name = events_file_name(date.fromisoformat(row["received_ts"][:10]))
+        by_file.setdefault(name, []).append(json.dumps(row, separators=(",", ":"), ensure_ascii=False))
+    (out_dir / EVENTS_DIR).mkdir(exist_ok=True)
+    for name, lines in sorted(by_file.items()):
+        (out_dir / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return sorted(by_file)
+
+
+def _truth(clean: dict[str, list[dict]], start: date, days: int) -> dict:
+    """Return the manifest's truth fields, computed from the clean records only."""
+    window = [start + timedelta(days=offset) for offset in range(days)]
+    status_of = {order["order_id"]: order["status"] for order in clean["orders"]}
+    day_of = {order["order_id"]: order["order_ts"].date() for order in clean["orders"]}
+    revenue_by_day = {day: Decimal("0.00") for day in window}
+    for line in clean["order_lines"]:
+        if status_of[line["order_id"]] not in NON_REVENUE_STATUSES:
+            revenue_by_day[day_of[line["order_id"]]] += records.line_amount(line)
+    orders_by_day = {day: 0 for day in window}
+    for order in clean["orders"]:
+        if order["status"] not in NON_REVENUE_STATUSES:
+            orders_by_day[order["order_ts"].date()] += 1
+    events = clean["events"]
+    return {
+        "valid_rows": {source: len(rows) for source, rows in clean.items()},
+        "orders_by_status": {status: Counter(status_of.values())[status] for status in ORDER_STATUSES},
+        "revenue_orders": sum(orders_by_day.values()),
+        "orders_by_day": orders_by_day,
+        "revenue_total": sum(revenue_by_day.values(), Decimal("0.00")),
+        "revenue_by_day": revenue_by_day,
+        "payments_total": sum((payment["amount"] for payment in clean["payments"]), Decimal("0.00")),
+        "late_events": sum(event["received_ts"].date() > event["event_ts"].date() for event in events),
+        "anonymous_events": sum(event["customer_id"] is None for event in events),
+        "events_by_type": dict(sorted(Counter(event["event_type"] for event in events).items())),
+        "customers_by_country": dict(sorted(Counter(c["country"] for c in clean["customers"]).items())),
+    }
+
+
+def generate(
+    out_dir: Path,
+    *,
+    seed: int = 42,
+    scale: float = 1.0,
+    start: date = date(2024, 1, 1),
+    days: int = 31,
+) -> Manifest:
+    """Write a dirty shop under ``out_dir`` and return the truth about it.
+
+    Files a previous generation wrote there are removed first; other files are left alone.
+
+    Parameters
+    ----------
+    out_dir
+        Raw directory to write; created if missing.
+    seed
+        Seed of the only random generator used.
+    scale
+        Multiplies every row count (1.0 = 1,000 customers, 5,000 orders).
+    start
+        First day of the order and event window (UTC).
+    days
+        Length of the window in days.
+
+    Returns
+    -------
+    Manifest
+        The truth, also written to ``out_dir/_manifest.json``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp())
+    >>> manifest = generate(out, seed=3, scale=0.02, days=2)
+    >>> sorted(path.name for path in out.iterdir())
+    ['_manifest.json', 'customers.csv', 'events', 'order_lines.parquet', 'orders.csv', 'payments.csv', 'products.parquet']
+    >>> manifest.revenue_total == sum(manifest.revenue_by_day.values())
+    True
+    """
+    if scale <= 0 or days < 1:
+        raise ValueError(f"scale must be > 0 and days >= 1, got scale={scale} and days={days}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path in owned_paths(out_dir):
+        path.unlink()
+
+    rng = random.Random(seed)
+    customers = records.make_customers(rng, scaled_count(BASE_ROWS["customers"], scale), start)
+    products = records.make_products(rng, scaled_count(BASE_ROWS["products"], scale))
+    orders = records.make_orders(rng, scaled_count(BASE_ROWS["orders"], scale), len(customers), start, days)
+    order_lines = records.make_order_lines(rng, orders, products)
+    payments = records.make_payments(rng, orders, order_lines)
+    events = records.make_events(
+        rng, scaled_count(BASE_ROWS["sessions"], scale), len(customers), len(products), start, days
+    )
+    clean = {"customers": customers, "products": products, "orders": orders,
+             "order_lines": order_lines, "payments": payments, "events": events}
+
+    raw = {
+        "customers": dirt.dirty_customers(rng, customers),
+        "products": dirt.dirty_products(rng, products),
+        "orders": dirt.dirty_orders(rng, orders),
+        "order_lines": dirt.dirty_order_lines(rng, order_lines, len(orders), len(products)),
+        "payments": dirt.dirty_payments(rng, payments),
+        "events": dirt.dirty_events(rng, events),
+    }
+    for source in ("customers", "orders", "payments"):
+        _write_csv(out_dir / RAW_FILES[source], CSV_COLUMNS[source], raw[source][0])
+    _write_parquet(out_dir / RAW_FILES["products"], PRODUCTS_SCHEMA, raw["products"][0])
+    _write_parquet(out_dir / RAW_FILES["order_lines"], ORDER_LINES_SCHEMA, raw["order_lines"][0])
+    files = {source: [name] for source, name in RAW_FILES.items()}
+    files["events"] = _write_events(out_dir, raw["events"][0])
+
+    manifest = Manifest(
+        seed=seed,
+        scale=scale,
+        start=start,
+        end=start + timedelta(days=days - 1),
+        days=days,
+        files=files,
+        raw_rows={source: len(rows) for source, (rows, _, _) in raw.items()},
+        dirt={source: rejects for source, (_, rejects, _) in raw.items()},
+        normalization={source: found for source, (_, _, found) in raw.items() if found},
+        **_truth(clean, start, days),
+    )
+    for source in raw:
+        assert manifest.raw_rows[source] == manifest.valid_rows[source] + manifest.rejected_rows(source), source
+    manifest.write(out_dir)
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the generator from the command line; print where the files went.
+
+    >>> import tempfile
+    >>> main(["--seed", "5", "--scale", "0.01", "--days", "2", "--out", tempfile.mkdtemp()])  # doctest: +ELLIPSIS
+    wrote ... (seed 5, scale 0.01): 10 customers, 50 orders, ... events
+    0
+    """
+    parser = argparse.ArgumentParser(prog="python -m millpond.shop.generate", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("data/raw"), help="raw directory to (re)write")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--start", type=date.fromisoformat, default=date(2024, 1, 1), help="first day, YYYY-MM-DD")
+    parser.add_argument("--days", type=int, default=31)
+    args = parser.parse_args(argv)
+    manifest = generate(args.out, seed=args.seed, scale=args.scale, start=args.start, days=args.days)
+    print(
+        f"wrote {args.out} (seed {args.seed}, scale {args.scale:g}): {manifest.valid_rows['customers']} customers, "
+        f"{manifest.valid_rows['orders']} orders, {manifest.valid_rows['events']} events"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,226 @@
+"""Gold: the shop's star schema and its daily revenue mart, from silver tables.
+
+==================  ====================================  ===============================
+table               grain                                 built from
+==================  ====================================  ===============================
+dim_customer        one row per customer                  clean customers
+dim_product         one row per product                   clean products
+dim_date            one row per day, ``start..run_date``  two dates (no table)
+fct_orders          one row per valid order               clean orders, order lines,
+                                                          payments; dim_customer
+fct_order_lines     one row per valid order line          clean order lines, orders;
+                                                          dim_product
+mart_daily_revenue  one row per day up to ``run_date``    fct_orders, dim_date
+==================  ====================================  ===============================
+
+Definitions: a line's ``amount`` is ``quantity * unit_price - discount``; an order's
+``net_amount`` is the sum of its lines' amounts; **revenue** is the sum of
+``net_amount`` over orders whose status is not ``cancelled`` (returned orders count),
+by ``order_date`` (UTC). Money is decimal(18, 2) throughout, summed exactly;
+``avg_order_value`` is a float64 rounded to cents (Ibis types a decimal mean as the
+same decimal, which DuckDB rounds, so it is averaged as float64).
+
+Surrogate keys (``customer_key``, ``product_key``) number the natural keys in ascending
+order from 1: stable for a given silver table, not across data that adds keys in the
+middle. ``date_key`` is ``yyyymmdd`` as an integer.
+
+>>> import ibis
+>>> from datetime import date
+>>> dates = dim_date(date(2024, 1, 5), date(2024, 1, 7))
+>>> ibis.duckdb.connect().to_pyarrow(dates.select("date_key", "weekday", "is_weekend")).to_pylist()
+[{'date_key': 20240105, 'weekday': 5, 'is_weekend': False}, {'date_key': 20240106, 'weekday': 6, 'is_weekend': True}, {'date_key': 20240107, 'weekday': 7, 'is_weekend': True}]
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from millpond.shop.domain import NON_REVENUE_STATUSES
+from millpond.shop.parse import MONEY
+
+
+def date_key(value: ir.DateValue) -> ir.IntegerValue:
+    """Return ``yyyymmdd`` of a date as an integer."""
+    return (value.year() * 10000 + value.month() * 100 + value.day()).cast("int32")
+
+
+def line_amount(lines: ir.Table) -> ir.DecimalValue:
+    """Return ``quantity * unit_price - discount`` of order lines as decimal(18, 2)."""
+    return (lines.quantity * lines.unit_price - lines.discount).cast(MONEY)
+
+
+def dim_customer(customers: ir.Table) -> ir.Table:
+    """Return the customer dimension: ``customer_key`` plus the clean customer attributes."""
+    return customers.select(
+        customer_key=ibis.row_number().over(order_by=customers.customer_id) + 1,
+        customer_id=customers.customer_id,
+        first_name=customers.first_name,
+        last_name=customers.last_name,
+        email=customers.email,
+        phone=customers.phone,
+        country=customers.country,
+        signup_date=customers.signup_date,
+    ).order_by("customer_key")
+
+
+def dim_product(products: ir.Table) -> ir.Table:
+    """Return the product dimension: ``product_key`` plus the clean product attributes."""
+    return products.select(
+        product_key=ibis.row_number().over(order_by=products.product_id) + 1,
+        product_id=products.product_id,
+        sku=products.sku,
+        name=products.name,
+        category=products.category,
+        unit_price=products.unit_price.cast(MONEY),
+        active=products.active,
+    ).order_by("product_key")
+
+
+def dim_date(start: date, run_date: date) -> ir.Table:
+    """Return one row per day from ``start`` to ``run_date`` (both included).
+
+    Columns: ``date_key`` (yyyymmdd), ``date``, ``year``, ``month``, ``day``, ``weekday``
+    (ISO: 1 = Monday ... 7 = Sunday), ``weekday_name`` and ``is_weekend``.
+    """
+    if run_date < start:
+        raise ValueError(f"run_date {run_date} is before start {start}: the date spine would be empty")
+    days = [start + timedelta(days=offset) for offset in range((run_date - start).days + 1)]
+    spine = ibis.memtable(pa.table({"date": pa.array(days, pa.date32())}))
+    weekday = spine.date.day_of_week.index() + 1
+    return spine.select(
+        date_key=date_key(spine.date),
+        date=spine.date,
+        year=spine.date.year(),
+        month=spine.date.month(),
+        day=spine.date.day(),
+        weekday=weekday.cast("int16"),
+        weekday_name=spine.date.day_of_week.full_name(),
+        is_weekend=weekday >= 6,
+    ).order_by("date")
+
+
+def fct_orders(orders: ir.Table, order_lines: ir.Table, payments: ir.Table, customers: ir.Table) -> ir.Table:
+    """Return one row per clean order with its totals, payments and keys.
+
+    Parameters
+    ----------
+    orders, order_lines, payments
+        Clean silver tables.
+    customers
+        :func:`dim_customer`.
+
+    Columns: ``order_id``, ``customer_key``, ``date_key``, ``order_ts``, ``order_date``,
+    ``status``, ``currency``, ``channel``, ``line_count``, ``items``, ``gross_amount``,
+    ``discount_amount``, ``net_amount``, ``payment_count``, ``paid_amount`` and
+    ``is_revenue`` (status not cancelled). An order without lines has zero totals.
+    """
+    line_totals = order_lines.group_by(line_order_id=order_lines.order_id).aggregate(
+        line_count=order_lines.count(),
+        items=order_lines.quantity.sum(),
+        gross_amount=(order_lines.quantity * order_lines.unit_price).sum().cast(MONEY),
+        discount_amount=order_lines.discount.sum().cast(MONEY),
+        net_amount=line_amount(order_lines).sum().cast(MONEY),
+    )
+    paid = payments.group_by(paid_order_id=payments.order_id).aggregate(
+        payment_count=payments.count(), paid_amount=payments.amount.sum().cast(MONEY)
+    )
+    keys = customers.select(key_customer_id=customers.customer_id, customer_key=customers.customer_key)
+    joined = (
+        orders.left_join(line_totals, orders.order_id == line_totals.line_order_id)
+        .left_join(paid, orders.order_id == paid.paid_order_id)
+        .left_join(keys, orders.customer_id == keys.key_customer_id)
+    )
+    zero = ibis.literal(0).cast(MONEY)
+    return joined.select(
+        order_id=joined.order_id,
+        customer_key=joined.customer_key,
+        date_key=date_key(joined.order_date),
+        order_ts=joined.order_ts,
+        order_date=joined.order_date,
+        status=joined.status,
+        currency=joined.currency,
+        channel=joined.channel,
+        line_count=joined.line_count.fill_null(0),
+        items=joined["items"].fill_null(0),
+        gross_amount=joined.gross_amount.fill_null(zero),
+        discount_amount=joined.discount_amount.fill_null(zero),
+        net_amount=joined.net_amount.fill_null(zero),
+        payment_count=joined.payment_count.fill_null(0),
+        paid_amount=joined.paid_amount.fill_null(zero),
+        is_revenue=~joined.status.isin(NON_REVENUE_STATUSES),
+    ).order_by("order_id")
+
+
+def fct_order_lines(order_lines: ir.Table, orders: ir.Table, products: ir.Table) -> ir.Table:
+    """Return one row per clean order line with its product key, order date key and amount.
+
+    Parameters
+    ----------
+    order_lines, orders
+        Clean silver tables.
+    products
+        :func:`dim_product`.
+    """
+    heads = orders.select(head_order_id=orders.order_id, order_date=orders.order_date, status=orders.status)
+    keys = products.select(key_product_id=products.product_id, product_key=products.product_key)
+    joined = order_lines.inner_join(heads, order_lines.order_id == heads.head_order_id).inner_join(
+        keys, order_lines.product_id == keys.key_product_id
+    )
+    return joined.select(
+        order_line_id=joined.order_line_id,
+        order_id=joined.order_id,
+        product_key=joined.product_key,
+        date_key=date_key(joined.order_date),
+        quantity=joined.quantity,
+        unit_price=joined.unit_price.cast(MONEY),
+        discount=joined.discount.cast(MONEY),
+        amount=line_amount(joined),
+        is_revenue=~joined.status.isin(NON_REVENUE_STATUSES),
+    ).order_by("order_line_id")
+
+
+def mart_daily_revenue(orders: ir.Table, dates: ir.Table, run_date: date) -> ir.Table:
+    """Return revenue per day of ``dates`` up to ``run_date``, zero on days without sales.
+
+    Parameters
+    ----------
+    orders
+        :func:`fct_orders`.
+    dates
+        :func:`dim_date`.
+    run_date
+        Last day reported (included).
+
+    Columns: ``date``, ``date_key``, ``orders`` (revenue orders), ``revenue``
+    (decimal(18, 2)), ``items``, ``customers`` (distinct), ``avg_order_value`` (float64,
+    NULL without orders) and ``cancelled_orders``.
+    """
+    reported = orders.filter(orders.order_date <= run_date)
+    sold = reported.filter(reported.is_revenue)
+    daily = sold.group_by(sold_date_key=sold.date_key).aggregate(
+        orders=sold.count(),
+        revenue=sold.net_amount.sum().cast(MONEY),
+        items=sold["items"].sum(),
+        customers=sold.customer_key.nunique(),
+        avg_order_value=sold.net_amount.cast("float64").mean().round(2),
+    )
+    lost = reported.filter(~reported.is_revenue)
+    cancelled = lost.group_by(lost_date_key=lost.date_key).aggregate(cancelled_orders=lost.count())
+    spine = dates.filter(dates.date <= run_date)
+    joined = spine.left_join(daily, spine.date_key == daily.sold_date_key).left_join(
+        cancelled, spine.date_key == cancelled.lost_date_key
+    )
+    return joined.select(
+        date=joined.date,
+        date_key=joined.date_key,
+        orders=joined.orders.fill_null(0),
+        revenue=joined.revenue.fill_null(ibis.literal(0).cast(MONEY)),
+        items=joined["items"].fill_null(0),
+        customers=joined.customers.fill_null(0),
+        avg_order_value=joined.avg_order_value,
+        cancelled_orders=joined.cancelled_orders.fill_null(0),
+    ).order_by("date")

@@ -1,0 +1,1 @@
+"""What a stage notebook uses: its context, the warehouse connection, materializations."""

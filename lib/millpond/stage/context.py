@@ -1,0 +1,205 @@
+"""``mp.stage()``: what a stage notebook holds on to.
+
+The same call works under the runner (``millpond run``), under plain ``papermill``
+and top to bottom in JupyterLab:
+
+- under the runner, the kernel's environment names the workspace, run, stage and
+  fingerprint (``MILLPOND_*`` variables): nothing of it appears in the notebook;
+- elsewhere the workspace is found from ``$MILLPOND_WORKSPACE``, the current
+  directory or the repository, and parameters are the notebook's own defaults.
+
+On an embedded DuckDB warehouse a runner stage holds the warehouse lease from its
+first query until its kernel ends; an interactive kernel holds it only while a cell
+runs (see :mod:`millpond.stage.lease`), so exploring never blocks a batch run.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from millpond.errors import MillpondError
+from millpond.stage.materialize import Materialized, materialize, split_name
+from millpond.stage.warehouse import Warehouse
+from millpond.workspace import Workspace
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    from ibis.backends import BaseBackend
+
+
+class StageContext:
+    """Connection, tables, parameters and materializations of one stage.
+
+    Use :func:`stage` to get one. ``ctx.con`` is an Ibis backend; ``ctx.table(name)``
+    an upstream table; ``ctx.materialize(expr, name, kind=...)`` builds one.
+    """
+
+    def __init__(self, workspace: Workspace, params: dict[str, Any] | None = None):
+        self.workspace = workspace
+        self.run_id = os.environ.get("MILLPOND_RUN_ID") or None
+        self.stage_name = os.environ.get("MILLPOND_STAGE") or None
+        self.pipeline = os.environ.get("MILLPOND_PIPELINE") or None
+        self.fingerprint = os.environ.get("MILLPOND_FINGERPRINT") or f"session-{time.time_ns()}"
+        self.params: dict[str, Any] = dict(params or {})
+        holder = f"stage {self.stage_name} of run {self.run_id}" if self.run_id else "an interactive session"
+        self.warehouse = Warehouse(workspace, holder)
+        self.warehouse.on_wait = lambda who: print(f"waiting for the warehouse, held by {who} ...", file=sys.stderr)
+        self._store = None
+        if self.under_runner:
+            atexit.register(self.close)
+        else:
+            _pause_between_cells(self)
+
+    @property
+    def under_runner(self) -> bool:
+        """Whether ``millpond run`` started this kernel."""
+        return self.run_id is not None
+
+    @property
+    def con(self) -> BaseBackend:
+        """The Ibis backend on the warehouse (connects on first use)."""
+        return self.warehouse.hold()
+
+    @property
+    def store(self):
+        if self._store is None:
+            from millpond.store import MetadataStore
+
+            self._store = MetadataStore(self.workspace.meta_dir / "meta.sqlite")
+        return self._store
+
+    # -- reading ---------------------------------------------------------------
+    def table(self, name: str) -> ir.Table:
+        """An existing warehouse table, e.g. ``ctx.table("silver.orders")``."""
+        schema, table = split_name(name)
+        try:
+            return self.con.table(table, database=schema)
+        except Exception as exc:
+            if type(exc).__name__ in {"TableNotFound", "CatalogException", "UndefinedTable", "IbisError"}:
+                raise MillpondError(f"table {name} does not exist in the warehouse; build its stage first") from None
+            raise
+
+    def path(self, relative: str | Path) -> Path:
+        """A path resolved from the workspace root."""
+        return self.workspace.path(relative)
+
+    def files(self, pattern: str) -> list[Path]:
+        """Files matching a glob relative to the workspace root, sorted; an error if none."""
+        matches = sorted(self.workspace.root.glob(pattern)) if not Path(pattern).is_absolute() else sorted(Path("/").glob(pattern.lstrip("/")))
+        if not matches:
+            raise MillpondError(f"no file matches {pattern} (from {self.workspace.root}); generate the sample data with `millpond generate`")
+        return matches
+
+    def read_csv(self, pattern: str, **options: Any) -> ir.Table:
+        """CSV files as a table, every column read as text (bronze keeps data as-is)."""
+        from millpond.stage.readers import read_files
+
+        return read_files(self.con, "csv", self.files(pattern), options)
+
+    def read_parquet(self, pattern: str, **options: Any) -> ir.Table:
+        """Parquet files as a table."""
+        from millpond.stage.readers import read_files
+
+        return read_files(self.con, "parquet", self.files(pattern), options)
+
+    def read_json(self, pattern: str, **options: Any) -> ir.Table:
+        """JSON-lines files as a table."""
+        from millpond.stage.readers import read_files
+
+        return read_files(self.con, "json", self.files(pattern), options)
+
+    def secret(self, reference: str) -> str:
+        """The value behind a secret reference (``secret:NAME``); never print it."""
+        from millpond.secrets import resolve
+
+        return resolve(reference, self.workspace.secret_env())
+
+    # -- writing ---------------------------------------------------------------
+    def materialize(self, expr: ir.Table, name: str, kind: str = "table") -> Materialized:
+        """Build ``expr`` as ``name`` (``layer.table``) atomically and record it.
+
+        ``kind`` is ``"table"`` or ``"view"``. The record (rows, schema, duration,
+        fingerprint) goes to the workspace's metadata store.
+        """
+        from millpond.store.metadata import Materialization
+
+        result = materialize(self.con, expr, name, kind)
+        self.store.record_materialization(
+            Materialization(
+                table_name=name, kind=kind, rows=result.rows, schema=result.schema, duration=result.duration,
+                fingerprint=self.fingerprint, run_id=self.run_id, stage=self.stage_name, built_at=time.time(),
+            )
+        )
+        return result
+
+    def close(self) -> None:
+        self.warehouse.close()
+
+    def __repr__(self) -> str:
+        where = f"run {self.run_id}, stage {self.stage_name}" if self.under_runner else "interactive"
+        return f"<millpond stage context ({where}) on {self.workspace.spec.name}>"
+
+
+def _pause_between_cells(ctx: StageContext) -> None:
+    """In IPython, hold the warehouse only while a cell runs."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with the project
+        return
+    shell = get_ipython()
+    if shell is None or not ctx.warehouse.is_duckdb:
+        return
+    previous = getattr(shell, "_millpond_ctx", None)
+    if previous is not None:
+        previous.close()
+        for event, hook in getattr(shell, "_millpond_hooks", ()):
+            try:
+                shell.events.unregister(event, hook)
+            except ValueError:
+                pass
+    used = {"flag": False}
+
+    def before(*_args):
+        if used["flag"]:
+            ctx.warehouse.hold()
+
+    def after(*_args):
+        used["flag"] = used["flag"] or ctx.warehouse._connected
+        ctx.warehouse.pause()
+
+    shell.events.register("pre_run_cell", before)
+    shell.events.register("post_run_cell", after)
+    shell._millpond_ctx = ctx
+    shell._millpond_hooks = [("pre_run_cell", before), ("post_run_cell", after)]
+
+
+def stage(workspace: str | Path | None = None) -> StageContext:
+    """The context of the stage notebook calling it.
+
+    Parameters
+    ----------
+    workspace
+        Only for unusual setups: the workspace root. By default the runner's
+        workspace, ``$MILLPOND_WORKSPACE``, the current directory's workspace or the
+        repository's.
+
+    Examples
+    --------
+    In a notebook, after the ``parameters`` cell::
+
+        import millpond as mp
+        ctx = mp.stage()
+        orders = ctx.table("silver.orders")
+        ctx.materialize(orders.group_by("order_date").agg(n=orders.count()), "gold.daily", kind="table")
+    """
+    ws = Workspace(workspace) if workspace else Workspace.find()
+    names = json.loads(os.environ.get("MILLPOND_PARAM_NAMES", "[]"))
+    caller = sys._getframe(1).f_globals
+    params = {n: caller[n] for n in names if n in caller}
+    return StageContext(ws, params)

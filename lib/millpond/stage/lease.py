@@ -1,0 +1,111 @@
+"""The warehouse lease: one process at a time touches an embedded DuckDB file.
+
+DuckDB allows one writing process per file, and a read-only process cannot open the
+file while another writes. Every millpond process that opens the warehouse file (a
+batch stage's kernel, a JupyterLab kernel, the runner checking that products exist)
+first takes an exclusive ``flock`` on ``<warehouse>.lease``. The lock is released
+when the holder closes the connection or its process ends, even by ``SIGKILL``, so a
+crash never leaves a stale lock. Waiters poll until ``MILLPOND_LEASE_TIMEOUT``
+seconds (default 900) and then fail with a message naming the holder.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+from pathlib import Path
+
+from millpond.errors import LockError
+
+DEFAULT_TIMEOUT = 900.0
+
+
+class Lease:
+    """An exclusive, re-entrant-per-object, cross-process lock on a warehouse file.
+
+    Parameters
+    ----------
+    database
+        The DuckDB file the lease protects.
+    holder
+        A short description written into the lease file for waiters to read.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> db = Path(tempfile.mkdtemp()) / "w.duckdb"
+    >>> a, b = Lease(db, "a"), Lease(db, "b")
+    >>> a.acquire()
+    >>> b.try_acquire()
+    False
+    >>> a.release(); b.try_acquire()
+    True
+    >>> b.release()
+    """
+
+    def __init__(self, database: Path, holder: str = ""):
+        self.path = Path(str(database) + ".lease")
+        self.holder = holder or f"pid {os.getpid()}"
+        self._fd: int | None = None
+        self._thread_lock = threading.Lock()
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def try_acquire(self) -> bool:
+        """Take the lease if it is free; never waits."""
+        if self._fd is not None:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{self.holder} (pid {os.getpid()})".encode())
+        self._fd = fd
+        return True
+
+    def acquire(self, timeout: float | None = None, on_wait=None) -> None:
+        """Wait for the lease; ``on_wait(holder_text)`` is called once if it must wait."""
+        timeout = float(os.environ.get("MILLPOND_LEASE_TIMEOUT", DEFAULT_TIMEOUT)) if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        with self._thread_lock:
+            told = False
+            delay = 0.01
+            while not self.try_acquire():
+                if not told and on_wait is not None:
+                    on_wait(self.current_holder())
+                    told = True
+                if time.monotonic() >= deadline:
+                    raise LockError(
+                        f"the warehouse {self.path.with_suffix('')} is busy: held by {self.current_holder()} "
+                        f"for more than {timeout:.0f} s; try again when it is done"
+                    )
+                time.sleep(delay)
+                delay = min(delay * 2, 0.25)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def current_holder(self) -> str:
+        """What the holder wrote into the lease file (best effort)."""
+        try:
+            return self.path.read_text().strip() or "another process"
+        except OSError:
+            return "another process"
+
+    def __enter__(self) -> Lease:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()

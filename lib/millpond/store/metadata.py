@@ -1,0 +1,249 @@
+"""Run history and materialization records in a SQLite file inside the workspace.
+
+SQLite in WAL mode is safe for the several processes that write here at once (the
+runner and each stage's kernel); each call opens a short-lived connection.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    pipeline TEXT NOT NULL,
+    params TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    selected TEXT NOT NULL,
+    resumed_from TEXT,
+    forced INTEGER NOT NULL DEFAULT 0,
+    warehouse TEXT,
+    pid INTEGER
+);
+CREATE TABLE IF NOT EXISTS stage_runs (
+    run_id TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    status TEXT NOT NULL,
+    fingerprint TEXT,
+    started_at REAL,
+    finished_at REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    rows_written INTEGER,
+    error TEXT,
+    notebook TEXT,
+    html TEXT,
+    PRIMARY KEY (run_id, stage)
+);
+CREATE TABLE IF NOT EXISTS materializations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT,
+    stage TEXT,
+    table_name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    rows INTEGER,
+    schema TEXT NOT NULL,
+    duration REAL NOT NULL,
+    fingerprint TEXT NOT NULL,
+    built_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS materializations_table ON materializations (table_name, id);
+CREATE TABLE IF NOT EXISTS file_hashes (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL
+);
+"""
+
+FINISHED_OK = ("success", "skipped")
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id such as ``20240131T120000-3f9a``."""
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
+
+
+@dataclass
+class Materialization:
+    """One recorded build of a table."""
+
+    table_name: str
+    kind: str
+    rows: int | None
+    schema: dict[str, str]
+    duration: float
+    fingerprint: str
+    run_id: str | None
+    stage: str | None
+    built_at: float
+
+
+class MetadataStore:
+    """The workspace's metadata database.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> store = MetadataStore(Path(tempfile.mkdtemp()) / "meta.sqlite")
+    >>> store.start_run("r1", "shop", {"run_date": "2024-01-31"}, ["a"])
+    >>> store.set_stage("r1", "a", status="success", fingerprint="f1")
+    >>> store.finish_run("r1", "success")
+    >>> store.last_success_fingerprint("shop", "a")
+    'f1'
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.executescript(SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA busy_timeout=60000")
+            db.row_factory = sqlite3.Row
+            yield db
+        finally:
+            db.close()
+
+    # -- runs ------------------------------------------------------------------
+    def start_run(
+        self,
+        run_id: str,
+        pipeline: str,
+        params: dict[str, Any],
+        selected: list[str],
+        *,
+        resumed_from: str | None = None,
+        forced: bool = False,
+        warehouse: str | None = None,
+    ) -> None:
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO runs (run_id, pipeline, params, status, started_at, selected, resumed_from, forced, warehouse, pid)"
+                " VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                (run_id, pipeline, json.dumps(params, sort_keys=True), time.time(), json.dumps(selected),
+                 resumed_from, int(forced), warehouse, os.getpid()),
+            )
+            db.executemany(
+                "INSERT INTO stage_runs (run_id, stage, status) VALUES (?, ?, 'pending')",
+                [(run_id, s) for s in selected],
+            )
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        with self._connect() as db:
+            db.execute("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?", (status, time.time(), run_id))
+
+    def set_stage(self, run_id: str, stage: str, **fields: Any) -> None:
+        """Update columns of one stage run (status, fingerprint, times, error, ...)."""
+        if not fields:
+            return
+        columns = ", ".join(f"{k} = ?" for k in fields)
+        with self._connect() as db:
+            db.execute(f"UPDATE stage_runs SET {columns} WHERE run_id = ? AND stage = ?", (*fields.values(), run_id, stage))
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return _run_dict(row) if row else None
+
+    def runs(self, limit: int = 20, pipeline: str | None = None) -> list[dict[str, Any]]:
+        """Most recent runs first, each with counts of stages run/skipped/failed."""
+        query = "SELECT * FROM runs" + (" WHERE pipeline = ?" if pipeline else "") + " ORDER BY started_at DESC, run_id DESC LIMIT ?"
+        args: tuple = (pipeline, limit) if pipeline else (limit,)
+        with self._connect() as db:
+            rows = db.execute(query, args).fetchall()
+            result = []
+            for row in rows:
+                item = _run_dict(row)
+                counts = dict(db.execute(
+                    "SELECT status, COUNT(*) FROM stage_runs WHERE run_id = ? GROUP BY status", (row["run_id"],)
+                ).fetchall())
+                item["counts"] = counts
+                result.append(item)
+        return result
+
+    def stage_runs(self, run_id: str) -> list[dict[str, Any]]:
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM stage_runs WHERE run_id = ? ORDER BY started_at IS NULL, started_at, stage", (run_id,)).fetchall()
+        return [dict(r) for r in rows]
+
+    def last_success_fingerprint(self, pipeline: str, stage: str) -> str | None:
+        """Fingerprint of the stage's last successful execution (skips carry it forward)."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT s.fingerprint FROM stage_runs s JOIN runs r USING (run_id)"
+                " WHERE r.pipeline = ? AND s.stage = ? AND s.status IN ('success', 'skipped')"
+                " AND s.fingerprint IS NOT NULL ORDER BY s.finished_at DESC LIMIT 1",
+                (pipeline, stage),
+            ).fetchone()
+        return row[0] if row else None
+
+    def running_runs(self) -> list[dict[str, Any]]:
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM runs WHERE status = 'running'").fetchall()
+        return [_run_dict(r) for r in rows]
+
+    # -- materializations -------------------------------------------------------
+    def record_materialization(self, m: Materialization) -> None:
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO materializations (run_id, stage, table_name, kind, rows, schema, duration, fingerprint, built_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (m.run_id, m.stage, m.table_name, m.kind, m.rows, json.dumps(m.schema), m.duration, m.fingerprint, m.built_at),
+            )
+
+    def latest_materialization(self, table_name: str) -> Materialization | None:
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT * FROM materializations WHERE table_name = ? ORDER BY id DESC LIMIT 1", (table_name,)
+            ).fetchone()
+        if row is None:
+            return None
+        return Materialization(
+            table_name=row["table_name"], kind=row["kind"], rows=row["rows"], schema=json.loads(row["schema"]),
+            duration=row["duration"], fingerprint=row["fingerprint"], run_id=row["run_id"], stage=row["stage"],
+            built_at=row["built_at"],
+        )
+
+    def materializations(self, run_id: str, stage: str | None = None) -> list[dict[str, Any]]:
+        query = "SELECT * FROM materializations WHERE run_id = ?" + (" AND stage = ?" if stage else "") + " ORDER BY id"
+        with self._connect() as db:
+            rows = db.execute(query, (run_id, stage) if stage else (run_id,)).fetchall()
+        return [dict(r) for r in rows]
+
+    # -- raw file hashes ---------------------------------------------------------
+    def cached_hash(self, path: str, size: int, mtime_ns: int) -> str | None:
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT sha256 FROM file_hashes WHERE path = ? AND size = ? AND mtime_ns = ?", (path, size, mtime_ns)
+            ).fetchone()
+        return row[0] if row else None
+
+    def store_hash(self, path: str, size: int, mtime_ns: int, sha256: str) -> None:
+        with self._connect() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, sha256) VALUES (?, ?, ?, ?)",
+                (path, size, mtime_ns, sha256),
+            )
+
+
+def _run_dict(row: sqlite3.Row) -> dict[str, Any]:
+    item = dict(row)
+    item["params"] = json.loads(item["params"])
+    item["selected"] = json.loads(item["selected"])
+    return item

@@ -1,0 +1,179 @@
+"""The workspace: a folder with ``millpond.yml``, notebooks, pipelines and data.
+
+Every path resolves from the workspace root, wherever a command is started.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from millpond.errors import MillpondError
+from millpond.secrets import expand_placeholders
+from millpond.validation import spec_error
+from millpond.yaml_source import load_yaml
+
+WORKSPACE_FILE = "millpond.yml"
+DEFAULT_WAREHOUSE = "duckdb://data/warehouse.duckdb"
+
+
+class Folders(BaseModel):
+    """Where things live, relative to the workspace root."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    raw: str = "data/raw"
+    runs: str = "data/runs"
+    reports: str = "data/reports"
+    meta: str = "data/.millpond"
+    pipelines: str = "pipelines"
+    notebooks: str = "notebooks"
+
+
+class SecretSpec(BaseModel):
+    """A secret is a reference to an environment variable, never a value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class WorkspaceSpec(BaseModel):
+    """The contents of ``millpond.yml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "millpond"
+    description: str = ""
+    warehouse: str = DEFAULT_WAREHOUSE
+    folders: Folders = Folders()
+    params: dict[str, Any] = {}
+    secrets: dict[str, SecretSpec] = {}
+
+    @field_validator("warehouse")
+    @classmethod
+    def _has_scheme(cls, value: str) -> str:
+        if "://" not in value:
+            raise ValueError(f"warehouse must be an Ibis URL such as {DEFAULT_WAREHOUSE}, got {value!r}")
+        return value
+
+
+class Workspace:
+    """A loaded workspace.
+
+    Parameters
+    ----------
+    root
+        The folder holding ``millpond.yml``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> _ = (root / "millpond.yml").write_text("name: demo\\n")
+    >>> ws = Workspace(root)
+    >>> ws.spec.name, ws.path("data/raw") == root.resolve() / "data/raw"
+    ('demo', True)
+    >>> ws.warehouse_url().startswith("duckdb:///")
+    True
+    """
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root).resolve()
+        spec_path = self.root / WORKSPACE_FILE
+        if not spec_path.is_file():
+            raise MillpondError(f"{spec_path}: no {WORKSPACE_FILE} here; is this a millpond workspace?")
+        data, lines = load_yaml(spec_path, WORKSPACE_FILE)
+        try:
+            self.spec = WorkspaceSpec.model_validate(data or {})
+        except ValidationError as exc:
+            raise spec_error(exc, WORKSPACE_FILE, lines, WorkspaceSpec) from None
+
+    # -- discovery -------------------------------------------------------------
+    @classmethod
+    def find(cls, start: Path | str | None = None) -> Workspace:
+        """Find the workspace: ``$MILLPOND_WORKSPACE``, else upwards from ``start``
+        (default the current directory), else the repository this package lives in.
+        """
+        env_root = os.environ.get("MILLPOND_WORKSPACE")
+        if env_root:
+            return cls(env_root)
+        here = Path(start or Path.cwd()).resolve()
+        for folder in (here, *here.parents):
+            if (folder / WORKSPACE_FILE).is_file():
+                return cls(folder)
+        package_repo = Path(__file__).resolve().parents[2]
+        if (package_repo / WORKSPACE_FILE).is_file():
+            return cls(package_repo)
+        raise MillpondError(
+            f"no {WORKSPACE_FILE} found in {here} or its parents; run from a workspace or set MILLPOND_WORKSPACE"
+        )
+
+    # -- paths -----------------------------------------------------------------
+    def path(self, relative: str | Path) -> Path:
+        """Resolve ``relative`` from the workspace root (absolute paths pass through)."""
+        p = Path(relative)
+        return p if p.is_absolute() else self.root / p
+
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the root when it is inside it, else absolute."""
+        try:
+            return str(Path(path).resolve().relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+    @property
+    def meta_dir(self) -> Path:
+        return self.path(self.spec.folders.meta)
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.path(self.spec.folders.runs)
+
+    @property
+    def pipelines_dir(self) -> Path:
+        return self.path(self.spec.folders.pipelines)
+
+    # -- warehouse -------------------------------------------------------------
+    def secret_env(self) -> dict[str, str]:
+        """Secret name to environment variable name."""
+        return {name: s.env for name, s in self.spec.secrets.items()}
+
+    def warehouse_url(self, *, resolve_secrets: bool = False) -> str:
+        """The warehouse URL with relative DuckDB paths made absolute.
+
+        ``$MILLPOND_WAREHOUSE`` overrides ``millpond.yml``. Secret placeholders
+        (``${secret:NAME}``) are only expanded when ``resolve_secrets`` is true,
+        which only the process that connects does.
+        """
+        url = os.environ.get("MILLPOND_WAREHOUSE") or self.spec.warehouse
+        if url.startswith("duckdb://"):
+            location = url.removeprefix("duckdb://")
+            if location and location != ":memory:" and not location.startswith("/"):
+                url = "duckdb://" + str(self.path(location))
+        if resolve_secrets:
+            url = expand_placeholders(url, self.secret_env())
+        return url
+
+    def duckdb_file(self) -> Path | None:
+        """The DuckDB file of the warehouse, or ``None`` for other engines."""
+        url = self.warehouse_url()
+        if not url.startswith("duckdb://"):
+            return None
+        location = url.removeprefix("duckdb://").split("?")[0]
+        return Path(location) if location and location != ":memory:" else None
+
+    def pipeline_file(self, name: str) -> Path:
+        """The spec file of pipeline ``name`` (a name, or a path to a .yml)."""
+        candidate = Path(name)
+        if candidate.suffix in {".yml", ".yaml"}:
+            return candidate if candidate.is_absolute() else (Path.cwd() / candidate if (Path.cwd() / candidate).exists() else self.path(candidate))
+        for suffix in (".yml", ".yaml"):
+            p = self.pipelines_dir / f"{name}{suffix}"
+            if p.is_file():
+                return p
+        known = sorted(p.stem for p in self.pipelines_dir.glob("*.y*ml"))
+        raise MillpondError(f"no pipeline {name!r} in {self.relative(self.pipelines_dir)} (known: {', '.join(known) or 'none'})")

@@ -1,0 +1,78 @@
+"""Fixtures shared by the whole suite: one fresh warehouse per test, on each backend.
+
+- ``duckdb_con`` (function): a fresh in-memory Ibis DuckDB backend;
+- ``postgres_server`` (session): a running :class:`ThrowawayPostgres`, started on
+  first use only;
+- ``pg_con`` (function): an Ibis PostgreSQL backend on a new, empty database;
+- ``con`` (function, parametrized): ``duckdb_con`` then ``pg_con``, with ids
+  ``duckdb`` and ``postgres``.
+
+Backend-agnostic tests take ``con`` and so run on both engines. Tests that need
+PostgreSQL carry the ``postgres`` marker (added automatically), so
+``pytest -m "not postgres"`` leaves them out. When PostgreSQL is missing they
+skip, except in CI (``CI=true``) where they fail: see ``support/components.py``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import ibis
+import pytest
+from support.components import require_component
+from support.postgres import PostgresUnavailable, ThrowawayPostgres
+
+_NEEDS_POSTGRES = {"postgres_server", "pg_con"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _NEEDS_POSTGRES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[ThrowawayPostgres]:
+    """A throwaway PostgreSQL server for the session, started only if a test asks for it."""
+    server = ThrowawayPostgres()
+    try:
+        server.start()
+    except PostgresUnavailable as missing:
+        require_component("PostgreSQL", str(missing))
+    with server:
+        yield server
+
+
+@pytest.fixture
+def pg_con(postgres_server: ThrowawayPostgres) -> Iterator[ibis.BaseBackend]:
+    """An Ibis PostgreSQL backend on a database of its own, dropped after the test."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    postgres_server.fresh_database(name)
+    con = ibis.postgres.connect(**postgres_server.connect_kwargs(name))
+    try:
+        yield con
+    finally:
+        con.disconnect()
+        postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def duckdb_con() -> Iterator[ibis.BaseBackend]:
+    """A fresh in-memory Ibis DuckDB backend."""
+    con = ibis.duckdb.connect()
+    try:
+        yield con
+    finally:
+        con.disconnect()
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("duckdb", id="duckdb"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    ]
+)
+def con(request: pytest.FixtureRequest) -> ibis.BaseBackend:
+    """A fresh warehouse on each backend: the test runs once per engine."""
+    return request.getfixturevalue(f"{'pg' if request.param == 'postgres' else 'duckdb'}_con")
