@@ -128,9 +128,12 @@ def find_chromium() -> Path:
     True
     """
     override = os.environ.get("MILLPOND_CHROMIUM")
-    for candidate in ([override] if override else []) + list(_CANDIDATES):
-        found = shutil.which(candidate)
-        if found:
+    if override:
+        if found := shutil.which(override):
+            return Path(found)
+        raise ChromiumUnavailable(f"$MILLPOND_CHROMIUM is {override!r}, which is not an executable")
+    for candidate in _CANDIDATES:
+        if found := shutil.which(candidate):
             return Path(found)
     raise ChromiumUnavailable(
         "no Chromium executable found (looked at $MILLPOND_CHROMIUM, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 from functools import lru_cache
@@ -42,7 +43,19 @@ def _declared(path: str, mtime_ns: int) -> dict[str, str | None]:
     import papermill
 
     params = papermill.inspect_notebook(path)
-    return {name: info.get("inferred_type_name") for name, info in params.items()}
+    return {name: _type_of(info) for name, info in params.items()}
+
+
+def _type_of(info: dict) -> str | None:
+    """The annotation Papermill found, else the type of the literal default."""
+    declared = info.get("inferred_type_name")
+    if declared and declared != "None":
+        return declared
+    try:
+        value = ast.literal_eval(info.get("default") or "None")
+    except (ValueError, SyntaxError):
+        return None
+    return None if value is None else type(value).__name__
 
 
 def declared_parameters(path: Path) -> dict[str, str | None]:
@@ -53,8 +66,10 @@ def declared_parameters(path: Path) -> dict[str, str | None]:
     >>> import nbformat, tempfile
     >>> cell = nbformat.v4.new_code_cell("run_date = '2024-01-31'\\nlimit = 10")
     >>> cell.metadata["tags"] = ["parameters"]
+    >>> nb = nbformat.v4.new_notebook(cells=[cell])
+    >>> nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
     >>> p = Path(tempfile.mkdtemp()) / "a.ipynb"
-    >>> nbformat.write(nbformat.v4.new_notebook(cells=[cell]), p)
+    >>> nbformat.write(nb, p)
     >>> declared_parameters(p)
     {'run_date': 'str', 'limit': 'int'}
     """

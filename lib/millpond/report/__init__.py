@@ -1,15 +1,19 @@
 """Self-contained, offline HTML reports for stage notebooks and the command line.
 
-Build a list of blocks and write it::
+A report is a title and a list of blocks; :func:`write_report` renders it to one
+HTML file that opens from disk with no network (the chart JavaScript is inlined
+once). In a stage notebook::
 
-    from millpond.report import Chart, Checks, Heading, Metrics, Table, write_report
+    from millpond.quality import Check, not_null, run_checks, unique
+    from millpond.report import Chart, Checks, Heading, Metrics, Table, line_chart, write_report
 
-    write_report("data/reports/orders.html", title="Orders", blocks=[
-        Metrics({"orders": 1204, "revenue": 48210.5}),
+    write_report("data/reports/orders.html", title="Orders", subtitle="stage 03_marts", blocks=[
+        Metrics({"orders": orders.count().execute(), "revenue": revenue_total}),
         Heading("Daily revenue"),
-        Chart(line_chart(daily, "day", "revenue")),
-        Table(top_customers, caption="Top customers"),
-        Checks(run_checks(checks)),
+        Chart(line_chart(daily, "day", "revenue"), caption="Revenue per day"),
+        Table(top_customers, caption="Top customers", max_rows=20),
+        Heading("Quality"),
+        Checks(run_checks([Check("id is unique", "orders", unique(orders, "id"))])),
     ])
 """
 

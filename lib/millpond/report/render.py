@@ -58,11 +58,9 @@ EMBED_OPTIONS: dict[str, Any] = {
     "config": {
         "font": "Inter, system-ui, -apple-system, 'Segoe UI', Roboto, 'Liberation Sans', sans-serif",
         "view": {"stroke": None},
-        "axis": {
-            "labelColor": "#52606d", "titleColor": "#323f4b", "titleFontWeight": 600,
-            "gridColor": "#e9edf1", "domainColor": "#cbd2d9", "tickColor": "#cbd2d9",
-            "labelFontSize": 11, "titleFontSize": 12, "titlePadding": 8,
-        },
+        "axis": {"labelColor": "#52606d", "titleColor": "#323f4b", "titleFontWeight": 600,
+                 "gridColor": "#e9edf1", "domainColor": "#cbd2d9", "tickColor": "#cbd2d9",
+                 "labelFontSize": 11, "titleFontSize": 12, "titlePadding": 8},
         "legend": {"labelColor": "#52606d", "titleColor": "#323f4b", "labelFontSize": 11},
         "title": {"fontSize": 14, "fontWeight": 600, "color": "#1f2933", "anchor": "start"},
         "range": {"category": ["#2f6fb0", "#e07b39", "#3a9e6d", "#c0456b", "#7b61c4", "#9a7b4f"]},
@@ -133,8 +131,8 @@ class Chart:
 @dataclass(frozen=True)
 class Checks:
     """Quality check results: a frame with columns ``check``, ``table``, ``status``
-    (``pass``/``warn``/``fail``) and ``failing_rows``, optionally ``severity`` and
-    ``sample`` (a list of row dicts), as :func:`millpond.quality.run_checks` returns."""
+    (``pass``/``warn``/``fail``), ``failing_rows`` and optionally ``sample`` (a list of
+    row dicts), as :func:`millpond.quality.run_checks` returns; other columns are ignored."""
 
     df: pd.DataFrame = field(repr=False)
     caption: str | None = None
@@ -316,7 +314,10 @@ def _table_view(df: pd.DataFrame, max_rows: int) -> dict[str, Any]:
         df = df.reset_index()
     shown = df.head(max_rows)
     numeric = [pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in df.dtypes]
-    rows = [[_cell(value) for value in row] for row in shown.itertuples(index=False, name=None)]
+    digits = [_float_digits(df[c]) if pd.api.types.is_float_dtype(t) else None
+              for c, t in zip(df.columns, df.dtypes)]
+    rows = [[_cell(value, d) for value, d in zip(row, digits)]
+            for row in shown.itertuples(index=False, name=None)]
     return {"columns": [str(c) for c in df.columns], "numeric": numeric, "rows": rows,
             "total": f"{len(df):,}", "shown": len(shown), "truncated": len(df) > len(shown)}
 
@@ -335,8 +336,7 @@ def _check_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
         columns = list(dict.fromkeys(k for row in sample for k in row))
         rows.append({
             "check": record["check"], "table": record["table"], "status": record["status"],
-            "severity": record.get("severity"), "failing_rows": _format_value(record["failing_rows"]),
-            "sample_columns": columns,
+            "failing_rows": _format_value(record["failing_rows"]), "sample_columns": columns,
             "sample_rows": [[_cell(row.get(c)) for c in columns] for row in sample],
         })
     return rows
@@ -348,30 +348,43 @@ def _checks_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {"total": len(rows), "counts": counts, "worst": worst}
 
 
-def _cell(value: Any) -> dict[str, Any]:
+def _cell(value: Any, digits: int | None = None) -> dict[str, Any]:
     """A table cell: its text and whether it is null (shown muted)."""
     if _is_null(value):
         return {"text": "null", "null": True}
-    text = _format_value(value)
+    text = _format_value(value, digits)
     return {"text": text if len(text) <= 200 else text[:199] + "…", "null": False}
 
 
-def _format_value(value: Any) -> str:
+def _float_digits(column: pd.Series) -> int:
+    """Decimals for a float column: none if every value is whole, else two."""
+    values = column.dropna()
+    return 0 if len(values) and bool((values == values.round()).all()) else 2
+
+
+def _format_value(value: Any, digits: int | None = None) -> str:
+    """Readable text: thousands separators, floats with ``digits`` decimals (default:
+    none when whole, else two), whole-day timestamps as dates."""
     if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
     if isinstance(value, numbers.Integral):
         return f"{int(value):,}"
     if isinstance(value, (numbers.Real, decimal.Decimal)):
-        return f"{value:.3g}" if 0 < abs(value) < 0.01 else f"{value:,.2f}"
+        if not math.isfinite(value):
+            return str(value)
+        if 0 < abs(value) < 0.01:
+            return f"{value:.3g}"
+        if digits is None:
+            digits = 0 if value == round(value) else 2
+        return f"{value:,.{digits}f}"
     if isinstance(value, pd.Timestamp) and value.tz is None and value == value.normalize():
         return value.date().isoformat()
     return str(value)
 
 
 def _is_null(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, float) and math.isnan(value)
+    return value is None or value is pd.NA or value is pd.NaT or (
+        isinstance(value, float) and math.isnan(value))
 
 
 def _script_json(data: Any) -> str:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import csv
 from datetime import datetime, timezone
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -93,17 +94,25 @@ def read_arrow(path: Path) -> pa.Table:
     raise ValueError(f"cannot read raw file {path}: expected .csv, .parquet or .jsonl")
 
 
-def read_duckdb(con, path: Path) -> ir.Table:
-    """Read one raw file through a DuckDB backend, with the same columns and types as :func:`read_arrow`."""
-    path = Path(path)
-    if path.suffix == ".csv":
-        return con.read_csv(str(path), all_varchar=True, header=True)
-    if path.suffix == ".parquet":
-        return con.read_parquet(str(path))
-    if path.suffix == ".jsonl":
+def read_duckdb(con, path: Path | Sequence[Path], *, filename: bool = False) -> ir.Table:
+    """Read raw files of one format through a DuckDB backend, as :func:`read_arrow` types them.
+
+    ``path`` may be a list of files of the same format, read as one table; with
+    ``filename=True`` a ``filename`` column holds each row's file, as given.
+    """
+    paths = [Path(path)] if isinstance(path, (str, Path)) else [Path(p) for p in path]
+    suffixes = {p.suffix for p in paths}
+    if len(suffixes) != 1:
+        raise ValueError(f"cannot read {len(paths)} raw files with suffixes {sorted(suffixes)} as one table")
+    names = [str(p) for p in paths]
+    if suffixes == {".csv"}:
+        return con.read_csv(names, all_varchar=True, header=True, filename=filename)
+    if suffixes == {".parquet"}:
+        return con.read_parquet(names, filename=filename)
+    if suffixes == {".jsonl"}:
         columns = {field.name: _DUCKDB_TYPES[field.type] for field in EVENTS_SCHEMA}
-        return con.read_json(str(path), columns=columns, format="newline_delimited")
-    raise ValueError(f"cannot read raw file {path}: expected .csv, .parquet or .jsonl")
+        return con.read_json(names, columns=columns, format="newline_delimited", filename=filename)
+    raise ValueError(f"cannot read raw file {paths[0]}: expected .csv, .parquet or .jsonl")
 
 
 def with_load_metadata(table: ir.Table, *, source_file: str, loaded_at: datetime) -> ir.Table:
@@ -149,8 +158,15 @@ def load_source(
         ``"duckdb"`` reads through DuckDB; ``"arrow"`` reads with pyarrow into memtables
         (works on any backend, e.g. PostgreSQL).
     """
+    paths = source_paths(raw_dir, source)
+    if reader == "duckdb" and len(paths) > 1:
+        raw = read_duckdb(con, paths, filename=True)
+        names = {str(path): source_file_name(path, root) for path in paths}
+        stamped = with_load_metadata(raw, source_file="", loaded_at=loaded_at)
+        stamped = stamped.mutate(_source_file=raw.filename.substitute(names))
+        return stamped.drop("filename")
     tables = []
-    for path in source_paths(raw_dir, source):
+    for path in paths:
         raw = read_duckdb(con, path) if reader == "duckdb" else ibis.memtable(read_arrow(path))
         tables.append(with_load_metadata(raw, source_file=source_file_name(path, root), loaded_at=loaded_at))
     return tables[0] if len(tables) == 1 else ibis.union(*tables, distinct=False)

@@ -1,0 +1,141 @@
+"""Every rejection of a pipeline spec names file, line and field in one line."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from support.workspaces import make_workspace, write_notebook
+
+from millpond.errors import SpecError
+from millpond.pipeline.load import load_pipeline
+from millpond.workspace import Workspace
+
+
+@pytest.fixture
+def ws(tmp_path):
+    write_notebook(tmp_path / "notebooks/a.ipynb", "run_date = '2024-01-31'\nlimit = 10", "print(limit)")
+    write_notebook(tmp_path / "notebooks/b.ipynb", "factor = 2.0", "print(factor)")
+    make_workspace(tmp_path, {})
+    return Workspace(tmp_path)
+
+
+def write(ws: Workspace, text: str, name: str = "p") -> None:
+    (ws.root / "pipelines" / f"{name}.yml").write_text(text)
+
+
+GOOD = """\
+params:
+  run_date: {type: date, default: 2024-01-31}
+stages:
+  - name: a
+    notebook: notebooks/a.ipynb
+    params: {limit: 5}
+    produces: [bronze.a]
+  - name: b
+    notebook: notebooks/b.ipynb
+    needs: [a]
+    produces: [silver.b]
+"""
+
+
+def rejection(ws: Workspace, text: str) -> str:
+    write(ws, text)
+    with pytest.raises(SpecError) as info:
+        load_pipeline(ws, "p")
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_a_valid_pipeline_loads_with_order_and_params(ws):
+    write(ws, GOOD)
+    p = load_pipeline(ws, "p")
+    assert p.order == ["a", "b"]
+    assert p.resolve_params({"run_date": "2024-02-29"}) == {"run_date": "2024-02-29"}
+    assert p.stage_params(p.stage("a"), p.resolve_params()) == {"run_date": "2024-01-31", "limit": 5}
+    assert p.stage_params(p.stage("b"), p.resolve_params()) == {}
+
+
+def test_unknown_key_names_line_and_allowed_keys(ws):
+    msg = rejection(ws, GOOD.replace("    needs: [a]\n", "    needz: [a]\n"))
+    assert msg.startswith("pipelines/p.yml:10: stages[1].needz: unknown key (allowed:")
+    assert "needs" in msg
+
+
+def test_unknown_top_level_key(ws):
+    assert rejection(ws, "colour: blue\n" + GOOD).startswith("pipelines/p.yml:1: colour: unknown key")
+
+
+def test_unknown_needs(ws):
+    msg = rejection(ws, GOOD.replace("needs: [a]", "needs: [a, ghost]"))
+    assert msg.startswith("pipelines/p.yml:10: stages[1].needs[1]: unknown stage 'ghost'")
+
+
+def test_cycle_names_its_stages(ws):
+    text = GOOD.replace("    params: {limit: 5}\n", "    params: {limit: 5}\n    needs: [b]\n")
+    msg = rejection(ws, text)
+    assert re.search(r"cycle: (a -> b -> a|b -> a -> b)", msg), msg
+    assert msg.startswith("pipelines/p.yml:")
+
+
+def test_missing_notebook(ws):
+    msg = rejection(ws, GOOD.replace("notebooks/b.ipynb", "notebooks/nope.ipynb"))
+    assert msg == "pipelines/p.yml:9: stages[1].notebook: notebook not found: notebooks/nope.ipynb"
+
+
+def test_parameter_the_notebook_does_not_declare(ws):
+    msg = rejection(ws, GOOD.replace("{limit: 5}", "{limitt: 5}"))
+    assert msg.startswith("pipelines/p.yml:6: stages[0].params.limitt: notebook notebooks/a.ipynb declares no parameter 'limitt'")
+    assert "run_date, limit" in msg
+
+
+def test_stage_parameter_of_wrong_type(ws):
+    msg = rejection(ws, GOOD.replace("{limit: 5}", "{limit: five}"))
+    assert msg.startswith("pipelines/p.yml:6: stages[0].params.limit: wrong type: notebook notebooks/a.ipynb declares limit as int, got str")
+
+
+def test_pipeline_parameter_default_of_wrong_type(ws):
+    msg = rejection(ws, GOOD.replace("default: 2024-01-31", "default: yesterday"))
+    assert msg.startswith("pipelines/p.yml:2: params.run_date")
+    assert "expected date" in msg
+
+
+def test_unknown_parameter_type(ws):
+    msg = rejection(ws, GOOD.replace("type: date", "type: datetime"))
+    assert msg.startswith("pipelines/p.yml:2: params.run_date.type:")
+
+
+def test_two_stages_producing_one_table(ws):
+    msg = rejection(ws, GOOD.replace("produces: [silver.b]", "produces: [bronze.a]"))
+    assert msg == "pipelines/p.yml:11: stages[1].produces[0]: table 'bronze.a' is already produced by stage 'a'"
+
+
+def test_badly_named_table(ws):
+    msg = rejection(ws, GOOD.replace("produces: [silver.b]", "produces: [b]"))
+    assert msg.startswith("pipelines/p.yml:8: stages[1]:") and "layer.table" in msg
+
+
+def test_duplicate_stage_name(ws):
+    msg = rejection(ws, GOOD.replace("name: b", "name: a").replace("needs: [a]", "needs: []"))
+    assert msg.startswith("pipelines/p.yml:8: stages[1].name: duplicate stage name 'a'")
+
+
+def test_invalid_yaml_names_line(ws):
+    msg = rejection(ws, GOOD + "  - name: [unclosed\n")
+    assert msg.startswith("pipelines/p.yml:13: invalid YAML")
+
+
+def test_cli_override_is_typed(ws):
+    write(ws, GOOD)
+    p = load_pipeline(ws, "p")
+    with pytest.raises(SpecError, match=r"^-p run_date=soon: expected date, got 'soon'$"):
+        p.resolve_params({"run_date": "soon"})
+    with pytest.raises(SpecError, match=r"^-p nope: pipeline 'p' has no parameter 'nope' \(declared: run_date\)$"):
+        p.resolve_params({"nope": "1"})
+
+
+def test_workspace_file_rejects_unknown_keys(tmp_path):
+    (tmp_path / "millpond.yml").write_text("name: x\nwarehous: duckdb://x.duckdb\n")
+    with pytest.raises(SpecError, match=r"^millpond.yml:2: warehous: unknown key"):
+        Workspace(tmp_path)
