@@ -50,7 +50,7 @@ class MillpondEngine(NBClientEngine):
             stdout_file=stdout_file,
             stderr_file=stderr_file,
             # ipykernel 7 warns on stderr about unencrypted TCP on every start
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
         )
         client = PapermillNotebookClient(nb_man, **final_kwargs)
         watchdog = None

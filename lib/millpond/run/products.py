@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from millpond.stage.lease import Lease
+from millpond.warehouse.lease import Lease
 from millpond.workspace import Workspace
 
 _QUERY = (
@@ -25,7 +25,7 @@ def existing_tables(workspace: Workspace) -> set[str]:
                 return {row[0] for row in con.execute(_QUERY).fetchall()}
             finally:
                 con.close()
-    from millpond.stage.warehouse import connect
+    from millpond.warehouse.connect import connect
 
     con = connect(workspace)
     try:

@@ -42,6 +42,7 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from millpond.shop.raw_files import EVENTS_SCHEMA, source_paths
+from millpond.warehouse.readers import sql_literal
 
 _DUCKDB_TYPES = {pa.string(): "VARCHAR", pa.int64(): "BIGINT"}
 
@@ -104,21 +105,26 @@ def read_duckdb(con, path: Path | Sequence[Path], *, filename: bool = False) -> 
     suffixes = {p.suffix for p in paths}
     if len(suffixes) != 1:
         raise ValueError(f"cannot read {len(paths)} raw files with suffixes {sorted(suffixes)} as one table")
-    names = [str(p) for p in paths]
+    # Read inside the query (no temporary view): the expression holds no connection
+    # state, so it survives the reconnects of an interactive session.
+    files = sql_literal([str(p) for p in paths])
     if suffixes == {".csv"}:
-        return con.read_csv(names, all_varchar=True, header=True, filename=filename)
+        return con.sql(f"SELECT * FROM read_csv({files}, all_varchar = true, header = true, filename = {filename})")
     if suffixes == {".parquet"}:
-        return con.read_parquet(names, filename=filename)
+        return con.sql(f"SELECT * FROM read_parquet({files}, filename = {filename})")
     if suffixes == {".jsonl"}:
-        columns = {field.name: _DUCKDB_TYPES[field.type] for field in EVENTS_SCHEMA}
-        return con.read_json(names, columns=columns, format="newline_delimited", filename=filename)
+        columns = "{" + ", ".join(f"'{f.name}': '{_DUCKDB_TYPES[f.type]}'" for f in EVENTS_SCHEMA) + "}"
+        return con.sql(
+            f"SELECT * FROM read_json({files}, columns = {columns}, format = 'newline_delimited', filename = {filename})"
+        )
     raise ValueError(f"cannot read raw file {paths[0]}: expected .csv, .parquet or .jsonl")
 
 
 def with_load_metadata(table: ir.Table, *, source_file: str, loaded_at: datetime) -> ir.Table:
     """Append ``_source_file`` and ``_loaded_at`` (naive UTC; aware times are converted).
 
-    >>> t = with_load_metadata(ibis.memtable({"a": [1]}), source_file="raw/a.csv",
+    >>> import pyarrow as pa
+    >>> t = with_load_metadata(ibis.memtable(pa.table({"a": [1]})), source_file="raw/a.csv",
     ...                        loaded_at=datetime(2024, 2, 1, 6, tzinfo=timezone.utc))
     >>> ibis.duckdb.connect().to_pyarrow(t).to_pylist()
     [{'a': 1, '_source_file': 'raw/a.csv', '_loaded_at': datetime.datetime(2024, 2, 1, 6, 0)}]

@@ -193,7 +193,7 @@ def dirty_orders(rng: random.Random, orders: Rows) -> Result:
     return _insert_randomly(rng, rows, extra), rejects, dict(normalization)
 
 
-def dirty_order_lines(rng: random.Random, lines: Rows, order_count: int, product_count: int) -> Result:
+def dirty_order_lines(rng: random.Random, lines: Rows) -> Result:
     """Return raw order lines plus lines without or with a non-positive quantity, and orphans."""
     count = len(lines)
     rejects = {

@@ -47,7 +47,6 @@ from millpond.shop.manifest import Manifest
 from millpond.shop.raw_files import (
     CSV_COLUMNS,
     EVENTS_DIR,
-    EVENTS_SCHEMA,
     ORDER_LINES_SCHEMA,
     PRODUCTS_SCHEMA,
     RAW_FILES,
@@ -104,9 +103,10 @@ def _truth(clean: dict[str, list[dict]], start: date, days: int) -> dict:
         if order["status"] not in NON_REVENUE_STATUSES:
             orders_by_day[order["order_ts"].date()] += 1
     events = clean["events"]
+    statuses = Counter(status_of.values())
     return {
         "valid_rows": {source: len(rows) for source, rows in clean.items()},
-        "orders_by_status": {status: Counter(status_of.values())[status] for status in ORDER_STATUSES},
+        "orders_by_status": {status: statuses[status] for status in ORDER_STATUSES},
         "revenue_orders": sum(orders_by_day.values()),
         "orders_by_day": orders_by_day,
         "revenue_total": sum(revenue_by_day.values(), Decimal("0.00")),
@@ -182,7 +182,7 @@ def generate(
         "customers": dirt.dirty_customers(rng, customers),
         "products": dirt.dirty_products(rng, products),
         "orders": dirt.dirty_orders(rng, orders),
-        "order_lines": dirt.dirty_order_lines(rng, order_lines, len(orders), len(products)),
+        "order_lines": dirt.dirty_order_lines(rng, order_lines),
         "payments": dirt.dirty_payments(rng, payments),
         "events": dirt.dirty_events(rng, events),
     }
@@ -206,7 +206,8 @@ def generate(
         **_truth(clean, start, days),
     )
     for source in raw:
-        assert manifest.raw_rows[source] == manifest.valid_rows[source] + manifest.rejected_rows(source), source
+        if manifest.raw_rows[source] != manifest.valid_rows[source] + manifest.rejected_rows(source):
+            raise RuntimeError(f"generator bug: {source} rows written != valid rows + counted dirt")
     manifest.write(out_dir)
     return manifest
 

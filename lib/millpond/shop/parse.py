@@ -22,7 +22,8 @@ Columns that already have the target type pass through unchanged, so the same si
 code works on typed inputs (parquet) and on text (CSV).
 
 >>> import ibis
->>> t = ibis.memtable({"raw": [" 12.5 ", "12,50", None]})
+>>> import pyarrow as pa
+>>> t = ibis.memtable(pa.table({"raw": [" 12.5 ", "12,50", None]}))
 >>> ibis.duckdb.connect().to_pyarrow(t.select(amount=parse_money(t.raw)))["amount"].to_pylist()
 [Decimal('12.50'), None, None]
 """
@@ -54,7 +55,8 @@ def _parse(value: ir.Value, pattern: str, target: dt.DataType) -> ir.Value:
 def parse_int(value: ir.Value) -> ir.IntegerValue:
     """Parse text as int64; NULL when it is not an integer.
 
-    >>> t = ibis.memtable({"raw": ["7", " -3 ", "three", "1.0"]})
+    >>> import pyarrow as pa
+    >>> t = ibis.memtable(pa.table({"raw": ["7", " -3 ", "three", "1.0"]}))
     >>> ibis.duckdb.connect().to_pyarrow(t.select(n=parse_int(t.raw)))["n"].to_pylist()
     [7, -3, None, None]
     """
@@ -66,7 +68,8 @@ def parse_money(value: ir.Value) -> ir.DecimalValue:
 
     Floats are cast (rounded to cents), so ``19.99`` stays ``19.99``.
 
-    >>> t = ibis.memtable({"raw": [19.99, 0.1 + 0.2]})
+    >>> import pyarrow as pa
+    >>> t = ibis.memtable(pa.table({"raw": [19.99, 0.1 + 0.2]}))
     >>> ibis.duckdb.connect().to_pyarrow(t.select(p=parse_money(t.raw)))["p"].to_pylist()
     [Decimal('19.99'), Decimal('0.30')]
     """
@@ -76,7 +79,8 @@ def parse_money(value: ir.Value) -> ir.DecimalValue:
 def parse_date(value: ir.Value) -> ir.DateValue:
     """Parse ``YYYY-MM-DD`` text as a date; NULL otherwise.
 
-    >>> t = ibis.memtable({"raw": ["2024-01-31", "31/01/2024", "2024-13-01"]})
+    >>> import pyarrow as pa
+    >>> t = ibis.memtable(pa.table({"raw": ["2024-01-31", "31/01/2024", "2024-13-01"]}))
     >>> ibis.duckdb.connect().to_pyarrow(t.select(d=parse_date(t.raw)))["d"].to_pylist()
     [datetime.date(2024, 1, 31), None, None]
     """
@@ -86,7 +90,8 @@ def parse_date(value: ir.Value) -> ir.DateValue:
 def parse_timestamp(value: ir.Value) -> ir.TimestampValue:
     """Parse ``YYYY-MM-DD HH:MM:SS`` text as a naive (UTC) timestamp; NULL otherwise.
 
-    >>> t = ibis.memtable({"raw": ["2024-01-31 23:59:59", "not-a-date", "2024-01-31"]})
+    >>> import pyarrow as pa
+    >>> t = ibis.memtable(pa.table({"raw": ["2024-01-31 23:59:59", "not-a-date", "2024-01-31"]}))
     >>> ibis.duckdb.connect().to_pyarrow(t.select(ts=parse_timestamp(t.raw)))["ts"].to_pylist()
     [datetime.datetime(2024, 1, 31, 23, 59, 59), None, None]
     """
@@ -96,7 +101,8 @@ def parse_timestamp(value: ir.Value) -> ir.TimestampValue:
 def blank_to_null(value: ir.StringValue) -> ir.StringValue:
     """Strip surrounding blanks; an empty result becomes NULL.
 
-    >>> t = ibis.memtable({"raw": ["  a ", "   ", None]})
+    >>> import pyarrow as pa
+    >>> t = ibis.memtable(pa.table({"raw": ["  a ", "   ", None]}))
     >>> ibis.duckdb.connect().to_pyarrow(t.select(v=blank_to_null(t.raw)))["v"].to_pylist()
     ['a', None, None]
     """
@@ -107,7 +113,8 @@ def blank_to_null(value: ir.StringValue) -> ir.StringValue:
 def normalize_email(value: ir.StringValue) -> ir.StringValue:
     """Return the e-mail trimmed and lower-cased (NULL when blank).
 
-    >>> t = ibis.memtable({"raw": ["  Ann@Example.COM "]})
+    >>> import pyarrow as pa
+    >>> t = ibis.memtable(pa.table({"raw": ["  Ann@Example.COM "]}))
     >>> ibis.duckdb.connect().to_pyarrow(t.select(e=normalize_email(t.raw)))["e"].to_pylist()
     ['ann@example.com']
     """
@@ -122,8 +129,9 @@ def normalize_phone(value: ir.StringValue, calling_code: ir.StringValue) -> ir.S
     its trunk ``0`` (if any) is dropped and ``calling_code`` (the customer's country's)
     is put in front. No digits at all gives NULL.
 
-    >>> t = ibis.memtable({"raw": ["+31 6 1234 5678", "0031 612345678", "06-12345678",
-    ...                            "(555) 123-4567", "n/a"], "code": ["31", "31", "31", "1", "1"]})
+    >>> import pyarrow as pa
+    >>> t = ibis.memtable(pa.table({"raw": ["+31 6 1234 5678", "0031 612345678", "06-12345678",
+    ...                            "(555) 123-4567", "n/a"], "code": ["31", "31", "31", "1", "1"]}))
     >>> ibis.duckdb.connect().to_pyarrow(t.select(p=normalize_phone(t.raw, t.code)))["p"].to_pylist()
     ['+31612345678', '+31612345678', '+31612345678', '+15551234567', None]
     """

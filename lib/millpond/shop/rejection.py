@@ -21,7 +21,8 @@ outputs and is never part of a duplicate comparison.
 
 >>> import ibis
 >>> from millpond.shop.parse import parse_int
->>> raw = ibis.memtable({"id": ["1", "1", "2", "x"], "v": ["a", "a", "b", "c"]})
+>>> import pyarrow as pa
+>>> raw = ibis.memtable(pa.table({"id": ["1", "1", "2", "x"], "v": ["a", "a", "b", "c"]}))
 >>> typed = {"id": parse_int(raw.id), "v": raw.v}
 >>> split = classify(raw, typed=typed, row_checks=[(typed["id"].isnull(), "invalid_id")], key=["id"])
 >>> con = ibis.duckdb.connect()
@@ -102,7 +103,8 @@ def classify(
     key
         Clean column names that identify a row.
     version
-        Clean column whose greatest value marks the current version of a key.
+        Clean column whose greatest value marks the current version of a key; make it
+        required with a row check (NULLs sort differently on different backends).
     orphan_checks
         ``(clean column, parent key column, reason)``: the value must occur in the parent
         key column (a clean parent table); NULL values are not checked.

@@ -40,10 +40,11 @@ statuses, channels, methods and event types lower-case; money decimal(18, 2); a 
 is kept even for unknown ids); ``is_late`` marks events received on a later UTC day.
 
 >>> import ibis
->>> bronze = ibis.memtable({"order_id": ["1", "1", "2"], "customer_id": ["7", "7", "8"],
+>>> import pyarrow as pa
+>>> bronze = ibis.memtable(pa.table({"order_id": ["1", "1", "2"], "customer_id": ["7", "7", "8"],
 ...     "order_ts": ["2024-01-02 10:00:00"] * 3, "status": [" Shipped", " Shipped", "lost"],
-...     "currency": ["eur"] * 3, "channel": ["web"] * 3})
->>> customers = ibis.memtable({"customer_id": [7, 8]})
+...     "currency": ["eur"] * 3, "channel": ["web"] * 3}))
+>>> customers = ibis.memtable(pa.table({"customer_id": [7, 8]}))
 >>> con = ibis.duckdb.connect()
 >>> con.to_pyarrow(clean_orders(bronze, customers).select("order_id", "status", "currency")).to_pylist()
 [{'order_id': 1, 'status': 'shipped', 'currency': 'EUR'}]
@@ -55,7 +56,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import ibis
 import ibis.expr.types as ir
 
 from millpond.shop.domain import COUNTRY_CALLING_CODES, CURRENCIES, EVENT_TYPES, ORDER_STATUSES

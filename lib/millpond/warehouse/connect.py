@@ -11,7 +11,7 @@ import weakref
 from typing import TYPE_CHECKING
 
 from millpond.errors import MillpondError
-from millpond.stage.lease import Lease
+from millpond.warehouse.lease import Lease
 
 if TYPE_CHECKING:
     from ibis.backends import BaseBackend

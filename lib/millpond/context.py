@@ -10,12 +10,13 @@ and top to bottom in JupyterLab:
 
 On an embedded DuckDB warehouse a runner stage holds the warehouse lease from its
 first query until its kernel ends; an interactive kernel holds it only while a cell
-runs (see :mod:`millpond.stage.lease`), so exploring never blocks a batch run.
+runs (see :mod:`millpond.warehouse.lease`), so exploring never blocks a batch run.
 """
 
 from __future__ import annotations
 
 import atexit
+import datetime as dt
 import json
 import os
 import sys
@@ -24,8 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from millpond.errors import MillpondError
-from millpond.stage.materialize import Materialized, materialize, split_name
-from millpond.stage.warehouse import Warehouse
+from millpond.warehouse.materialize import Materialized, materialize, split_name
+from millpond.warehouse.connect import Warehouse
 from millpond.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -51,10 +52,18 @@ class StageContext:
         self.warehouse = Warehouse(workspace, holder)
         self.warehouse.on_wait = lambda who: print(f"waiting for the warehouse, held by {who} ...", file=sys.stderr)
         self._store = None
+        self._created_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
         if self.under_runner:
             atexit.register(self.close)
         else:
             _pause_between_cells(self)
+
+    @property
+    def started_at(self) -> dt.datetime:
+        """When the run started (UTC, naive), or when this session made its context."""
+        if self.run_id:
+            return dt.datetime.strptime(self.run_id.split("-")[0], "%Y%m%dT%H%M%S")
+        return self._created_at
 
     @property
     def under_runner(self) -> bool:
@@ -98,19 +107,19 @@ class StageContext:
 
     def read_csv(self, pattern: str, **options: Any) -> ir.Table:
         """CSV files as a table, every column read as text (bronze keeps data as-is)."""
-        from millpond.stage.readers import read_files
+        from millpond.warehouse.readers import read_files
 
         return read_files(self.con, "csv", self.files(pattern), options)
 
     def read_parquet(self, pattern: str, **options: Any) -> ir.Table:
         """Parquet files as a table."""
-        from millpond.stage.readers import read_files
+        from millpond.warehouse.readers import read_files
 
         return read_files(self.con, "parquet", self.files(pattern), options)
 
     def read_json(self, pattern: str, **options: Any) -> ir.Table:
         """JSON-lines files as a table."""
-        from millpond.stage.readers import read_files
+        from millpond.warehouse.readers import read_files
 
         return read_files(self.con, "json", self.files(pattern), options)
 

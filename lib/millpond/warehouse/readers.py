@@ -18,13 +18,13 @@ if TYPE_CHECKING:
 _DUCKDB_FUNCTION = {"csv": "read_csv", "parquet": "read_parquet", "json": "read_json"}
 
 
-def _sql_literal(value: Any) -> str:
+def sql_literal(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_sql_literal(v) for v in value) + "]"
+        return "[" + ", ".join(sql_literal(v) for v in value) + "]"
     return "'" + str(value).replace("'", "''") + "'"
 
 
@@ -46,8 +46,8 @@ def read_files(con: BaseBackend, kind: str, paths: list[Path], options: dict[str
     if kind == "csv":
         options = {"all_varchar": True, "header": True, **options}
     if con.name == "duckdb":
-        files = _sql_literal([str(p) for p in paths])
-        extra = "".join(f", {k} = {_sql_literal(v)}" for k, v in options.items())
+        files = sql_literal([str(p) for p in paths])
+        extra = "".join(f", {k} = {sql_literal(v)}" for k, v in options.items())
         return con.sql(f"SELECT * FROM {_DUCKDB_FUNCTION[kind]}({files}{extra})")
     import ibis
 

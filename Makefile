@@ -1,0 +1,46 @@
+# The two commands of the README: `make run` builds the reference warehouse and its
+# report on the embedded DuckDB default; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SEED ?= 42
+SCALE ?= 1
+
+.PHONY: run test venv venv-test lab clean-data help
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make run    build the sample data, run pipelines/shop.yml, print where the report is"
+	@echo "make test   run the whole test suite (pytest + nbval)"
+	@echo "make lab    open JupyterLab at the workspace root"
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "millpond needs Python 3.11 or newer"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $@ $(VENV)/.installed-run
+
+venv: $(VENV)/.installed-run
+venv-test: $(VENV)/.installed-test
+
+run: venv
+	$(BIN)/millpond generate --seed $(SEED) --scale $(SCALE)
+	$(BIN)/millpond run shop
+	@echo "report:    data/reports/shop.html"
+	@echo "warehouse: data/warehouse.duckdb"
+
+test: venv-test
+	$(BIN)/python -m pytest
+
+lab: venv
+	$(BIN)/millpond lab
+
+clean-data:
+	rm -rf data/warehouse.duckdb data/warehouse.duckdb.* data/runs data/reports data/.millpond data/raw

@@ -1,1 +1,0 @@
-"""What a stage notebook uses: its context, the warehouse connection, materializations."""

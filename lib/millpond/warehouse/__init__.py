@@ -1,0 +1,1 @@
+"""The warehouse: connecting through Ibis, the DuckDB lease, reading raw files, materializing."""

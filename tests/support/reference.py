@@ -1,0 +1,73 @@
+"""The reference workspace, built once per test session in a temporary copy.
+
+A pytest plugin (``-p support.reference`` in pyproject): when the session collects
+nbval notebook items, it builds the reference workspace (sample data with seed 42 at
+scale 1, then ``pipelines/shop.yml``) before any notebook kernel starts and points
+``MILLPOND_WORKSPACE`` at it, so the notebooks run against the sample warehouse and
+never touch the repository's own ``data/``.
+
+``build_reference_workspace(target)`` is the same build for tests that need their
+own copy (the end-to-end tests).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+COPIED = ("millpond.yml", "pipelines", "notebooks")
+SEED, SCALE = 42, 1.0
+
+
+def copy_workspace(target: Path) -> Path:
+    """Copy the repository's workspace files (not its data) into ``target``."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in COPIED:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        else:
+            shutil.copy2(source, target / name)
+    return target
+
+
+def build_reference_workspace(target: Path, *, run: bool = True, jobs: int = 2):
+    """Copy the workspace to ``target``, generate the sample data and (optionally) run ``shop``."""
+    from millpond.run.progress import PlainReporter
+    from millpond.run.runner import RunOptions, run_pipeline
+    from millpond.shop.generate import generate
+    from millpond.workspace import Workspace
+
+    copy_workspace(target)
+    ws = Workspace(target)
+    generate(ws.path(ws.spec.folders.raw), seed=SEED, scale=SCALE)
+    if run:
+        with open(os.devnull, "w") as quiet:
+            result = run_pipeline(ws, "shop", RunOptions(jobs=jobs), reporter=PlainReporter(quiet))
+        if result.exit_code != 0:
+            raise RuntimeError(f"the reference pipeline failed: {result.stages}")
+    return ws
+
+
+def _is_nbval(item: pytest.Item) -> bool:
+    return type(item).__module__.startswith("nbval")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if not any(_is_nbval(item) for item in session.items) or session.config.option.collectonly:
+        return
+    root = Path(tempfile.mkdtemp(prefix="millpond-nbval-"))
+    session.config._millpond_nbval_root = root
+    build_reference_workspace(root / "workspace")
+    os.environ["MILLPOND_WORKSPACE"] = str(root / "workspace")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    root = getattr(config, "_millpond_nbval_root", None)
+    if root is not None:
+        shutil.rmtree(root, ignore_errors=True)
