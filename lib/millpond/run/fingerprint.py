@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,22 @@ from millpond.pipeline.load import Pipeline
 from millpond.pipeline.notebooks import source_fingerprint
 from millpond.pipeline.spec import StageSpec
 from millpond.store.metadata import MetadataStore
+
+
+@lru_cache(maxsize=1)
+def library_version() -> str:
+    """The millpond version plus a hash of the library's own source files.
+
+    Stage notebooks are thin: their logic lives in ``lib/millpond``. Editing the
+    library (a transform, a check) must rerun the stages, so the "version" in a
+    fingerprint is the code itself, not only the release number.
+    """
+    digest = hashlib.sha256()
+    package = Path(millpond.__file__).parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode())
+        digest.update(path.read_bytes())
+    return f"{millpond.__version__}+{digest.hexdigest()[:12]}"
 
 
 def file_sha256(path: Path, store: MetadataStore | None = None) -> str:
@@ -72,7 +89,7 @@ def stage_fingerprint(
 ) -> str:
     """The fingerprint of ``stage`` with its injected ``params``, as a hex string."""
     payload = {
-        "millpond": millpond.__version__,
+        "millpond": library_version(),
         "notebook": source_fingerprint(pipeline.notebook_path(stage)),
         "stage": stage.model_dump(include={"name", "notebook", "reads", "produces"}),
         "params": params,

@@ -48,6 +48,8 @@ class ShopReport:
         blocks = [
             Metrics(metrics),
             Heading("Daily revenue"),
+            Paragraph(f"Total revenue {self.daily.revenue.sum():,.2f} from {int(self.daily.orders.sum()):,} orders "
+                      f"over {len(self.daily)} days."),
             Chart(line_chart(self.daily, "date", "revenue", title="Revenue per day"),
                   caption="Net revenue of orders not cancelled, by order date (UTC)."),
             Table(self.categories, caption="Revenue by product category"),

@@ -1,0 +1,136 @@
+"""End to end: the reference workspace built by `millpond run shop` in a temporary copy.
+
+Expected values come from the generator's manifest (its own truth, computed in plain
+Python from the clean records), never from what the pipeline printed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import nbformat
+import pytest
+from support.chromium import render_page, require_chromium
+from support.reference import REPO, build_reference_workspace
+
+from millpond.run.runner import RunOptions, open_store, run_pipeline
+from millpond.shop.manifest import read_manifest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    return build_reference_workspace(tmp_path_factory.mktemp("shop") / "workspace")
+
+
+@pytest.fixture(scope="module")
+def manifest(shop):
+    return read_manifest(shop.path("data/raw"))
+
+
+def query(ws, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(ws.duckdb_file()), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def count(ws, table: str) -> int:
+    return query(ws, f"SELECT count(*) FROM {table}")[0][0]
+
+
+SOURCES = ("customers", "products", "orders", "order_lines", "payments", "events")
+
+
+def test_layers_hold_the_known_row_counts(shop, manifest):
+    for source in SOURCES:
+        assert count(shop, f"bronze.{source}") == manifest.raw_rows[source], source
+        assert count(shop, f"silver.{source}") == manifest.valid_rows[source], source
+    assert count(shop, "gold.dim_customer") == manifest.valid_rows["customers"]
+    assert count(shop, "gold.dim_product") == manifest.valid_rows["products"]
+    assert count(shop, "gold.fct_orders") == manifest.valid_rows["orders"]
+    assert count(shop, "gold.fct_order_lines") == manifest.valid_rows["order_lines"]
+    assert count(shop, "gold.dim_date") == manifest.days
+    assert count(shop, "gold.mart_daily_revenue") == manifest.days
+
+
+def test_gold_totals_equal_the_generators_truth(shop, manifest):
+    by_day = dict(query(shop, "SELECT date, revenue FROM gold.mart_daily_revenue"))
+    assert by_day == manifest.revenue_by_day
+    assert sum(by_day.values(), Decimal("0")) == manifest.revenue_total
+    orders_by_day = dict(query(shop, "SELECT date, orders FROM gold.mart_daily_revenue"))
+    assert orders_by_day == manifest.orders_by_day
+    by_status = dict(query(shop, "SELECT status, count(*) FROM gold.fct_orders GROUP BY status"))
+    assert by_status == manifest.orders_by_status
+    assert query(shop, "SELECT sum(paid_amount) FROM gold.fct_orders")[0][0] == manifest.payments_total
+
+
+def test_run_history_and_executed_notebooks(shop):
+    store = open_store(shop)
+    run = store.runs(1)[0]
+    assert (run["pipeline"], run["status"]) == ("shop", "success")
+    stages = store.stage_runs(run["run_id"])
+    assert len(stages) == 20 and {s["status"] for s in stages} == {"success"}
+    for s in stages:
+        assert (shop.root / s["notebook"]).is_file() and (shop.root / s["html"]).is_file()
+    html = (shop.root / next(s["html"] for s in stages if s["stage"] == "build_fct_orders")).read_text()
+    assert "Materialized gold.fct_orders (table)" in html
+    assert not re.search(r"<script[^>]+src=\"https?://", html)
+
+
+def test_report_renders_offline_with_the_stored_numbers(shop, manifest):
+    require_chromium()
+    report = shop.path("data/reports/shop.html")
+    artifacts = REPO / "tests/artifacts"
+    artifacts.mkdir(exist_ok=True)
+    page = render_page(report, screenshot=artifacts / "shop_report.png", wait_ms=1500)
+    assert page.console_errors == [] and page.failed_requests == []
+    assert page.dom.count("<svg") >= 2, "both charts rendered as SVG"
+    text = re.sub(r"<[^>]+>", " ", page.dom)
+    total = f"Total revenue {manifest.revenue_total:,.2f} from {manifest.revenue_orders:,} orders over {manifest.days} days"
+    assert total in " ".join(text.split())
+    assert report.stat().st_size < 5_000_000
+
+
+def test_second_run_skips_and_a_changed_parameter_reruns_exactly_what_it_affects(shop, manifest):
+    again = run_pipeline(shop, "shop", RunOptions(jobs=2))
+    statuses = {s["stage"]: s["status"] for s in open_store(shop).stage_runs(again.run_id)}
+    assert set(statuses.values()) == {"skipped"} and len(statuses) == 20
+
+    mid = dt.date(2024, 1, 15)
+    changed = run_pipeline(shop, "shop", RunOptions(params={"run_date": mid.isoformat()}, jobs=2))
+    statuses = {s["stage"]: s["status"] for s in open_store(shop).stage_runs(changed.run_id)}
+    rerun = {name for name, status in statuses.items() if status == "success"}
+    assert rerun == {"build_dim_date", "build_mart_daily_revenue", "check_gold", "render_report"}
+    assert {statuses[n] for n in statuses.keys() - rerun} == {"skipped"}
+    expected = sum((v for d, v in manifest.revenue_by_day.items() if d <= mid), Decimal("0"))
+    assert query(shop, "SELECT sum(revenue), count(*) FROM gold.mart_daily_revenue")[0] == (expected, 15)
+
+
+def _outputs(path: Path) -> str:
+    nb = nbformat.read(REPO / path, as_version=4)
+    return "\n".join(o.get("data", {}).get("text/plain", "") for c in nb.cells for o in c.get("outputs", []))
+
+
+def test_committed_notebook_outputs_agree_with_the_generator():
+    """nbval compares notebooks with their committed outputs; here those outputs meet the truth."""
+    from millpond.shop.generate import generate
+
+    import tempfile
+
+    truth = generate(Path(tempfile.mkdtemp()) / "raw", seed=42, scale=1.0)
+    mart = _outputs(Path("notebooks/gold/35_build_mart_daily_revenue.ipynb"))
+    assert f"Materialized gold.mart_daily_revenue (table): {truth.days} rows" in mart
+    assert re.search(rf"\b{truth.days}\s+{truth.revenue_orders}\s+{truth.revenue_total}\b", mart), mart
+    orders = _outputs(Path("notebooks/silver/22_clean_orders.ipynb"))
+    assert f"Materialized silver.orders (table): {truth.valid_rows['orders']:,} rows" in orders
+    for reason, rows in truth.dirt["orders"].items():
+        assert re.search(rf"\b{reason}\s+{rows}\b", orders), reason
+    report = _outputs(Path("notebooks/reports/50_render_shop_report.ipynb"))
+    assert f"revenue  {truth.revenue_total:,.2f}" in report
