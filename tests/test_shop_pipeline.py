@@ -134,3 +134,36 @@ def test_committed_notebook_outputs_agree_with_the_generator():
         assert re.search(rf"\b{reason}\s+{rows}\b", orders), reason
     report = _outputs(Path("notebooks/reports/50_render_shop_report.ipynb"))
     assert f"revenue  {truth.revenue_total:,.2f}" in report
+
+
+def test_stage_html_hides_inputs_and_opens_offline(shop):
+    require_chromium()
+    store = open_store(shop)
+    first_run = store.runs(10)[-1]["run_id"]
+    stage = next(s for s in store.stage_runs(first_run) if s["stage"] == "clean_orders")
+    html = shop.root / stage["html"]
+    text = html.read_text()
+    assert "Materialized silver.orders (table): 5,000 rows" in text
+    assert "ctx.materialize(" not in text, "input cells are hidden"
+    page = render_page(html, wait_ms=500)
+    assert page.console_errors == [] and page.failed_requests == []
+
+
+def test_a_stage_notebook_runs_under_plain_papermill(shop, tmp_path):
+    """Last in this module: it rebuilds the mart outside the runner."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "mart.ipynb"
+    papermill = Path(sys.executable).parent / "papermill"
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("MILLPOND_")}
+    subprocess.run(
+        [str(papermill), str(shop.root / "notebooks/gold/35_build_mart_daily_revenue.ipynb"), str(out),
+         "-p", "run_date", "2024-01-10", "--no-progress-bar"],
+        cwd=shop.root, env=env, check=True, capture_output=True,
+    )
+    executed = nbformat.read(out, as_version=4)
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+    assert count(shop, "gold.mart_daily_revenue") == 10
+    latest = open_store(shop).latest_materialization("gold.mart_daily_revenue")
+    assert (latest.run_id, latest.rows) == (None, 10)

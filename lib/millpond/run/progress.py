@@ -58,12 +58,12 @@ class PlainReporter:
 class RichReporter(PlainReporter):
     """A live table of stages with their state, for people at a terminal."""
 
-    def __init__(self):
+    def __init__(self, console=None):
         from rich.console import Console
         from rich.live import Live
 
         super().__init__()
-        self.console = Console()
+        self.console = console or Console()
         self.rows: dict[str, dict] = {}
         self.title = ""
         self.live = Live(self._render(), console=self.console, refresh_per_second=8, transient=False)

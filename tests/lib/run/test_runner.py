@@ -205,3 +205,19 @@ def test_dry_run_plans_without_running(diamond, capsys):
     assert [line.split()[0] for line in out] == ["raw", "c"]
     assert all("run (never built)" in line for line in out)
     assert open_store(diamond).runs() == []
+
+
+def test_runs_lists_history_and_one_run(diamond, capsys, monkeypatch):
+    assert main(["run", "p", "-C", str(diamond.root), "--stage", "a", "--plain"]) == 0
+    run_id = open_store(diamond).runs(1)[0]["run_id"]
+    capsys.readouterr()
+    monkeypatch.chdir(diamond.root / "notebooks")  # paths resolve from the workspace root
+    assert main(["runs"]) == 0
+    listing = capsys.readouterr().out
+    assert run_id in listing and "n=3" in listing and "success" in listing
+    assert main(["runs", run_id]) == 0
+    detail = capsys.readouterr().out
+    assert f"run {run_id}: p success" in detail
+    assert "a " in detail and "data/runs/" in detail
+    assert main(["runs", "nope"]) == 2
+    assert capsys.readouterr().err == "error: no run 'nope' (see `millpond runs`)\n"
