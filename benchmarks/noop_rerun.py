@@ -14,21 +14,17 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from timing import alternate, median, timed
 
 REPO = Path(__file__).resolve().parents[1]
 MILLPOND = str(Path(sys.executable).parent / "millpond")
 
 
-def timed(cmd: list[str], cwd: Path) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t0
 
 
 def main() -> None:
@@ -46,16 +42,12 @@ def main() -> None:
         "validate": [MILLPOND, "validate", "shop"],
         "--help": [MILLPOND, "--help"],
     }
-    timed(commands["no-change rerun"], root)  # warm-up
-    samples: dict[str, list[float]] = {name: [] for name in commands}
-    for _ in range(args.repeat):
-        for name, cmd in commands.items():
-            samples[name].append(timed(cmd, root))
+    samples = alternate(commands, root, args.repeat)
     print(f"pipelines/shop.yml, 20 stages; first build {build:.1f} s (--jobs 2)")
     print(f"median of {args.repeat} whole-process runs each, alternating:")
     for name, values in samples.items():
-        print(f"  {name:<18} {statistics.median(values):6.2f} s   (min {min(values):.2f}, max {max(values):.2f})")
-    noop, help_ = statistics.median(samples["no-change rerun"]), statistics.median(samples["--help"])
+        print(f"  {name:<18} {median(values):6.2f} s   (min {min(values):.2f}, max {max(values):.2f})")
+    noop, help_ = median(samples["no-change rerun"]), median(samples["--help"])
     print(f"  no-change rerun / --help: {noop / help_:.1f}x")
     shutil.rmtree(root, ignore_errors=True)
 

@@ -15,12 +15,12 @@ Prints medians per notebook and the ratio of millpond to each baseline.
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from timing import alternate, median
 
 import nbformat
 import yaml
@@ -50,10 +50,6 @@ def make_workspace(root: Path, stages: int) -> list[Path]:
     return notebooks
 
 
-def timed(cmd: list[str], cwd: Path) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t0
 
 
 def main() -> None:
@@ -76,12 +72,8 @@ def main() -> None:
         "papermill CLI": ["bash", "-c", papermill_cli],
         "papermill in-process": [sys.executable, "-c", in_process],
     }
-    timed(commands["millpond run"], root)  # warm-up: first kernel start, bytecode caches
-    samples: dict[str, list[float]] = {name: [] for name in commands}
-    for _ in range(args.repeat):
-        for name, cmd in commands.items():
-            samples[name].append(timed(cmd, root))
-    medians = {name: statistics.median(values) for name, values in samples.items()}
+    samples = alternate(commands, root, args.repeat)
+    medians = {name: median(values) for name, values in samples.items()}
     n = args.stages
     print(f"{n} trivial stage notebooks, median of {args.repeat} runs each, alternating")
     print(f"{'':<22}{'total s':>9}{'per notebook s':>16}")

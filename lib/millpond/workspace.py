@@ -170,7 +170,10 @@ class Workspace:
         """The spec file of pipeline ``name`` (a name, or a path to a .yml)."""
         candidate = Path(name)
         if candidate.suffix in {".yml", ".yaml"}:
-            return candidate if candidate.is_absolute() else (Path.cwd() / candidate if (Path.cwd() / candidate).exists() else self.path(candidate))
+            for option in (candidate, Path.cwd() / candidate, self.path(candidate)):
+                if option.is_file():
+                    return option.resolve()
+            raise MillpondError(f"no pipeline file {name}")
         for suffix in (".yml", ".yaml"):
             p = self.pipelines_dir / f"{name}{suffix}"
             if p.is_file():

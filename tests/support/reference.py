@@ -3,7 +3,7 @@
 A pytest plugin (``-p support.reference`` in pyproject): when the session collects
 nbval notebook items, it builds the reference workspace (sample data with seed 42 at
 scale 1, then ``pipelines/shop.yml``) before any notebook kernel starts and points
-``MILLPOND_WORKSPACE`` at it, so the notebooks run against the sample warehouse and
+``MILLPOND_WORKSPACE`` at it while nbval items run, so the notebooks run against the sample warehouse and
 never touch the repository's own ``data/``.
 
 ``build_reference_workspace(target)`` is the same build for tests that need their
@@ -64,7 +64,18 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     root = Path(tempfile.mkdtemp(prefix="millpond-nbval-"))
     session.config._millpond_nbval_root = root
     build_reference_workspace(root / "workspace")
-    os.environ["MILLPOND_WORKSPACE"] = str(root / "workspace")
+    session.config._millpond_nbval_workspace = str(root / "workspace")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Point nbval's kernels (started in their notebook's setup) at the reference build;
+    keep every other test free of it."""
+    workspace = getattr(item.config, "_millpond_nbval_workspace", None)
+    if workspace and _is_nbval(item):
+        os.environ["MILLPOND_WORKSPACE"] = workspace
+    elif os.environ.get("MILLPOND_WORKSPACE") == workspace:
+        del os.environ["MILLPOND_WORKSPACE"]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -259,8 +259,9 @@ def run_pipeline(workspace: Workspace, pipeline: str, options: RunOptions | None
 
     Examples
     --------
-    >>> result = run_pipeline(Workspace.find(), "shop")  # doctest: +SKIP
-    >>> result.status, result.exit_code  # doctest: +SKIP
-    ('success', 0)
+    From Python, in a built workspace::
+
+        result = run_pipeline(Workspace.find(), "shop", RunOptions(jobs=2))
+        result.status, result.exit_code   # ('success', 0)
     """
     return Runner(workspace, pipeline, options or RunOptions(), reporter).run()
