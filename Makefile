@@ -32,9 +32,8 @@ venv-test: $(VENV)/.installed-test
 
 run: venv
 	$(BIN)/millpond generate --seed $(SEED) --scale $(SCALE)
-	$(BIN)/millpond run shop
+	$(BIN)/millpond run shop --jobs 2
 	@echo "report:    data/reports/shop.html"
-	@echo "warehouse: data/warehouse.duckdb"
 
 test: venv-test
 	$(BIN)/python -m pytest

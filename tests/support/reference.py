@@ -74,7 +74,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     workspace = getattr(item.config, "_millpond_nbval_workspace", None)
     if workspace and _is_nbval(item):
         os.environ["MILLPOND_WORKSPACE"] = workspace
-    elif os.environ.get("MILLPOND_WORKSPACE") == workspace:
+    elif workspace and os.environ.get("MILLPOND_WORKSPACE") == workspace:
         del os.environ["MILLPOND_WORKSPACE"]
 
 

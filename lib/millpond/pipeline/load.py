@@ -153,7 +153,7 @@ def _check_notebooks(pipeline: Pipeline, display: str, *, inspect: bool) -> None
         if not inspect:
             continue
         try:
-            declared = declared_parameters(nb)
+            declared = declared_parameters(nb, pipeline.workspace.meta_dir)
         except Exception as exc:  # an unreadable notebook is the user's to fix
             raise _fail(display, lines, ("stages", i, "notebook"), f"cannot read notebook {stage.notebook}: {exc}") from None
         pipeline.declared[stage.name] = declared

@@ -139,3 +139,16 @@ def test_workspace_file_rejects_unknown_keys(tmp_path):
     (tmp_path / "millpond.yml").write_text("name: x\nwarehous: duckdb://x.duckdb\n")
     with pytest.raises(SpecError, match=r"^millpond.yml:2: warehous: unknown key"):
         Workspace(tmp_path)
+
+
+def test_notebook_parameters_are_cached_by_source(ws):
+    from millpond.pipeline.notebooks import declared_parameters, source_fingerprint
+
+    nb = ws.root / "notebooks/a.ipynb"
+    first = declared_parameters(nb, ws.meta_dir)
+    cache = ws.meta_dir / "notebook-parameters.json"
+    assert first == {"run_date": "str", "limit": "int"}
+    assert __import__("json").loads(cache.read_text()) == {source_fingerprint(nb): first}
+    write_notebook(nb, "run_date = '2024-01-31'\nlimit = 10\nextra = 1.5", "print(limit)")
+    assert declared_parameters(nb, ws.meta_dir) == {"run_date": "str", "limit": "int", "extra": "float"}
+    assert len(__import__("json").loads(cache.read_text())) == 2
