@@ -141,6 +141,7 @@ class Runner:
         lock.acquire(wait=self.options.wait)
         started = time.perf_counter()
         try:
+            self.store.close_abandoned_runs()
             self.store.start_run(
                 run_id, self.pipeline.name, self.params, self.selected, resumed_from=self.resumed_from,
                 forced=self.options.force, warehouse=self.workspace.warehouse_url(),

@@ -193,10 +193,18 @@ class MetadataStore:
             ).fetchone()
         return row[0] if row else None
 
-    def running_runs(self) -> list[dict[str, Any]]:
+    def close_abandoned_runs(self) -> list[str]:
+        """Mark runs still ``running`` as ``interrupted``; call only while holding the run lock
+        (then no other run is alive: these died, e.g. killed). Returns their ids."""
         with self._connect() as db:
-            rows = db.execute("SELECT * FROM runs WHERE status = 'running'").fetchall()
-        return [_run_dict(r) for r in rows]
+            ids = [r[0] for r in db.execute("SELECT run_id FROM runs WHERE status = 'running'").fetchall()]
+            for run_id in ids:
+                db.execute("UPDATE runs SET status = 'interrupted' WHERE run_id = ?", (run_id,))
+                db.execute(
+                    "UPDATE stage_runs SET status = 'failed', error = 'the run was interrupted'"
+                    " WHERE run_id = ? AND status IN ('pending', 'running')", (run_id,),
+                )
+        return ids
 
     # -- materializations -------------------------------------------------------
     def record_materialization(self, m: Materialization) -> None:

@@ -59,6 +59,9 @@ def test_skip_rerun_rules(diamond):
     assert first.exit_code == 0
     assert statuses(ws, first.run_id) == dict.fromkeys(["a", "b", "raw", "c"], "success")
     assert rows(ws, "bronze.a") == 3 and rows(ws, "silver.b") == 3 and rows(ws, "silver.x") == 2
+    # --jobs 2: the two independent branches ran at the same time
+    times = {s["stage"]: (s["started_at"], s["finished_at"]) for s in open_store(ws).stage_runs(first.run_id)}
+    assert times["a"][0] < times["raw"][1] and times["raw"][0] < times["a"][1]
 
     second = run_pipeline(ws, "p")
     assert set(statuses(ws, second.run_id).values()) == {"skipped"}
@@ -178,6 +181,18 @@ def test_a_second_run_refuses_while_one_holds_the_workspace(flaky, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: another run is in progress") and err.count("\n") == 1
     assert open_store(flaky).runs() == []
+
+
+def test_a_killed_run_is_marked_interrupted_by_the_next(flaky):
+    store = open_store(flaky)
+    store.start_run("20240101T000000-dead", "p", {}, ["flaky", "independent"])
+    store.set_stage("20240101T000000-dead", "flaky", status="running")
+    run_pipeline(flaky, "slow", RunOptions(dry_run=True))  # a dry run takes no lock: nothing changes
+    assert store.run("20240101T000000-dead")["status"] == "running"
+    run_pipeline(flaky, "p", RunOptions(stages=["independent"]))
+    assert store.run("20240101T000000-dead")["status"] == "interrupted"
+    assert {s["stage"]: s["status"] for s in store.stage_runs("20240101T000000-dead")} == {
+        "flaky": "failed", "independent": "failed"}
 
 
 def test_declared_product_that_is_not_built_fails_the_stage(tmp_path):
