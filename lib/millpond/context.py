@@ -100,7 +100,8 @@ class StageContext:
 
     def files(self, pattern: str) -> list[Path]:
         """Files matching a glob relative to the workspace root, sorted; an error if none."""
-        matches = sorted(self.workspace.root.glob(pattern)) if not Path(pattern).is_absolute() else sorted(Path("/").glob(pattern.lstrip("/")))
+        base, relative = (Path("/"), pattern.lstrip("/")) if Path(pattern).is_absolute() else (self.workspace.root, pattern)
+        matches = sorted(p for p in base.glob(relative) if p.is_file())
         if not matches:
             raise MillpondError(f"no file matches {pattern} (from {self.workspace.root}); generate the sample data with `millpond generate`")
         return matches
