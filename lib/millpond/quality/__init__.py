@@ -1,9 +1,12 @@
 """Data quality checks: Ibis expressions that select the rows breaking a rule.
 
 Zero rows means the check passed; otherwise the rows are the evidence.
-Build checks with the functions of :mod:`millpond.quality.basic`, wrap them in
-:class:`Check` and run them with :func:`run_checks`, which returns a frame that
-:class:`millpond.report.Checks` shows in a report.
+Build checks with the functions of :mod:`millpond.quality.basic` and
+:mod:`millpond.quality.builtin`, wrap them in :class:`Check` (with a severity and
+optional thresholds, :mod:`millpond.quality.thresholds`) and run them with
+:func:`run_checks`, which returns a frame that :class:`millpond.report.Checks` shows
+in a report. Checks declared in YAML (:mod:`millpond.quality.declared`) become
+:class:`Check` objects through :func:`parse_checks` and :func:`build_checks`.
 """
 
 from __future__ import annotations
@@ -19,15 +22,39 @@ from millpond.quality.basic import (
     run_checks,
     unique,
 )
+from millpond.quality.builtin import (
+    EMAIL,
+    between,
+    expression_check,
+    freshness,
+    matches_regex,
+    schema_contract,
+    sql_check,
+)
+from millpond.quality.declared import CheckBuildError, CheckDeclarations, build_checks, parse_checks
+from millpond.quality.thresholds import Threshold, check_status
 
 __all__ = [
+    "EMAIL",
     "Check",
+    "CheckBuildError",
+    "CheckDeclarations",
     "CheckResult",
+    "Threshold",
     "accepted_values",
+    "between",
+    "build_checks",
+    "check_status",
+    "expression_check",
+    "freshness",
+    "matches_regex",
     "not_null",
+    "parse_checks",
     "relationships",
     "row_count_between",
     "run_check",
     "run_checks",
+    "schema_contract",
+    "sql_check",
     "unique",
 ]

@@ -16,12 +16,14 @@ Null semantics follow SQL constraints and dbt's generic tests:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import ibis.expr.types as ir
 import pandas as pd
+
+from millpond.quality.thresholds import Severity, Status, Threshold, check_status, needs_total
 
 __all__ = [
     "Check",
@@ -34,9 +36,6 @@ __all__ = [
     "run_checks",
     "unique",
 ]
-
-Severity = Literal["error", "warn"]
-"""How bad a failing check is: ``error`` makes it ``fail``, ``warn`` makes it ``warn``."""
 
 RESULT_COLUMNS = ["check", "table", "severity", "status", "failing_rows", "sample"]
 """Columns of the frame :func:`run_checks` returns, in order."""
@@ -155,12 +154,32 @@ class Check:
         An Ibis table expression returning the violating rows.
     severity
         ``"error"`` (a violation fails the check) or ``"warn"``.
+    warn_if, error_if
+        Optional :class:`~millpond.quality.thresholds.Threshold` (or a mapping such as
+        ``{"rows": 10}`` or ``{"percent": 1.5}``): how many violating rows make the
+        check warn or fail; see :func:`~millpond.quality.thresholds.check_status`.
+    population
+        The rows the check examines, whose count a percent threshold is a share of
+        (usually the checked table itself). Required by a percent threshold, and
+        counted only when there are violations to weigh.
+
+    Examples
+    --------
+    >>> import ibis
+    >>> t = ibis.memtable({"id": [1, None, 3, 4]})
+    >>> check = Check("id is not null", "t", not_null(t, "id"),
+    ...               error_if={"percent": 10}, population=t)
+    >>> check.error_if
+    Threshold(rows=None, percent=10.0)
     """
 
     name: str
     table: str
     expression: ir.Table = field(repr=False)
     severity: Severity = "error"
+    warn_if: Threshold | None = None
+    error_if: Threshold | None = None
+    population: ir.Table | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.severity not in ("error", "warn"):
@@ -172,23 +191,41 @@ class Check:
                 f"check {self.name!r}: expression must be an Ibis table expression selecting "
                 f"the violating rows, got {type(self.expression).__name__}"
             )
+        for name in ("warn_if", "error_if"):
+            value = getattr(self, name)
+            if isinstance(value, Mapping):
+                object.__setattr__(self, name, Threshold.model_validate(dict(value)))
+            elif value is not None and not isinstance(value, Threshold):
+                raise TypeError(
+                    f"check {self.name!r}: {name} must be a Threshold or a mapping such as "
+                    f"{{'rows': 10}}, got {type(value).__name__}"
+                )
+        if needs_total(self.warn_if, self.error_if) and not isinstance(self.population, ir.Table):
+            raise ValueError(
+                f"check {self.name!r}: a percent threshold needs population=, the table "
+                "whose rows the check examines"
+            )
 
 
 @dataclass(frozen=True)
 class CheckResult:
     """The outcome of one :class:`Check`.
 
-    ``status`` is ``"pass"`` (no violating rows), ``"fail"`` (violations of an
-    ``error`` check) or ``"warn"`` (violations of a ``warn`` check). ``sample``
-    holds the first few violating rows as plain dicts (nulls as ``None``).
+    ``status`` is ``"pass"``, ``"warn"`` or ``"fail"``: without thresholds, ``pass``
+    means no violating rows and violations make an ``error`` check ``fail`` and a
+    ``warn`` check ``warn``; with thresholds, see
+    :func:`~millpond.quality.thresholds.check_status`. ``sample`` holds the first few
+    violating rows as plain dicts (nulls as ``None``). ``total_rows`` is the size of
+    the check's population when a percent threshold needed it, else ``None``.
     """
 
     check: str
     table: str
     severity: Severity
-    status: Literal["pass", "warn", "fail"]
+    status: Status
     failing_rows: int
     sample: list[dict[str, Any]] = field(default_factory=list)
+    total_rows: int | None = None
 
     @property
     def passed(self) -> bool:
@@ -204,20 +241,28 @@ def run_check(check: Check, *, sample_size: int = 5) -> CheckResult:
     >>> import ibis
     >>> t = ibis.memtable({"id": [1, None]})
     >>> run_check(Check("id is not null", "t", not_null(t, "id"), "warn"))
-    CheckResult(check='id is not null', table='t', severity='warn', status='warn', failing_rows=1, sample=[{'id': None}])
+    CheckResult(check='id is not null', table='t', severity='warn', status='warn', failing_rows=1, sample=[{'id': None}], total_rows=None)
+
+    With a threshold, 1 null in 2 rows (50 %) is more than 40 % but not 50 %:
+
+    >>> run_check(Check("id is not null", "t", not_null(t, "id"), population=t,
+    ...                 warn_if={"percent": 40}, error_if={"percent": 50})).status
+    'warn'
     """
     try:
         failing = int(check.expression.count().execute())
         sample = _records(check.expression.limit(sample_size).to_pandas()) if failing else []
+        total = None
+        if failing and needs_total(check.warn_if, check.error_if):
+            total = int(check.population.count().execute())
     except Exception as error:
         raise RuntimeError(
             f"check {check.name!r} on table {check.table!r} could not run: {error}"
         ) from error
-    if failing == 0:
-        status = "pass"
-    else:
-        status = "fail" if check.severity == "error" else "warn"
-    return CheckResult(check.name, check.table, check.severity, status, failing, sample)
+    status = check_status(
+        check.severity, failing, total, warn_if=check.warn_if, error_if=check.error_if
+    )
+    return CheckResult(check.name, check.table, check.severity, status, failing, sample, total)
 
 
 def run_checks(checks: Iterable[Check], *, sample_size: int = 5) -> pd.DataFrame:
