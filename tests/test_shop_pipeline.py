@@ -79,6 +79,8 @@ def test_run_history_and_executed_notebooks(shop):
     assert len(stages) == 20 and {s["status"] for s in stages} == {"success"}
     for s in stages:
         assert (shop.root / s["notebook"]).is_file() and (shop.root / s["html"]).is_file()
+    checks = store.check_history()
+    assert len(checks) == 9 and {c["status"] for c in checks} == {"pass"}
     html = (shop.root / next(s["html"] for s in stages if s["stage"] == "build_fct_orders")).read_text()
     assert "Materialized gold.fct_orders (table)" in html
     assert not re.search(r"<script[^>]+src=\"https?://", html)

@@ -102,6 +102,19 @@ def runs(
 
 
 @app.command()
+def checks(
+    table: Annotated[Optional[str], typer.Option("--table", "-t", help="Only this table (layer.table).")] = None,
+    failing: Annotated[bool, typer.Option("--failing", help="Only checks whose latest result is warn or fail.")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Latest result of every declared check, with its trend over recent runs."""
+    from millpond.run.history import show_checks
+
+    show_checks(_workspace(workspace), table=table, failing=failing, as_json=as_json)
+
+
+@app.command()
 def validate(
     pipeline: Annotated[Optional[list[str]], typer.Argument(help="Pipelines to check (default: all).")] = None,
     workspace: WorkspaceOpt = None,

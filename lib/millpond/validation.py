@@ -12,7 +12,11 @@ from millpond.yaml_source import LineMap, format_path
 
 
 def spec_error(
-    exc: ValidationError, display: str, lines: LineMap, model: type[BaseModel] | None = None
+    exc: ValidationError,
+    display: str,
+    lines: LineMap,
+    model: type[BaseModel] | None = None,
+    prefix: tuple = (),
 ) -> SpecError:
     """The first error of ``exc`` as a :class:`SpecError` ``file:line: field: message``.
 
@@ -29,12 +33,13 @@ def spec_error(
     m.yml:2: b: unknown key (allowed: a)
     """
     error = exc.errors()[0]
-    loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
+    inner = tuple(part for part in error["loc"] if not _is_union_tag(part))
+    loc = (*prefix, *inner)
     where = format_path(loc) or "(top level)"
     kind = error["type"]
     if kind == "extra_forbidden":
         message = "unknown key"
-        owner = _model_at(model, loc[:-1]) if model else None
+        owner = _model_at(model, inner[:-1]) if model else None
         if owner is not None:
             message += f" (allowed: {', '.join(sorted(owner.model_fields))})"
     elif kind == "missing":

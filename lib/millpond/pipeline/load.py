@@ -104,7 +104,45 @@ def load_pipeline(workspace: Workspace, name: str, *, check_notebooks: bool = Tr
     pipeline = Pipeline(workspace, spec.name or path.stem, path, spec, lines)
     _check_graph(pipeline, display)
     _check_notebooks(pipeline, display, inspect=check_notebooks)
+    _check_declared_checks(pipeline, display)
     return pipeline
+
+
+def _check_declared_checks(pipeline: Pipeline, display: str) -> None:
+    """Checks guard tables their stage produces and parse as :mod:`millpond.quality.declared`.
+
+    A ``checks`` section already validated (same content) is not parsed again: parsing
+    imports Ibis, which a no-change run does not need otherwise.
+    """
+    import hashlib
+    import json
+
+    cache = pipeline.workspace.meta_dir / "validated-checks.json"
+    try:
+        known = set(json.loads(cache.read_text()))
+    except (OSError, ValueError):
+        known = set()
+    fresh = set()
+    for i, stage in enumerate(pipeline.spec.stages):
+        if not stage.checks:
+            continue
+        for table in stage.checks:
+            if table not in stage.produces:
+                raise _fail(display, pipeline.lines, ("stages", i, "checks", table),
+                            f"stage {stage.name!r} does not produce {table} (produces: {', '.join(stage.produces) or 'nothing'})")
+        key = hashlib.sha256(json.dumps(stage.checks, sort_keys=True, default=str).encode()).hexdigest()[:24]
+        if key in known:
+            continue
+        from millpond.quality.declared import CheckDeclarations, parse_checks
+
+        try:
+            parse_checks({"checks": stage.checks})
+        except ValidationError as exc:
+            raise spec_error(exc, display, pipeline.lines, CheckDeclarations, prefix=("stages", i)) from None
+        fresh.add(key)
+    if fresh:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(sorted(known | fresh)))
 
 
 def _fail(display: str, lines: LineMap, loc: tuple, message: str) -> SpecError:

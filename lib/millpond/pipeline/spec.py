@@ -68,6 +68,9 @@ class StageSpec(RetryPolicy):
     needs: list[str] = []
     reads: list[str] = []
     produces: list[str] = []
+    checks: dict[str, list[Any]] = Field(
+        default={}, description="checks per produced table (see millpond.quality.declared); validated in load.py"
+    )
 
     @model_validator(mode="after")
     def _table_names(self) -> StageSpec:

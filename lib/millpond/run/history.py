@@ -62,3 +62,28 @@ def show_run(workspace: Workspace, run_id: str, *, as_json: bool = False) -> Non
             "" if s["rows_written"] is None else f"{s['rows_written']:,}", s["error"] or "", s["html"] or "",
         )
     console.print(table)
+
+
+TREND_MARK = {"pass": "[green]✓[/]", "warn": "[yellow]![/]", "fail": "[bold red]✗[/]"}
+
+
+def show_checks(workspace: Workspace, *, table: str | None, failing: bool, as_json: bool = False) -> None:
+    """``millpond checks``: latest state of each check and its recent trend (oldest first)."""
+    history = open_store(workspace).check_history(table)
+    if failing:
+        history = [h for h in history if h["status"] != "pass"]
+    if as_json:
+        print(json.dumps(history, indent=2, default=str))
+        return
+    if not history:
+        print("no check results" + (f" for {table}" if table else "") + (" failing" if failing else ""))
+        return
+    out = Table(title="checks", title_justify="left")
+    for col in ("table", "check", "severity", "status", "failing rows", "trend", "run"):
+        out.add_column(col)
+    for h in history:
+        out.add_row(
+            h["table_name"], h["check_name"], h["severity"], h["status"], f"{h['failing_rows']:,}",
+            "".join(TREND_MARK.get(s, "?") for s in h["trend"]), h["run_id"] or "",
+        )
+    Console(width=200).print(out)

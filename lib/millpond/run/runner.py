@@ -248,7 +248,23 @@ class Runner:
                          f"declared produces {', '.join(missing)} but did not materialize it (call ctx.materialize)",
                          attempts=outcome.attempts, **files)
             return
-        self._finish(run_id, name, "success", outcome.duration, self._rows(run_id, name), None, attempts=outcome.attempts, **files)
+        detail = None
+        if stage.checks:
+            from millpond.run.checks import run_stage_checks
+
+            try:
+                checked = run_stage_checks(self.workspace, stage, run_id, self.store)
+            except MillpondError as exc:
+                self._finish(run_id, name, "failed", outcome.duration, self._rows(run_id, name),
+                             f"checks could not run: {exc}", attempts=outcome.attempts, **files)
+                return
+            detail = checked.summary()
+            if not checked.ok:
+                self._finish(run_id, name, "failed", outcome.duration, self._rows(run_id, name), detail,
+                             attempts=outcome.attempts, **files)
+                return
+        self._finish(run_id, name, "success", outcome.duration, self._rows(run_id, name), detail,
+                     attempts=outcome.attempts, **files)
 
     def _rows(self, run_id: str, name: str) -> int | None:
         rows = [m["rows"] for m in self.store.materializations(run_id, name) if m["rows"] is not None]

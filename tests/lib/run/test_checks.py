@@ -1,0 +1,90 @@
+"""Checks declared in the pipeline spec run after their stage; an error check stops downstream."""
+
+from __future__ import annotations
+
+import pytest
+from support.workspaces import COPY_TABLE, make_workspace, write_notebook
+
+from millpond.cli import main
+from millpond.errors import SpecError
+from millpond.pipeline.load import load_pipeline
+from millpond.run.runner import open_store, run_pipeline
+from millpond.workspace import Workspace
+
+# ids 1, 2, 2, 3 and statuses with one unknown value: 2 duplicate rows, 1 bad status
+MAKE_ORDERS = (
+    "import millpond as mp, ibis, pyarrow as pa\nctx = mp.stage()",
+    "ctx.materialize(ibis.memtable(pa.table({'id': [1, 2, 2, 3], 'status': ['new', 'new', 'paid', 'lost']})), 'silver.orders')",
+)
+
+
+def workspace(root, checks) -> Workspace:
+    write_notebook(root / "notebooks/orders.ipynb", "n = 0", *MAKE_ORDERS)
+    write_notebook(root / "notebooks/copy.ipynb", "source = 'silver.orders'\ntable = 'gold.orders'", *COPY_TABLE)
+    spec = {"stages": [
+        {"name": "orders", "notebook": "notebooks/orders.ipynb", "produces": ["silver.orders"], "checks": checks},
+        {"name": "publish", "notebook": "notebooks/copy.ipynb", "needs": ["orders"], "produces": ["gold.orders"]},
+    ]}
+    make_workspace(root, {"p": spec})
+    return Workspace(root)
+
+
+def statuses(ws, run_id):
+    return {s["stage"]: s for s in open_store(ws).stage_runs(run_id)}
+
+
+def test_failed_error_check_fails_its_stage_and_stops_downstream(tmp_path, capsys):
+    ws = workspace(tmp_path, {"silver.orders": [
+        {"not_null": "id"},
+        {"unique": "id"},
+        {"accepted_values": {"column": "status", "values": ["new", "paid"], "severity": "warn"}},
+    ]})
+    result = run_pipeline(ws, "p")
+    assert result.exit_code == 1
+    stages = statuses(ws, result.run_id)
+    assert stages["orders"]["status"] == "failed"
+    assert stages["orders"]["error"] == (
+        "1 error check(s) failed: silver.orders: id is unique (2 rows), "
+        "1 check(s) warned: silver.orders: status is one of new, paid (1 rows)"
+    )
+    assert stages["publish"]["status"] == "upstream_failed"
+
+    history = {h["check_name"]: h for h in open_store(ws).check_history("silver.orders")}
+    assert {name: (h["status"], h["failing_rows"]) for name, h in history.items()} == {
+        "id is not null": ("pass", 0),
+        "id is unique": ("fail", 2),
+        "status is one of new, paid": ("warn", 1),
+    }
+    assert sorted(r["id"] for r in history["id is unique"]["sample"]) == [2, 2]
+
+    capsys.readouterr()
+    assert main(["checks", "-C", str(ws.root), "--failing"]) == 0
+    out = capsys.readouterr().out
+    assert "id is unique" in out and "status is one of new, paid" in out and "id is not null" not in out
+
+
+def test_warn_checks_let_the_run_succeed(tmp_path):
+    ws = workspace(tmp_path, {"silver.orders": [
+        {"unique": {"columns": "id", "severity": "warn"}},
+        {"row_count": {"min": 1}},
+        {"unique": {"columns": "id", "name": "ids mostly unique", "error_if": {"percent": 60}}},
+    ]})
+    result = run_pipeline(ws, "p")
+    assert result.exit_code == 0
+    stages = statuses(ws, result.run_id)
+    assert {s["status"] for s in stages.values()} == {"success"}
+    states = {h["check_name"]: h["status"] for h in open_store(ws).check_history()}
+    # 2 of 4 rows violate: 50 % is under the 60 % error threshold, so only a warn
+    assert states == {"id is unique": "warn", "has at least 1 row": "pass", "ids mostly unique": "warn"}
+
+
+def test_bad_check_declarations_are_spec_errors(tmp_path):
+    ws = workspace(tmp_path, {"silver.orders": [{"not_null": "id"}, {"betwen": {"column": "id", "min": 0}}]})
+    with pytest.raises(SpecError) as info:
+        load_pipeline(ws, "p")
+    assert str(info.value).startswith("pipelines/p.yml:")
+    assert "stages[0].checks.silver.orders[1]" in str(info.value) and "betwen" in str(info.value)
+
+    ws = workspace(tmp_path, {"gold.other": [{"not_null": "id"}]})
+    with pytest.raises(SpecError, match=r"stages\[0\]\.checks\.gold\.other: stage 'orders' does not produce gold.other"):
+        load_pipeline(ws, "p")
