@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from millpond.alerts import AlertsSpec
 from millpond.errors import MillpondError
 from millpond.secrets import expand_placeholders
 from millpond.validation import spec_error
@@ -52,6 +53,7 @@ class WorkspaceSpec(BaseModel):
     folders: Folders = Folders()
     params: dict[str, Any] = {}
     secrets: dict[str, SecretSpec] = {}
+    alerts: AlertsSpec = AlertsSpec()
 
     @field_validator("warehouse")
     @classmethod

@@ -159,6 +159,8 @@ class Runner:
             ok = all(s in FINISHED_OK for s in self.status.values())
             status = "success" if ok else "failed"
             self.store.finish_run(run_id, status)
+            if status != "success":
+                self._alert(run_id)
             counts: dict[str, int] = {}
             for s in self.status.values():
                 counts[s] = counts.get(s, 0) + 1
@@ -167,6 +169,21 @@ class Runner:
         finally:
             self.reporter.close()
             lock.release()
+
+    def _alert(self, run_id: str) -> None:
+        """One alert for the run's incident, through the channels of ``millpond.yml``."""
+        spec = self.workspace.spec.alerts
+        if not spec.channels:
+            return
+        from millpond.alerts import incident_for_run, send
+
+        incident = incident_for_run(
+            self.workspace.spec.name, self.pipeline.name, run_id,
+            self.store.stage_runs(run_id), self.store.check_results(run_id),
+        )
+        if incident is not None:
+            send(incident, spec, meta_dir=self.workspace.meta_dir, secret_env=self.workspace.secret_env(),
+                 root=self.workspace.root)
 
     def _ready(self, name: str) -> bool | None:
         """True when it can start, None when it never will (an upstream failed)."""

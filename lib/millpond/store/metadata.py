@@ -259,6 +259,12 @@ class MetadataStore:
                   json.dumps(r.get("sample") or [], default=str), now) for r in results],
             )
 
+    def check_results(self, run_id: str) -> list[dict[str, Any]]:
+        """Every check result recorded by one run, in order."""
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM check_results WHERE run_id = ? ORDER BY id", (run_id,)).fetchall()
+        return [dict(r) | {"sample": json.loads(r["sample"])} for r in rows]
+
     def check_history(self, table: str | None = None, limit_per_check: int = 10) -> list[dict[str, Any]]:
         """Latest result of every check, newest first per check, with its recent statuses (oldest first)."""
         query = "SELECT * FROM check_results" + (" WHERE table_name = ?" if table else "") + " ORDER BY id DESC"

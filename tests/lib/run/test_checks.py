@@ -88,3 +88,51 @@ def test_bad_check_declarations_are_spec_errors(tmp_path):
     ws = workspace(tmp_path, {"gold.other": [{"not_null": "id"}]})
     with pytest.raises(SpecError, match=r"stages\[0\]\.checks\.gold\.other: stage 'orders' does not produce gold.other"):
         load_pipeline(ws, "p")
+
+
+def test_a_failed_run_sends_one_alert_per_incident(tmp_path, monkeypatch):
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import yaml
+
+    received: list[dict] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append({"auth": self.headers["Authorization"], "body": json.loads(body)})
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("MILLPOND_TEST_HOOK_TOKEN", "hook-t0ken-value")
+    ws = workspace(tmp_path, {"silver.orders": [{"unique": "id"}, {"not_null": "status"}]})
+    config = {
+        "name": "alerting",
+        "secrets": {"hook_token": {"env": "MILLPOND_TEST_HOOK_TOKEN"}},
+        "alerts": {"channels": [
+            {"log": {}},
+            {"webhook": {"url": f"http://127.0.0.1:{server.server_port}/hook",
+                         "headers": {"Authorization": "Bearer ${secret:hook_token}"}}},
+        ]},
+    }
+    (tmp_path / "millpond.yml").write_text(yaml.safe_dump(config))
+    try:
+        result = run_pipeline(Workspace(tmp_path), "p")
+    finally:
+        server.shutdown()
+    assert result.exit_code == 1
+    assert len(received) == 1
+    alert = received[0]
+    assert alert["auth"] == "Bearer hook-t0ken-value"
+    assert alert["body"]["kind"] == "check_failed" and alert["body"]["run_id"] == result.run_id
+    assert [(c["table"], c["check"], c["failing_rows"]) for c in alert["body"]["failed_checks"]] == [
+        ("silver.orders", "id is unique", 2)]
+    log = (tmp_path / "data/.millpond/alerts.log").read_text()
+    assert result.run_id in log and "hook-t0ken-value" not in log
