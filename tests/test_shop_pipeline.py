@@ -60,6 +60,28 @@ def test_layers_hold_the_known_row_counts(shop, manifest):
     assert count(shop, "gold.mart_daily_revenue") == manifest.days
 
 
+def test_nothing_is_lost_every_rejected_row_is_quarantined_with_its_reason(shop, manifest):
+    for source in SOURCES:
+        held = count(shop, f"quarantine.{source}")
+        assert count(shop, f"bronze.{source}") == count(shop, f"silver.{source}") + held, source
+        reasons = dict(query(shop, f"SELECT reason, count(*) FROM quarantine.{source} GROUP BY reason"))
+        assert reasons == {k: v for k, v in manifest.dirt[source].items() if v}, source
+    run_ids = query(shop, "SELECT DISTINCT _run_id FROM quarantine.orders")
+    assert run_ids == [(open_store(shop).runs(1)[0]["run_id"],)]
+
+
+def test_quarantine_command_lists_what_is_held(shop, manifest, capsys):
+    from millpond.cli import main
+
+    assert main(["quarantine", "orders", "-C", str(shop.root)]) == 0
+    out = capsys.readouterr().out
+    assert f"quarantine.orders: {manifest.rejected_rows('orders'):,} rows held" in out
+    for reason in manifest.dirt["orders"]:
+        assert reason in out
+    assert main(["quarantine", "nothing", "-C", str(shop.root)]) == 2
+    assert capsys.readouterr().err == "error: no quarantine table quarantine.nothing in the warehouse\n"
+
+
 def test_gold_totals_equal_the_generators_truth(shop, manifest):
     by_day = dict(query(shop, "SELECT date, revenue FROM gold.mart_daily_revenue"))
     assert by_day == manifest.revenue_by_day

@@ -115,6 +115,18 @@ def checks(
 
 
 @app.command()
+def quarantine(
+    table: Annotated[str, typer.Argument(help="A source or table: orders, silver.orders or quarantine.orders.")],
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Rows to show.")] = 10,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Rows held in quarantine for TABLE, by reason and run."""
+    from millpond.run.history import show_quarantine
+
+    show_quarantine(_workspace(workspace), table, limit=limit)
+
+
+@app.command()
 def validate(
     pipeline: Annotated[Optional[list[str]], typer.Argument(help="Pipelines to check (default: all).")] = None,
     workspace: WorkspaceOpt = None,

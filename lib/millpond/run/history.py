@@ -87,3 +87,42 @@ def show_checks(workspace: Workspace, *, table: str | None, failing: bool, as_js
             "".join(TREND_MARK.get(s, "?") for s in h["trend"]), h["run_id"] or "",
         )
     Console(width=200).print(out)
+
+
+def show_quarantine(workspace: Workspace, table: str, *, limit: int = 10) -> None:
+    """``millpond quarantine TABLE``: what is held, why, from which run, and a few rows."""
+    from millpond.quality.quarantine import quarantine_name
+    from millpond.warehouse.connect import Warehouse
+
+    name = quarantine_name(table)
+    warehouse = Warehouse(workspace, "millpond quarantine")
+    try:
+        con = warehouse.hold()
+        if name.split(".")[1] not in con.list_tables(database="quarantine"):
+            raise MillpondError(f"no quarantine table {name} in the warehouse")
+        held = con.table(name.split(".")[1], database="quarantine")
+        reasons = held.group_by(["reason", "_run_id"]).agg(rows=held.count()).order_by("reason").to_pyarrow().to_pylist()
+        sample = held.order_by("reason").limit(limit).to_pyarrow().to_pylist()
+    except MillpondError:
+        raise
+    except Exception as exc:  # e.g. no quarantine schema at all
+        raise MillpondError(f"cannot read {name}: {str(exc).splitlines()[0]}") from None
+    finally:
+        warehouse.close()
+    console = Console(width=200)
+    total = sum(r["rows"] for r in reasons)
+    console.print(f"{name}: {total:,} rows held")
+    by_reason = Table(title="by reason", title_justify="left")
+    for col in ("reason", "run", "rows"):
+        by_reason.add_column(col)
+    for r in reasons:
+        by_reason.add_row(r["reason"], r["_run_id"] or "(interactive)", f"{r['rows']:,}")
+    console.print(by_reason)
+    if sample:
+        rows = Table(title=f"first {len(sample)} rows", title_justify="left")
+        columns = [c for c in sample[0] if c not in {"_run_id", "_quarantined_at"}]
+        for col in columns:
+            rows.add_column(col)
+        for r in sample:
+            rows.add_row(*("" if r[c] is None else str(r[c]) for c in columns))
+        console.print(rows)
