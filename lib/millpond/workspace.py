@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from millpond.alerts import AlertsSpec
 from millpond.errors import MillpondError
+from millpond.quality.settings import QualitySpec
 from millpond.secrets import expand_placeholders
 from millpond.validation import spec_error
 from millpond.yaml_source import load_yaml
@@ -54,6 +55,7 @@ class WorkspaceSpec(BaseModel):
     params: dict[str, Any] = {}
     secrets: dict[str, SecretSpec] = {}
     alerts: AlertsSpec = AlertsSpec()
+    quality: QualitySpec = QualitySpec()
 
     @field_validator("warehouse")
     @classmethod

@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from millpond.pipeline.spec import StageSpec
+from millpond.quality.pii import mask_sample
 from millpond.store.metadata import MetadataStore
 from millpond.warehouse.connect import Warehouse
 from millpond.warehouse.materialize import split_name
@@ -58,9 +59,10 @@ def run_stage_checks(workspace: Workspace, stage: StageSpec, run_id: str | None,
         results = [run_check(check) for check in build_checks(declarations, table, con=con, now=now)]
     finally:
         warehouse.close()
+    pii = workspace.spec.quality
     store.record_checks(run_id, stage.name, [
         {"table": r.table, "check": r.check, "severity": r.severity, "status": r.status,
-         "failing_rows": r.failing_rows, "sample": r.sample}
+         "failing_rows": r.failing_rows, "sample": mask_sample(r.sample, pii)}
         for r in results
     ])
     label = lambda r: f"{r.table}: {r.check} ({r.failing_rows:,} rows)"  # noqa: E731

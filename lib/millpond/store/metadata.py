@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from millpond.store.monitoring import MONITORING_SCHEMA, MonitoringRecords
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
@@ -102,7 +104,7 @@ class Materialization:
     built_at: float
 
 
-class MetadataStore:
+class MetadataStore(MonitoringRecords):
     """The workspace's metadata database.
 
     Examples
@@ -120,7 +122,7 @@ class MetadataStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
-            db.executescript(SCHEMA)
+            db.executescript(SCHEMA + MONITORING_SCHEMA)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
