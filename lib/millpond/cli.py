@@ -118,12 +118,25 @@ def checks(
 def quarantine(
     table: Annotated[str, typer.Argument(help="A source or table: orders, silver.orders or quarantine.orders.")],
     limit: Annotated[int, typer.Option("--limit", "-n", help="Rows to show.")] = 10,
+    replay: Annotated[bool, typer.Option("--replay", help="Rerun the stage that holds them (and its downstream) after a fix.")] = False,
+    pipeline: Annotated[Optional[str], typer.Option("--pipeline", help="With --replay: the pipeline, if several produce TABLE.")] = None,
+    param: Annotated[list[str], typer.Option("--param", "-p", help="With --replay: override a pipeline parameter.")] = [],
+    plain: Annotated[Optional[bool], typer.Option("--plain/--rich", help="With --replay: plain log lines or the live display.")] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Rows held in quarantine for TABLE, by reason and run."""
+    """Rows held in quarantine for TABLE, by reason and run; --replay re-processes them."""
     from millpond.run.history import show_quarantine
 
-    show_quarantine(_workspace(workspace), table, limit=limit)
+    ws = _workspace(workspace)
+    if replay:
+        from millpond.run.progress import make_reporter
+        from millpond.run.replay import replay_quarantine
+
+        outcome = replay_quarantine(ws, table, pipeline=pipeline, params=_parse_params(param),
+                                    reporter=make_reporter(plain))
+        typer.echo(outcome.summary())
+        raise typer.Exit(outcome.exit_code)
+    show_quarantine(ws, table, limit=limit)
 
 
 @app.command()

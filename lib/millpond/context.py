@@ -31,6 +31,9 @@ from millpond.workspace import Workspace
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
+    import pandas as pd
+
+    from millpond.quality.basic import Check
     from ibis.backends import BaseBackend
 
 
@@ -147,6 +150,41 @@ class StageContext:
             )
         )
         return result
+
+    # -- checking --------------------------------------------------------------
+    def check(self, target: str | Check | list[Check], declared: list[dict[str, Any]] | None = None,
+              *, record: bool | None = None, raise_on_error: bool | None = None) -> pd.DataFrame:
+        """Run checks now, from a notebook, and return one row per check.
+
+        Either a table name and its checks in the YAML syntax of
+        :mod:`millpond.quality.declared` (``ctx.check("silver.orders", [{"unique":
+        "order_id"}])``) or :class:`~millpond.quality.basic.Check` objects.
+
+        Under the runner the results are stored with the run and stage (samples PII
+        masked, as for declared checks) and a failed ``error`` check raises, so the
+        stage fails and its downstream stages do not run; interactively nothing is
+        stored and nothing raises, unless ``record`` / ``raise_on_error`` say so.
+        """
+        import pandas as pd
+
+        from millpond.quality.basic import Check
+        from millpond.quality.declared import build_checks, parse_checks
+        from millpond.run.checks import run_and_record
+
+        if isinstance(target, str):
+            if declared is None:
+                raise MillpondError(f"ctx.check({target!r}, ...): give the checks, e.g. [{{'not_null': ['id']}}]")
+            declarations = parse_checks({"checks": {target: declared}})
+            now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+            checks = build_checks(declarations, self.table, con=self.con, now=now)
+        else:
+            checks = [target] if isinstance(target, Check) else list(target)
+        record = self.under_runner if record is None else record
+        outcome = run_and_record(checks, self.workspace, self.store if record else None, self.run_id, self.stage_name)
+        if outcome.failed and (self.under_runner if raise_on_error is None else raise_on_error):
+            raise MillpondError(f"{len(outcome.failed)} error check(s) failed: {'; '.join(outcome.failed)}")
+        columns = ["table", "check", "severity", "status", "failing_rows", "sample"]
+        return pd.DataFrame(outcome.results, columns=columns)
 
     def close(self) -> None:
         self.warehouse.close()

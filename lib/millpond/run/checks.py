@@ -9,7 +9,9 @@ while a ``warn`` is recorded and lets the run go on.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from millpond.pipeline.spec import StageSpec
 from millpond.quality.pii import mask_sample
@@ -17,6 +19,9 @@ from millpond.store.metadata import MetadataStore
 from millpond.warehouse.connect import Warehouse
 from millpond.warehouse.materialize import split_name
 from millpond.workspace import Workspace
+
+if TYPE_CHECKING:
+    from millpond.quality.basic import Check
 
 
 @dataclass
@@ -26,6 +31,7 @@ class ChecksOutcome:
     passed: int
     warned: list[str]
     failed: list[str]
+    results: list[dict] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -43,7 +49,6 @@ class ChecksOutcome:
 
 def run_stage_checks(workspace: Workspace, stage: StageSpec, run_id: str | None, store: MetadataStore) -> ChecksOutcome:
     """Build, run and record the checks ``stage`` declares; see the module docstring."""
-    from millpond.quality.basic import run_check
     from millpond.quality.declared import build_checks, parse_checks
 
     declarations = parse_checks({"checks": stage.checks})
@@ -56,18 +61,28 @@ def run_stage_checks(workspace: Workspace, stage: StageSpec, run_id: str | None,
             return con.table(name, database=schema)
 
         now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-        results = [run_check(check) for check in build_checks(declarations, table, con=con, now=now)]
+        return run_and_record(build_checks(declarations, table, con=con, now=now), workspace, store, run_id, stage.name)
     finally:
         warehouse.close()
-    pii = workspace.spec.quality
-    store.record_checks(run_id, stage.name, [
+
+
+def run_and_record(checks: Iterable[Check], workspace: Workspace, store: MetadataStore | None,
+                   run_id: str | None, stage: str | None) -> ChecksOutcome:
+    """Run ``checks``, store each result (PII masked in the sample) unless ``store`` is None."""
+    from millpond.quality.basic import run_check
+
+    results = [run_check(check) for check in checks]
+    rows = [
         {"table": r.table, "check": r.check, "severity": r.severity, "status": r.status,
-         "failing_rows": r.failing_rows, "sample": mask_sample(r.sample, pii)}
+         "failing_rows": r.failing_rows, "sample": mask_sample(r.sample, workspace.spec.quality)}
         for r in results
-    ])
+    ]
+    if store is not None:
+        store.record_checks(run_id, stage, rows)
     label = lambda r: f"{r.table}: {r.check} ({r.failing_rows:,} rows)"  # noqa: E731
     return ChecksOutcome(
         passed=sum(r.status == "pass" for r in results),
         warned=[label(r) for r in results if r.status == "warn"],
         failed=[label(r) for r in results if r.status == "fail"],
+        results=rows,
     )
