@@ -1,9 +1,9 @@
-"""Alerts: one notification per failed run, through the channels of ``millpond.yml``.
+"""Alerts: one notification per run with problems, through the channels of ``millpond.yml``.
 
 ::
 
     alerts:
-      on: [run_failed, check_failed]            # the default: both
+      on: [run_failed, check_failed, anomaly]   # the default: all three
       channels:
         - log: {}                               # a JSON line in <meta>/alerts.log, a line on stderr
         - webhook: {url: "https://hooks.example/x", headers: {Authorization: "Bearer ${secret:hook_token}"},
@@ -11,8 +11,9 @@
         - command: {run: [python3, notify.py], on: [run_failed]}   # the incident JSON on stdin, no shell
 
 A run with problems is one :class:`Incident` (:func:`incident_for_run`) naming every
-failed stage and failed ``error`` check; :func:`send` delivers it once to each channel
-whose ``on`` matches. ``${secret:NAME}`` in a webhook's URL or headers is expanded only
+failed stage, failed ``error`` check and anomaly (a profile value outside the band of
+the recent runs, :mod:`millpond.quality.anomaly`), also when the run succeeded;
+:func:`send` delivers it once to each channel whose ``on`` matches. ``${secret:NAME}`` in a webhook's URL or headers is expanded only
 when sending and never logged. A failing channel is reported (:class:`ChannelResult`,
 ``alerts.log``), never raised: an alert must not break a run.
 """
@@ -37,9 +38,9 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from millpond.secrets import expand_placeholders, redact
 
-__all__ = ["AlertsSpec", "ChannelResult", "ChannelSpec", "Incident", "incident_for_run", "send"]
+__all__ = ["AlertsSpec", "Anomaly", "ChannelResult", "ChannelSpec", "Incident", "incident_for_run", "send"]
 
-Trigger = Literal["run_failed", "check_failed"]
+Trigger = Literal["run_failed", "check_failed", "anomaly"]
 ALERTS_LOG = "alerts.log"
 _STAGE_FAILED = ("failed", "timeout")
 _CHECKS_FAILED_STAGE = re.compile(r"^\d+ error check\(s\) failed")
@@ -133,7 +134,7 @@ class AlertsSpec(_Spec):
     (['run_failed'], ['log'])
     """
 
-    on: list[Trigger] = ["run_failed", "check_failed"]
+    on: list[Trigger] = ["run_failed", "check_failed", "anomaly"]
     channels: list[ChannelSpec] = []
 
 
@@ -151,8 +152,28 @@ class FailedCheck:
 
 
 @dataclass
+class Anomaly:
+    """A profile value outside its band (``column`` is ``""`` for a table-level metric)."""
+
+    table: str
+    column: str
+    metric: str
+    value: float | None
+    lower: float | None
+    upper: float | None
+
+    def __str__(self) -> str:
+        from millpond.quality.anomaly import describe
+
+        return describe(asdict(self))
+
+
+@dataclass
 class Incident:
-    """What went wrong in one run; ``blocked_stages`` did not run because an upstream stage failed."""
+    """What went wrong in one run; ``blocked_stages`` did not run because an upstream stage failed.
+
+    ``kind`` is the worst of it: ``run_failed``, else ``check_failed``, else ``anomaly``.
+    """
 
     kind: Trigger
     workspace: str
@@ -163,11 +184,14 @@ class Incident:
     failed_stages: list[FailedStage] = field(default_factory=list)
     blocked_stages: list[str] = field(default_factory=list)
     failed_checks: list[FailedCheck] = field(default_factory=list)
+    anomalies: list[Anomaly] = field(default_factory=list)
 
     @property
     def triggers(self) -> set[str]:
-        """The ``on`` values this incident matches: its kind, and ``check_failed`` when a check failed."""
-        return {self.kind} | ({"check_failed"} if self.failed_checks else set())
+        """The ``on`` values this incident matches: its kind, ``check_failed`` when a check failed,
+        ``anomaly`` when it holds anomalies."""
+        return ({self.kind} | ({"check_failed"} if self.failed_checks else set())
+                | ({"anomaly"} if self.anomalies else set()))
 
     @property
     def summary(self) -> str:
@@ -181,7 +205,9 @@ class Incident:
                          + _some(f"{s.name} ({s.error})" for s in self.failed_stages))
         if self.blocked_stages:
             parts.append(f"{len(self.blocked_stages)} stage(s) not run")
-        what = "run failed" if self.kind == "run_failed" else "checks failed"
+        if self.anomalies:
+            parts.append(f"{len(self.anomalies)} anomaly(ies): " + _some(str(a) for a in self.anomalies))
+        what = {"run_failed": "run failed", "check_failed": "checks failed", "anomaly": "anomalies"}[self.kind]
         return f"[{self.workspace}] {self.pipeline} {what} (run {self.run_id}): " + "; ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
@@ -211,8 +237,9 @@ def _iso(value: float | str | None) -> str | None:
 
 
 def incident_for_run(workspace_name: str, pipeline: str, run_id: str, stage_runs: list[dict], check_results: list[dict],
-                     *, started: float | str | None = None, finished: float | str | None = None) -> Incident | None:
-    """The incident of a run, from its metadata-store rows, or ``None`` when nothing failed.
+                     anomalies: list[dict] | None = None, *, started: float | str | None = None,
+                     finished: float | str | None = None) -> Incident | None:
+    """The incident of a run, from its metadata-store rows, or ``None`` when nothing went wrong.
 
     Parameters
     ----------
@@ -221,6 +248,9 @@ def incident_for_run(workspace_name: str, pipeline: str, run_id: str, stage_runs
     check_results
         Rows with ``table_name``, ``check_name``, ``status``, ``failing_rows``, ``run_id``
         (and ``stage``); rows of other runs are ignored, ``fail`` is a failed error check.
+    anomalies
+        Rows of the store's ``anomalies`` table (``table_name``, ``column_name``, ``metric``,
+        ``value``, ``lower``, ``upper``, ``run_id``); rows of other runs are ignored.
     started, finished
         The run's times (epoch seconds or ISO text); by default from the stage rows.
 
@@ -234,11 +264,20 @@ def incident_for_run(workspace_name: str, pipeline: str, run_id: str, stage_runs
     [demo] shop checks failed (run r1): 1 error check(s) failed: t: id is unique (2 rows); 1 stage(s) not run
     >>> incident_for_run("demo", "shop", "r1", [{"stage": "a", "status": "success", "error": None}], []) is None
     True
+
+    A run that succeeded but whose profile left its band is an ``anomaly`` incident:
+
+    >>> odd = [{"table_name": "silver.t", "column_name": "", "metric": "row_count", "value": 10.0,
+    ...         "lower": 99.0, "upper": 101.0, "run_id": "r2"}]
+    >>> incident = incident_for_run("demo", "shop", "r2", [{"stage": "a", "status": "success", "error": None}], [], odd)
+    >>> incident.kind, incident.summary
+    ('anomaly', '[demo] shop anomalies (run r2): 1 anomaly(ies): silver.t row_count = 10, outside [99, 101]')
     """
     checks = [r for r in check_results if r.get("status") == "fail" and r.get("run_id") in (None, run_id)]
     failed = [r for r in stage_runs if r["status"] in _STAGE_FAILED]
     blocked = [r["stage"] for r in stage_runs if r["status"] == "upstream_failed"]
-    if not (checks or failed or blocked):
+    odd = [r for r in anomalies or [] if r.get("run_id") in (None, run_id)]
+    if not (checks or failed or blocked or odd):
         return None
     checked_stages = {r.get("stage") for r in checks}
 
@@ -248,8 +287,9 @@ def incident_for_run(workspace_name: str, pipeline: str, run_id: str, stage_runs
     only_checks = bool(checks) and all(failed_by_checks(r) for r in failed)
     starts = [r["started_at"] for r in stage_runs if r.get("started_at") is not None]
     ends = [r["finished_at"] for r in stage_runs if r.get("finished_at") is not None]
+    kind = "check_failed" if only_checks else "run_failed" if failed or blocked else "anomaly"
     return Incident(
-        kind="check_failed" if only_checks else "run_failed",
+        kind=kind,
         workspace=workspace_name,
         pipeline=pipeline,
         run_id=run_id,
@@ -258,6 +298,8 @@ def incident_for_run(workspace_name: str, pipeline: str, run_id: str, stage_runs
         failed_stages=[FailedStage(r["stage"], _one_line(r.get("error"))) for r in failed],
         blocked_stages=blocked,
         failed_checks=[FailedCheck(r["table_name"], r["check_name"], int(r["failing_rows"])) for r in checks],
+        anomalies=[Anomaly(r["table_name"], r.get("column_name") or "", r["metric"], r["value"], r["lower"], r["upper"])
+                   for r in odd],
     )
 
 

@@ -216,6 +216,35 @@ def test_a_failed_stage_makes_the_run_failed_even_with_failed_checks():
     assert "2 stage(s) failed: clean (1 error check(s) failed: ...), other (timed out after 60 s)" in incident.summary
 
 
+ANOMALY = {"table_name": "silver.orders", "column_name": "", "metric": "row_count", "value": 12.0,
+           "lower": 198.0, "upper": 202.0, "run_id": "r1", "stage": "clean"}
+
+
+def test_anomalies_of_a_successful_run_are_one_anomaly_incident():
+    stages = [{"stage": "clean", "status": "success", "error": None}]
+    other_run = ANOMALY | {"run_id": "older"}
+    incident = incident_for_run("demo", "shop", "r1", stages, [], [ANOMALY, ANOMALY | {"column_name": "amount",
+                                                                                       "metric": "mean"}, other_run])
+    assert (incident.kind, incident.triggers) == ("anomaly", {"anomaly"})
+    assert [(a.table, a.column, a.metric) for a in incident.anomalies] == [
+        ("silver.orders", "", "row_count"), ("silver.orders", "amount", "mean")]
+    assert incident.summary == ("[demo] shop anomalies (run r1): 2 anomaly(ies): silver.orders row_count = 12, "
+                                "outside [198, 202], silver.orders.amount mean = 12, outside [198, 202]")
+    assert json.loads(incident.to_json())["anomalies"][0] == {
+        "table": "silver.orders", "column": "", "metric": "row_count", "value": 12.0, "lower": 198.0, "upper": 202.0}
+
+
+def test_a_failed_run_with_anomalies_is_one_incident_matching_both_triggers(tmp_path):
+    stages = [{"stage": "clean", "status": "success", "error": None},
+              {"stage": "gold", "status": "failed", "error": "boom"}]
+    incident = incident_for_run("demo", "shop", "r1", stages, [], [ANOMALY])
+    assert incident.kind == "run_failed" and incident.triggers == {"run_failed", "anomaly"}
+    assert incident.summary.endswith("1 stage(s) failed: gold (boom); 1 anomaly(ies): silver.orders row_count = 12, "
+                                     "outside [198, 202]")
+    spec = AlertsSpec.model_validate({"on": ["anomaly"], "channels": [{"log": {}}, {"log": {"on": ["check_failed"]}}]})
+    assert len(send(incident, spec, meta_dir=tmp_path, secret_env={})) == 1
+
+
 # -- the YAML format ------------------------------------------------------------
 
 def test_the_documented_section_parses():
@@ -228,7 +257,7 @@ def test_the_documented_section_parses():
     """))
     assert [c.kind for c in spec.channels] == ["log", "webhook", "command"]
     assert spec.channels[1].channel.headers == {"Authorization": "Bearer ${secret:hook_token}"}
-    assert AlertsSpec().on == ["run_failed", "check_failed"] and AlertsSpec().channels == []
+    assert AlertsSpec().on == ["run_failed", "check_failed", "anomaly"] and AlertsSpec().channels == []
 
 
 @pytest.mark.parametrize(("channel", "message"), [
@@ -237,7 +266,7 @@ def test_the_documented_section_parses():
     ({"webhook": {"url": "http://h", "method": "PUT"}}, "Extra inputs are not permitted"),
     ({"webhook": {"url": "ftp://h"}}, "should match pattern"),
     ({"command": {"run": []}}, "at least 1 item"),
-    ({"log": {"on": ["stage_retried"]}}, "'run_failed' or 'check_failed'"),
+    ({"log": {"on": ["stage_retried"]}}, "'run_failed', 'check_failed' or 'anomaly'"),
 ])
 def test_bad_channels_are_rejected(channel, message):
     with pytest.raises(pydantic.ValidationError, match=message):

@@ -159,8 +159,7 @@ class Runner:
             ok = all(s in FINISHED_OK for s in self.status.values())
             status = "success" if ok else "failed"
             self.store.finish_run(run_id, status)
-            if status != "success":
-                self._alert(run_id)
+            self._alert(run_id)
             counts: dict[str, int] = {}
             for s in self.status.values():
                 counts[s] = counts.get(s, 0) + 1
@@ -171,7 +170,7 @@ class Runner:
             lock.release()
 
     def _alert(self, run_id: str) -> None:
-        """One alert for the run's incident, through the channels of ``millpond.yml``."""
+        """One alert for the run's incident (failed stages, failed checks, anomalies), if it has one."""
         spec = self.workspace.spec.alerts
         if not spec.channels:
             return
@@ -179,7 +178,7 @@ class Runner:
 
         incident = incident_for_run(
             self.workspace.spec.name, self.pipeline.name, run_id,
-            self.store.stage_runs(run_id), self.store.check_results(run_id),
+            self.store.stage_runs(run_id), self.store.check_results(run_id), self.store.anomalies(run_id=run_id),
         )
         if incident is not None:
             send(incident, spec, meta_dir=self.workspace.meta_dir, secret_env=self.workspace.secret_env(),
@@ -280,6 +279,11 @@ class Runner:
                 self._finish(run_id, name, "failed", outcome.duration, self._rows(run_id, name), detail,
                              attempts=outcome.attempts, **files)
                 return
+        if self.workspace.spec.quality.monitors.enabled and stage.produces:
+            from millpond.run.monitoring import run_stage_monitors
+
+            watched = run_stage_monitors(self.workspace, stage, run_id, self.store).summary()
+            detail = "; ".join(part for part in (detail, watched) if part) or None
         self._finish(run_id, name, "success", outcome.duration, self._rows(run_id, name), detail,
                      attempts=outcome.attempts, **files)
 

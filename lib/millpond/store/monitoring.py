@@ -18,6 +18,8 @@ Examples
 >>> store.record_profile("r2", "clean", [{"table": "silver.t", "column": "", "metric": "row_count", "value": 12}])
 >>> [(p["run_id"], p["value"]) for p in store.profile_history("silver.t", metric="row_count")]
 [('r1', 10.0), ('r2', 12.0)]
+>>> store.profiled_tables()
+['silver.t']
 >>> store.record_anomalies("r2", "clean", [{"table": "silver.t", "column": "", "metric": "row_count",
 ...     "value": 12, "lower": 9.5, "upper": 10.5, "baseline": 5, "rule": "z-score > 3 over last 5 runs"}])
 >>> [(a["table_name"], a["metric"], a["value"]) for a in store.anomalies(run_id="r2")]
@@ -75,12 +77,14 @@ class MonitoringRecords:
         """Store profile values: dicts with ``table``, ``column`` (``""`` for the table), ``metric``, ``value``."""
         now = time.time()
         with self._connect() as db:
+            db.execute("BEGIN")  # one transaction: one WAL sync for the whole profile, not one per row
             db.executemany(
                 "INSERT INTO table_profiles (run_id, stage, table_name, column_name, metric, value, profiled_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(run_id, stage, v["table"], v.get("column") or "", v["metric"],
                   None if v["value"] is None else float(v["value"]), now) for v in values],
             )
+            db.execute("COMMIT")
 
     def profile_history(self, table: str, column: str | None = None, metric: str | None = None,
                         *, limit_runs: int | None = None, before_run: str | None = None) -> list[dict[str, Any]]:
@@ -112,6 +116,11 @@ class MonitoringRecords:
             rows = [r for r in rows if r["run_id"] in keep]
         return rows
 
+    def profiled_tables(self) -> list[str]:
+        """Every table with a recorded profile, by name."""
+        with self._connect() as db:
+            return [r[0] for r in db.execute("SELECT DISTINCT table_name FROM table_profiles ORDER BY table_name")]
+
     def profiles(self, run_id: str) -> list[dict[str, Any]]:
         """Every profile value one run recorded, in order."""
         with self._connect() as db:
@@ -123,12 +132,14 @@ class MonitoringRecords:
         ``baseline`` (how many runs the band was learned from) and ``rule`` (in words)."""
         now = time.time()
         with self._connect() as db:
+            db.execute("BEGIN")
             db.executemany(
                 "INSERT INTO anomalies (run_id, stage, table_name, column_name, metric, value, lower, upper,"
                 " baseline, rule, detected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(run_id, stage, a["table"], a.get("column") or "", a["metric"], a["value"], a["lower"], a["upper"],
                   int(a["baseline"]), a["rule"], now) for a in found],
             )
+            db.execute("COMMIT")
 
     def anomalies(self, run_id: str | None = None, table: str | None = None) -> list[dict[str, Any]]:
         """Recorded anomalies, oldest first, of one run and/or one table (all when both are ``None``)."""

@@ -1,0 +1,126 @@
+"""Monitors end to end: profiles recorded by each run, a sudden drop flagged once and alerted once."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import duckdb
+import pytest
+from support.workspaces import make_workspace, write_notebook
+
+from millpond.cli import main
+from millpond.run.monitoring import profile_products
+from millpond.run.progress import PlainReporter
+from millpond.run.runner import RunOptions, open_store, run_pipeline
+from millpond.workspace import Workspace
+
+# n rows of constant values: only row_count moves when n does
+MAKE_TABLE = (
+    "import millpond as mp, ibis\nctx = mp.stage()",
+    "ctx.materialize(ibis.memtable({'x': [7] * n, 'kind': ['a'] * n}), 'bronze.t')",
+)
+
+
+class Hook:
+    """A local webhook receiver that records every POST body."""
+
+    def __init__(self):
+        self.bodies: list[dict] = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                hook.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+
+@pytest.fixture
+def hook(monkeypatch):
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    receiver = Hook()
+    yield receiver
+    receiver.server.shutdown()
+    receiver.server.server_close()
+
+
+def workspace(root, settings: dict) -> Workspace:
+    write_notebook(root / "notebooks/make.ipynb", "n = 1", *MAKE_TABLE)
+    spec = {"params": {"n": {"type": "int", "default": 100}},
+            "stages": [{"name": "make", "notebook": "notebooks/make.ipynb", "produces": ["bronze.t"]}]}
+    make_workspace(root, {"p": spec}, {"name": "test", **settings})
+    return Workspace(root)
+
+
+def test_a_sudden_drop_of_rows_is_one_anomaly_and_one_alert(tmp_path, hook, capsys):
+    ws = workspace(tmp_path, {"alerts": {"channels": [{"webhook": {"url": hook.url, "retry_backoff": 0.01}}]}})
+    store = open_store(ws)
+    stable = [run_pipeline(ws, "p", RunOptions(force=True), reporter=PlainReporter(io.StringIO())) for _ in range(6)]
+    assert [r.exit_code for r in stable] == [0] * 6
+    assert store.anomalies() == [] and hook.bodies == []
+    # every run profiled the table: 1 row_count + 2 columns x 2 + 1 numeric column x 4 = 9 values
+    assert [len(store.profiles(r.run_id)) for r in stable] == [9] * 6
+
+    log = io.StringIO()
+    drop = run_pipeline(ws, "p", RunOptions(params={"n": "10"}), reporter=PlainReporter(log))
+
+    # an anomaly never fails the stage; the stage's line says it as a warning
+    assert (drop.exit_code, drop.stages) == (0, {"make": "success"})
+    assert "warning: 1 anomaly: bronze.t row_count = 10, outside [99, 101]" in log.getvalue()
+    # 6 earlier runs of 100 rows: IQR 0, so the band is 100 ± 1% of the median
+    (anomaly,) = store.anomalies(run_id=drop.run_id)
+    assert (anomaly["table_name"], anomaly["column_name"], anomaly["metric"], anomaly["value"]) == (
+        "bronze.t", "", "row_count", 10.0)
+    assert (anomaly["lower"], anomaly["upper"], anomaly["baseline"], anomaly["stage"]) == (99.0, 101.0, 6, "make")
+    # one incident for the run, one POST
+    (body,) = hook.bodies
+    assert (body["kind"], body["run_id"], body["failed_stages"]) == ("anomaly", drop.run_id, [])
+    assert body["anomalies"] == [{"table": "bronze.t", "column": "", "metric": "row_count", "value": 10.0,
+                                  "lower": 99.0, "upper": 101.0}]
+    assert "bronze.t row_count = 10, outside [99, 101]" in body["summary"]
+
+    capsys.readouterr()
+    assert main(["monitors", "-C", str(ws.root)]) == 0
+    out = capsys.readouterr().out
+    (line,) = [row for row in out.splitlines() if "row_count" in row]
+    assert "bronze.t" in line and "[99, 101]" in line and "anomaly" in line and "██████▁" in line
+    assert main(["monitors", "-C", str(ws.root), "--table", "bronze.t"]) == 0
+    out = capsys.readouterr().out
+    assert {m for m in ("null_rate", "distinct_count", "mean", "stddev") if m in out} == {
+        "null_rate", "distinct_count", "mean", "stddev"}
+    assert main(["monitors", "-C", str(ws.root), "--anomalies"]) == 0
+    out = capsys.readouterr().out
+    assert drop.run_id in out and "row_count" in out and "of the last 6 runs" in out
+    assert main(["monitors", "-C", str(ws.root), "--anomalies", "--json"]) == 0
+    assert [a["run_id"] for a in json.loads(capsys.readouterr().out)] == [drop.run_id]
+
+
+def test_disabled_monitors_record_nothing(tmp_path):
+    ws = workspace(tmp_path, {"quality": {"monitors": {"enabled": False}}})
+    result = run_pipeline(ws, "p", reporter=PlainReporter(io.StringIO()))
+    assert result.exit_code == 0
+    assert open_store(ws).profiles(result.run_id) == []
+
+
+def test_only_tables_that_exist_are_profiled(tmp_path):
+    ws = workspace(tmp_path, {})
+    ws.duckdb_file().parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(ws.duckdb_file())) as db:
+        db.execute("CREATE SCHEMA bronze; CREATE TABLE bronze.t AS SELECT 1 AS x UNION ALL SELECT 2")
+
+    profiles = profile_products(ws, ["bronze.t", "bronze.missing", "nowhere.t"], "test")
+
+    assert list(profiles) == ["bronze.t"]
+    assert {(p["column"], p["metric"]): p["value"] for p in profiles["bronze.t"]}[("", "row_count")] == 2
