@@ -98,7 +98,7 @@ def test_run_history_and_executed_notebooks(shop):
     run = store.runs(1)[0]
     assert (run["pipeline"], run["status"]) == ("shop", "success")
     stages = store.stage_runs(run["run_id"])
-    assert len(stages) == 20 and {s["status"] for s in stages} == {"success"}
+    assert len(stages) == 21 and {s["status"] for s in stages} == {"success"}
     for s in stages:
         assert (shop.root / s["notebook"]).is_file() and (shop.root / s["html"]).is_file()
     checks = store.check_history()
@@ -125,13 +125,13 @@ def test_report_renders_offline_with_the_stored_numbers(shop, manifest):
 def test_second_run_skips_and_a_changed_parameter_reruns_exactly_what_it_affects(shop, manifest):
     again = run_pipeline(shop, "shop", RunOptions(jobs=2))
     statuses = {s["stage"]: s["status"] for s in open_store(shop).stage_runs(again.run_id)}
-    assert set(statuses.values()) == {"skipped"} and len(statuses) == 20
+    assert set(statuses.values()) == {"skipped"} and len(statuses) == 21
 
     mid = dt.date(2024, 1, 15)
     changed = run_pipeline(shop, "shop", RunOptions(params={"run_date": mid.isoformat()}, jobs=2))
     statuses = {s["stage"]: s["status"] for s in open_store(shop).stage_runs(changed.run_id)}
     rerun = {name for name, status in statuses.items() if status == "success"}
-    assert rerun == {"build_dim_date", "build_mart_daily_revenue", "check_gold", "render_report"}
+    assert rerun == {"build_dim_date", "build_mart_daily_revenue", "check_gold", "render_report", "quality_report"}
     assert {statuses[n] for n in statuses.keys() - rerun} == {"skipped"}
     expected = sum((v for d, v in manifest.revenue_by_day.items() if d <= mid), Decimal("0"))
     assert query(shop, "SELECT sum(revenue), count(*) FROM gold.mart_daily_revenue")[0] == (expected, 15)

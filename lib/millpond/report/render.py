@@ -1,7 +1,8 @@
 """Self-contained HTML reports built from a list of blocks.
 
 A report is a title and a list of blocks (:class:`Heading`, :class:`Paragraph`,
-:class:`Markdown`, :class:`Metrics`, :class:`Table`, :class:`Chart`, :class:`Checks`),
+:class:`Markdown`, :class:`Metrics`, :class:`Table`, :class:`Chart`, :class:`Checks`,
+:class:`Callout`, and :class:`Columns` to set blocks side by side),
 rendered with Jinja2 (autoescaped) into one HTML file that opens from disk with no
 network: the Vega, Vega-Lite and vega-embed JavaScript that ``vl-convert-python``
 ships is inlined once per report (only if it has charts), and each chart is a
@@ -34,8 +35,10 @@ from markupsafe import Markup
 
 __all__ = [
     "Block",
+    "Callout",
     "Chart",
     "Checks",
+    "Columns",
     "Heading",
     "Markdown",
     "Metrics",
@@ -51,6 +54,13 @@ __all__ = [
 
 CHECK_STATUSES = ("fail", "warn", "pass")
 """Statuses a :class:`Checks` frame may hold, worst first."""
+
+TONES = {
+    "pass": ("pass", "ok", "success", "passed"),
+    "warn": ("warn", "warning", "warned", "running", "pending", "anomaly"),
+    "fail": ("fail", "failed", "error", "timeout", "upstream_failed", "interrupted"),
+}
+"""Words shown as a green, amber or red badge; any other word gets a grey one."""
 
 EMBED_OPTIONS: dict[str, Any] = {
     "actions": False,  # the menu links to online editors: useless offline
@@ -83,10 +93,17 @@ _SCRIPT_UNSAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 
 @dataclass(frozen=True)
 class Heading:
-    """A section title (``level`` 2) or sub-title (3); level-2 headings make the contents."""
+    """A section title (``level`` 2) or sub-title (3); level-2 headings make the contents.
+
+    ``status`` (e.g. ``"fail"``) adds a badge after the text, reading ``badge`` if given;
+    ``anchor`` fixes the heading's id (for links from a :class:`Table`).
+    """
 
     text: str
     level: int = 2
+    status: str | None = None
+    badge: str | None = None
+    anchor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,19 +122,35 @@ class Markdown:
 
 @dataclass(frozen=True)
 class Metrics:
-    """Headline numbers shown as cards, e.g. ``{"orders": 1204, "revenue": "€48.2k"}``."""
+    """Headline numbers shown as cards, e.g. ``{"orders": 1204, "revenue": "€48.2k"}``.
+
+    ``tones`` colours a card by label (``pass``, ``warn``, ``fail`` or ``muted``);
+    ``notes`` adds a line of small print under a card's label.
+    """
 
     items: Mapping[str, str | int | float]
     caption: str | None = None
+    tones: Mapping[str, str] = field(default_factory=dict)
+    notes: Mapping[str, str] = field(default_factory=dict)
+    per_row: int | None = None
+    """Cards per row on a wide page (2 to 6); by default as many as fit."""
 
 
 @dataclass(frozen=True)
 class Table:
-    """A data frame shown as a table, cut to its first ``max_rows`` rows."""
+    """A data frame shown as a table, cut to its first ``max_rows`` rows.
+
+    Values of the ``badges`` columns are shown as status badges (see :data:`TONES`);
+    ``align_right`` right-aligns text columns such as ``"+3.1%"`` (numbers always are);
+    ``links`` maps a column to ``{value: "#anchor"}``: those cells link within the page.
+    """
 
     df: pd.DataFrame = field(repr=False)
     caption: str | None = None
     max_rows: int = 50
+    badges: Sequence[str] = ()
+    align_right: Sequence[str] = ()
+    links: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -136,9 +169,30 @@ class Checks:
 
     df: pd.DataFrame = field(repr=False)
     caption: str | None = None
+    summarize: bool = True
+    """Count these results in the summary under the title (off for a repeated subset)."""
+    open_samples: bool = False
+    """Show the samples of failing rows unfolded."""
+    show_table: bool = True
+    """Show the table column (off in a section about one table)."""
 
 
-Block = Union[Heading, Paragraph, Markdown, Metrics, Table, Chart, Checks]
+@dataclass(frozen=True)
+class Callout:
+    """A short message in a coloured box: ``status`` is ``pass``, ``warn``, ``fail`` or ``muted``."""
+
+    text: str
+    status: str = "muted"
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Blocks side by side (e.g. two small charts), stacked again on narrow screens."""
+
+    blocks: Sequence[Any]
+
+
+Block = Union[Heading, Paragraph, Markdown, Metrics, Table, Chart, Checks, Callout, Columns]
 
 
 def render_report_html(
@@ -166,8 +220,9 @@ def render_report_html(
     (True, True, False)
     """
     views = [_view(block, position) for position, block in enumerate(blocks, start=1)]
-    charts = [view for view in views if view["kind"] == "chart"]
-    checks = [row for view in views if view["kind"] == "checks" for row in view["rows"]]
+    flat = [inner for view in views for inner in (view["blocks"] if view["kind"] == "columns" else [view])]
+    charts = [view for view in flat if view["kind"] == "chart"]
+    checks = [row for view in flat if view["kind"] == "checks" and view["summarize"] for row in view["rows"]]
     when = generated_at or dt.datetime.now(dt.timezone.utc)
     return _TEMPLATES.get_template("report.html.jinja").render(
         title=title,
@@ -233,6 +288,16 @@ def javascript_bundle() -> str:
     return re.sub(r"</(script)", r"<\\/\1", bundle, flags=re.I)
 
 
+def status_tone(word: str | None) -> str:
+    """The badge colour of a status word: ``pass``, ``warn``, ``fail`` or ``muted``.
+
+    >>> status_tone("success"), status_tone("upstream_failed"), status_tone("skipped")
+    ('pass', 'fail', 'muted')
+    """
+    text = str(word or "").strip().lower()
+    return next((tone for tone, words in TONES.items() if text in words), "muted")
+
+
 def bar_chart(df: pd.DataFrame, category: str, value: str, *, title: str | None = None) -> alt.Chart:
     """Horizontal bars of ``value`` per ``category``, largest first (e.g. rows per table).
 
@@ -282,28 +347,40 @@ def line_chart(
 # -- block views: what the templates get --------------------------------------------
 
 
-def _view(block: Block, position: int) -> dict[str, Any]:
+def _view(block: Block, position: int | str) -> dict[str, Any]:
     if isinstance(block, Heading):
         slug = re.sub(r"[^a-z0-9]+", "-", block.text.lower()).strip("-")
-        anchor = f"s{position}-{slug}" if slug else f"s{position}"
-        return {"kind": "heading", "text": block.text, "level": block.level, "anchor": anchor}
+        anchor = block.anchor or (f"s{position}-{slug}" if slug else f"s{position}")
+        badge = {"tone": status_tone(block.status), "text": block.badge or block.status} if block.status else None
+        return {"kind": "heading", "text": block.text, "level": block.level, "anchor": anchor, "badge": badge}
     if isinstance(block, Paragraph):
         paragraphs = [p.strip() for p in re.split(r"\n\s*\n", block.text) if p.strip()]
         return {"kind": "paragraph", "paragraphs": paragraphs}
     if isinstance(block, Markdown):
         return {"kind": "markdown", "html": Markup(_markdown().render(block.text))}
     if isinstance(block, Metrics):
-        cards = [{"label": str(k), "value": _format_value(v)} for k, v in block.items.items()]
-        return {"kind": "metrics", "cards": cards, "caption": block.caption}
+        cards = [{"label": str(k), "value": _format_value(v), "note": block.notes.get(k),
+                  "tone": status_tone(block.tones[k]) if k in block.tones else None}
+                 for k, v in block.items.items()]
+        per_row = min(6, max(2, block.per_row)) if block.per_row else None
+        return {"kind": "metrics", "cards": cards, "caption": block.caption, "per_row": per_row}
     if isinstance(block, Table):
-        return {"kind": "table", "caption": block.caption, **_table_view(block.df, block.max_rows)}
+        return {"kind": "table", "caption": block.caption, **_decorated_table_view(block)}
     if isinstance(block, Chart):
         spec = block.chart if isinstance(block.chart, Mapping) else block.chart.to_dict()
         return {"kind": "chart", "id": f"mp-chart-{position}", "caption": block.caption,
                 "spec": Markup(_script_json(spec))}
     if isinstance(block, Checks):
-        return {"kind": "checks", "caption": block.caption, "rows": _check_rows(block.df)}
-    kinds = "Heading, Paragraph, Markdown, Metrics, Table, Chart or Checks"
+        return {"kind": "checks", "caption": block.caption, "rows": _check_rows(block.df),
+                "summarize": block.summarize, "open_samples": block.open_samples, "show_table": block.show_table}
+    if isinstance(block, Callout):
+        return {"kind": "callout", "text": block.text, "tone": status_tone(block.status)}
+    if isinstance(block, Columns):
+        inner = [_view(b, f"{position}-{i}") for i, b in enumerate(block.blocks, start=1)]
+        if any(view["kind"] in {"columns", "heading"} for view in inner):
+            raise TypeError(f"report block #{position}: Columns cannot hold headings or other Columns")
+        return {"kind": "columns", "blocks": inner}
+    kinds = "Heading, Paragraph, Markdown, Metrics, Table, Chart, Checks, Callout or Columns"
     raise TypeError(f"report block #{position}: expected a {kinds}, got {type(block).__name__}")
 
 
@@ -320,6 +397,28 @@ def _table_view(df: pd.DataFrame, max_rows: int) -> dict[str, Any]:
             for row in shown.itertuples(index=False, name=None)]
     return {"columns": [str(c) for c in df.columns], "numeric": numeric, "rows": rows,
             "total": f"{len(df):,}", "shown": len(shown), "truncated": len(df) > len(shown)}
+
+
+def _decorated_table_view(block: Table) -> dict[str, Any]:
+    """:func:`_table_view` plus the badges, right-aligned columns and links ``block`` asks for."""
+    view = _table_view(block.df, block.max_rows)
+    columns = view["columns"]
+    view["badges"] = [c in {str(b) for b in block.badges} for c in columns]
+    view["numeric"] = [n or c in {str(r) for r in block.align_right} for n, c in zip(view["numeric"], columns)]
+    links = [block.links.get(c, {}) for c in columns]
+    for target in (href for column in links for href in column.values()):
+        if not str(target).startswith("#"):
+            raise ValueError(f"Table links stay within the report: expected '#anchor', got {target!r}")
+    frame = block.df if isinstance(block.df.index, pd.RangeIndex) else block.df.reset_index()
+    for row, values in zip(view["rows"], frame.head(block.max_rows).itertuples(index=False, name=None)):
+        for cell, badge, link, value in zip(row, view["badges"], links, values):
+            if cell["null"]:
+                continue
+            if badge:
+                cell["tone"] = status_tone(cell["text"])
+            if link and isinstance(value, str) and value in link:
+                cell["href"] = link[value]
+    return view
 
 
 def _check_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -351,9 +450,9 @@ def _checks_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def _cell(value: Any, digits: int | None = None) -> dict[str, Any]:
     """A table cell: its text and whether it is null (shown muted)."""
     if _is_null(value):
-        return {"text": "null", "null": True}
+        return {"text": "null", "null": True, "tone": None, "href": None}
     text = _format_value(value, digits)
-    return {"text": text if len(text) <= 200 else text[:199] + "…", "null": False}
+    return {"text": text if len(text) <= 200 else text[:199] + "…", "null": False, "tone": None, "href": None}
 
 
 def _float_digits(column: pd.Series) -> int:
