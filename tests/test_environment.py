@@ -45,7 +45,7 @@ def test_environment_yml_matches_pyproject():
     assert conda == _pyproject_requirements()
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert env["channels"] == ["conda-forge"]
-    assert {"pip": ["-e ."]} in env["dependencies"]
+    assert {"pip": ["-e .[examples]"]} in env["dependencies"]
 
 
 def test_installed_versions_avoid_known_broken_combinations():

@@ -115,6 +115,19 @@ def checks(
 
 
 @app.command()
+def monitors(
+    table: Annotated[Optional[str], typer.Option("--table", "-t", help="Every column of this table (layer.table).")] = None,
+    anomalies: Annotated[bool, typer.Option("--anomalies", help="The recorded anomalies instead.")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Latest profile values with the band of recent runs and their trend, or the anomalies."""
+    from millpond.run.monitors_view import show_monitors
+
+    show_monitors(_workspace(workspace), table=table, anomalies=anomalies, as_json=as_json)
+
+
+@app.command()
 def quarantine(
     table: Annotated[str, typer.Argument(help="A source or table: orders, silver.orders or quarantine.orders.")],
     limit: Annotated[int, typer.Option("--limit", "-n", help="Rows to show.")] = 10,
@@ -137,6 +150,24 @@ def quarantine(
         typer.echo(outcome.summary())
         raise typer.Exit(outcome.exit_code)
     show_quarantine(ws, table, limit=limit)
+
+
+@app.command()
+def report(
+    run_id: Annotated[Optional[str], typer.Argument(help="The run to report on (default: the latest).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write the HTML (default: the reports folder).")] = None,
+    runs_: Annotated[int, typer.Option("--runs", "-n", min=1, help="Runs the history charts cover, this one included.")] = 10,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Write the data quality report of a run: checks, samples, anomalies, history charts, quarantine."""
+    from millpond.report.quality import write_quality_report
+
+    ws = _workspace(workspace)
+    written = write_quality_report(ws, run_id, output=output, runs=runs_)
+    size = written.paths[0].stat().st_size
+    typer.echo(f"quality report of run {written.data.run_id}: {ws.relative(written.paths[0])} ({size / 1e6:.1f} MB)")
+    for extra in written.paths[1:]:
+        typer.echo(f"latest: {ws.relative(extra)}")
 
 
 @app.command()

@@ -2,7 +2,7 @@
 
 A pytest plugin (``-p support.reference`` in pyproject): when the session collects
 nbval notebook items, it builds the reference workspace (sample data with seed 42 at
-scale 1, then ``pipelines/shop.yml``) before any notebook kernel starts and points
+scale 1, then ``pipelines/flights.yml`` and ``pipelines/shop.yml``) before any notebook kernel starts and points
 ``MILLPOND_WORKSPACE`` at it while nbval items run, so the notebooks run against the sample warehouse and
 never touch the repository's own ``data/``.
 
@@ -36,8 +36,9 @@ def copy_workspace(target: Path) -> Path:
     return target
 
 
-def build_reference_workspace(target: Path, *, run: bool = True, jobs: int = 2):
-    """Copy the workspace to ``target``, generate the sample data and (optionally) run ``shop``."""
+def build_reference_workspace(target: Path, *, run: bool = True, jobs: int = 2, pipelines: tuple[str, ...] = ("shop",)):
+    """Copy the workspace to ``target``, generate the sample data and (optionally) run ``pipelines``,
+    in order (the last one is the workspace's latest run)."""
     from millpond.run.progress import PlainReporter
     from millpond.run.runner import RunOptions, run_pipeline
     from millpond.shop.generate import generate
@@ -46,11 +47,11 @@ def build_reference_workspace(target: Path, *, run: bool = True, jobs: int = 2):
     copy_workspace(target)
     ws = Workspace(target)
     generate(ws.path(ws.spec.folders.raw), seed=SEED, scale=SCALE)
-    if run:
+    for pipeline in pipelines if run else ():
         with open(os.devnull, "w") as quiet:
-            result = run_pipeline(ws, "shop", RunOptions(jobs=jobs), reporter=PlainReporter(quiet))
+            result = run_pipeline(ws, pipeline, RunOptions(jobs=jobs), reporter=PlainReporter(quiet))
         if result.exit_code != 0:
-            raise RuntimeError(f"the reference pipeline failed: {result.stages}")
+            raise RuntimeError(f"the reference pipeline {pipeline} failed: {result.stages}")
     return ws
 
 
@@ -63,7 +64,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     root = Path(tempfile.mkdtemp(prefix="millpond-nbval-"))
     session.config._millpond_nbval_root = root
-    build_reference_workspace(root / "workspace")
+    build_reference_workspace(root / "workspace", pipelines=("flights", "shop"))
     session.config._millpond_nbval_workspace = str(root / "workspace")
 
 
