@@ -22,7 +22,7 @@ what needs the whole file or the notebooks (cycles, unknown ``needs``, parameter
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -70,6 +70,11 @@ class StageSpec(RetryPolicy):
     produces: list[str] = []
     checks: dict[str, list[Any]] = Field(
         default={}, description="checks per produced table (see millpond.quality.declared); validated in load.py"
+    )
+    trigger: Literal["all_success", "all_done"] = Field(
+        default="all_success",
+        description="all_success: run when every needed stage succeeded (or was skipped); "
+        "all_done: run once they all finished, whatever their outcome (a report on a failed run)",
     )
 
     @model_validator(mode="after")

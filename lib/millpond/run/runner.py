@@ -101,6 +101,9 @@ class Runner:
         fingerprint = stage_fingerprint(self.pipeline, stage, self.stage_params(name), self.store)
         if self.options.force:
             return fingerprint, "forced"
+        failed = [u for u in stage.needs if self.status.get(u) in BLOCKING]
+        if failed:  # only an all_done stage starts after a failure; it reports on this run
+            return fingerprint, f"upstream {', '.join(failed)} did not succeed"
         last = self.store.last_success_fingerprint(self.pipeline.name, name)
         if last is None:
             return fingerprint, "never built"
@@ -186,7 +189,10 @@ class Runner:
 
     def _ready(self, name: str) -> bool | None:
         """True when it can start, None when it never will (an upstream failed)."""
-        ups = [u for u in self.pipeline.stage(name).needs if u in self.status]
+        stage = self.pipeline.stage(name)
+        ups = [u for u in stage.needs if u in self.status]
+        if stage.trigger == "all_done":  # e.g. a report: runs once its upstream finished, however it went
+            return all(self.status[u] not in ("pending", "running") for u in ups)
         if any(self.status[u] in BLOCKING for u in ups):
             return None
         return all(self.status[u] in FINISHED_OK for u in ups)
