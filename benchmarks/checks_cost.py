@@ -8,7 +8,8 @@ A. (once, from the run's records) the build: the sum of the materialization time
    every table, without kernel start-up, so a stricter denominator than the run's wall time;
 B. every declared check of every stage, built and run as the runner does
    (``run/checks.py``), plus the gold checks of the ``check_gold`` stage;
-C. the monitors: one profile query per produced table (``run/monitoring.py``).
+C. the monitors: one profile query per produced table, as ``ctx.materialize`` runs it
+   in the stage's kernel right after the build (``quality/monitors.py``).
 
 It prints medians and the ratios (B + C) / A and (B + C) / whole run.
 
@@ -41,7 +42,7 @@ def _quality_seconds(ws, pipeline, store) -> tuple[float, float]:
     """Seconds of every declared check (plus the gold checks) and of every stage's monitors."""
     from millpond.quality.basic import run_check
     from millpond.run.checks import run_stage_checks
-    from millpond.run.monitoring import profile_products
+    from millpond.quality.monitors import profile_table
     from millpond.shop.checks import gold_checks
     from millpond.warehouse.connect import Warehouse
     from millpond.warehouse.materialize import split_name
@@ -58,10 +59,16 @@ def _quality_seconds(ws, pipeline, store) -> tuple[float, float]:
     finally:
         warehouse.close()
     checks = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for stage in pipeline.spec.stages:
-        profile_products(ws, list(stage.produces), "benchmark: monitors")
-    return checks, time.perf_counter() - t0
+    warehouse = Warehouse(ws, "benchmark: monitors")
+    try:  # as ctx.materialize does in each stage's kernel, on the connection it holds
+        con = warehouse.hold()
+        t0 = time.perf_counter()
+        for stage in pipeline.spec.stages:
+            for name in stage.produces:
+                profile_table(con.table(split_name(name)[1], database=split_name(name)[0]), name)
+        return checks, time.perf_counter() - t0
+    finally:
+        warehouse.close()
 
 
 def main() -> None:

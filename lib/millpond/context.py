@@ -149,7 +149,21 @@ class StageContext:
                 fingerprint=self.fingerprint, run_id=self.run_id, stage=self.stage_name, built_at=time.time(),
             )
         )
+        if self.under_runner and self.workspace.spec.quality.monitors.enabled:
+            self._profile(name)
         return result
+
+    def _profile(self, name: str) -> None:
+        """Record the monitors' profile of a table just built, on this connection (the runner
+        then only judges it; see :mod:`millpond.run.monitoring`). Never fails the build."""
+        from millpond.quality.monitors import profile_table
+
+        try:
+            profile = profile_table(self.table(name), name)
+        except Exception as exc:  # noqa: BLE001 - the runner profiles it itself instead
+            print(f"warning: could not profile {name}: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
+            return
+        self.store.record_profile(self.run_id, self.stage_name, profile)
 
     # -- checking --------------------------------------------------------------
     def check(self, target: str | Check | list[Check], declared: list[dict[str, Any]] | None = None,

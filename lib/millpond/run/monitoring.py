@@ -1,8 +1,10 @@
 """Profile the tables a stage built and flag the values that left their usual band.
 
 The runner calls :func:`run_stage_monitors` once a stage succeeded (after its checks).
-Each table of the stage's ``produces`` that exists is profiled in one aggregate query
-(:mod:`millpond.quality.monitors`), the profile is stored, and every value is compared
+Each table of the stage's ``produces`` is profiled in one aggregate query
+(:mod:`millpond.quality.monitors`): by ``ctx.materialize`` in the stage's kernel, right
+after the build on the connection it already holds, or else here, for a product the
+kernel did not profile (if it exists). The profile is stored, and every value is compared
 with the band of the last ``window`` earlier runs (:mod:`millpond.quality.anomaly`).
 Anomalies are recorded and shown as a warning on the stage's line; they never fail
 the stage. A monitor that cannot run is reported the same way, never raised: like an
@@ -80,6 +82,21 @@ def _exists(con: Any, schema: str, table: str) -> bool:
         return False
 
 
+def recorded_profiles(store: MetadataStore, run_id: str | None, stage: str, tables: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The profiles the stage's kernel recorded as it materialized ``tables`` in this run
+    (``ctx.materialize`` profiles on its own connection, the cheapest place to do it)."""
+    if run_id is None:
+        return {}
+    profiles: dict[str, list[dict[str, Any]]] = {}
+    for row in store.profiles(run_id):
+        if row["stage"] == stage and row["table_name"] in tables:
+            if row["metric"] == "row_count":  # a profile starts here; a table built twice keeps its last
+                profiles[row["table_name"]] = []
+            profiles.setdefault(row["table_name"], []).append(
+                {"table": row["table_name"], "column": row["column_name"], "metric": row["metric"], "value": row["value"]})
+    return profiles
+
+
 def run_stage_monitors(workspace: Workspace, stage: StageSpec, run_id: str | None,
                        store: MetadataStore) -> MonitorsOutcome:
     """Profile, record and judge the tables ``stage`` produces; see the module docstring."""
@@ -87,12 +104,16 @@ def run_stage_monitors(workspace: Workspace, stage: StageSpec, run_id: str | Non
     if not spec.enabled or not stage.produces:
         return MonitorsOutcome([])
     try:
-        profiles = profile_products(workspace, list(stage.produces), f"monitors of stage {stage.name} of run {run_id}")
+        profiles = recorded_profiles(store, run_id, stage.name, stage.produces)
+        missing = [t for t in stage.produces if t not in profiles]
+        if missing:
+            profiles |= profile_products(workspace, missing, f"monitors of stage {stage.name} of run {run_id}")
         found: list[dict[str, Any]] = []
         for table, profile in profiles.items():
             earlier = store.profile_history(table, limit_runs=spec.window, before_run=run_id)
             found += find_anomalies(profile, earlier, spec)
-            store.record_profile(run_id, stage.name, profile)
+            if table in missing:
+                store.record_profile(run_id, stage.name, profile)
         if found:
             store.record_anomalies(run_id, stage.name, found)
     except Exception as exc:  # noqa: BLE001 - a monitor must never break a run

@@ -1,4 +1,4 @@
-"""The basic checks on the shop's gold layer (the quality framework arrives later).
+"""The checks on the shop's gold layer, run by its `check_gold` stage through `ctx.check`.
 
 Each check selects the violating rows (zero rows = pass), built with
 :mod:`millpond.quality.basic`.
