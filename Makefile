@@ -34,6 +34,7 @@ run: venv
 	$(BIN)/millpond generate --seed $(SEED) --scale $(SCALE)
 	$(BIN)/millpond run shop --jobs 2
 	@echo "report:    data/reports/shop.html"
+	@echo "quality:   data/reports/quality.html"
 
 test: venv-test
 	$(BIN)/python -m pytest
