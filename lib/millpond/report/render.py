@@ -436,7 +436,7 @@ def _check_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
         rows.append({
             "check": record["check"], "table": record["table"], "status": record["status"],
             "failing_rows": _format_value(record["failing_rows"]), "sample_columns": columns,
-            "sample_rows": [[_cell(row.get(c)) for c in columns] for row in sample],
+            "sample_rows": [[_cell(row.get(c), raw=True) for c in columns] for row in sample],
         })
     return rows
 
@@ -447,11 +447,12 @@ def _checks_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {"total": len(rows), "counts": counts, "worst": worst}
 
 
-def _cell(value: Any, digits: int | None = None) -> dict[str, Any]:
-    """A table cell: its text and whether it is null (shown muted)."""
+def _cell(value: Any, digits: int | None = None, *, raw: bool = False) -> dict[str, Any]:
+    """A table cell: its text and whether it is null (shown muted). ``raw`` shows the value
+    as stored (a sample row: a year is 2013, a clock time 1958, not 2,013 and 1,958)."""
     if _is_null(value):
         return {"text": "null", "null": True, "tone": None, "href": None}
-    text = _format_value(value, digits)
+    text = str(value) if raw and not isinstance(value, (bool, np.bool_)) else _format_value(value, digits)
     return {"text": text if len(text) <= 200 else text[:199] + "…", "null": False, "tone": None, "href": None}
 
 
