@@ -33,19 +33,14 @@ middle. ``date_key`` is ``yyyymmdd`` as an integer.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import ibis
 import ibis.expr.types as ir
-import pyarrow as pa
 
+from millpond.model.dates import date_dimension, date_key
 from millpond.shop.domain import NON_REVENUE_STATUSES
 from millpond.shop.parse import MONEY
-
-
-def date_key(value: ir.DateValue) -> ir.IntegerValue:
-    """Return ``yyyymmdd`` of a date as an integer."""
-    return (value.year() * 10000 + value.month() * 100 + value.day()).cast("int32")
 
 
 def line_amount(lines: ir.Table) -> ir.DecimalValue:
@@ -84,22 +79,15 @@ def dim_date(start: date, run_date: date) -> ir.Table:
     """Return one row per day from ``start`` to ``run_date`` (both included).
 
     Columns: ``date_key`` (yyyymmdd), ``date``, ``year``, ``month``, ``day``, ``weekday``
-    (ISO: 1 = Monday ... 7 = Sunday), ``weekday_name`` and ``is_weekend``.
+    (ISO: 1 = Monday ... 7 = Sunday), ``weekday_name`` and ``is_weekend``: a selection
+    of the conformed :func:`millpond.model.dates.date_dimension`.
     """
     if run_date < start:
         raise ValueError(f"run_date {run_date} is before start {start}: the date spine would be empty")
-    days = [start + timedelta(days=offset) for offset in range((run_date - start).days + 1)]
-    spine = ibis.memtable(pa.table({"date": pa.array(days, pa.date32())}))
-    weekday = spine.date.day_of_week.index() + 1
-    return spine.select(
-        date_key=date_key(spine.date),
-        date=spine.date,
-        year=spine.date.year(),
-        month=spine.date.month(),
-        day=spine.date.day(),
-        weekday=weekday.cast("int16"),
-        weekday_name=spine.date.day_of_week.full_name(),
-        is_weekend=weekday >= 6,
+    days = date_dimension(start, run_date)
+    return days.select(
+        "date_key", "date", "year", "month", "day", weekday=days.day_of_week, weekday_name=days.day_name,
+        is_weekend=days.is_weekend,
     ).order_by("date")
 
 
