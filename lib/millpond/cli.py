@@ -56,6 +56,7 @@ def run(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would run, run nothing.")] = False,
     resume: Annotated[Optional[str], typer.Option("--resume", help="Rerun what failed or never ran in RUN_ID.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for another run on this workspace instead of refusing.")] = False,
+    full_refresh: Annotated[list[str], typer.Option("--full-refresh", help="Rebuild this incremental table whole (layer.table, repeatable); its stage runs.")] = [],
     plain: Annotated[Optional[bool], typer.Option("--plain/--rich", help="Force plain log lines or the live display.")] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
@@ -68,7 +69,7 @@ def run(
     ws = _workspace(workspace)
     options = RunOptions(
         params=_parse_params(param), stages=stage, from_stages=from_, jobs=jobs, force=force,
-        dry_run=dry_run, resume=resume, wait=wait,
+        dry_run=dry_run, resume=resume, wait=wait, full_refresh=full_refresh,
     )
     runner = Runner(ws, pipeline or "", options, reporter=None if dry_run else make_reporter(plain))
     result = runner.run()

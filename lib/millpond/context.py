@@ -134,15 +134,38 @@ class StageContext:
         return resolve(reference, self.workspace.secret_env())
 
     # -- writing ---------------------------------------------------------------
-    def materialize(self, expr: ir.Table, name: str, kind: str = "table") -> Materialized:
+    def materialize(self, expr: ir.Table, name: str, kind: str = "table", *, strategy: str = "append",
+                    unique_key: str | list[str] | None = None, watermark: str | None = None,
+                    partition_by: str | None = None, partitions: Any = None, lookback: Any = None,
+                    full_refresh: bool | None = None) -> Materialized:
         """Build ``expr`` as ``name`` (``layer.table``) atomically and record it.
 
-        ``kind`` is ``"table"`` or ``"view"``. The record (rows, schema, duration,
-        fingerprint) goes to the workspace's metadata store.
+        ``kind`` is ``"table"``, ``"view"`` or ``"incremental"``. The record (rows,
+        schema, duration, fingerprint) goes to the workspace's metadata store.
+
+        For ``kind="incremental"`` pass the table's *full* expression; only what is new
+        is added (see :mod:`millpond.warehouse.incremental`): ``strategy`` is
+        ``"append"`` (needs ``watermark`` or ``unique_key``), ``"merge"`` (upsert on
+        ``unique_key``, one column or a list) or ``"delete+insert"`` (replaces the
+        ``partitions`` of ``partition_by``, e.g. ``partitions=run_date``, or those
+        touched by new rows); ``watermark`` is the column whose ``max - lookback`` (e.g.
+        ``"3d"``) in the existing table decides what is new. ``millpond run
+        --full-refresh TABLE`` (or ``full_refresh=True``) rebuilds it whole::
+
+            ctx.materialize(orders, "silver.orders", kind="incremental", strategy="merge",
+                            unique_key="order_id", watermark="updated_at", lookback="3d")
         """
         from millpond.store.metadata import Materialization
 
-        result = materialize(self.con, expr, name, kind)
+        options: dict[str, Any] = {}
+        if kind == "incremental":
+            from millpond.warehouse.incremental import Incremental
+
+            options = {
+                "incremental": Incremental.of(strategy, unique_key, watermark, partition_by, partitions, lookback),
+                "full_refresh": self.refreshes(name) if full_refresh is None else full_refresh,
+            }
+        result = materialize(self.con, expr, name, kind, **options)
         self.store.record_materialization(
             Materialization(
                 table_name=name, kind=kind, rows=result.rows, schema=result.schema, duration=result.duration,
@@ -152,6 +175,31 @@ class StageContext:
         if self.under_runner and self.workspace.spec.quality.monitors.enabled:
             self._profile(name)
         return result
+
+    def refreshes(self, name: str) -> bool:
+        """Whether this run rebuilds ``name`` whole (``millpond run --full-refresh NAME``)."""
+        return name in {t.strip() for t in os.environ.get("MILLPOND_FULL_REFRESH", "").split(",") if t.strip()}
+
+    def is_incremental(self, name: str) -> bool:
+        """Whether ``materialize(..., kind="incremental")`` of ``name`` will add to an existing
+        table (rather than build it whole: first build or full refresh)."""
+        from millpond.warehouse.materialize import existing_kind
+
+        schema, table = split_name(name)
+        return not self.refreshes(name) and existing_kind(self.con, schema, table) == "table"
+
+    def watermark(self, name: str, column: str, lookback: Any = None) -> Any:
+        """``max(column) - lookback`` of the existing table ``name``, or ``None`` when it
+        will be built whole: filter the source with it to read only what is new::
+
+            since = ctx.watermark("silver.orders", "updated_at", lookback="3d")
+            source = raw if since is None else raw.filter(raw.updated_at >= since)
+        """
+        from millpond.warehouse.incremental import watermark_cutoff
+
+        if not self.is_incremental(name):
+            return None
+        return watermark_cutoff(self.con, self.table(name), column, lookback)
 
     def _profile(self, name: str) -> None:
         """Record the monitors' profile of a table just built, on this connection (the runner

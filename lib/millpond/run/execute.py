@@ -38,8 +38,10 @@ class StageOutcome:
     html: Path | None
 
 
-def kernel_env(workspace_root: Path, run_id: str, pipeline: str, stage: str, fingerprint: str, param_names: list[str]) -> dict[str, str]:
-    """The environment a stage's kernel starts with."""
+def kernel_env(workspace_root: Path, run_id: str, pipeline: str, stage: str, fingerprint: str, param_names: list[str],
+               full_refresh: list[str] | None = None) -> dict[str, str]:
+    """The environment a stage's kernel starts with (``MILLPOND_FULL_REFRESH``: the tables
+    ``--full-refresh`` rebuilds whole, comma-separated)."""
     import json
 
     env = dict(os.environ)
@@ -50,6 +52,7 @@ def kernel_env(workspace_root: Path, run_id: str, pipeline: str, stage: str, fin
         MILLPOND_STAGE=stage,
         MILLPOND_FINGERPRINT=fingerprint,
         MILLPOND_PARAM_NAMES=json.dumps(sorted(param_names)),
+        MILLPOND_FULL_REFRESH=",".join(sorted(full_refresh or ())),
         PYDEVD_DISABLE_FILE_VALIDATION="1",
     )
     return env

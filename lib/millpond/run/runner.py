@@ -36,6 +36,8 @@ class RunOptions:
     dry_run: bool = False
     resume: str | None = None
     wait: bool = False
+    full_refresh: list[str] = field(default_factory=list)
+    """Incremental tables to rebuild whole (``--full-refresh``); their stages run."""
 
 
 @dataclass
@@ -82,7 +84,14 @@ class Runner:
             self.params = self.pipeline.resolve_params(options.params)
             self.selected = select(needs, options.stages, options.from_stages)
         self.status: dict[str, str] = {s: "pending" for s in self.selected}
+        self._check_full_refresh()
         self._existing: set[str] | None = None
+
+    def _check_full_refresh(self) -> None:
+        producers = {t: s for s in self.selected for t in self.pipeline.stage(s).produces}
+        for table in self.options.full_refresh:
+            if table not in producers:
+                raise SpecError(f"--full-refresh {table}: no selected stage of {self.pipeline.name!r} produces it")
 
     # -- decisions ---------------------------------------------------------------
     def stage_params(self, name: str) -> dict[str, Any]:
@@ -101,6 +110,9 @@ class Runner:
         fingerprint = stage_fingerprint(self.pipeline, stage, self.stage_params(name), self.store)
         if self.options.force:
             return fingerprint, "forced"
+        refreshed = [t for t in stage.produces if t in self.options.full_refresh]
+        if refreshed:
+            return fingerprint, f"full refresh of {', '.join(refreshed)}"
         failed = [u for u in stage.needs if self.status.get(u) in BLOCKING]
         if failed:  # only an all_done stage starts after a failure; it reports on this run
             return fingerprint, f"upstream {', '.join(failed)} did not succeed"
@@ -249,7 +261,8 @@ class Runner:
             notebook=self.pipeline.notebook_path(stage),
             output=out_dir / f"{name}.ipynb",
             params=params,
-            env=kernel_env(self.workspace.root, run_id, self.pipeline.name, name, fingerprint, list(params)),
+            env=kernel_env(self.workspace.root, run_id, self.pipeline.name, name, fingerprint, list(params),
+                           self.options.full_refresh),
             cwd=self.workspace.root,
             timeout=timeout,
             retries=retries,

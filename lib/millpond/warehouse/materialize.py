@@ -5,7 +5,10 @@ with one transaction (drop the old object, rename the new one), so a reader sees
 the old table or the new one, never a half-built or missing one; a failed build
 drops its temporary table and leaves the old one in place. A ``view`` is replaced
 with ``CREATE OR REPLACE VIEW`` (inside the same kind of transaction when it
-replaces a table). Running the same materialization twice leaves the same rows.
+replaces a table). An ``incremental`` table adds only what is new to the existing
+one (strategies in :mod:`millpond.warehouse.incremental`); it is built whole, by the
+same swap, the first time and on a full refresh. Running the same materialization
+twice leaves the same rows.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
     from ibis.backends import BaseBackend
 
-KINDS = ("table", "view")
+    from millpond.warehouse.incremental import Incremental
+
+KINDS = ("table", "view", "incremental")
 TEMP_PREFIX = "_mp_tmp_"
 
 
@@ -34,10 +39,16 @@ class Materialized:
     rows: int | None
     schema: dict[str, str] = field(repr=False)
     duration: float = field(repr=False)
+    new_rows: int | None = field(default=None, repr=False)
+    """For ``incremental``: the rows this build staged and applied (``None`` when built whole)."""
+    strategy: str | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         rows = "?" if self.rows is None else f"{self.rows:,}"
-        return f"Materialized {self.name} ({self.kind}): {rows} rows, {len(self.schema)} columns"
+        text = f"Materialized {self.name} ({self.kind}): {rows} rows, {len(self.schema)} columns"
+        if self.kind == "incremental":
+            text += ", built whole" if self.new_rows is None else f", {self.new_rows:,} new rows by {self.strategy}"
+        return text
 
     _repr_pretty_ = lambda self, p, cycle: p.text(repr(self))  # noqa: E731
 
@@ -115,7 +126,8 @@ def _drop_statement(con: BaseBackend, kind: str, schema: str, table: str) -> str
     return f"DROP {kind.upper()} IF EXISTS {_quote(con, schema, table)}{cascade}"
 
 
-def materialize(con: BaseBackend, expr: ir.Table, name: str, kind: str = "table") -> Materialized:
+def materialize(con: BaseBackend, expr: ir.Table, name: str, kind: str = "table", *,
+                incremental: Incremental | None = None, full_refresh: bool = False) -> Materialized:
     """Build ``expr`` as ``name`` atomically and return what was built.
 
     Parameters
@@ -127,7 +139,12 @@ def materialize(con: BaseBackend, expr: ir.Table, name: str, kind: str = "table"
     name
         ``layer.table``; the layer is a schema, created if missing.
     kind
-        ``"table"`` or ``"view"``.
+        ``"table"``, ``"view"`` or ``"incremental"``.
+    incremental
+        For ``kind="incremental"``: the strategy and its columns, an
+        :class:`~millpond.warehouse.incremental.Incremental`.
+    full_refresh
+        For ``kind="incremental"``: rebuild the table whole from ``expr``.
 
     Examples
     --------
@@ -140,20 +157,37 @@ def materialize(con: BaseBackend, expr: ir.Table, name: str, kind: str = "table"
     Materialized gold.numbers (table): 3 rows, 1 columns
     >>> materialize(con, con.table("numbers", database="gold").filter(lambda t: t.id > 1), "gold.big", kind="view")
     Materialized gold.big (view): 2 rows, 1 columns
+    >>> from millpond.warehouse.incremental import Incremental
+    >>> materialize(con, ibis.memtable({"id": [2, 3, 4]}), "gold.numbers", kind="incremental",
+    ...             incremental=Incremental.of("append", watermark="id"))
+    Materialized gold.numbers (incremental): 4 rows, 1 columns, 1 new rows by append
     """
     if kind not in KINDS:
         raise MillpondError(f"materialize {name}: unknown kind {kind!r} (choose from {', '.join(KINDS)})")
+    if kind == "incremental" and incremental is None:
+        raise MillpondError(f"materialize {name}: kind 'incremental' needs incremental=Incremental.of(strategy, ...)")
     schema, table = split_name(name)
     started = time.perf_counter()
     ensure_schema(con, schema)
-    if kind == "table":
+    new_rows = None
+    if kind == "incremental":
+        from millpond.warehouse.incremental import apply_incremental, drop_stale_staging
+
+        incremental.validate(name, list(expr.columns))
+        drop_stale_staging(con, schema, table)
+        if full_refresh or existing_kind(con, schema, table) != "table":
+            _swap_in_table(con, expr, schema, table)
+        else:
+            new_rows = apply_incremental(con, expr, schema, table, incremental)
+    elif kind == "table":
         _swap_in_table(con, expr, schema, table)
     else:
         _replace_view(con, expr, schema, table)
     built = con.table(table, database=schema)
     rows = int(built.count().execute())
     types = {col: str(dtype) for col, dtype in built.schema().items()}
-    return Materialized(name, kind, rows, types, time.perf_counter() - started)
+    strategy = incremental.strategy if incremental is not None and kind == "incremental" else None
+    return Materialized(name, kind, rows, types, time.perf_counter() - started, new_rows, strategy)
 
 
 def _swap_in_table(con: BaseBackend, expr: ir.Table, schema: str, table: str) -> None:

@@ -57,7 +57,9 @@ def test_failed_build_keeps_the_previous_table_and_leaves_no_temporary(con):
 def test_bad_names_and_kinds_are_user_errors(con):
     with pytest.raises(MillpondError, match="must be of the form layer.table"):
         materialize(con, numbers(1), "numbers")
-    with pytest.raises(MillpondError, match="unknown kind 'incremental'"):
+    with pytest.raises(MillpondError, match="unknown kind 'snapshot'"):
+        materialize(con, numbers(1), "gold.numbers", kind="snapshot")
+    with pytest.raises(MillpondError, match="kind 'incremental' needs incremental="):
         materialize(con, numbers(1), "gold.numbers", kind="incremental")
     with pytest.raises(MillpondError, match="a view cannot be built over in-memory data"):
         materialize(con, numbers(1), "gold.numbers", kind="view")
