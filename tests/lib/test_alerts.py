@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import socket
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pydantic
 import pytest
 import yaml
+from support.webhook import PROXY_VARIABLES, Hook
 
 from millpond.alerts import AlertsSpec, ChannelSpec, Incident, incident_for_run, send
 
@@ -18,39 +17,10 @@ SECRET = "tok-5up3r-s3cret"
 SECRETS = {"hook_token": "MILLPOND_TEST_HOOK_TOKEN"}
 
 
-class Hook:
-    """A local webhook receiver: records every POST, answers with the next queued status."""
-
-    def __init__(self, statuses: list[int]):
-        self.statuses = list(statuses)
-        self.requests: list[dict] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                hook.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                self.send_response(hook.statuses.pop(0) if hook.statuses else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def hook_factory(monkeypatch):
     monkeypatch.setenv(SECRETS["hook_token"], SECRET)
-    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+    for var in PROXY_VARIABLES:
         monkeypatch.delenv(var, raising=False)
     hooks = []
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import io
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import duckdb
 import pytest
+from support.webhook import PROXY_VARIABLES, Hook
 from support.workspaces import make_workspace, write_notebook
 
 from millpond.cli import main
@@ -24,36 +23,13 @@ MAKE_TABLE = (
 )
 
 
-class Hook:
-    """A local webhook receiver that records every POST body."""
-
-    def __init__(self):
-        self.bodies: list[dict] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                hook.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-
-
 @pytest.fixture
 def hook(monkeypatch):
-    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+    for var in PROXY_VARIABLES:
         monkeypatch.delenv(var, raising=False)
     receiver = Hook()
     yield receiver
-    receiver.server.shutdown()
-    receiver.server.server_close()
+    receiver.close()
 
 
 def workspace(root, settings: dict) -> Workspace:
