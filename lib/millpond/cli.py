@@ -230,6 +230,58 @@ def version() -> None:
     typer.echo(millpond.__version__)
 
 
+@app.command()
+def versions(
+    table: Annotated[str, typer.Argument(help="The table (layer.table).")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """List a table's versions: when, by which run and stage, rows, and whether still kept."""
+    from millpond.warehouse.versions_view import show_versions
+
+    show_versions(_workspace(workspace), table, as_json=as_json)
+
+
+@app.command()
+def diff(
+    table: Annotated[str, typer.Argument(help="The table (layer.table).")],
+    old: Annotated[int, typer.Argument(help="The older version.")],
+    new: Annotated[int, typer.Argument(help="The newer version.")],
+    key: Annotated[Optional[str], typer.Option("--key", help="Key column(s), comma-separated (default: the incremental unique_key).")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=0, help="Sample rows of each kind.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Rows added, removed and changed between two versions of a table."""
+    from millpond.warehouse.versions_view import show_diff
+
+    keys = [k.strip() for k in key.split(",") if k.strip()] if key else None
+    show_diff(_workspace(workspace), table, old, new, key=keys, limit=limit, as_json=as_json)
+
+
+@app.command()
+def rollback(
+    table: Annotated[str, typer.Argument(help="The table (layer.table).")],
+    version_: Annotated[int, typer.Argument(metavar="VERSION", help="The version to restore.")],
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Restore an earlier version of a table as its new latest version (atomic swap)."""
+    from millpond.warehouse.versions_view import run_rollback
+
+    typer.echo(run_rollback(_workspace(workspace), table, version_))
+
+
+@app.command()
+def compact(
+    if_wasteful: Annotated[bool, typer.Option("--if-wasteful", help="Only past the thresholds of `compaction:` in millpond.yml.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Give back the warehouse's free space (DuckDB: rewrite the file; PostgreSQL: VACUUM)."""
+    from millpond.warehouse.versions_view import run_compact
+
+    typer.echo(run_compact(_workspace(workspace), if_wasteful=if_wasteful))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     try:

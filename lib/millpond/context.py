@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
     import pandas as pd
 
+    from millpond.pipeline.tables import TableSpec
+    from millpond.warehouse.lake import Published
     from millpond.quality.basic import Check
     from ibis.backends import BaseBackend
 
@@ -87,9 +89,17 @@ class StageContext:
         return self._store
 
     # -- reading ---------------------------------------------------------------
-    def table(self, name: str) -> ir.Table:
-        """An existing warehouse table, e.g. ``ctx.table("silver.orders")``."""
+    def table(self, name: str, version: int | None = None, as_of: Any = None) -> ir.Table:
+        """An existing warehouse table, e.g. ``ctx.table("silver.orders")``.
+
+        ``version=N`` reads version N of it, ``as_of=`` (a datetime or ISO string, naive
+        means UTC) the latest version built at or before then; see ``millpond versions``.
+        """
         schema, table = split_name(name)
+        if version is not None or as_of is not None:
+            from millpond.warehouse.versions import version_table
+
+            return version_table(self.con, self.store, name, version, as_of)
         try:
             return self.con.table(table, database=schema)
         except Exception as exc:
@@ -137,7 +147,8 @@ class StageContext:
     def materialize(self, expr: ir.Table, name: str, kind: str = "table", *, strategy: str = "append",
                     unique_key: str | list[str] | None = None, watermark: str | None = None,
                     partition_by: str | None = None, partitions: Any = None, lookback: Any = None,
-                    full_refresh: bool | None = None) -> Materialized:
+                    full_refresh: bool | None = None, on_schema_change: str | None = None,
+                    contract: dict[str, Any] | None = None) -> Materialized:
         """Build ``expr`` as ``name`` (``layer.table``) atomically and record it.
 
         ``kind`` is ``"table"``, ``"view"`` or ``"incremental"``. The record (rows,
@@ -154,27 +165,84 @@ class StageContext:
 
             ctx.materialize(orders, "silver.orders", kind="incremental", strategy="merge",
                             unique_key="order_id", watermark="updated_at", lookback="3d")
+
+        ``on_schema_change`` (``fail``, ``append_new_columns``, ``sync_all_columns``,
+        ``quarantine``) and ``contract`` (``{"columns": {...}, "not_null": [...],
+        "primary_key": [...]}``) override what the pipeline declares under ``tables:``
+        (see :mod:`millpond.warehouse.evolution`, :mod:`millpond.warehouse.contracts`).
+        ``kind="materialized_view"`` refreshes only when its upstream tables changed since
+        (their recorded builds), incrementally along ``watermark`` where the expression
+        allows it (:mod:`millpond.warehouse.matview`).
         """
         from millpond.store.metadata import Materialization
 
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = {
+            "on_schema_change": on_schema_change, "contract": contract, "run_id": self.run_id,
+            "full_refresh": self.refreshes(name) if full_refresh is None else full_refresh,
+        }
         if kind == "incremental":
             from millpond.warehouse.incremental import Incremental
 
-            options = {
-                "incremental": Incremental.of(strategy, unique_key, watermark, partition_by, partitions, lookback),
-                "full_refresh": self.refreshes(name) if full_refresh is None else full_refresh,
-            }
-        result = materialize(self.con, expr, name, kind, **options)
+            options["incremental"] = Incremental.of(strategy, unique_key, watermark, partition_by, partitions, lookback)
+        elif kind == "materialized_view":
+            options |= {"upstream_version": self._recorded_version, "watermark": watermark}
+        from millpond.warehouse.versions import keeping_versions, record_version
+
+        retain = self.table_spec(name).retain or self.workspace.spec.versions.retain
+        with keeping_versions(self.con, self.store, name, kind, retain=retain,
+                              full_refresh=bool(options.get("full_refresh"))) as kept:
+            result = materialize(self.con, expr, name, kind, spec=self.table_spec(name), **options)
         self.store.record_materialization(
             Materialization(
                 table_name=name, kind=kind, rows=result.rows, schema=result.schema, duration=result.duration,
                 fingerprint=self.fingerprint, run_id=self.run_id, stage=self.stage_name, built_at=time.time(),
             )
         )
+        keys = [unique_key] if isinstance(unique_key, str) else unique_key
+        record_version(self.con, self.store, result, kept, retain=retain, run_id=self.run_id, stage=self.stage_name,
+                       unique_key=keys if kind == "incremental" else None)
+        if self.table_spec(name).publish is not None:  # `publish:` under the stage's tables
+            self.publish(name)
         if self.under_runner and self.workspace.spec.quality.monitors.enabled:
             self._profile(name)
         return result
+
+    # -- the lake --------------------------------------------------------------
+    def publish(self, name: str, **options: Any) -> Published:
+        """Publish warehouse table ``name`` to the lake, ``data/lake/<layer>/<table>/``.
+
+        The options are those of :class:`~millpond.warehouse.lake.PublishSpec`
+        (``format``, ``partition_by``, ``compression``, ``compression_level``,
+        ``row_group_size``); given ones override the table's declared ``publish:``.
+        ``ctx.materialize`` calls this itself for a table that declares ``publish:``::
+
+            ctx.publish("gold.fct_orders", partition_by=["order_date"], format="delta")
+        """
+        from millpond.warehouse.lake import LAKE_DIR, PublishSpec, publish
+
+        declared = self.table_spec(name).publish
+        spec = PublishSpec.model_validate({**(declared.model_dump() if declared else {}), **options})
+        return publish(self.con, None, name, self.path(LAKE_DIR), spec)
+
+    def lake(self, name: str, version: int | None = None, filters: dict[str, Any] | None = None) -> ir.Table:
+        """Lake table ``name`` as an Ibis table: ``version`` of a delta table (latest by default),
+        ``filters`` such as ``{"order_date": [d1, d2]}`` read only those partitions."""
+        from millpond.warehouse.lake import LAKE_DIR, read_lake
+
+        return read_lake(self.con, name, self.path(LAKE_DIR), version=version, filters=filters)
+
+    def table_spec(self, name: str) -> TableSpec:
+        """The options declared for ``name`` under a stage's ``tables:`` in ``pipelines/*.yml``
+        (this run's pipeline first); empty when none. Interactively too, so a notebook run in
+        JupyterLab keeps the same contract, schema policy and retention as under the runner."""
+        from millpond.pipeline.tables import declared_table_spec
+
+        return declared_table_spec(self.workspace, name, self.pipeline)
+
+    def _recorded_version(self, name: str) -> str | None:
+        """The latest recorded build of table ``name`` (a materialized view's upstream version)."""
+        m = self.store.latest_materialization(name)
+        return f"{m.fingerprint}@{m.built_at!r}" if m else None
 
     def refreshes(self, name: str) -> bool:
         """Whether this run rebuilds ``name`` whole (``millpond run --full-refresh NAME``)."""

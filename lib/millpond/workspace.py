@@ -11,10 +11,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from millpond.alerts import AlertsSpec
+from millpond.alert_settings import AlertsSpec
 from millpond.errors import MillpondError
 from millpond.quality.settings import QualitySpec
 from millpond.secrets import expand_placeholders
+from millpond.warehouse.compact import CompactionSpec
+from millpond.warehouse.versions import VersionsSpec
 from millpond.validation import spec_error
 from millpond.yaml_source import load_yaml
 
@@ -56,6 +58,8 @@ class WorkspaceSpec(BaseModel):
     secrets: dict[str, SecretSpec] = {}
     alerts: AlertsSpec = AlertsSpec()
     quality: QualitySpec = QualitySpec()
+    versions: VersionsSpec = VersionsSpec()
+    compaction: CompactionSpec = CompactionSpec()
 
     @field_validator("warehouse")
     @classmethod

@@ -59,13 +59,14 @@ def time_bucket(ts: ir.TimestampValue, every: str) -> ir.TimestampValue:
     """
     count, unit = parse_every(every)
     if unit == "d":
-        return ts.truncate("D")
+        return ts.truncate("D").cast(ts.type())
     enclosing, part = {
         "s": ("m", ts.second()),
         "m": ("h", ts.minute()),
         "h": ("D", ts.hour()),
     }[unit]
-    return ts.truncate(enclosing) + ((part // count) * count).as_interval(unit)
+    # Ibis types a truncated timestamp as naive; keep the input's time zone (UTC on both engines).
+    return (ts.truncate(enclosing) + ((part // count) * count).as_interval(unit)).cast(ts.type())
 
 
 def fill_gaps(

@@ -27,6 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from millpond.pipeline.params import ParamType, coerce
+from millpond.pipeline.tables import TableSpec
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 TABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$"
@@ -71,6 +72,9 @@ class StageSpec(RetryPolicy):
     checks: dict[str, list[Any]] = Field(
         default={}, description="checks per produced table (see millpond.quality.declared); validated in load.py"
     )
+    tables: dict[str, TableSpec] = Field(
+        default={}, description="options per produced table: schema change policy, contract, retention, lake"
+    )
     trigger: Literal["all_success", "all_done"] = Field(
         default="all_success",
         description="all_success: run when every needed stage succeeded (or was skipped); "
@@ -84,6 +88,9 @@ class StageSpec(RetryPolicy):
         for table in self.produces:
             if not re.match(TABLE_NAME, table):
                 raise ValueError(f"produces: {table!r} is not a table name of the form layer.table")
+        for table in self.tables:
+            if table not in self.produces:
+                raise ValueError(f"tables: {table!r} is not among this stage's produces ({', '.join(self.produces)})")
         return self
 
 

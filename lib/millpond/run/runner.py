@@ -179,10 +179,20 @@ class Runner:
             for s in self.status.values():
                 counts[s] = counts.get(s, 0) + 1
             self.reporter.run_finished(run_id, status, counts, time.perf_counter() - started)
+            self._compact_if_wasteful()
             return RunResult(run_id, status, dict(self.status))
         finally:
             self.reporter.close()
             lock.release()
+
+    def _compact_if_wasteful(self) -> None:
+        """Compact the warehouse file when its waste passes ``compaction:`` (every stage's kernel
+        has ended, so the lease is free); one line in the run output when it did."""
+        from millpond.warehouse.compact import compact_after_run
+
+        line = compact_after_run(self.workspace)
+        if line:
+            getattr(self.reporter, "_say", print)(line)
 
     def _alert(self, run_id: str) -> None:
         """One alert for the run's incident (failed stages, failed checks, anomalies), if it has one."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from millpond.errors import MillpondError
 
@@ -24,9 +24,11 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
     from ibis.backends import BaseBackend
 
+    from millpond.pipeline.tables import TableSpec
+    from millpond.warehouse.contracts import Contract
     from millpond.warehouse.incremental import Incremental
 
-KINDS = ("table", "view", "incremental")
+KINDS = ("table", "view", "incremental", "materialized_view")
 TEMP_PREFIX = "_mp_tmp_"
 
 
@@ -42,12 +44,20 @@ class Materialized:
     new_rows: int | None = field(default=None, repr=False)
     """For ``incremental``: the rows this build staged and applied (``None`` when built whole)."""
     strategy: str | None = field(default=None, repr=False)
+    held: int | None = field(default=None, repr=False)
+    """Rows the ``quarantine`` schema policy held in ``quarantine.<table>`` (``None``: no such policy)."""
+    refresh: str | None = field(default=None, repr=False)
+    """For ``materialized_view``: ``up to date``, ``refreshed whole`` or ``refreshed incrementally``."""
 
     def __repr__(self) -> str:
         rows = "?" if self.rows is None else f"{self.rows:,}"
         text = f"Materialized {self.name} ({self.kind}): {rows} rows, {len(self.schema)} columns"
         if self.kind == "incremental":
             text += ", built whole" if self.new_rows is None else f", {self.new_rows:,} new rows by {self.strategy}"
+        if self.refresh:
+            text += f", {self.refresh}" + (f" ({self.new_rows:,} new rows)" if self.new_rows is not None else "")
+        if self.held:
+            text += f", {self.held:,} rows held in quarantine"
         return text
 
     _repr_pretty_ = lambda self, p, cycle: p.text(repr(self))  # noqa: E731
@@ -95,14 +105,26 @@ def _fetch(con: BaseBackend, sql: str) -> list[tuple]:
         return list(cur.fetchall())
 
 
-def run_in_transaction(con: BaseBackend, statements: list[str]) -> None:
-    """Run ``statements`` as one transaction on DuckDB or PostgreSQL."""
+def run_in_transaction(con: BaseBackend, statements: list[str], *, checks: list[tuple[str, str]] = (),
+                       failure=None) -> None:
+    """Run ``statements`` as one transaction on DuckDB or PostgreSQL.
+
+    ``checks`` are ``(count query, message)`` pairs run after the statements, before the
+    commit: a non-zero count rolls everything back and raises ``failure(messages)``
+    (each message formatted with its count).
+    """
+    def verify(fetch_count) -> None:
+        problems = [message.format(n) for sql, message in checks if (n := fetch_count(sql))]
+        if problems:
+            raise failure(problems) if failure else MillpondError("; ".join(problems))
+
     if con.name == "duckdb":
         raw = con.con
         raw.execute("BEGIN TRANSACTION")
         try:
             for sql in statements:
                 raw.execute(sql)
+            verify(lambda sql: raw.execute(sql).fetchone()[0])
             raw.execute("COMMIT")
         except BaseException:
             raw.execute("ROLLBACK")
@@ -112,6 +134,7 @@ def run_in_transaction(con: BaseBackend, statements: list[str]) -> None:
         with raw.transaction(), raw.cursor() as cur:
             for sql in statements:
                 cur.execute(sql)
+            verify(lambda sql: cur.execute(sql).fetchone()[0])
     else:  # pragma: no cover - other engines arrive with their own issue
         for sql in statements:
             con.raw_sql(sql)
@@ -127,7 +150,11 @@ def _drop_statement(con: BaseBackend, kind: str, schema: str, table: str) -> str
 
 
 def materialize(con: BaseBackend, expr: ir.Table, name: str, kind: str = "table", *,
-                incremental: Incremental | None = None, full_refresh: bool = False) -> Materialized:
+                incremental: Incremental | None = None, full_refresh: bool = False,
+                spec: TableSpec | None = None, on_schema_change: str | None = None,
+                contract: Contract | dict | None = None, run_id: str | None = None,
+                upstream_version: Callable[[str], str | None] | None = None,
+                watermark: str | None = None) -> Materialized:
     """Build ``expr`` as ``name`` atomically and return what was built.
 
     Parameters
@@ -139,12 +166,25 @@ def materialize(con: BaseBackend, expr: ir.Table, name: str, kind: str = "table"
     name
         ``layer.table``; the layer is a schema, created if missing.
     kind
-        ``"table"``, ``"view"`` or ``"incremental"``.
+        ``"table"``, ``"view"``, ``"incremental"`` or ``"materialized_view"``
+        (:mod:`millpond.warehouse.matview`).
     incremental
         For ``kind="incremental"``: the strategy and its columns, an
         :class:`~millpond.warehouse.incremental.Incremental`.
     full_refresh
-        For ``kind="incremental"``: rebuild the table whole from ``expr``.
+        For ``kind="incremental"``: rebuild the table whole from ``expr``; for a
+        ``table`` with an ``on_schema_change`` policy: accept a breaking change.
+    spec
+        The table's declared options (``tables:`` in the pipeline spec), if any.
+    on_schema_change, contract
+        What a change of columns or types does (:mod:`millpond.warehouse.evolution`;
+        default ``fail`` for ``incremental``, no check for ``table``) and the contract
+        checked before the swap (:mod:`millpond.warehouse.contracts`); they win over ``spec``.
+    run_id
+        The run recorded with rows held in quarantine.
+    upstream_version, watermark
+        For ``materialized_view``: the version of an upstream table (``None`` when unknown;
+        without it the view always refreshes) and the column new upstream rows grow along.
 
     Examples
     --------
@@ -169,35 +209,58 @@ def materialize(con: BaseBackend, expr: ir.Table, name: str, kind: str = "table"
     schema, table = split_name(name)
     started = time.perf_counter()
     ensure_schema(con, schema)
-    new_rows = None
+    new_rows = held = refresh = None
+    from millpond.warehouse.contracts import enforce_contract, parse_contract
+    from millpond.warehouse.evolution import check_policy, rebuild
+
+    policy = check_policy(on_schema_change or (spec.on_schema_change if spec else None), name)
+    contract = parse_contract(contract if contract is not None else (spec.contract if spec else None), name)
+    verify = (lambda temp: enforce_contract(name, contract, temp)) if contract else None  # noqa: E731
     if kind == "incremental":
         from millpond.warehouse.incremental import apply_incremental, drop_stale_staging
 
         incremental.validate(name, list(expr.columns))
         drop_stale_staging(con, schema, table)
         if full_refresh or existing_kind(con, schema, table) != "table":
-            _swap_in_table(con, expr, schema, table)
+            _swap_in_table(con, expr, schema, table, verify=verify)
         else:
-            new_rows = apply_incremental(con, expr, schema, table, incremental)
+            new_rows, held = apply_incremental(con, expr, schema, table, incremental, on_schema_change=policy,
+                                               contract=contract, run_id=run_id)
     elif kind == "table":
-        _swap_in_table(con, expr, schema, table)
+        held = rebuild(con, expr, schema, table, policy, full_refresh=full_refresh, run_id=run_id, verify=verify)
+    elif kind == "materialized_view":
+        from millpond.warehouse.matview import refresh_materialized_view
+
+        new_rows, refresh = refresh_materialized_view(con, expr, schema, table, upstream_version=upstream_version,
+                                                      watermark=watermark, contract=contract)
     else:
+        if contract is not None:
+            raise MillpondError(f"materialize {name}: a contract is enforced on tables; a view has no rows to check")
         _replace_view(con, expr, schema, table)
     built = con.table(table, database=schema)
     rows = int(built.count().execute())
     types = {col: str(dtype) for col, dtype in built.schema().items()}
     strategy = incremental.strategy if incremental is not None and kind == "incremental" else None
-    return Materialized(name, kind, rows, types, time.perf_counter() - started, new_rows, strategy)
+    return Materialized(name, kind, rows, types, time.perf_counter() - started, new_rows, strategy,
+                        held=held, refresh=refresh)
 
 
-def _swap_in_table(con: BaseBackend, expr: ir.Table, schema: str, table: str) -> None:
+def _swap_in_table(con: BaseBackend, expr: ir.Table, schema: str, table: str, *,
+                   verify: Callable[[ir.Table], None] | None = None,
+                   also: Callable[[ir.Table], list[str]] | None = None) -> None:
+    """Build ``expr`` under a temporary name, ``verify`` it (a contract), then swap it in with
+    one transaction that also runs the statements ``also(built)`` returns (e.g. filing
+    quarantined rows, a materialized view's state)."""
     temp = f"{TEMP_PREFIX}{table}_{secrets.token_hex(4)}"
     try:
-        con.create_table(temp, expr, database=schema)
+        built = con.create_table(temp, expr, database=schema)
+        if verify is not None:
+            verify(built)
         old = existing_kind(con, schema, table)
-        statements = [_drop_statement(con, old, schema, table)] if old else []
-        statements.append(f"ALTER TABLE {_quote(con, schema, temp)} RENAME TO {_quote(con, table)}")
-        run_in_transaction(con, statements)
+        from millpond.warehouse.versions import swap_statements  # drops the old table or keeps it as a version
+
+        statements = swap_statements(con, schema, table, temp, old)
+        run_in_transaction(con, [*statements, *(also(built) if also else [])])
     except BaseException:
         try:
             run_in_transaction(con, [_drop_statement(con, "table", schema, temp)])

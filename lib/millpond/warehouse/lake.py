@@ -1,0 +1,352 @@
+"""The lake: warehouse tables published as Parquet files under ``data/lake/<layer>/<table>/``.
+
+A table is copied out of the warehouse (DuckDB or PostgreSQL, as Arrow batches) into
+Hive-style partition folders (``order_date=2024-01-05/part-0.parquet``), compressed with
+a chosen codec (zstd by default) in row groups of a chosen size, in one of two formats:
+
+- ``parquet``: plain files. Each publish writes a complete new **snapshot** folder
+  beside the table (``.<table>.snapshots/<id>/``) and then repoints the table's path, a
+  symbolic link, at it with one atomic rename: a reader sees the previous copy or the new
+  one, never a half-written folder, and a failed publish leaves the previous copy. The
+  snapshot before the current one is kept (for queries still reading it), older ones go.
+- ``delta``: a Delta Lake table written by ``deltalake`` (delta-rs). Each publish is a
+  new Delta **version**, committed atomically to ``_delta_log``; older versions stay
+  readable (``version=``) until vacuumed (:mod:`millpond.warehouse.lake_delta`).
+
+:func:`read_lake` reads a published table back as an Ibis table. On DuckDB the files are
+scanned lazily and a filter on a partition column reads only the matching folders
+(partition pruning); PostgreSQL cannot read files, so the rows arrive through PyArrow as
+an in-memory table, pruned first by ``filters``.
+
+>>> import ibis, tempfile
+>>> from pathlib import Path
+>>> con, lake = ibis.duckdb.connect(), Path(tempfile.mkdtemp())
+>>> sales = ibis.memtable({"day": ["2024-01-01", "2024-01-02", "2024-01-02"], "n": [1, 2, 3]})
+>>> publish(con, sales, "gold.sales", lake, PublishSpec(partition_by=["day"]))
+Published gold.sales (parquet): 3 rows in 2 files
+>>> int(read_lake(con, "gold.sales", lake).filter(ibis._.day == "2024-01-02").n.sum().execute())
+5
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from millpond.errors import MillpondError
+from millpond.warehouse.materialize import split_name
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    import pyarrow as pa
+    from ibis.backends import BaseBackend
+
+LAKE_DIR = "data/lake"
+"""Where the lake lives, relative to the workspace root."""
+MANIFEST = "_millpond_lake.json"
+"""The file in a parquet snapshot that records its schema and options (ignored by readers)."""
+CODECS = {"zstd": "ZSTD", "snappy": "SNAPPY", "gzip": "GZIP", "lz4": "LZ4", "brotli": "BROTLI", "none": "UNCOMPRESSED"}
+
+
+class PublishSpec(BaseModel):
+    """How a table is published to the lake (``publish:`` under a stage's ``tables:``).
+
+    >>> PublishSpec.model_validate({"partition_by": ["order_date"], "format": "delta"}).compression
+    'zstd'
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["parquet", "delta"] = Field(default="parquet",
+                                                description="plain Parquet snapshots or a Delta table")
+    partition_by: list[str] = Field(default=[], description="Hive partition columns (integer, string, date or boolean)")
+    compression: Literal["zstd", "snappy", "gzip", "lz4", "brotli", "none"] = "zstd"
+    compression_level: int | None = Field(default=None, description="the codec's level; its default when unset")
+    row_group_size: int = Field(default=122_880, gt=0,
+                                description="rows per Parquet row group (the last may be smaller)")
+
+
+@dataclass
+class Published:
+    """What one publish wrote; its ``repr`` is what a notebook shows."""
+
+    name: str
+    format: str
+    path: Path = field(repr=False)
+    rows: int
+    files: int
+    version: int | None = None
+    """The Delta version this publish created (``None`` for parquet)."""
+
+    def __repr__(self) -> str:
+        version = f", version {self.version}" if self.version is not None else ""
+        return f"Published {self.name} ({self.format}{version}): {self.rows:,} rows in {self.files} files"
+
+    _repr_pretty_ = lambda self, p, cycle: p.text(repr(self))  # noqa: E731
+
+
+def lake_path(lake: Path, name: str) -> Path:
+    """The path of table ``layer.table`` in the lake rooted at ``lake``.
+
+    >>> lake_path(Path("/ws/data/lake"), "gold.fct_orders")
+    PosixPath('/ws/data/lake/gold/fct_orders')
+    """
+    layer, table = split_name(name)
+    return Path(lake) / layer / table
+
+
+def publish(con: BaseBackend, source: ir.Table | None, name: str, lake: Path,
+            spec: PublishSpec | Mapping[str, Any] | None = None) -> Published:
+    """Write ``source`` (by default the warehouse table ``name``) to the lake as ``name``.
+
+    Parameters
+    ----------
+    con
+        The warehouse backend the rows come from (DuckDB or PostgreSQL).
+    source
+        The rows to publish; ``None`` publishes the warehouse table ``name``.
+    name
+        ``layer.table``: the table's path in the lake is ``<lake>/<layer>/<table>``.
+    lake
+        The lake's root folder (``data/lake`` of the workspace).
+    spec
+        A :class:`PublishSpec` (or its fields as a mapping); defaults when ``None``.
+    """
+    spec = spec if isinstance(spec, PublishSpec) else PublishSpec.model_validate(dict(spec or {}))
+    if source is None:
+        source = _warehouse_table(con, name)
+    _check_partitions(source, name, spec.partition_by)
+    schema = source.schema()
+    target = lake_path(lake, name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    batches = con.to_pyarrow_batches(source)
+    if spec.format == "delta":
+        from millpond.warehouse.lake_delta import publish_delta
+
+        return publish_delta(batches, schema, name, target, spec)
+    return _publish_parquet(batches, schema, name, target, spec)
+
+
+def _warehouse_table(con: BaseBackend, name: str) -> ir.Table:
+    from millpond.warehouse.materialize import existing_kind
+
+    layer, table = split_name(name)
+    if existing_kind(con, layer, table) is None:
+        raise MillpondError(f"publish {name}: no such table in the warehouse; build it before publishing it")
+    return con.table(table, database=layer)
+
+
+def _check_partitions(source: ir.Table, name: str, partition_by: list[str]) -> None:
+    schema = source.schema()
+    for column in partition_by:
+        if column not in schema:
+            raise MillpondError(
+                f"publish {name}: partition column {column!r} is not a column (columns: {', '.join(schema)})"
+            )
+        dtype = schema[column]
+        if not (dtype.is_integer() or dtype.is_string() or dtype.is_date() or dtype.is_boolean()):
+            raise MillpondError(
+                f"publish {name}: partition column {column!r} is {dtype}; partition by an integer, "
+                "string, date or boolean column (e.g. a date derived from a timestamp)"
+            )
+    if partition_by and len(partition_by) == len(schema):
+        raise MillpondError(f"publish {name}: every column is a partition column; keep at least one out")
+
+
+# -- parquet snapshots -----------------------------------------------------------------
+def _snapshots_dir(target: Path) -> Path:
+    return target.parent / f".{target.name}.snapshots"
+
+
+def _publish_parquet(batches: pa.RecordBatchReader, schema: Any, name: str, target: Path,
+                     spec: PublishSpec) -> Published:
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    if target.exists() and not target.is_symlink():
+        raise MillpondError(
+            f"publish {name}: {target} is not a parquet lake table (a delta table?); "
+            "delete that folder to publish it as parquet"
+        )
+    store = _snapshots_dir(target)
+    store.mkdir(exist_ok=True)
+    for stale in store.glob("*.partial"):  # left by a killed publish
+        shutil.rmtree(stale, ignore_errors=True)
+    snapshot_id = f"{time.time_ns():020d}-{secrets.token_hex(4)}"  # names sort by publish time
+    partial = store / f"{snapshot_id}.partial"
+    try:
+        partial.mkdir()
+        rows = RowCounter(batches)
+        file_format = ds.ParquetFileFormat()
+        options = file_format.make_write_options(compression=spec.compression,
+                                                 compression_level=spec.compression_level)
+        partitioning = None
+        if spec.partition_by:
+            fields = pa.schema([batches.schema.field(c) for c in spec.partition_by])
+            partitioning = ds.partitioning(fields, flavor="hive")
+        ds.write_dataset(
+            rows.reader(), partial, format=file_format, file_options=options, partitioning=partitioning,
+            basename_template="part-{i}.parquet", max_rows_per_group=spec.row_group_size,
+            min_rows_per_group=spec.row_group_size, existing_data_behavior="error",
+        )
+        files = sorted(partial.rglob("*.parquet"))
+        if not files:  # no rows: one empty file keeps the schema
+            pq.write_table(batches.schema.empty_table(), partial / "part-0.parquet", compression=spec.compression)
+            files = [partial / "part-0.parquet"]
+        manifest = {
+            "name": name, "format": "parquet", "rows": rows.count, "files": len(files),
+            "schema": schema_text(schema),
+            **spec.model_dump(exclude={"format"}), "published_at": time.time(),
+        }
+        (partial / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        final = store / snapshot_id
+        partial.rename(final)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    previous = target.resolve().name if target.is_symlink() else None
+    _point_at(target, final)
+    _drop_old_snapshots(store, keep={final.name, previous})  # the previous one for readers in flight
+    return Published(name, "parquet", target, rows.count, len(files))
+
+
+def _point_at(target: Path, snapshot: Path) -> None:
+    """Make ``target`` a symlink to ``snapshot`` with one atomic rename."""
+    link = target.parent / f".{target.name}.link-{secrets.token_hex(4)}"
+    os.symlink(os.path.relpath(snapshot, target.parent), link)
+    try:
+        os.replace(link, target)
+    except BaseException:
+        link.unlink(missing_ok=True)
+        raise
+
+
+def _drop_old_snapshots(store: Path, keep: set[str | None]) -> None:
+    for snapshot in store.iterdir():
+        if snapshot.is_dir() and not snapshot.name.endswith(".partial") and snapshot.name not in keep:
+            shutil.rmtree(snapshot, ignore_errors=True)
+
+
+class RowCounter:
+    """Counts the rows of a record batch reader as they stream past."""
+
+    def __init__(self, batches: pa.RecordBatchReader):
+        self.batches, self.count = batches, 0
+
+    def reader(self) -> pa.RecordBatchReader:
+        import pyarrow as pa
+
+        def counted():
+            for batch in self.batches:
+                self.count += batch.num_rows
+                yield batch
+
+        return pa.RecordBatchReader.from_batches(self.batches.schema, counted())
+
+
+def schema_text(schema: Any) -> dict[str, str]:
+    """An Ibis schema as ``{column: type}`` text (stored with a published table)."""
+    return {column: str(dtype) for column, dtype in schema.items()}
+
+
+def schema_from_text(text: Mapping[str, str]) -> Any:
+    """The Ibis schema back from :func:`schema_text` (every column nullable, as files are)."""
+    import ibis
+
+    return ibis.schema({column: ibis.dtype(dtype).copy(nullable=True) for column, dtype in text.items()})
+
+
+# -- reading ---------------------------------------------------------------------------
+def existing_lake_table(lake: Path, name: str) -> Path:
+    """The path of published table ``name``; a :class:`MillpondError` when it is not published."""
+    target = lake_path(lake, name)
+    if not target.exists():
+        raise MillpondError(
+            f"lake table {name} is not published (no {target}); publish it with ctx.publish({name!r}) "
+            "or `publish:` under its stage's tables"
+        )
+    return target
+
+
+def read_lake(con: BaseBackend, name: str, lake: Path, *, version: int | None = None,
+              filters: Mapping[str, Any] | None = None) -> ir.Table:
+    """Read lake table ``name`` back as an Ibis table of ``con``.
+
+    Parameters
+    ----------
+    version
+        For a delta table: the version to read (the latest by default).
+    filters
+        ``{column: value}`` or ``{column: [values]}``: keep only those rows. On a
+        partition column, only the matching folders are read (on PostgreSQL, before
+        any row is loaded). On DuckDB any Ibis filter on the result prunes as well.
+    """
+    target = existing_lake_table(lake, name)
+    if (target / "_delta_log").is_dir() and not target.is_symlink():
+        from millpond.warehouse.lake_delta import read_delta
+
+        table = read_delta(con, name, target, version, filters)
+    else:
+        if version is not None:
+            raise MillpondError(f"lake table {name} is parquet and keeps no versions; publish it with format: delta")
+        table = _read_parquet(con, target, filters)
+    for column, wanted in (filters or {}).items():
+        if column not in table.columns:
+            raise MillpondError(f"lake table {name}: filter column {column!r} is not a column")
+        values = list(wanted) if isinstance(wanted, (list, tuple, set)) else [wanted]
+        table = table.filter(table[column].isin(values))
+    return table
+
+
+def _read_parquet(con: BaseBackend, target: Path, filters: Mapping[str, Any] | None) -> ir.Table:
+    import ibis
+
+    from millpond.warehouse.readers import sql_literal
+
+    snapshot = target.resolve()  # pinned: a later publish does not change this expression's files
+    manifest = json.loads((snapshot / MANIFEST).read_text())
+    schema = schema_from_text(manifest["schema"])
+    partition_by = manifest["partition_by"]
+    if con.name != "duckdb" or manifest["rows"] == 0:
+        import pyarrow as pa
+        import pyarrow.dataset as ds
+
+        fields = schema.to_pyarrow()
+        partitioning = None
+        if partition_by:
+            partitioning = ds.partitioning(pa.schema([fields.field(c) for c in partition_by]), flavor="hive")
+        dataset = ds.dataset(snapshot, format="parquet", partitioning=partitioning)
+        return ibis.memtable(dataset.to_table(filter=arrow_filter(filters, dataset.schema.names)), schema=schema)
+    from ibis.backends.sql.datatypes import DuckDBType
+
+    options = ""
+    if partition_by:
+        types = ", ".join(f"{sql_literal(c)}: {sql_literal(DuckDBType.to_string(schema[c]))}" for c in partition_by)
+        options = f", hive_partitioning = true, hive_types = {{{types}}}"
+    files = sql_literal(str(snapshot / ("**/*.parquet" if partition_by else "*.parquet")))
+    return con.sql(f"SELECT * FROM read_parquet({files}{options})").select(*schema.names).cast(schema)
+
+
+def arrow_filter(filters: Mapping[str, Any] | None, columns: list[str]):
+    """``{column: value or values}`` over ``columns`` as a PyArrow dataset filter (``None``
+    for none); other columns are left to :func:`read_lake`, which names them in its error."""
+    import pyarrow.dataset as ds
+
+    expression = None
+    for column, wanted in (filters or {}).items():
+        if column not in columns:
+            continue
+        values = list(wanted) if isinstance(wanted, (list, tuple, set)) else [wanted]
+        condition = ds.field(column).isin(values)
+        expression = condition if expression is None else expression & condition
+    return expression

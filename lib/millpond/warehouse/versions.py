@@ -1,0 +1,376 @@
+"""Versions of materialized tables: every build is a version, older ones stay readable.
+
+Each build of a ``table`` or ``incremental`` table through ``ctx.materialize`` records a
+version (1, 2, 3 ... per table) in the metadata store: run, stage, time, rows, schema, a
+content hash and the warehouse table that holds its rows (its *location*):
+
+- the live table holds the latest version;
+- a **table** swap keeps the table it replaces by renaming it into a snapshot instead of
+  dropping it, at no cost (DuckDB: ``<layer>._mp_v_<table>__v<N>_<hex>``, as DuckDB cannot
+  move a table to another schema; PostgreSQL: ``_mp_versions.<layer>__<table>__v<N>_<hex>``);
+- an **incremental** table changes in place, so its previous rows are copied into the
+  snapshot first (one full copy per build; dropped again when the build changed nothing);
+- a build whose content hash (row count, an order-independent sum of row hashes and the
+  schema) equals the live table's shares its storage: identical rebuilds cost no space.
+
+``retain`` (a stage's ``tables: {T: {retain: N}}``, else ``versions: {retain: N}`` in
+``millpond.yml``, default 3) versions are kept, the live one included; older snapshots
+are dropped and their records marked expired. On PostgreSQL the views reading a table
+are recreated on the new table inside the swap's transaction, so none keeps reading (by
+its OID) a snapshot. Reading old versions: :func:`version_table`; restoring one:
+:func:`rollback`; comparing two: :mod:`millpond.warehouse.version_diff`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import datetime as dt
+import hashlib
+import json
+import re
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from millpond.errors import MillpondError
+from millpond.warehouse.materialize import _drop_statement, _fetch, _quote, existing_kind, run_in_transaction, split_name
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    from ibis.backends import BaseBackend
+
+    from millpond.store.metadata import MetadataStore, TableVersion
+    from millpond.warehouse.materialize import Materialized
+
+VERSIONED_KINDS = ("table", "incremental")
+SNAPSHOT_PREFIX = "_mp_v_"
+PG_SNAPSHOT_SCHEMA = "_mp_versions"
+
+
+class VersionsSpec(BaseModel):
+    """``versions:`` in ``millpond.yml``.
+
+    >>> VersionsSpec().retain
+    3
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    retain: int = Field(default=3, ge=1, description="versions kept per table, the live one included")
+
+
+@dataclass
+class Keeping:
+    """What the table swap of one build does with the table it replaces, and what it did."""
+
+    target: tuple[str, str]
+    """The ``(schema, table)`` being built; swaps of other tables are left alone."""
+    keep: bool
+    """Keep the replaced rows as a snapshot (``retain`` >= 2 and the live table is the latest version)."""
+    version: int | None
+    """The live table's version number (names its snapshot)."""
+    previous_hash: str | None
+    content_hash: str | None = None
+    snapshot: str | None = None
+    """Where the replaced rows went (``schema.table``), if kept."""
+    unchanged: bool = False
+    """The new content equals the live table's: the earlier versions share the new live table."""
+    replaced: bool = False
+    """The live table was replaced (dropped, or changed in place) without keeping its rows."""
+
+
+_KEEPING: contextvars.ContextVar[Keeping | None] = contextvars.ContextVar("millpond_keeping", default=None)
+
+
+# -- where snapshots live and how a table is hashed ------------------------------------
+def snapshot_location(con: BaseBackend, schema: str, table: str, version: int | None) -> tuple[str, str]:
+    """A fresh ``(schema, name)`` for a snapshot of ``schema.table`` holding ``version``.
+
+    >>> import ibis
+    >>> snapshot_location(ibis.duckdb.connect(), "gold", "orders", 3)[1][:17]
+    '_mp_v_orders__v3_'
+    """
+    suffix = f"v{version or 0}_{secrets.token_hex(2)}"
+    if con.name == "postgres":
+        return PG_SNAPSHOT_SCHEMA, _pg_prefix(schema, table) + suffix
+    return schema, f"{SNAPSHOT_PREFIX}{table}__{suffix}"
+
+
+def _pg_prefix(schema: str, table: str) -> str:
+    prefix = f"{schema}__{table}__"
+    if len(prefix) > 48:  # PostgreSQL names stop at 63 bytes
+        prefix = f"{prefix[:38]}_{hashlib.md5(prefix.encode()).hexdigest()[:8]}__"  # noqa: S324 - a name, not security
+    return prefix
+
+
+def _snapshot_pattern(con: BaseBackend, schema: str, table: str) -> tuple[str, re.Pattern]:
+    """The schema and name pattern of every snapshot of ``schema.table``."""
+    if con.name == "postgres":
+        return PG_SNAPSHOT_SCHEMA, re.compile(re.escape(_pg_prefix(schema, table)) + r"v\d+_[0-9a-f]{4}")
+    return schema, re.compile(re.escape(f"{SNAPSHOT_PREFIX}{table}__") + r"v\d+_[0-9a-f]{4}")
+
+
+def content_hash(con: BaseBackend, schema: str, table: str) -> str:
+    """A hash of a table's rows as a multiset, and of its schema: equal hashes, same content.
+
+    One scan: the row count and the sum of one 64-bit hash per row (order does not matter).
+
+    >>> import ibis
+    >>> con = ibis.duckdb.connect()
+    >>> _ = con.create_table("a", ibis.memtable({"x": [1, 2]}))
+    >>> _ = con.create_table("b", ibis.memtable({"x": [2, 1]}))
+    >>> content_hash(con, "main", "a") == content_hash(con, "main", "b")
+    True
+    """
+    source = f"{_quote(con, schema, table)} AS _mp_row"  # the alias names the whole row
+    if con.name == "postgres":
+        sql = f"SELECT count(*), sum(('x' || substr(md5(_mp_row::text), 1, 16))::bit(64)::bigint) FROM {source}"
+    else:
+        sql = f"SELECT count(*), sum(hash(_mp_row)) FROM {source}"
+    count, total = _fetch(con, sql)[0]
+    types = [[c, str(t)] for c, t in con.table(table, database=schema).schema().items()]
+    return hashlib.sha256(json.dumps([count, str(total), types]).encode()).hexdigest()[:32]
+
+
+# -- the swap ------------------------------------------------------------------------
+def swap_statements(con: BaseBackend, schema: str, table: str, temp: str, old: str | None) -> list[str]:
+    """The statements of one transaction that put ``schema.temp`` in place of ``schema.table``.
+
+    The replaced table (``old`` is its kind, or ``None``) is dropped, or renamed into a
+    snapshot while a build that keeps versions is active (:func:`keeping_versions`); on
+    PostgreSQL the views reading it are recreated on the new table.
+    """
+    plan = _KEEPING.get()
+    plan = plan if plan is not None and plan.target == (schema, table) else None
+    move_in = f"ALTER TABLE {_quote(con, schema, temp)} RENAME TO {_quote(con, table)}"
+    if plan is not None:
+        plan.content_hash = content_hash(con, schema, temp)
+    if old is None:
+        return [move_in]
+    views = _dependent_views(con, schema, table) if con.name == "postgres" and old == "table" else []
+    keep = plan is not None and old == "table" and plan.keep and plan.content_hash != plan.previous_hash
+    if plan is not None:
+        plan.unchanged = old == "table" and plan.previous_hash is not None and plan.content_hash == plan.previous_hash
+        plan.replaced = not keep and not plan.unchanged
+    if not keep:
+        return [_drop_statement(con, old, schema, table), move_in, *_recreate(views)]
+    snap_schema, snap = snapshot_location(con, schema, table, plan.version)
+    plan.snapshot = f"{snap_schema}.{snap}"
+    statements = [f"DROP VIEW IF EXISTS {_quote(con, s, n)} CASCADE" for s, n, kind, _ in views if kind == "v"]
+    statements += [f"DROP MATERIALIZED VIEW IF EXISTS {_quote(con, s, n)} CASCADE" for s, n, kind, _ in views if kind == "m"]
+    statements.append(f"ALTER TABLE {_quote(con, schema, table)} RENAME TO {_quote(con, snap)}")
+    if snap_schema != schema:
+        statements += [f"CREATE SCHEMA IF NOT EXISTS {_quote(con, snap_schema)}",
+                       f"ALTER TABLE {_quote(con, schema, snap)} SET SCHEMA {_quote(con, snap_schema)}"]
+    return [*statements, move_in, *_recreate(views)]
+
+
+def _dependent_views(con: BaseBackend, schema: str, table: str) -> list[tuple[str, str, str, str]]:
+    """PostgreSQL views (and materialized views) reading ``schema.table``, directly or through
+    each other, as ``(schema, name, relkind, definition)`` in an order that can recreate them."""
+    target = f"'{_quote(con, schema, table)}'::regclass"
+    sql = f"""
+        WITH RECURSIVE deps(oid, depth) AS (
+            SELECT r.ev_class, 1 FROM pg_depend d JOIN pg_rewrite r ON d.objid = r.oid
+            WHERE d.refobjid = {target} AND r.ev_class <> {target}
+            UNION
+            SELECT r.ev_class, deps.depth + 1 FROM deps
+            JOIN pg_depend d ON d.refobjid = deps.oid JOIN pg_rewrite r ON d.objid = r.oid
+            WHERE r.ev_class <> deps.oid AND deps.depth < 50
+        )
+        SELECT n.nspname, c.relname, c.relkind, pg_get_viewdef(c.oid, true), max(deps.depth) AS depth
+        FROM deps JOIN pg_class c ON c.oid = deps.oid JOIN pg_namespace n ON n.oid = c.relnamespace
+        GROUP BY n.nspname, c.relname, c.relkind, c.oid ORDER BY depth, n.nspname, c.relname"""
+    return [(s, n, k, d) for s, n, k, d, _ in _fetch(con, sql)]
+
+
+def _recreate(views: list[tuple[str, str, str, str]]) -> list[str]:
+    import sqlglot as sg
+
+    def q(*parts: str) -> str:
+        return ".".join(sg.to_identifier(p, quoted=True).sql("postgres") for p in parts)
+
+    return [f"CREATE {'MATERIALIZED VIEW' if kind == 'm' else 'VIEW'} {q(s, n)} AS {definition.rstrip().rstrip(';')}"
+            for s, n, kind, definition in views]
+
+
+@contextlib.contextmanager
+def keeping_versions(con: BaseBackend, store: MetadataStore, name: str, kind: str, *, retain: int,
+                     full_refresh: bool = False) -> Iterator[Keeping | None]:
+    """Around one ``materialize`` call: makes its table swap keep the replaced table as a
+    snapshot, or, for an incremental build in place, copies the live rows first.
+
+    Yields the :class:`Keeping` to pass to :func:`record_version` (``None`` for a kind
+    that has no versions, e.g. a view).
+    """
+    if kind not in VERSIONED_KINDS:
+        yield None
+        return
+    schema, table = split_name(name)
+    latest = latest_version(store, name)
+    is_live = latest is not None and latest.location == name and existing_kind(con, schema, table) == "table"
+    plan = Keeping(target=(schema, table), keep=retain >= 2 and is_live, version=latest.version if is_live else None,
+                   previous_hash=latest.content_hash if is_live else None)
+    copied = None
+    if kind == "incremental" and plan.keep and not full_refresh:
+        copied = snapshot_location(con, schema, table, plan.version)
+        run_in_transaction(con, [f"CREATE SCHEMA IF NOT EXISTS {_quote(con, copied[0])}",
+                                 f"CREATE TABLE {_quote(con, *copied)} AS SELECT * FROM {_quote(con, schema, table)}"])
+    token = _KEEPING.set(plan)
+    try:
+        yield plan
+    except BaseException:
+        if copied:
+            _drop_quietly(con, *copied)
+        raise
+    finally:
+        _KEEPING.reset(token)
+    if plan.content_hash is None:  # changed in place (incremental): hash the result
+        plan.content_hash = content_hash(con, schema, table)
+        plan.unchanged = plan.previous_hash is not None and plan.content_hash == plan.previous_hash
+        if copied and not plan.unchanged:
+            plan.snapshot = f"{copied[0]}.{copied[1]}"
+        else:
+            plan.replaced = not plan.unchanged
+    if copied and plan.snapshot != f"{copied[0]}.{copied[1]}":
+        _drop_quietly(con, *copied)
+
+
+def _drop_quietly(con: BaseBackend, schema: str, table: str) -> None:
+    try:
+        run_in_transaction(con, [f"DROP TABLE IF EXISTS {_quote(con, schema, table)}"])
+    except Exception:  # noqa: S110 - the original error matters more; pruning sweeps orphans
+        pass
+
+
+# -- records and retention -----------------------------------------------------------
+def latest_version(store: MetadataStore, name: str) -> TableVersion | None:
+    versions = store.table_versions(name)
+    return versions[-1] if versions else None
+
+
+def record_version(con: BaseBackend, store: MetadataStore, result: Materialized, plan: Keeping | None, *,
+                   retain: int, run_id: str | None = None, stage: str | None = None,
+                   unique_key: list[str] | None = None, note: str | None = None) -> TableVersion | None:
+    """Record the build ``result`` as the table's next version, then apply retention.
+
+    A view replacing a table ends the table's versions held by the live table.
+    """
+    from millpond.store.metadata import TableVersion
+
+    if plan is None:
+        latest = latest_version(store, result.name)
+        if latest is not None and latest.location == result.name:
+            store.expire_versions(result.name, [v.version for v in store.table_versions(result.name)
+                                                if v.location == result.name], f"replaced by a {result.kind}")
+        return None
+    version = store.add_version(
+        TableVersion(table_name=result.name, version=0, kind=result.kind, built_at=time.time(), rows=result.rows,
+                     schema=result.schema, content_hash=plan.content_hash, location=result.name, run_id=run_id,
+                     stage=stage, unique_key=list(unique_key) if unique_key else None, note=note),
+        previous_moved_to=plan.snapshot, previous_replaced=plan.replaced,
+    )
+    prune(con, store, result.name, retain)
+    return version
+
+
+def prune(con: BaseBackend, store: MetadataStore, name: str, retain: int) -> list[int]:
+    """Expire the versions older than the latest ``retain`` and drop the snapshots no kept
+    version uses, and any snapshot of the table no record knows (left by a crash).
+    Returns the versions expired now."""
+    versions = store.table_versions(name)
+    if not versions:
+        return []
+    cutoff = versions[-1].version - retain
+    expiring = [v for v in versions if v.version <= cutoff and v.location is not None]
+    if expiring:
+        store.expire_versions(name, [v.version for v in expiring], f"expired (retain {retain})")
+    used = {v.location for v in versions if v.version > cutoff and v.location is not None}
+    schema, table = split_name(name)
+    snap_schema, pattern = _snapshot_pattern(con, schema, table)
+    present = _fetch(con, "SELECT table_name FROM information_schema.tables "
+                          f"WHERE table_schema = '{snap_schema}' AND table_type LIKE '%TABLE%'")
+    unused = [n for (n,) in present if pattern.fullmatch(n) and f"{snap_schema}.{n}" not in used]
+    if unused:
+        run_in_transaction(con, [f"DROP TABLE IF EXISTS {_quote(con, snap_schema, n)}" for n in unused])
+    return [v.version for v in expiring]
+
+
+# -- reading and restoring ------------------------------------------------------------
+def find_version(store: MetadataStore, name: str, version: int | None = None, as_of: Any = None) -> TableVersion:
+    """The record of ``version``, or of the latest version built at or before ``as_of``
+    (a datetime or an ISO string; naive means UTC); a one-line error if it is not kept."""
+    versions = store.table_versions(name)
+    if not versions:
+        raise MillpondError(f"{name} has no recorded versions; build it with ctx.materialize first")
+    if version is not None and as_of is not None:
+        raise MillpondError(f"{name}: give version= or as_of=, not both")
+    if as_of is not None:
+        moment = _timestamp(as_of)
+        before = [v for v in versions if v.built_at <= moment]
+        if not before:
+            first = dt.datetime.fromtimestamp(versions[0].built_at, dt.timezone.utc).isoformat(timespec="seconds")
+            raise MillpondError(f"{name} did not exist at {as_of} (its first version was built at {first})")
+        found = before[-1]
+    elif version is None:
+        found = versions[-1]
+    else:
+        matches = [v for v in versions if v.version == version]
+        if not matches:
+            raise MillpondError(f"{name} has no version {version} (versions 1 to {versions[-1].version}; see `millpond versions {name}`)")
+        found = matches[0]
+    if found.location is None:
+        kept = [str(v.version) for v in versions if v.location is not None]
+        raise MillpondError(f"{name} version {found.version} has expired (kept: {', '.join(kept) or 'none'}); "
+                            f"raise `retain` to keep more versions")
+    return found
+
+
+def _timestamp(value: Any) -> float:
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise MillpondError(f"as_of {value!r}: expected an ISO date or time such as 2024-01-31T12:00") from None
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime.combine(value, dt.time.max)
+    if not isinstance(value, dt.datetime):
+        raise MillpondError(f"as_of {value!r}: expected a datetime or an ISO string")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.timestamp()
+
+
+def version_table(con: BaseBackend, store: MetadataStore, name: str, version: int | None = None,
+                  as_of: Any = None) -> ir.Table:
+    """An Ibis table of one version of ``name`` (see :func:`find_version`)."""
+    found = find_version(store, name, version, as_of)
+    schema, table = found.location.split(".", 1)
+    if existing_kind(con, schema, table) != "table":
+        raise MillpondError(f"{name} version {found.version}: its rows ({found.location}) are missing from the warehouse")
+    return con.table(table, database=schema)
+
+
+def rollback(con: BaseBackend, store: MetadataStore, name: str, version: int, *, retain: int,
+             run_id: str | None = None) -> TableVersion:
+    """Restore ``version`` of ``name`` as its new latest version, through the atomic swap
+    (like Delta's ``RESTORE``); the version rolled back from stays kept as usual."""
+    from millpond.store.metadata import Materialization
+    from millpond.warehouse.materialize import materialize
+
+    source = find_version(store, name, version)
+    old = version_table(con, store, name, version)
+    with keeping_versions(con, store, name, "table", retain=max(retain, 2)) as plan:
+        result = materialize(con, old.select(*source.schema), name, "table")
+    recorded = record_version(con, store, result, plan, retain=retain, run_id=run_id, stage="rollback",
+                              unique_key=source.unique_key, note=f"rollback to version {version}")
+    store.record_materialization(Materialization(
+        table_name=name, kind="table", rows=result.rows, schema=result.schema, duration=result.duration,
+        fingerprint=f"rollback:{version}:{plan.content_hash}", run_id=run_id, stage="rollback", built_at=time.time(),
+    ))
+    return recorded
