@@ -43,6 +43,7 @@ import pandas as pd
 
 from millpond.report.quality_charts import null_rate_chart, quarantine_bars, quarantine_chart, row_count_chart
 from millpond.report.quality_data import LAYERS, QualityData, gather_quality
+from millpond.report.quality_text import change, count, duration, metric_value, percent
 from millpond.report.render import (
     Block,
     Callout,
@@ -161,7 +162,7 @@ def _summary(data: QualityData) -> Metrics:
         "checks passed": s["checks_passed"], "checks warned": s["checks_warned"],
         "checks failed": s["checks_failed"], "anomalies": s["anomalies"],
         "tables built": s["tables_built"], "rows written": s["rows_written"],
-        "rows quarantined": s["rows_quarantined"], "run duration": _duration(s["seconds"]),
+        "rows quarantined": s["rows_quarantined"], "run duration": duration(s["seconds"]),
     }
     tones = {
         "checks passed": "pass" if s["checks_passed"] else "muted",
@@ -210,7 +211,7 @@ def _overview(data: QualityData) -> list[Block]:
         "status": [_STATUS_TEXT[s] for s in tables.status],
         "table": tables.table,
         "rows": tables.rows,
-        "vs previous": [_change(r, p) for r, p in zip(tables.rows, tables.previous_rows)],
+        "vs previous": [change(r, p) for r, p in zip(tables.rows, tables.previous_rows)],
         "checks": [_checks_text(r) for r in tables.to_dict("records")],
         "anomalies": ["" if not n else f"{n:,}" for n in tables.anomalies],
         "quarantined": ["" if pd.isna(q) else f"{q:,}" for q in tables.quarantined],
@@ -234,7 +235,7 @@ def _table_section(data: QualityData, record: dict) -> list[Block]:
                                    anchor=_anchor(name))]
     facts = []
     if record["built"] and not pd.isna(record["rows"]):
-        facts.append(f"{record['rows']:,} rows ({_change(record['rows'], record['previous_rows']) or 'first build'}"
+        facts.append(f"{record['rows']:,} rows ({change(record['rows'], record['previous_rows']) or 'first build'}"
                      f"{'' if pd.isna(record['previous_rows']) else ' on the previous build'})")
     elif not record["built"]:
         facts.append("not rebuilt in this run")
@@ -300,9 +301,9 @@ def _quarantine(data: QualityData) -> list[Block]:
     if held.empty:
         return []
     frame = pd.DataFrame({
-        "source": held.source, "loaded (bronze)": [_count(n) for n in held.bronze_rows],
-        "kept (silver)": [_count(n) for n in held.silver_rows], "quarantined": held.held,
-        "share": [_percent(s) for s in held.share], "previous run": [_count(n) for n in held.previous],
+        "source": held.source, "loaded (bronze)": [count(n) for n in held.bronze_rows],
+        "kept (silver)": [count(n) for n in held.silver_rows], "quarantined": held.held,
+        "share": [percent(s) for s in held.share], "previous run": [count(n) for n in held.previous],
     })
     blocks: list[Block] = [
         Heading("Quarantine"),
@@ -326,7 +327,7 @@ def _stages(data: QualityData) -> list[Block]:
     stages = data.stages
     frame = pd.DataFrame({
         "stage": stages.stage, "status": stages.status,
-        "duration": ["" if pd.isna(s) or status == "skipped" else _duration(s)
+        "duration": ["" if pd.isna(s) or status == "skipped" else duration(s)
                      for s, status in zip(stages.seconds, stages.status)],
         "rows written": ["" if pd.isna(r) else f"{int(r):,}" for r in stages.rows_written],
         "note": stages.error.fillna(""),
@@ -345,8 +346,8 @@ def _anomaly_frame(anomalies: pd.DataFrame) -> pd.DataFrame:
         "table": anomalies.table,
         "column": anomalies.column.replace("", "(table)"),
         "metric": anomalies.metric.str.replace("_", " "),
-        "value": [_metric_value(m, v) for m, v in zip(metric, anomalies.value)],
-        "expected": [f"{_metric_value(m, lo)} to {_metric_value(m, hi)}"
+        "value": [metric_value(m, v) for m, v in zip(metric, anomalies.value)],
+        "expected": [f"{metric_value(m, lo)} to {metric_value(m, hi)}"
                      for m, lo, hi in zip(metric, anomalies.lower, anomalies.upper)],
         "rule": anomalies.rule,
     }).reset_index(drop=True)
@@ -370,58 +371,3 @@ def _checks_text(record: dict) -> str:
     """
     parts = [f"{record[k]} {k}" for k in ("failed", "warned", "passed") if record[k]]
     return " · ".join(parts)
-
-
-def _change(now, before) -> str:
-    """The change from ``before`` to ``now`` in words: ``"+2.5%"``, ``"no change"``, ``""`` when unknown.
-
-    >>> _change(1025, 1000), _change(990, 1000), _change(5, 5), _change(5, None), _change(3, 0)
-    ('+2.5%', '−1.0%', 'no change', '', '+3')
-    """
-    if before is None or now is None or pd.isna(before) or pd.isna(now):
-        return ""
-    if now == before:
-        return "no change"
-    if before == 0:
-        return f"+{now - before:,}"
-    change = (now - before) / before
-    return f"{'+' if change > 0 else '−'}{abs(change):.1%}"
-
-
-def _duration(seconds: float) -> str:
-    """``0.4 s``, ``42 s``, ``3 min 05 s``, ``1 h 02 min``.
-
-    >>> _duration(0.42), _duration(42.3), _duration(185), _duration(3725)
-    ('0.4 s', '42 s', '3 min 05 s', '1 h 02 min')
-    """
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    return f"{minutes // 60} h {minutes % 60:02d} min"
-
-
-def _count(value) -> str:
-    return "—" if value is None or pd.isna(value) else f"{int(value):,}"
-
-
-def _percent(share) -> str:
-    return "—" if share is None or pd.isna(share) else f"{share:.1%}"
-
-
-def _metric_value(metric: str, value) -> str:
-    """A profile value as its metric reads.
-
-    >>> _metric_value("null_rate", 0.2412), _metric_value("row_count", 3900.0), _metric_value("mean", 12.3456)
-    ('24.1%', '3,900', '12.3')
-    """
-    if value is None or pd.isna(value):
-        return "?"
-    if metric == "null_rate":
-        return f"{value:.1%}"
-    if metric in {"row_count", "distinct_count"} or abs(value) >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.3g}"

@@ -16,22 +16,33 @@ The generated-at time is the only volatile part; it sits in an element carrying
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 import json
-import math
-import numbers
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import altair as alt
 import jinja2
-import numpy as np
 import pandas as pd
 from markupsafe import Markup
+
+from millpond.report.blocks import (
+    CHECK_STATUSES,
+    TONES,
+    Block,
+    Callout,
+    Chart,
+    Checks,
+    Columns,
+    Heading,
+    Markdown,
+    Metrics,
+    Paragraph,
+    Table,
+)
+from millpond.report.cells import cell, float_digits, format_value
 
 __all__ = [
     "Block",
@@ -51,16 +62,6 @@ __all__ = [
     "render_report_html",
     "write_report",
 ]
-
-CHECK_STATUSES = ("fail", "warn", "pass")
-"""Statuses a :class:`Checks` frame may hold, worst first."""
-
-TONES = {
-    "pass": ("pass", "ok", "success", "passed"),
-    "warn": ("warn", "warning", "warned", "running", "pending", "anomaly"),
-    "fail": ("fail", "failed", "error", "timeout", "upstream_failed", "interrupted"),
-}
-"""Words shown as a green, amber or red badge; any other word gets a grey one."""
 
 EMBED_OPTIONS: dict[str, Any] = {
     "actions": False,  # the menu links to online editors: useless offline
@@ -91,108 +92,6 @@ _VOLATILE = re.compile(r'(<(\w+)\b[^>]*\bdata-volatile="([^"]*)"[^>]*>).*?(</\2>
 _SCRIPT_UNSAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 
 
-@dataclass(frozen=True)
-class Heading:
-    """A section title (``level`` 2) or sub-title (3); level-2 headings make the contents.
-
-    ``status`` (e.g. ``"fail"``) adds a badge after the text, reading ``badge`` if given;
-    ``anchor`` fixes the heading's id (for links from a :class:`Table`).
-    """
-
-    text: str
-    level: int = 2
-    status: str | None = None
-    badge: str | None = None
-    anchor: str | None = None
-
-
-@dataclass(frozen=True)
-class Paragraph:
-    """Plain text; blank lines separate paragraphs. Nothing in it is interpreted."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class Markdown:
-    """CommonMark text (with tables); raw HTML in it is shown as text, not rendered."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class Metrics:
-    """Headline numbers shown as cards, e.g. ``{"orders": 1204, "revenue": "€48.2k"}``.
-
-    ``tones`` colours a card by label (``pass``, ``warn``, ``fail`` or ``muted``);
-    ``notes`` adds a line of small print under a card's label.
-    """
-
-    items: Mapping[str, str | int | float]
-    caption: str | None = None
-    tones: Mapping[str, str] = field(default_factory=dict)
-    notes: Mapping[str, str] = field(default_factory=dict)
-    per_row: int | None = None
-    """Cards per row on a wide page (2 to 6); by default as many as fit."""
-
-
-@dataclass(frozen=True)
-class Table:
-    """A data frame shown as a table, cut to its first ``max_rows`` rows.
-
-    Values of the ``badges`` columns are shown as status badges (see :data:`TONES`);
-    ``align_right`` right-aligns text columns such as ``"+3.1%"`` (numbers always are);
-    ``links`` maps a column to ``{value: "#anchor"}``: those cells link within the page.
-    """
-
-    df: pd.DataFrame = field(repr=False)
-    caption: str | None = None
-    max_rows: int = 50
-    badges: Sequence[str] = ()
-    align_right: Sequence[str] = ()
-    links: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Chart:
-    """An Altair chart (or a Vega-Lite spec as a dict), drawn by vega-embed."""
-
-    chart: alt.TopLevelMixin | Mapping[str, Any] = field(repr=False)
-    caption: str | None = None
-
-
-@dataclass(frozen=True)
-class Checks:
-    """Quality check results: a frame with columns ``check``, ``table``, ``status``
-    (``pass``/``warn``/``fail``), ``failing_rows`` and optionally ``sample`` (a list of
-    row dicts), as :func:`millpond.quality.run_checks` returns; other columns are ignored."""
-
-    df: pd.DataFrame = field(repr=False)
-    caption: str | None = None
-    summarize: bool = True
-    """Count these results in the summary under the title (off for a repeated subset)."""
-    open_samples: bool = False
-    """Show the samples of failing rows unfolded."""
-    show_table: bool = True
-    """Show the table column (off in a section about one table)."""
-
-
-@dataclass(frozen=True)
-class Callout:
-    """A short message in a coloured box: ``status`` is ``pass``, ``warn``, ``fail`` or ``muted``."""
-
-    text: str
-    status: str = "muted"
-
-
-@dataclass(frozen=True)
-class Columns:
-    """Blocks side by side (e.g. two small charts), stacked again on narrow screens."""
-
-    blocks: Sequence[Any]
-
-
-Block = Union[Heading, Paragraph, Markdown, Metrics, Table, Chart, Checks, Callout, Columns]
 
 
 def render_report_html(
@@ -359,7 +258,7 @@ def _view(block: Block, position: int | str) -> dict[str, Any]:
     if isinstance(block, Markdown):
         return {"kind": "markdown", "html": Markup(_markdown().render(block.text))}
     if isinstance(block, Metrics):
-        cards = [{"label": str(k), "value": _format_value(v), "note": block.notes.get(k),
+        cards = [{"label": str(k), "value": format_value(v), "note": block.notes.get(k),
                   "tone": status_tone(block.tones[k]) if k in block.tones else None}
                  for k, v in block.items.items()]
         per_row = min(6, max(2, block.per_row)) if block.per_row else None
@@ -391,9 +290,9 @@ def _table_view(df: pd.DataFrame, max_rows: int) -> dict[str, Any]:
         df = df.reset_index()
     shown = df.head(max_rows)
     numeric = [pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in df.dtypes]
-    digits = [_float_digits(df[c]) if pd.api.types.is_float_dtype(t) else None
+    digits = [float_digits(df[c]) if pd.api.types.is_float_dtype(t) else None
               for c, t in zip(df.columns, df.dtypes)]
-    rows = [[_cell(value, d) for value, d in zip(row, digits)]
+    rows = [[cell(value, d) for value, d in zip(row, digits)]
             for row in shown.itertuples(index=False, name=None)]
     return {"columns": [str(c) for c in df.columns], "numeric": numeric, "rows": rows,
             "total": f"{len(df):,}", "shown": len(shown), "truncated": len(df) > len(shown)}
@@ -435,8 +334,8 @@ def _check_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
         columns = list(dict.fromkeys(k for row in sample for k in row))
         rows.append({
             "check": record["check"], "table": record["table"], "status": record["status"],
-            "failing_rows": _format_value(record["failing_rows"]), "sample_columns": columns,
-            "sample_rows": [[_cell(row.get(c), raw=True) for c in columns] for row in sample],
+            "failing_rows": format_value(record["failing_rows"]), "sample_columns": columns,
+            "sample_rows": [[cell(row.get(c), raw=True) for c in columns] for row in sample],
         })
     return rows
 
@@ -445,46 +344,6 @@ def _checks_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     counts = {status: sum(row["status"] == status for row in rows) for status in CHECK_STATUSES}
     worst = next((status for status in CHECK_STATUSES if counts[status]), "pass")
     return {"total": len(rows), "counts": counts, "worst": worst}
-
-
-def _cell(value: Any, digits: int | None = None, *, raw: bool = False) -> dict[str, Any]:
-    """A table cell: its text and whether it is null (shown muted). ``raw`` shows the value
-    as stored (a sample row: a year is 2013, a clock time 1958, not 2,013 and 1,958)."""
-    if _is_null(value):
-        return {"text": "null", "null": True, "tone": None, "href": None}
-    text = str(value) if raw and not isinstance(value, (bool, np.bool_)) else _format_value(value, digits)
-    return {"text": text if len(text) <= 200 else text[:199] + "…", "null": False, "tone": None, "href": None}
-
-
-def _float_digits(column: pd.Series) -> int:
-    """Decimals for a float column: none if every value is whole, else two."""
-    values = column.dropna()
-    return 0 if len(values) and bool((values == values.round()).all()) else 2
-
-
-def _format_value(value: Any, digits: int | None = None) -> str:
-    """Readable text: thousands separators, floats with ``digits`` decimals (default:
-    none when whole, else two), whole-day timestamps as dates."""
-    if isinstance(value, (bool, np.bool_)):
-        return "true" if value else "false"
-    if isinstance(value, numbers.Integral):
-        return f"{int(value):,}"
-    if isinstance(value, (numbers.Real, decimal.Decimal)):
-        if not math.isfinite(value):
-            return str(value)
-        if 0 < abs(value) < 0.01:
-            return f"{value:.3g}"
-        if digits is None:
-            digits = 0 if value == round(value) else 2
-        return f"{value:,.{digits}f}"
-    if isinstance(value, pd.Timestamp) and value.tz is None and value == value.normalize():
-        return value.date().isoformat()
-    return str(value)
-
-
-def _is_null(value: Any) -> bool:
-    return value is None or value is pd.NA or value is pd.NaT or (
-        isinstance(value, float) and math.isnan(value))
 
 
 def _script_json(data: Any) -> str:
