@@ -164,12 +164,21 @@ def test_the_star_keeps_every_flight_and_points_every_key_somewhere(run, nyc, tr
     assert scalar(run.ws, "SELECT count(*) FROM flights_gold.dim_date") == 365
 
 
-def test_weather_at_departure_is_the_observation_of_the_utc_hour(run, nyc):
-    """Flights of the local hour that repeats on 2013-11-03 each get their own observation."""
-    w = nyc.weather[nyc.weather.wind_speed.fillna(0) <= 200]
-    expected = nyc.flights.merge(w[["origin", "time_hour", "temp"]], on=["origin", "time_hour"], how="inner")
-    assert len(expected) == len(nyc.flights) - query(run.ws, "SELECT count(*) FROM flights_gold.fct_flights "
-                                                             "WHERE NOT weather_observed")[0][0]
+def test_weather_at_departure_is_the_latest_observation_of_the_last_three_utc_hours(run, nyc):
+    """Flights of the local hour that repeats on 2013-11-03 each get their own observation;
+    an hour the station missed takes the observation before it, up to three hours old."""
+    w = nyc.weather[nyc.weather.wind_speed.fillna(0) <= 200][["origin", "time_hour", "temp"]]
+    w = w.assign(time_hour=pd.to_datetime(w.time_hour, utc=True)).sort_values("time_hour")
+    f = nyc.flights[["origin", "time_hour"]].assign(time_hour=lambda d: pd.to_datetime(d.time_hour, utc=True))
+    w = w.assign(weather_hour=w.time_hour)
+    expected = pd.merge_asof(f.sort_values("time_hour"), w, on="time_hour", by="origin",
+                             tolerance=pd.Timedelta(hours=3), direction="backward")
+    own_hour = int((expected.weather_hour == expected.time_hour).sum())
+    assert own_hour == len(nyc.flights) - scalar(run.ws, "SELECT count(*) FROM flights_gold.fct_flights "
+                                                          "WHERE NOT weather_observed")
+    with_weather = scalar(run.ws, "SELECT count(*) FROM flights_gold.fct_flights WHERE weather_hour IS NOT NULL")
+    assert with_weather == int(expected.weather_hour.notna().sum())
+    assert with_weather > own_hour  # missing hours were filled from the hour before
     total = scalar(run.ws, "SELECT sum(temp) FROM flights_gold.fct_flights")
     assert total == pytest.approx(expected.temp.sum(), rel=1e-12)
 

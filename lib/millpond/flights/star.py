@@ -24,11 +24,15 @@ actual departure times, the measures ``dep_delay``, ``arr_delay``, ``air_time``
 (minutes) and ``distance`` (miles), and the flags ``cancelled`` (no departure time) and
 ``arrival_unknown`` (departed, but no arrival delay: diverted, or not recorded).
 
-**Weather at departure** is the observation of the origin airport in the hour of the
-scheduled departure, joined on ``(origin, time_hour)`` in UTC. Joined on the local
-``(origin, year, month, day, hour)`` instead, the hour that repeats when clocks fall
-back in November would match two observations and duplicate the flights of that hour.
-``weather_observed`` is false where the hour has no observation.
+**Weather at departure** is the origin airport's latest observation at or before the
+hour of the scheduled departure, at most three hours older
+(:func:`millpond.model.timeseries.asof_join` on ``time_hour`` in UTC, by ``origin``):
+an hour the station did not report takes the one before. ``weather_hour`` says which
+observation was used and ``weather_observed`` whether it is the departure hour's own
+(false also where nothing within three hours exists: then the measures are null).
+Matched on the local ``(origin, year, month, day, hour)`` instead, the hour that
+repeats when clocks fall back in November would match two observations and duplicate
+the flights of that hour.
 
 >>> import ibis
 >>> airports = ibis.memtable({"faa": ["EWR", "LAX"], "name": ["Newark", "Los Angeles"]})
@@ -47,8 +51,9 @@ from datetime import date
 import ibis
 import ibis.expr.types as ir
 
-from millpond.shop.gold import date_key
+from millpond.model.dates import date_key
 from millpond.shop.gold import dim_date as _date_spine
+from millpond.model.timeseries import asof_join
 
 GOLD = "flights_gold"
 """The schema of the star schema: ``flights_gold.<table>``."""
@@ -58,6 +63,9 @@ NO_TAIL_NUMBER = 0
 
 WEATHER = ("temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure", "visib")
 """Weather measures carried into the fact (those the staged weather has)."""
+
+WEATHER_TOLERANCE = "3h"
+"""How much older than the departure hour an observation may be to stand for it."""
 
 
 def with_inferred_members(known: ir.Table, code: str, used: ir.Column) -> ir.Table:
@@ -156,14 +164,13 @@ def fct_flights(
     dests = airports.select(d_faa="faa", dest_airport_key="airport_key")
     tails = planes.filter(planes.tailnum.notnull()).select(p_tailnum="tailnum", tail_plane_key="plane_key")
     measures = [m for m in WEATHER if m in weather.columns]
-    observed = weather.select(w_origin="origin", w_time_hour="time_hour", weather_observed=ibis.literal(True),
-                              **{m: weather[m] for m in measures})
+    observed = weather.select("origin", "time_hour", *measures)
+    with_weather = asof_join(flights, observed, on="time_hour", by="origin", tolerance=WEATHER_TOLERANCE)
     joined = (
-        flights.left_join(carriers, flights.carrier == carriers.a_carrier)
-        .left_join(origins, flights.origin == origins.o_faa)
-        .left_join(dests, flights.dest == dests.d_faa)
-        .left_join(tails, flights.tailnum == tails.p_tailnum)
-        .left_join(observed, (flights.origin == observed.w_origin) & (flights.time_hour == observed.w_time_hour))
+        with_weather.left_join(carriers, with_weather.carrier == carriers.a_carrier)
+        .left_join(origins, with_weather.origin == origins.o_faa)
+        .left_join(dests, with_weather.dest == dests.d_faa)
+        .left_join(tails, with_weather.tailnum == tails.p_tailnum)
     )
     order = [joined.sched_dep_utc, joined.carrier, joined.flight, joined.origin]
     return joined.select(
@@ -183,6 +190,7 @@ def fct_flights(
         distance=joined.distance,
         cancelled=joined.cancelled,
         arrival_unknown=~joined.cancelled & joined.arr_delay.isnull(),
-        weather_observed=joined.weather_observed.fill_null(False),
+        weather_hour=joined.time_hour_right,
+        weather_observed=(joined.time_hour_right == joined.time_hour).fill_null(False),
         **{m: joined[m] for m in measures},
     ).order_by("flight_key")

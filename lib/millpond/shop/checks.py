@@ -15,7 +15,7 @@ import pandas as pd
 from millpond.quality.basic import Check, not_null, relationships, row_count_between, unique
 
 GOLD_KEYS = {
-    "gold.dim_customer": "customer_key",
+    "gold.dim_customer": "scd_id",
     "gold.dim_product": "product_key",
     "gold.dim_date": "date_key",
     "gold.fct_orders": "order_id",
@@ -26,6 +26,9 @@ GOLD_KEYS = {
 
 def gold_checks(table: Callable[[str], ir.Table]) -> list[Check]:
     """Not-null and unique keys, fact-to-dimension relationships and non-empty tables.
+
+    ``dim_customer`` is type 2: its key is the version's ``scd_id``, and each customer
+    has one current version.
 
     Parameters
     ----------
@@ -45,7 +48,9 @@ def gold_checks(table: Callable[[str], ir.Table]) -> list[Check]:
         ]
     orders, lines = table("gold.fct_orders"), table("gold.fct_order_lines")
     customers, products, dates = table("gold.dim_customer"), table("gold.dim_product"), table("gold.dim_date")
+    current = customers.filter(customers.is_current)
     checks += [
+        Check("one current version per customer", "gold.dim_customer", unique(current, "customer_key")),
         Check("customer_key is not null", "gold.fct_orders", not_null(orders, "customer_key")),
         Check("customer_key references dim_customer", "gold.fct_orders",
               relationships(orders, "customer_key", customers, "customer_key")),

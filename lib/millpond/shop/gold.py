@@ -3,7 +3,7 @@
 ==================  ====================================  ===============================
 table               grain                                 built from
 ==================  ====================================  ===============================
-dim_customer        one row per customer                  clean customers
+dim_customer        one row per customer version (SCD2)   clean customers, itself
 dim_product         one row per product                   clean products
 dim_date            one row per day, ``start..run_date``  two dates (no table)
 fct_orders          one row per valid order               clean orders, order lines,
@@ -17,15 +17,20 @@ Definitions: a line's ``amount`` is ``quantity * unit_price - discount``; an ord
 ``net_amount`` is the sum of its lines' amounts; **revenue** is the sum of
 ``net_amount`` over orders whose status is not ``cancelled`` (returned orders count),
 by ``order_date`` (UTC). Money is decimal(18, 2) throughout, summed exactly;
-``avg_order_value`` is a float64 rounded to cents (Ibis types a decimal mean as the
-same decimal, which DuckDB rounds, so it is averaged as float64).
+``avg_order_value`` is the exact mean rounded half away from zero to cents
+(:func:`millpond.model.numeric.exact_mean`; a float64 mean rounded to cents could differ
+between engines: the mean of 0.57 and 0.58 gave 0.57 on DuckDB and 0.58 on PostgreSQL).
 
-Surrogate keys (``customer_key``, ``product_key``) number the natural keys in ascending
-order from 1: stable for a given silver table, not across data that adds keys in the
-middle. ``date_key`` is ``yyyymmdd`` as an integer.
+``dim_customer`` is a type 2 snapshot (:func:`millpond.model.scd.scd2_snapshot` by
+``updated_at``): a customer whose attributes change gets a new version, one that
+disappears from the source has its version closed. Its ``customer_key`` is the durable
+key of the customer, :func:`millpond.model.keys.surrogate_key` of ``customer_id`` (the
+same in every version and on every engine, so facts built incrementally on different
+days agree); ``scd_id`` identifies a version. ``product_key`` numbers the product ids
+in ascending order from 1. ``date_key`` is ``yyyymmdd`` as an integer.
 
 >>> import ibis
->>> from datetime import date
+>>> from datetime import date, datetime
 >>> dates = dim_date(date(2024, 1, 5), date(2024, 1, 7))
 >>> ibis.duckdb.connect().to_pyarrow(dates.select("date_key", "weekday", "is_weekend")).to_pylist()
 [{'date_key': 20240105, 'weekday': 5, 'is_weekend': False}, {'date_key': 20240106, 'weekday': 6, 'is_weekend': True}, {'date_key': 20240107, 'weekday': 7, 'is_weekend': True}]
@@ -33,12 +38,15 @@ middle. ``date_key`` is ``yyyymmdd`` as an integer.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import ibis
 import ibis.expr.types as ir
 
 from millpond.model.dates import date_dimension, date_key
+from millpond.model.keys import surrogate_key
+from millpond.model.numeric import exact_mean
+from millpond.model.scd import scd2_snapshot
 from millpond.shop.domain import NON_REVENUE_STATUSES
 from millpond.shop.parse import MONEY
 
@@ -48,10 +56,26 @@ def line_amount(lines: ir.Table) -> ir.DecimalValue:
     return (lines.quantity * lines.unit_price - lines.discount).cast(MONEY)
 
 
-def dim_customer(customers: ir.Table) -> ir.Table:
-    """Return the customer dimension: ``customer_key`` plus the clean customer attributes."""
-    return customers.select(
-        customer_key=ibis.row_number().over(order_by=customers.customer_id) + 1,
+def dim_customer(customers: ir.Table, previous: ir.Table | None = None, *,
+                 now: datetime | None = None) -> ir.Table:
+    """Return the type 2 customer dimension: every version of every clean customer.
+
+    Parameters
+    ----------
+    customers
+        Clean silver customers, one row per ``customer_id`` (the latest ``updated_at``).
+    previous
+        The dimension as the previous run left it (``existing_snapshot``), or ``None``.
+    now
+        When this snapshot is taken: a customer missing from ``customers`` is closed
+        then. By default the data's own time, the latest ``updated_at`` of
+        ``customers`` or ``valid_from`` of ``previous``, so a rerun gives the same rows.
+
+    Columns: ``customer_key`` (durable key), the customer's attributes and
+    ``updated_at``, then ``scd_id``, ``valid_from``, ``valid_to`` and ``is_current``.
+    """
+    source = customers.select(
+        customer_key=surrogate_key(customers.customer_id),
         customer_id=customers.customer_id,
         first_name=customers.first_name,
         last_name=customers.last_name,
@@ -59,7 +83,17 @@ def dim_customer(customers: ir.Table) -> ir.Table:
         phone=customers.phone,
         country=customers.country,
         signup_date=customers.signup_date,
-    ).order_by("customer_key")
+        updated_at=customers.updated_at,
+    )
+    if previous is not None and "scd_id" not in previous.columns:
+        previous = None  # built before the dimension kept history: start it now
+    if now is None:
+        latest = [customers.updated_at.max().execute()]
+        if previous is not None:
+            latest.append(previous.valid_from.max().execute())
+        now = max((t for t in latest if t is not None), default=datetime(1970, 1, 1))
+    snapshot = scd2_snapshot(previous, source, "customer_id", strategy="timestamp", updated_at="updated_at", now=now)
+    return snapshot.order_by(["customer_id", "valid_from"])
 
 
 def dim_product(products: ir.Table) -> ir.Table:
@@ -99,12 +133,14 @@ def fct_orders(orders: ir.Table, order_lines: ir.Table, payments: ir.Table, cust
     orders, order_lines, payments
         Clean silver tables.
     customers
-        :func:`dim_customer`.
+        :func:`dim_customer` (its durable ``customer_key``: every version has the same).
 
     Columns: ``order_id``, ``customer_key``, ``date_key``, ``order_ts``, ``order_date``,
     ``status``, ``currency``, ``channel``, ``line_count``, ``items``, ``gross_amount``,
-    ``discount_amount``, ``net_amount``, ``payment_count``, ``paid_amount`` and
-    ``is_revenue`` (status not cancelled). An order without lines has zero totals.
+    ``discount_amount``, ``net_amount``, ``payment_count``, ``paid_amount``,
+    ``is_revenue`` (status not cancelled) and ``updated_at`` (the order's time or its
+    latest payment's, whichever is later: the watermark of the incremental build). An
+    order without lines has zero totals.
     """
     line_totals = order_lines.group_by(line_order_id=order_lines.order_id).aggregate(
         line_count=order_lines.count(),
@@ -114,9 +150,10 @@ def fct_orders(orders: ir.Table, order_lines: ir.Table, payments: ir.Table, cust
         net_amount=line_amount(order_lines).sum().cast(MONEY),
     )
     paid = payments.group_by(paid_order_id=payments.order_id).aggregate(
-        payment_count=payments.count(), paid_amount=payments.amount.sum().cast(MONEY)
+        payment_count=payments.count(), paid_amount=payments.amount.sum().cast(MONEY),
+        last_paid_ts=payments.paid_ts.max(),
     )
-    keys = customers.select(key_customer_id=customers.customer_id, customer_key=customers.customer_key)
+    keys = customers.select(key_customer_id=customers.customer_id, customer_key=customers.customer_key).distinct()
     joined = (
         orders.left_join(line_totals, orders.order_id == line_totals.line_order_id)
         .left_join(paid, orders.order_id == paid.paid_order_id)
@@ -140,6 +177,7 @@ def fct_orders(orders: ir.Table, order_lines: ir.Table, payments: ir.Table, cust
         payment_count=joined.payment_count.fill_null(0),
         paid_amount=joined.paid_amount.fill_null(zero),
         is_revenue=~joined.status.isin(NON_REVENUE_STATUSES),
+        updated_at=ibis.greatest(joined.order_ts, joined.last_paid_ts.fill_null(joined.order_ts)),
     ).order_by("order_id")
 
 
@@ -184,7 +222,7 @@ def mart_daily_revenue(orders: ir.Table, dates: ir.Table, run_date: date) -> ir.
         Last day reported (included).
 
     Columns: ``date``, ``date_key``, ``orders`` (revenue orders), ``revenue``
-    (decimal(18, 2)), ``items``, ``customers`` (distinct), ``avg_order_value`` (float64,
+    (decimal(18, 2)), ``items``, ``customers`` (distinct), ``avg_order_value`` (decimal(18, 2),
     NULL without orders) and ``cancelled_orders``.
     """
     reported = orders.filter(orders.order_date <= run_date)
@@ -194,7 +232,7 @@ def mart_daily_revenue(orders: ir.Table, dates: ir.Table, run_date: date) -> ir.
         revenue=sold.net_amount.sum().cast(MONEY),
         items=sold["items"].sum(),
         customers=sold.customer_key.nunique(),
-        avg_order_value=sold.net_amount.cast("float64").mean().round(2),
+        avg_order_value=exact_mean(sold.net_amount, scale=2).cast(MONEY),
     )
     lost = reported.filter(~reported.is_revenue)
     cancelled = lost.group_by(lost_date_key=lost.date_key).aggregate(cancelled_orders=lost.count())

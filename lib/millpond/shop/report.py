@@ -75,7 +75,7 @@ def shop_report(ctx: StageContext, *, run_date: str) -> ShopReport:
     sizes = []
     for layer in LAYERS:
         for name in sorted(ctx.con.list_tables(database=layer)):
-            if not name.startswith("_mp_tmp_"):
+            if not name.startswith("_mp_"):  # staging and version copies are internal
                 sizes.append({"table": f"{layer}.{name}", "rows": int(ctx.table(f"{layer}.{name}").count().execute())})
     tables = pd.DataFrame(sizes)
     by_name = dict(zip(tables.table, tables.rows))

@@ -10,13 +10,14 @@ from millpond.flights import star
 
 
 def staged_flights() -> ibis.Table:
-    """Four staged flights: to a known airport, to SJU (unknown), without tail number, cancelled."""
+    """Five staged flights: to a known airport, to SJU (unknown), without tail number, cancelled, late."""
     rows = [
         # flight, tailnum, dest, time_hour (UTC), dep_delay, arr_delay, cancelled
         (1, "N1", "LAX", dt.datetime(2013, 11, 3, 5), 2, 11, False),
         (2, "N725MQ", "SJU", dt.datetime(2013, 11, 3, 6), 30, None, False),
         (3, None, "LAX", dt.datetime(2013, 11, 3, 7), None, None, True),
         (4, "N1", "LAX", dt.datetime(2013, 11, 3, 9), -3, -10, False),
+        (5, "N1", "LAX", dt.datetime(2013, 11, 3, 13), 0, 0, False),
     ]
     columns = dict(zip(["flight", "tailnum", "dest", "time_hour", "dep_delay", "arr_delay", "cancelled"], zip(*rows)))
     t = ibis.memtable({name: list(values) for name, values in columns.items()},
@@ -69,22 +70,28 @@ def test_codes_missing_from_the_reference_tables_become_inferred_members(con):
     ]
 
 
-def test_the_fact_keeps_every_flight_with_resolved_keys_and_the_weather_of_its_utc_hour(con):
+def test_the_fact_keeps_every_flight_with_resolved_keys_and_the_weather_as_of_its_utc_hour(con):
     flights = staged_flights()
     airlines, airports, planes = dimensions(flights)
     fct = star.fct_flights(flights, weather(), airlines, airports, planes)
     got = con.to_pyarrow(fct.select(
-        "flight_key", "flight", "dest_airport_key", "plane_key", "cancelled", "arrival_unknown", "weather_observed",
-        "temp")).to_pylist()
+        "flight_key", "flight", "dest_airport_key", "plane_key", "cancelled", "arrival_unknown", "weather_hour",
+        "weather_observed", "temp")).to_pylist()
+    hour = {h: dt.datetime(2013, 11, 3, h) for h in (5, 6, 9)}
     assert got == [
+        # 05:00 and 06:00 UTC are both 01:00 local: each flight gets its own hour's observation
         {"flight_key": 1, "flight": 1, "dest_airport_key": 2, "plane_key": 1, "cancelled": False,
-         "arrival_unknown": False, "weather_observed": True, "temp": 51.98},
+         "arrival_unknown": False, "weather_hour": hour[5], "weather_observed": True, "temp": 51.98},
         {"flight_key": 2, "flight": 2, "dest_airport_key": 3, "plane_key": 3, "cancelled": False,
-         "arrival_unknown": True, "weather_observed": True, "temp": 50.0},
+         "arrival_unknown": True, "weather_hour": hour[6], "weather_observed": True, "temp": 50.0},
+        # 07:00 was not reported: the 06:00 observation stands for it
         {"flight_key": 3, "flight": 3, "dest_airport_key": 2, "plane_key": 0, "cancelled": True,
-         "arrival_unknown": False, "weather_observed": False, "temp": None},
+         "arrival_unknown": False, "weather_hour": hour[6], "weather_observed": False, "temp": 50.0},
         {"flight_key": 4, "flight": 4, "dest_airport_key": 2, "plane_key": 1, "cancelled": False,
-         "arrival_unknown": False, "weather_observed": True, "temp": 48.0},
+         "arrival_unknown": False, "weather_hour": hour[9], "weather_observed": True, "temp": 48.0},
+        # 13:00: the last observation (09:00) is four hours old, past the three hours allowed
+        {"flight_key": 5, "flight": 5, "dest_airport_key": 2, "plane_key": 1, "cancelled": False,
+         "arrival_unknown": False, "weather_hour": None, "weather_observed": False, "temp": None},
     ]
     keys = con.to_pyarrow(fct.select("date_key", "airline_key", "origin_airport_key")).to_pylist()
     assert {tuple(k.values()) for k in keys} == {(20131103, 2, 1)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -31,6 +32,7 @@ def shop():
         "customer_id": [5, 3], "first_name": ["Eve", "Cas"], "last_name": ["E", "C"],
         "email": ["e@x.test", "c@x.test"], "phone": [None, "+31612345678"],
         "country": ["NL", "DE"], "signup_date": [date(2023, 1, 1)] * 2,
+        "updated_at": [datetime(2023, 6, 1), datetime(2023, 5, 1)],
     }))
     products = ibis.memtable(pa.table({"product_id": [2, 1], "sku": ["S2", "S1"], "name": ["Mug", "Kite"],
                                        "category": ["kitchen", "toys"], "unit_price": _money("0.05", "10.10"),
@@ -54,17 +56,46 @@ def shop():
         "discount": _money("1.00", "0", "0", "0.99"),
     }))
     payments = ibis.memtable(pa.table({"payment_id": [1, 2, 3], "order_id": [1, 3, 3],
+                                       "paid_ts": [datetime(2024, 1, 1, 11), datetime(2024, 1, 5, 7),
+                                                   datetime(2024, 1, 4, 6)],
                                        "amount": _money("19.25", "50.00", "49.00")}))
     return {"customers": customers, "products": products, "orders": orders, "lines": lines, "payments": payments}
 
 
-def test_dimensions_number_natural_keys_in_order(con, shop):
+def test_dimensions_key_customers_durably_and_number_products_in_order(con, shop):
     customers = con.to_pyarrow(gold.dim_customer(shop["customers"])).to_pylist()
-    assert [(row["customer_key"], row["customer_id"]) for row in customers] == [(1, 3), (2, 5)]
+    durable = {3: hashlib.md5(b"3").hexdigest(), 5: hashlib.md5(b"5").hexdigest()}
+    assert [(row["customer_key"], row["customer_id"], row["is_current"]) for row in customers] == [
+        (durable[3], 3, True), (durable[5], 5, True),
+    ]
     products = con.to_pyarrow(gold.dim_product(shop["products"])).to_pylist()
     assert [(row["product_key"], row["sku"], row["unit_price"]) for row in products] == [
         (1, "S1", D("10.10")), (2, "S2", D("0.05")),
     ]
+
+
+def test_customer_dimension_keeps_history_and_closes_deleted_customers(con, shop):
+    from millpond.warehouse.materialize import materialize
+
+    materialize(con, gold.dim_customer(shop["customers"]), "gold.dim_customer")
+    # next day: customer 5 moved to Belgium (updated 2024-02-01), customer 3 is gone from the source
+    moved = shop["customers"].filter(lambda t: t.customer_id == 5).mutate(
+        country=ibis.literal("BE"), updated_at=ibis.literal(datetime(2024, 2, 1)))
+    previous = con.table("dim_customer", database="gold")
+    second = gold.dim_customer(moved, previous)
+    materialize(con, second, "gold.dim_customer")
+    rows = con.to_pyarrow(con.table("dim_customer", database="gold").order_by(["customer_id", "valid_from"]))
+    picked = [(r["customer_id"], r["country"], r["valid_from"], r["valid_to"], r["is_current"]) for r in rows.to_pylist()]
+    assert picked == [
+        # closed at the data's own time of the snapshot: the newest updated_at, 2024-02-01
+        (3, "DE", datetime(2023, 5, 1), datetime(2024, 2, 1), False),
+        (5, "NL", datetime(2023, 6, 1), datetime(2024, 2, 1), False),
+        (5, "BE", datetime(2024, 2, 1), None, True),
+    ]
+    assert len({r["customer_key"] for r in rows.to_pylist() if r["customer_id"] == 5}) == 1  # durable key
+    # the same source again adds nothing
+    again = gold.dim_customer(moved, con.table("dim_customer", database="gold"))
+    assert con.to_pyarrow(again.count()).as_py() == 3
 
 
 def test_date_spine_runs_from_start_to_run_date(con):
@@ -82,7 +113,8 @@ def test_order_facts_total_their_lines_and_payments(con, shop):
     customers = gold.dim_customer(shop["customers"])
     facts = gold.fct_orders(shop["orders"], shop["lines"], shop["payments"], customers)
     rows = con.to_pyarrow(facts).to_pylist()
-    picked = [(r["order_id"], r["customer_key"], r["date_key"], r["line_count"], r["items"], r["gross_amount"],
+    key = {hashlib.md5(b"3").hexdigest(): 1, hashlib.md5(b"5").hexdigest(): 2}  # customers 3 and 5
+    picked = [(r["order_id"], key[r["customer_key"]], r["date_key"], r["line_count"], r["items"], r["gross_amount"],
                r["discount_amount"], r["net_amount"], r["payment_count"], r["paid_amount"], r["is_revenue"])
               for r in rows]
     assert picked == [
@@ -95,6 +127,10 @@ def test_order_facts_total_their_lines_and_payments(con, shop):
         (4, 2, 20240103, 0, 0, D("0.00"), D("0.00"), D("0.00"), 0, D("0.00"), True),
     ]
     assert str(facts.schema()["net_amount"]) == "decimal(18, 2)"
+    # the watermark: the order's time, or its latest payment's when later
+    assert [r["updated_at"] for r in rows] == [
+        datetime(2024, 1, 1, 11), datetime(2024, 1, 1, 23), datetime(2024, 1, 5, 7), datetime(2024, 1, 3, 9),
+    ]
 
 
 def test_order_line_facts_carry_keys_and_exact_amounts(con, shop):
@@ -123,10 +159,10 @@ def test_daily_revenue_counts_every_day_and_skips_cancelled_orders(con, shop):
     picked = [(r["date"].day, r["orders"], r["revenue"], r["items"], r["customers"], r["avg_order_value"],
                r["cancelled_orders"]) for r in rows]
     assert picked == [
-        (1, 1, D("19.25"), 3, 1, 19.25, 1),
+        (1, 1, D("19.25"), 3, 1, D("19.25"), 1),
         (2, 0, D("0.00"), 0, 0, None, 0),
         # orders 3 (99.00) and 4 (0.00): average 49.50
-        (3, 2, D("99.00"), 3, 2, 49.5, 0),
+        (3, 2, D("99.00"), 3, 2, D("49.50"), 0),
     ]
     earlier = con.to_pyarrow(gold.mart_daily_revenue(facts, dates, date(2024, 1, 2)))
     assert earlier["date"].to_pylist() == [date(2024, 1, 1), date(2024, 1, 2)]
