@@ -93,6 +93,44 @@ def test_gold_totals_equal_the_generators_truth(shop, manifest):
     assert query(shop, "SELECT sum(paid_amount) FROM gold.fct_orders")[0][0] == manifest.payments_total
 
 
+def test_declared_tables_are_published_to_the_lake_and_versioned(shop, manifest, capsys):
+    """``tables:`` in shop.yml publishes fct_orders (Hive partitions) and the mart (Delta),
+    and every build is a recorded version."""
+    import json
+
+    import ibis
+    import pyarrow.parquet as pq
+    from deltalake import DeltaTable
+
+    from millpond.cli import main
+    from millpond.warehouse.lake import read_lake
+
+    lake = shop.path("data/lake")
+    orders_dir = lake / "gold" / "fct_orders"
+    days = {p.name.removeprefix("order_date=") for p in orders_dir.iterdir() if p.name.startswith("order_date=")}
+    warehouse_days = {str(d) for (d,) in query(shop, "SELECT DISTINCT order_date FROM gold.fct_orders")}
+    assert days == warehouse_days and len(days) >= manifest.days
+    one_day = sorted(days)[0]
+    # the files of one partition hold that day's orders and nothing else
+    in_partition = pq.read_table(orders_dir / f"order_date={one_day}").num_rows
+    assert in_partition == query(shop, f"SELECT count(*) FROM gold.fct_orders WHERE order_date = DATE '{one_day}'")[0][0]
+
+    con = ibis.duckdb.connect()
+    orders = read_lake(con, "gold.fct_orders", lake)
+    assert orders.count().execute() == manifest.valid_rows["orders"]
+    assert orders.paid_amount.sum().execute() == manifest.payments_total
+    pruned = read_lake(con, "gold.fct_orders", lake, filters={"order_date": [dt.date.fromisoformat(one_day)]})
+    assert pruned.count().execute() == in_partition
+
+    mart = read_lake(con, "gold.mart_daily_revenue", lake).select("date", "revenue").to_pyarrow().to_pylist()
+    assert {row["date"]: row["revenue"] for row in mart} == manifest.revenue_by_day
+    assert DeltaTable(str(lake / "gold" / "mart_daily_revenue")).version() == 0
+
+    assert main(["versions", "gold.fct_orders", "--json", "-C", str(shop.root)]) == 0
+    versions = json.loads(capsys.readouterr().out)
+    assert [(v["version"], v["rows"]) for v in versions] == [(1, manifest.valid_rows["orders"])]
+
+
 def test_run_history_and_executed_notebooks(shop):
     store = open_store(shop)
     run = store.runs(1)[0]
