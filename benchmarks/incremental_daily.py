@@ -99,11 +99,11 @@ def measure(history: int, repeat: int, jobs: int, work: Path) -> dict[str, float
           flush=True)
     build = _millpond(root, "run", "shop", "-p", f"run_date={yesterday}", "--jobs", str(jobs))
     saved = work / f"saved{history}"
-    shutil.copytree(root / "data", saved)
+    shutil.copytree(root / "data", saved, symlinks=True)  # the lake's links stay links
 
     def restore() -> None:
         shutil.rmtree(root / "data")
-        shutil.copytree(saved, root / "data")
+        shutil.copytree(saved, root / "data", symlinks=True)
         shutil.rmtree(raw)
         shutil.copytree(full, raw)  # the new day arrives
 

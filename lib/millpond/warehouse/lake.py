@@ -173,12 +173,17 @@ def _publish_parquet(batches: pa.RecordBatchReader, schema: Any, name: str, targ
     import pyarrow.dataset as ds
     import pyarrow.parquet as pq
 
-    if target.exists() and not target.is_symlink():
-        raise MillpondError(
-            f"publish {name}: {target} is not a parquet lake table (a delta table?); "
-            "delete that folder to publish it as parquet"
-        )
     store = _snapshots_dir(target)
+    if target.exists() and not target.is_symlink():
+        if not (target / MANIFEST).is_file():
+            raise MillpondError(
+                f"publish {name}: {target} is not a parquet lake table (a delta table?); "
+                "delete that folder to publish it as parquet"
+            )
+        # A snapshot copied in place of its link (e.g. by a copy that follows symlinks):
+        # it becomes a snapshot again, so the swap below stays one atomic rename.
+        store.mkdir(exist_ok=True)
+        target.rename(store / f"{time.time_ns():020d}-copied")
     store.mkdir(exist_ok=True)
     for stale in store.glob("*.partial"):  # left by a killed publish
         shutil.rmtree(stale, ignore_errors=True)

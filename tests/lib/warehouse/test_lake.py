@@ -136,6 +136,23 @@ def test_a_reader_keeps_its_snapshot_while_a_new_one_is_published(duckdb_con, la
     assert len(list(snapshots.iterdir())) == 2  # the current one and the one before
 
 
+def test_a_workspace_copied_through_its_links_still_publishes(duckdb_con, lake, tmp_path):
+    """A copy that follows symlinks (shutil.copytree's default) turns the table's link
+    into a folder; the next publish takes that folder back as a snapshot."""
+    import shutil
+
+    load(duckdb_con)
+    publish(duckdb_con, None, "gold.sales", lake)
+    copied = tmp_path / "copy" / "lake"
+    shutil.copytree(lake, copied)
+    assert not lake_path(copied, "gold.sales").is_symlink()
+    assert rows_of(duckdb_con, read_lake(duckdb_con, "gold.sales", copied)) == Counter(ROWS)
+    load(duckdb_con, ROWS[:2])
+    publish(duckdb_con, None, "gold.sales", copied)
+    assert lake_path(copied, "gold.sales").is_symlink()
+    assert rows_of(duckdb_con, read_lake(duckdb_con, "gold.sales", copied)) == Counter(ROWS[:2])
+
+
 def test_each_delta_publish_is_a_version_and_old_versions_read_back(con, lake):
     load(con)
     first = publish(con, None, "gold.sales", lake, PublishSpec(format="delta", partition_by=["day"]))
