@@ -3,7 +3,7 @@
 Example::
 
     - name: build_fct_orders
-      notebook: notebooks/gold/32_build_fct_orders.ipynb
+      notebook: notebooks/gold/33_build_fct_orders.ipynb
       produces: [gold.fct_orders]
       tables:
         gold.fct_orders:
@@ -22,9 +22,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from millpond.warehouse.lake import PublishSpec
-
 from millpond.warehouse.contracts import Contract
+from millpond.warehouse.lake import PublishSpec
 
 if TYPE_CHECKING:
     from millpond.workspace import Workspace
