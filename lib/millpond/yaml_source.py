@@ -58,7 +58,7 @@ def _to_python(node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int]) ->
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.safe_load(yaml.serialize(key_node))
+            key = _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else yaml.safe_load(yaml.serialize(key_node))
             if key in result:
                 raise SpecError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r}")
             result[key] = _to_python(value_node, (*path, key), lines)
@@ -66,7 +66,19 @@ def _to_python(node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int]) ->
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_to_python(item, (*path, i), lines) for i, item in enumerate(node.value)]
-    return yaml.safe_load(yaml.serialize(node))
+    return _scalar(node)
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    """The value of a scalar, typed as ``yaml.safe_load`` types it.
+
+    Constructed from the node itself: an empty value (``{a: x, b}`` gives ``b`` one)
+    has no text that parses back.
+
+    >>> _scalar(yaml.compose("{a: x, b}").value[1][1]) is None
+    True
+    """
+    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
 
 
 def load_yaml(path: Path, display: str | None = None) -> tuple[Any, LineMap]:

@@ -126,6 +126,13 @@ def test_invalid_yaml_names_line(ws):
     assert msg.startswith("pipelines/p.yml:13: invalid YAML")
 
 
+def test_a_comma_inside_a_flow_mapping_is_an_unknown_key_not_a_crash(ws):
+    # `{limit: 5, 6}`: YAML reads "6" as a second key with no value
+    msg = rejection(ws, GOOD.replace("params: {limit: 5}", "params: {limit: 5, 6}"))
+    assert msg.startswith("pipelines/p.yml:6: stages[0].params")
+    assert "6" in msg
+
+
 def test_cli_override_is_typed(ws):
     write(ws, GOOD)
     p = load_pipeline(ws, "p")
