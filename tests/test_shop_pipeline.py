@@ -136,7 +136,7 @@ def test_run_history_and_executed_notebooks(shop):
     run = store.runs(1)[0]
     assert (run["pipeline"], run["status"]) == ("shop", "success")
     stages = store.stage_runs(run["run_id"])
-    assert len(stages) == 21 and {s["status"] for s in stages} == {"success"}
+    assert len(stages) == 22 and {s["status"] for s in stages} == {"success"}
     for s in stages:
         assert (shop.root / s["notebook"]).is_file() and (shop.root / s["html"]).is_file()
     checks = store.check_history()
@@ -167,7 +167,7 @@ def test_report_renders_offline_with_the_stored_numbers(shop, manifest):
 def test_second_run_skips_and_a_changed_parameter_reruns_exactly_what_it_affects(shop, manifest):
     again = run_pipeline(shop, "shop", RunOptions(jobs=2))
     statuses = {s["stage"]: s["status"] for s in open_store(shop).stage_runs(again.run_id)}
-    assert set(statuses.values()) == {"skipped"} and len(statuses) == 21
+    assert set(statuses.values()) == {"skipped"} and len(statuses) == 22
 
     mid = dt.date(2024, 1, 15)
     changed = run_pipeline(shop, "shop", RunOptions(params={"run_date": mid.isoformat()}, jobs=2))

@@ -18,6 +18,7 @@ from millpond.errors import SpecError
 from millpond.pipeline.dag import find_cycle, topological_order
 from millpond.pipeline.notebooks import declared_parameters
 from millpond.pipeline.params import coerce, compatible, python_type_name
+from millpond.pipeline.products import check_products
 from millpond.pipeline.spec import PipelineSpec, StageSpec
 from millpond.validation import spec_error
 from millpond.workspace import Workspace
@@ -103,6 +104,7 @@ def load_pipeline(workspace: Workspace, name: str, *, check_notebooks: bool = Tr
         raise spec_error(exc, display, lines, PipelineSpec) from None
     pipeline = Pipeline(workspace, spec.name or path.stem, path, spec, lines)
     _check_graph(pipeline, display)
+    check_products(spec, display, lines)
     _check_notebooks(pipeline, display, inspect=check_notebooks)
     _check_declared_checks(pipeline, display)
     return pipeline
@@ -143,6 +145,33 @@ def _check_declared_checks(pipeline: Pipeline, display: str) -> None:
     if fresh:
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(sorted(known | fresh)))
+
+
+def check_declared_columns(pipeline: Pipeline) -> None:
+    """Columns declared under ``tables:`` (``columns``, ``primary_key``) exist in the table's
+    latest recorded build, when there is one (``millpond validate``; not at run time, where a
+    build may be about to add them: ``materialize()`` checks them then)."""
+    from millpond.store.metadata import MetadataStore
+
+    path = pipeline.workspace.meta_dir / "meta.sqlite"
+    if not path.is_file():
+        return
+    store = MetadataStore(path)
+    display = pipeline.workspace.relative(pipeline.path)
+    for i, stage in enumerate(pipeline.spec.stages):
+        for table, spec in stage.tables.items():
+            declared = spec.declared_columns()
+            built = store.latest_materialization(table) if declared else None
+            if built is None:
+                continue
+            for column in spec.missing_columns(list(built.schema)):
+                where = ("columns", column) if column in spec.columns else ("primary_key", spec.primary_key.index(column))
+                raise _fail(
+                    display, pipeline.lines, ("stages", i, "tables", table, *where),
+                    f"{table} has no column {column!r} in its latest build"
+                    f"{f' (run {built.run_id})' if built.run_id else ''}; columns: {', '.join(built.schema)}; "
+                    "fix the name, or run the stage if the column is new",
+                )
 
 
 def _fail(display: str, lines: LineMap, loc: tuple, message: str) -> SpecError:

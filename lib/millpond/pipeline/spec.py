@@ -27,6 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from millpond.pipeline.params import ParamType, coerce
+from millpond.pipeline.products import DOMAIN
 from millpond.pipeline.tables import TableSpec
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -65,6 +66,7 @@ class StageSpec(RetryPolicy):
     name: str = Field(pattern=IDENTIFIER)
     notebook: str
     description: str = ""
+    domain: str | None = Field(default=None, pattern=DOMAIN, description="the stage's domain (default: the pipeline's)")
     params: dict[str, Any] = {}
     needs: list[str] = []
     reads: list[str] = []
@@ -101,6 +103,7 @@ class PipelineSpec(BaseModel):
 
     name: str | None = Field(default=None, pattern=IDENTIFIER)
     description: str = ""
+    domain: str | None = Field(default=None, pattern=DOMAIN, description="the domain of stages that name none")
     params: dict[str, ParamSpec] = {}
     defaults: RetryPolicy = RetryPolicy()
     stages: list[StageSpec] = Field(min_length=1)

@@ -9,8 +9,18 @@ Example::
         gold.fct_orders:
           on_schema_change: append_new_columns
           retain: 5
+          description: One row per order, in the shop's currency.
+          owner: sales-analytics
+          tags: [finance]
+          primary_key: [order_id]          # or the contract's primary_key
+          columns:
+            net_amount: {description: after discounts, before tax, tags: [finance]}
 
-A key must be one of the stage's ``produces``. :func:`declared_table_spec` finds a
+A key must be one of the stage's ``produces``. The catalog fields (``description``,
+``owner``, ``tags``, ``primary_key``, ``columns``) document the table for
+``millpond catalog``; every column they name must be built: :meth:`TableSpec.check_columns`
+runs in ``materialize()`` before anything is built, and ``millpond validate`` compares
+them with the latest recorded schema. :func:`declared_table_spec` finds a
 table's options from any pipeline of the workspace, cheaply (YAML only, no notebook
 inspection), so a notebook run from JupyterLab honours them as the runner does.
 """
@@ -18,17 +28,34 @@ inspection), so a notebook run from JupyterLab honours them as the runner does.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from millpond.errors import MillpondError
 from millpond.warehouse.contracts import Contract
+from millpond.pipeline.products import ProductSpec
 from millpond.warehouse.lake import PublishSpec
 
 if TYPE_CHECKING:
     from millpond.workspace import Workspace
 
 SchemaChangePolicy = Literal["fail", "append_new_columns", "sync_all_columns", "quarantine"]
+TAG = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+Tag = Annotated[str, StringConstraints(pattern=TAG)]
+
+
+class ColumnDoc(BaseModel):
+    """What the catalog says about one column: a description and tags such as ``pii``.
+
+    >>> ColumnDoc.model_validate({"description": "where receipts go", "tags": ["pii"]}).tags
+    ['pii']
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = ""
+    tags: list[Tag] = []
 
 
 class TableSpec(BaseModel):
@@ -48,6 +75,62 @@ class TableSpec(BaseModel):
     )
     retain: int | None = Field(default=None, ge=1, description="versions of the table kept for time travel")
     publish: PublishSpec | None = Field(default=None, description="also publish the table to the lake")
+    description: str = Field(default="", description="what one row is, for the catalog")
+    owner: str | None = Field(default=None, description="who answers for the table (a team or a person)")
+    tags: list[Tag] = Field(default=[], description="labels such as pii or finance; `millpond catalog --tag`")
+    primary_key: list[str] = Field(default=[], description="the key columns (documented, not enforced: a contract enforces)")
+    columns: dict[str, ColumnDoc] = Field(default={}, description="descriptions and tags per column")
+    product: ProductSpec | None = Field(
+        default=None, description="publish as a data product of the stage's domain (docs/products.md)"
+    )
+
+    @model_validator(mode="after")
+    def _one_primary_key(self) -> TableSpec:
+        enforced = self.contract.primary_key if self.contract else []
+        if self.primary_key and enforced and self.primary_key != enforced:
+            raise ValueError(
+                f"primary_key {self.primary_key} differs from contract.primary_key {enforced}; declare it once"
+            )
+        return self
+
+    @property
+    def key(self) -> list[str]:
+        """The declared primary key, or the contract's.
+
+        >>> TableSpec.model_validate({"contract": {"primary_key": ["id"]}}).key
+        ['id']
+        """
+        return self.primary_key or (self.contract.primary_key if self.contract else [])
+
+    def declared_columns(self) -> list[str]:
+        """Every column the catalog fields name (``columns`` then ``primary_key``), once each."""
+        return list(dict.fromkeys([*self.columns, *self.primary_key]))
+
+    def missing_columns(self, built: list[str]) -> list[str]:
+        """Declared columns that are not among ``built``.
+
+        >>> TableSpec.model_validate({"columns": {"id": {}, "emial": {}}}).missing_columns(["id", "email"])
+        ['emial']
+        """
+        have = set(built)
+        return [c for c in self.declared_columns() if c not in have]
+
+    def check_columns(self, name: str, built: list[str]) -> None:
+        """Raise one line naming table ``name`` and a declared column it does not build.
+
+        >>> TableSpec.model_validate({"columns": {"emial": {}}}).check_columns("gold.t", ["id", "email"])
+        Traceback (most recent call last):
+        ...
+        millpond.errors.MillpondError: gold.t: declared column 'emial' is not built (columns: id, email); fix `tables: gold.t:` in the pipeline spec or the expression; the previous version stays
+        """
+        missing = self.missing_columns(built)
+        if missing:
+            which = ", ".join(repr(c) for c in missing)
+            raise MillpondError(
+                f"{name}: declared column{'s' if len(missing) > 1 else ''} {which} "
+                f"{'are' if len(missing) > 1 else 'is'} not built (columns: {', '.join(built)}); "
+                f"fix `tables: {name}:` in the pipeline spec or the expression; the previous version stays"
+            )
 
 
 def declared_table_spec(workspace: Workspace, name: str, pipeline: str | None = None) -> TableSpec:

@@ -207,6 +207,8 @@ def materialize(con: BaseBackend, expr: ir.Table, name: str, kind: str = "table"
     if kind == "incremental" and incremental is None:
         raise MillpondError(f"materialize {name}: kind 'incremental' needs incremental=Incremental.of(strategy, ...)")
     schema, table = split_name(name)
+    if spec is not None:  # columns the catalog declares (descriptions, tags, key) must be built
+        spec.check_columns(name, list(expr.columns))
     started = time.perf_counter()
     ensure_schema(con, schema)
     new_rows = held = refresh = None
