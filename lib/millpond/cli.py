@@ -176,13 +176,14 @@ def validate(
     pipeline: Annotated[Optional[list[str]], typer.Argument(help="Pipelines to check (default: all).")] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Check pipeline specs and their notebooks without running anything."""
-    from millpond.pipeline.load import load_pipeline
+    """Check pipeline specs, their notebooks and declared columns (against the latest builds) without running anything."""
+    from millpond.pipeline.load import check_declared_columns, load_pipeline
 
     ws = _workspace(workspace)
     names = pipeline or sorted(p.stem for p in ws.pipelines_dir.glob("*.yml"))
     for name in names:
         p = load_pipeline(ws, name)
+        check_declared_columns(p)
         typer.echo(f"{ws.relative(p.path)}: ok ({len(p.spec.stages)} stages)")
 
 
@@ -280,6 +281,51 @@ def compact(
     from millpond.warehouse.versions_view import run_compact
 
     typer.echo(run_compact(_workspace(workspace), if_wasteful=if_wasteful))
+
+
+@app.command()
+def catalog(
+    table: Annotated[Optional[str], typer.Argument(help="Show this table's whole entry with its columns (layer.table).")] = None,
+    tag: Annotated[Optional[str], typer.Option("--tag", help="Only tables that carry TAG, on the table or a column (e.g. pii).")] = None,
+    search: Annotated[Optional[str], typer.Option("--search", help="Only tables whose name, description, tags or columns contain TEXT.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Every table the workspace builds or reads: owner, tags, rows, size, last build, freshness, quality."""
+    from millpond.catalog import build_catalog
+    from millpond.catalog.view import show_catalog, show_entry
+
+    found = build_catalog(_workspace(workspace))
+    if table:
+        show_entry(found.entry(table), as_json=as_json)
+    else:
+        show_catalog(found, tag=tag, search=search, as_json=as_json)
+
+
+@app.command()
+def lineage(
+    target: Annotated[str, typer.Argument(help="A table (layer.table) or a column (layer.table.column).")],
+    upstream: Annotated[bool, typer.Option("--upstream/--downstream", help="Where it comes from (default) or where it flows.")] = True,
+    depth: Annotated[Optional[int], typer.Option("--depth", min=1, help="Show at most N levels.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Table or column lineage as a tree, computed from the SQL each build compiled to."""
+    from millpond.lineage.view import show_lineage
+
+    show_lineage(_workspace(workspace), target, downstream=not upstream, depth=depth, as_json=as_json)
+
+
+@app.command()
+def impact(
+    target: Annotated[str, typer.Argument(help="A column: layer.table.column.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Every downstream table, column and declared check that changing a column affects."""
+    from millpond.lineage.view import show_impact
+
+    show_impact(_workspace(workspace), target, as_json=as_json)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -198,6 +198,9 @@ class StageContext:
                 fingerprint=self.fingerprint, run_id=self.run_id, stage=self.stage_name, built_at=time.time(),
             )
         )
+        from millpond.lineage.compiled import record_compiled_sql  # its SQL, for column lineage
+
+        record_compiled_sql(self.con, self.store, expr, name, run_id=self.run_id, stage=self.stage_name)
         keys = [unique_key] if isinstance(unique_key, str) else unique_key
         record_version(self.con, self.store, result, kept, retain=retain, run_id=self.run_id, stage=self.stage_name,
                        unique_key=keys if kind == "incremental" else None)

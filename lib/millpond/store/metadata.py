@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from millpond.store.monitoring import MONITORING_SCHEMA, MonitoringRecords
+from millpond.store.table_sql import TABLE_SQL_SCHEMA, TableSqlRecords
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -149,7 +150,7 @@ class TableVersion:
         return "expired" if self.location is None else "live" if self.location == self.table_name else "kept"
 
 
-class MetadataStore(MonitoringRecords):
+class MetadataStore(MonitoringRecords, TableSqlRecords):
     """The workspace's metadata database.
 
     Examples
@@ -167,7 +168,7 @@ class MetadataStore(MonitoringRecords):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
-            db.executescript(SCHEMA + MONITORING_SCHEMA)
+            db.executescript(SCHEMA + MONITORING_SCHEMA + TABLE_SQL_SCHEMA)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -287,6 +288,18 @@ class MetadataStore(MonitoringRecords):
             duration=row["duration"], fingerprint=row["fingerprint"], run_id=row["run_id"], stage=row["stage"],
             built_at=row["built_at"],
         )
+
+    def latest_materializations(self) -> dict[str, Materialization]:
+        """The latest recorded build of every table, by table name (one query)."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT * FROM materializations WHERE id IN (SELECT MAX(id) FROM materializations GROUP BY table_name)"
+                " ORDER BY table_name"
+            ).fetchall()
+        return {r["table_name"]: Materialization(
+            table_name=r["table_name"], kind=r["kind"], rows=r["rows"], schema=json.loads(r["schema"]),
+            duration=r["duration"], fingerprint=r["fingerprint"], run_id=r["run_id"], stage=r["stage"],
+            built_at=r["built_at"]) for r in rows}
 
     def materializations(self, run_id: str, stage: str | None = None) -> list[dict[str, Any]]:
         query = "SELECT * FROM materializations WHERE run_id = ?" + (" AND stage = ?" if stage else "") + " ORDER BY id"
