@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-import duckdb
 import nbformat
 import pandas as pd
 import pytest
 from support.reference import REPO, copy_workspace
+from support.workspaces import query
 
 from millpond.run.runner import RunOptions, open_store, run_pipeline
 
@@ -97,14 +97,6 @@ def run(tmp_path_factory):
     assert result.exit_code == 0, result.stages
     print(f"\nmillpond run flights: {elapsed:.1f} s")
     return SimpleNamespace(ws=workspace, run_id=result.run_id, seconds=elapsed)
-
-
-def query(ws, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(ws.duckdb_file()), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def scalar(ws, sql: str):

@@ -11,11 +11,11 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import nbformat
 import pytest
 from support.chromium import render_page, require_chromium
 from support.reference import REPO, build_reference_workspace
+from support.workspaces import query
 
 from millpond.run.runner import RunOptions, open_store, run_pipeline
 from millpond.shop.manifest import read_manifest
@@ -31,14 +31,6 @@ def shop(tmp_path_factory):
 @pytest.fixture(scope="module")
 def manifest(shop):
     return read_manifest(shop.path("data/raw"))
-
-
-def query(ws, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(ws.duckdb_file()), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def count(ws, table: str) -> int:

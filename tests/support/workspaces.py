@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import duckdb
 import nbformat
 import yaml
 
@@ -41,3 +42,12 @@ COPY_TABLE = (
     "import millpond as mp\nctx = mp.stage()",
     "ctx.materialize(ctx.table(source), table)",
 )
+
+
+def query(ws, sql: str) -> list[tuple]:
+    """Rows of ``sql`` on workspace ``ws``'s DuckDB warehouse, opened read-only."""
+    con = duckdb.connect(str(ws.duckdb_file()), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
