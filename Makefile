@@ -33,8 +33,10 @@ venv-test: $(VENV)/.installed-test
 run: venv
 	$(BIN)/millpond generate --seed $(SEED) --scale $(SCALE)
 	$(BIN)/millpond run shop --jobs 2
+	@$(BIN)/millpond docs > /dev/null
 	@echo "report:    data/reports/shop.html"
 	@echo "quality:   data/reports/quality.html"
+	@echo "docs site: data/reports/docs/index.html"
 
 test: venv-test
 	$(BIN)/python -m pytest

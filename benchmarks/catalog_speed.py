@@ -24,13 +24,13 @@ from millpond.store.metadata import Materialization, MetadataStore
 from millpond.workspace import Workspace
 
 
-def generate(root: Path, tables: int, runs: int) -> Workspace:
-    """Write the pipeline and fill the metadata store."""
+def generate(root: Path, tables: int, runs: int, layer: str = "gold") -> Workspace:
+    """Write the pipeline and fill the metadata store (tables ``<layer>.t0`` ... ``<layer>.t<tables-1>``)."""
     (root / "millpond.yml").write_text("name: generated\n")
     (root / "pipelines").mkdir()
     stages = [
-        {"name": f"s{i}", "notebook": "n.ipynb", "produces": [f"gold.t{i}"],
-         "tables": {f"gold.t{i}": {
+        {"name": f"s{i}", "notebook": "n.ipynb", "produces": [f"{layer}.t{i}"],
+         "tables": {f"{layer}.t{i}": {
              "description": f"table {i}", "owner": "team", "tags": ["finance"] if i % 2 else ["pii"],
              "primary_key": ["id"],
              "columns": {f"c{j}": {"description": f"column {j}", "tags": ["pii"]} for j in range(5)},
@@ -43,9 +43,9 @@ def generate(root: Path, tables: int, runs: int) -> Workspace:
     for run in range(runs):
         for i in range(tables):
             store.record_materialization(
-                Materialization(f"gold.t{i}", "table", 100, schema, 0.1, "f", f"r{run}", f"s{i}", 1000.0 + run))
+                Materialization(f"{layer}.t{i}", "table", 100, schema, 0.1, "f", f"r{run}", f"s{i}", 1000.0 + run))
         store.record_checks(f"r{run}", None, [
-            {"table": f"gold.t{i}", "check": f"k{k}", "severity": "error", "status": "pass", "failing_rows": 0}
+            {"table": f"{layer}.t{i}", "check": f"k{k}", "severity": "error", "status": "pass", "failing_rows": 0}
             for i in range(tables) for k in range(3)
         ])
     return Workspace(root)

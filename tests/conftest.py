@@ -5,7 +5,9 @@
   first use only;
 - ``pg_con`` (function): an Ibis PostgreSQL backend on a new, empty database;
 - ``con`` (function, parametrized): ``duckdb_con`` then ``pg_con``, with ids
-  ``duckdb`` and ``postgres``.
+  ``duckdb`` and ``postgres``;
+- ``shop_reference`` (session): the reference workspace with the shop pipeline run
+  once, for tests that only read it (lineage, the docs site).
 
 Backend-agnostic tests take ``con`` and so run on both engines. Tests that need
 PostgreSQL carry the ``postgres`` marker (added automatically), so
@@ -76,3 +78,11 @@ def duckdb_con() -> Iterator[ibis.BaseBackend]:
 def con(request: pytest.FixtureRequest) -> ibis.BaseBackend:
     """A fresh warehouse on each backend: the test runs once per engine."""
     return request.getfixturevalue(f"{'pg' if request.param == 'postgres' else 'duckdb'}_con")
+
+
+@pytest.fixture(scope="session")
+def shop_reference(tmp_path_factory):
+    """The reference workspace after one shop run; read it, never change it."""
+    from support.reference import build_reference_workspace
+
+    return build_reference_workspace(tmp_path_factory.mktemp("shop-reference") / "workspace", pipelines=("shop",))

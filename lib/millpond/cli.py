@@ -328,6 +328,25 @@ def impact(
     show_impact(_workspace(workspace), target, as_json=as_json)
 
 
+@app.command()
+def docs(
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the site here (default: <reports>/docs).")] = None,
+    serve: Annotated[bool, typer.Option("--serve", help="Then serve it over HTTP until Ctrl-C.")] = False,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port for --serve (0: any free port).")] = 8000,
+    host: Annotated[str, typer.Option("--host", help="Address for --serve; 0.0.0.0 shares it on the network.")] = "127.0.0.1",
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Write the docs site: a page per table, search, lineage graph; opens from disk, needs no network."""
+    from millpond.docs import write_site
+
+    site = write_site(_workspace(workspace), output)
+    typer.echo(f"docs site: {site / 'index.html'}")
+    if serve:
+        from millpond.docs.serve import serve_site
+
+        serve_site(site, host=host, port=port, echo=typer.echo)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     try:

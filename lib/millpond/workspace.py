@@ -188,3 +188,31 @@ class Workspace:
                 return p
         known = sorted(p.stem for p in self.pipelines_dir.glob("*.y*ml"))
         raise MillpondError(f"no pipeline {name!r} in {self.relative(self.pipelines_dir)} (known: {', '.join(known) or 'none'})")
+
+
+EMPTY_NOTEBOOK = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
+
+
+def example_workspace(pipeline: str, *, name: str = "w") -> Workspace:
+    """A throwaway workspace in a new temporary folder, for examples and doctests.
+
+    It holds ``millpond.yml``, ``pipelines/p.yml`` with the text ``pipeline``, and an
+    empty notebook at each stage's ``notebook`` path.
+
+    >>> ws = example_workspace("stages:\\n- {name: s, notebook: n.ipynb, produces: [gold.a]}\\n")
+    >>> sorted(p.relative_to(ws.root).as_posix() for p in ws.root.rglob("*") if p.is_file())
+    ['millpond.yml', 'n.ipynb', 'pipelines/p.yml']
+    """
+    import tempfile
+
+    import yaml
+
+    root = Path(tempfile.mkdtemp(prefix="millpond-example-"))
+    (root / "millpond.yml").write_text(f"name: {name}\n")
+    (root / "pipelines").mkdir()
+    (root / "pipelines" / "p.yml").write_text(pipeline)
+    for stage in (yaml.safe_load(pipeline) or {}).get("stages", []):
+        notebook = root / stage["notebook"]
+        notebook.parent.mkdir(parents=True, exist_ok=True)
+        notebook.write_text(EMPTY_NOTEBOOK)
+    return Workspace(root)

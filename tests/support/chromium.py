@@ -28,7 +28,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,6 +159,7 @@ def render_page(
     wait_ms: int = 1000,
     wait_for: str | None = None,
     evaluate: Mapping[str, str] | None = None,
+    steps: Sequence[tuple[str, str | None]] = (),
     width: int = 1280,
     height: int = 900,
     timeout_s: float = 60.0,
@@ -177,8 +178,12 @@ def render_page(
     wait_for
         A JavaScript expression; wait until it is truthy (polled every 50 ms).
     evaluate
-        JavaScript expressions to evaluate once the page settled, by name; their
-        JSON-serialisable results end up in :attr:`PageResult.values`.
+        JavaScript expressions to evaluate once the page settled (and the ``steps``
+        ran), by name; their JSON-serialisable results end up in :attr:`PageResult.values`.
+    steps
+        ``(action, wait_for)`` pairs run in order once the page settled: evaluate the
+        action (a click, typing into a field, following a link), then wait up to
+        ``wait_ms`` for ``wait_for`` (if given) to be truthy, across page loads.
     width, height
         Viewport size in CSS pixels (the screenshot grows to the page's full height).
     timeout_s
@@ -204,6 +209,7 @@ def render_page(
                 wait_ms=wait_ms,
                 wait_for=wait_for,
                 evaluate=dict(evaluate or {}),
+                steps=list(steps),
                 size=(width, height),
             )
 
@@ -260,7 +266,7 @@ class _Browser:
         os.close(self._to_browser)
         os.close(self._from_browser)
 
-    def render(self, url, *, screenshot, wait_ms, wait_for, evaluate, size) -> PageResult:
+    def render(self, url, *, screenshot, wait_ms, wait_for, evaluate, steps, size) -> PageResult:
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})
         self.session = session["sessionId"]
@@ -275,6 +281,10 @@ class _Browser:
             self._pump_until(lambda: False, wait_ms / 1000)
         else:
             ready = self._poll(wait_for, wait_ms / 1000)
+        for action, condition in steps:
+            self.eval(action)
+            if condition is not None:
+                ready = self._poll(condition, wait_ms / 1000) and ready
         values = {name: self.eval(expression) for name, expression in evaluate.items()}
         dom = self.eval("document.documentElement.outerHTML")
         if screenshot is not None:
@@ -336,8 +346,11 @@ class _Browser:
     def _poll(self, expression: str, seconds: float) -> bool:
         deadline = time.monotonic() + seconds
         while True:
-            if self.eval(f"Boolean({expression})"):
-                return True
+            try:
+                if self.eval(f"Boolean({expression})"):
+                    return True
+            except RuntimeError:  # the page is navigating: its context went away; ask again
+                pass
             if time.monotonic() >= deadline:
                 return False
             self._pump_until(lambda: False, 0.05)

@@ -64,15 +64,11 @@ def build_catalog(workspace: Workspace, *, sizes: bool = True, now: float | None
 
     Examples
     --------
-    >>> import tempfile, pathlib
-    >>> from millpond.workspace import Workspace
-    >>> root = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (root / "millpond.yml").write_text("name: w\\n")
-    >>> (root / "pipelines").mkdir()
-    >>> _ = (root / "pipelines" / "p.yml").write_text(
+    >>> from millpond.workspace import example_workspace
+    >>> ws = example_workspace(
     ...     "stages:\\n- {name: s, notebook: n.ipynb, reads: [data/raw/a.csv], produces: [gold.a],"
     ...     " tables: {gold.a: {owner: sales, tags: [finance]}}}\\n")
-    >>> [(e.name, e.layer, e.owner, e.read_by) for e in build_catalog(Workspace(root)).entries]
+    >>> [(e.name, e.layer, e.owner, e.read_by) for e in build_catalog(ws).entries]
     [('data/raw/a.csv', 'raw', None, ['p.s']), ('gold.a', 'gold', 'sales', [])]
     """
     now = time.time() if now is None else now

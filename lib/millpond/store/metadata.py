@@ -301,6 +301,18 @@ class MetadataStore(MonitoringRecords, TableSqlRecords):
             duration=r["duration"], fingerprint=r["fingerprint"], run_id=r["run_id"], stage=r["stage"],
             built_at=r["built_at"]) for r in rows}
 
+    def build_history(self, limit_per_table: int = 30) -> dict[str, list[dict[str, Any]]]:
+        """The recent builds of every table, oldest first: ``run_id``, ``rows``, ``built_at``, ``duration``."""
+        with self._connect() as db:
+            rows = db.execute("SELECT table_name, run_id, rows, built_at, duration FROM materializations"
+                              " ORDER BY id DESC").fetchall()
+        history: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            builds = history.setdefault(row["table_name"], [])
+            if len(builds) < limit_per_table:
+                builds.insert(0, {k: row[k] for k in ("run_id", "rows", "built_at", "duration")})
+        return history
+
     def materializations(self, run_id: str, stage: str | None = None) -> list[dict[str, Any]]:
         query = "SELECT * FROM materializations WHERE run_id = ?" + (" AND stage = ?" if stage else "") + " ORDER BY id"
         with self._connect() as db:

@@ -18,7 +18,6 @@ lib/millpond/model/{scd,keys}.py, not from running the lineage code:
 from __future__ import annotations
 
 import pytest
-from support.reference import build_reference_workspace
 
 from millpond.lineage.columns import ColumnRef
 from millpond.lineage.view import impact, workspace_lineage
@@ -31,9 +30,8 @@ def refs(*names: str) -> set[ColumnRef]:
 
 
 @pytest.fixture(scope="module")
-def lineage(tmp_path_factory):
-    ws = build_reference_workspace(tmp_path_factory.mktemp("reference"), pipelines=("shop",))
-    return workspace_lineage(ws)
+def lineage(shop_reference):
+    return workspace_lineage(shop_reference)
 
 
 def test_daily_revenue_comes_from_the_order_lines_amounts(lineage):
