@@ -15,7 +15,8 @@ What the pages must show comes from sources independent of the site code:
 * the column edge ``fct_orders.net_amount -> mart_daily_revenue.revenue`` (the mart
   sums ``net_amount``, gold.py), and what ``revenue`` derives from: ``net_amount`` is
   quantity, unit price and discount of the silver order lines, parsed from the bronze
-  order lines, read from ``order_lines.parquet`` (see tests/lib/lineage/test_reference_lineage.py).
+  order lines, read from ``order_lines.parquet`` (see tests/lib/lineage/test_reference_lineage.py);
+* the columns that decide the mart's rows (``MART_ROW_SOURCES``, from its filters, groupings and joins).
 
 Screenshots land in tests/artifacts/ (docs_index.png, docs_table.png,
 docs_lineage_columns.png, docs_search.png).
@@ -44,6 +45,11 @@ MART_UPSTREAM = sorted([
     "data/raw/orders.csv", "data/raw/order_lines.parquet", "data/raw/payments.csv", "data/raw/customers.csv",
     "data/raw/products.parquet",
 ])
+
+# gold.py's mart_daily_revenue: orders up to run_date (order_date), revenue ones (is_revenue) and
+# the others, grouped by date_key, left-joined to the date spine (dates up to run_date) on date_key
+MART_ROW_SOURCES = ["gold.dim_date.date", "gold.dim_date.date_key", "gold.fct_orders.date_key",
+                    "gold.fct_orders.is_revenue", "gold.fct_orders.order_date"]
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +88,10 @@ def test_the_index_lists_every_table_and_a_click_opens_its_page(site, shop_refer
 def test_the_lineage_graph_shows_the_upstream_tables_and_expands_to_columns(site, shop_reference):
     mart = site / "gold" / "gold.mart_daily_revenue.html"
     result = render_page(mart, screenshot=ARTIFACTS / "docs_table.png", wait_for=GRAPH_READY, wait_ms=20000,
-                         evaluate={"upstream": "MILLPOND_LINEAGE.upstream()", "tables": "MILLPOND_LINEAGE.tables()"})
+                         evaluate={"upstream": "MILLPOND_LINEAGE.upstream()", "tables": "MILLPOND_LINEAGE.tables()",
+                                   "rows": "[...document.querySelectorAll('#row-sources code')].map(c => c.textContent)"})
     _assert_clean(result)
+    assert result.values["rows"] == MART_ROW_SOURCES
     assert result.values["upstream"] == MART_UPSTREAM
     assert result.values["tables"] == sorted([*MART_UPSTREAM, "gold.mart_daily_revenue"])  # nothing reads the mart
     expanded = render_page(

@@ -122,6 +122,16 @@ def test_declared_tables_are_published_to_the_lake_and_versioned(shop, manifest,
     versions = json.loads(capsys.readouterr().out)
     assert [(v["version"], v["rows"]) for v in versions] == [(1, manifest.valid_rows["orders"])]
 
+    # the catalog lists both lake copies with what they hold
+    assert main(["catalog", "gold.fct_orders", "--json", "-C", str(shop.root)]) == 0
+    copy = json.loads(capsys.readouterr().out)["lake"]
+    assert (copy["path"], copy["format"], copy["rows"], copy["partition_by"]) == (
+        "data/lake/gold/fct_orders", "parquet", manifest.valid_rows["orders"], ["order_date"])
+    assert copy["files"] == len(list(orders_dir.glob("order_date=*/*.parquet")))
+    assert main(["catalog", "gold.mart_daily_revenue", "--json", "-C", str(shop.root)]) == 0
+    copy = json.loads(capsys.readouterr().out)["lake"]
+    assert (copy["format"], copy["version"], copy["rows"]) == ("delta", 0, len(manifest.revenue_by_day))
+
 
 def test_run_history_and_executed_notebooks(shop):
     store = open_store(shop)

@@ -78,11 +78,13 @@ def build_catalog(workspace: Workspace, *, sizes: bool = True, now: float | None
     quality = _quality(store.check_history()) if store else {}
     names = list(producers) + sorted(set(latest) - set(producers))
     found = _sizes(workspace, names) if sizes else {}
+    lake = _lake(workspace)
     entries = [_raw_entry(workspace, read, now) for read in raw_reads.values()]
     for name in names:
         entry = _table_entry(name, producers.get(name), latest.get(name), now)
         entry.size_bytes = found.get(name)
         entry.quality = quality.get(name)
+        entry.lake = lake.get(name)
         producer = producers.get(name)
         if producer is not None:
             entry.domain = producer.domain
@@ -191,6 +193,13 @@ def _quality(history: list[dict[str, Any]]) -> dict[str, QualityStatus]:
             failed=sum(r["status"] == "fail" for r in current),
         )
     return statuses
+
+
+def _lake(workspace: Workspace):
+    from millpond.catalog.lake_copies import lake_copies
+    from millpond.warehouse.lake import LAKE_DIR
+
+    return lake_copies(workspace.path(LAKE_DIR), root=workspace.root)
 
 
 def _sizes(workspace: Workspace, names: list[str]) -> dict[str, int]:

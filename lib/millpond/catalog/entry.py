@@ -13,6 +13,7 @@ import datetime as dt
 
 from pydantic import BaseModel
 
+from millpond.catalog.lake_copies import LakeCopy
 from millpond.errors import MillpondError
 from millpond.pipeline.products import ProductStatus
 
@@ -74,6 +75,7 @@ class CatalogEntry(BaseModel):
     quality: QualityStatus | None = None
     domain: str | None = None
     product: ProductStatus | None = None  # a published data product: its SLA and readiness
+    lake: LakeCopy | None = None  # its published copy in the lake, if any
 
     def column(self, name: str) -> ColumnEntry:
         for c in self.columns:

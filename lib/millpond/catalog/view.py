@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from millpond.catalog.entry import Catalog, CatalogEntry
+from millpond.catalog.lake_copies import LakeCopy
 
 
 def age_text(seconds: float | None) -> str:
@@ -41,6 +42,24 @@ def size_text(size: int | None) -> str:
         if size >= scale:
             return f"{size / scale:.1f} {unit}"
     return f"{size} B"
+
+
+def lake_text(copy: LakeCopy | None) -> str:
+    """One line about a table's lake copy.
+
+    >>> lake_text(LakeCopy(path="data/lake/gold/t", format="delta", rows=31, files=1, version=4))
+    'data/lake/gold/t (delta version 4, 31 rows in 1 file)'
+    >>> lake_text(LakeCopy(path="data/lake/gold/o", format="parquet", rows=5000, files=31, partition_by=["day"]))
+    'data/lake/gold/o (parquet, 5,000 rows in 31 files, partitioned by day)'
+    """
+    if copy is None:
+        return ""
+    parts = [copy.format + (f" version {copy.version}" if copy.version is not None else "")]
+    if copy.rows is not None:
+        parts.append(f"{copy.rows:,} rows" + (f" in {copy.files} file{'s' * (copy.files != 1)}" if copy.files else ""))
+    if copy.partition_by:
+        parts.append("partitioned by " + ", ".join(copy.partition_by))
+    return f"{copy.path} ({', '.join(parts)})"
 
 
 def _quality_text(entry: CatalogEntry) -> str:
@@ -112,6 +131,7 @@ def show_entry(entry: CatalogEntry, *, as_json: bool = False, console: Console |
         ("age", age_text(entry.age_seconds)),
         ("built by", f"{entry.pipeline}.{entry.stage} ({entry.notebook})" if entry.notebook else entry.stage or ""),
         ("read by", ", ".join(entry.read_by)),
+        ("lake copy", lake_text(entry.lake)),
         ("quality", _quality_text(entry) + (f" (passed/warned/failed, run {entry.quality.run_id})" if entry.quality else "")),
     ]
     for label, value in facts:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from millpond.catalog.view import age_text, size_text
+from millpond.catalog.view import age_text, lake_text, size_text
 from millpond.report.render import status_tone
 
 __all__ = ["human_time", "number", "register_filters"]
@@ -32,4 +32,4 @@ def number(value: int | float | None) -> str:
 
 def register_filters(env) -> None:
     env.filters.update(age=lambda s: age_text(s) if s is not None else "–", size=lambda b: size_text(b) or "–",
-                       when=human_time, number=number, tone=status_tone)
+                       when=human_time, number=number, tone=status_tone, lake=lake_text)

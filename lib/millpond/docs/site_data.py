@@ -55,6 +55,7 @@ class TablePage:
     builds: list[dict[str, Any]] = field(default_factory=list)
     upstream: list[str] = field(default_factory=list)  # every table it derives from, transitively
     downstream: list[str] = field(default_factory=list)  # every table derived from it
+    row_sources: list[str] = field(default_factory=list)  # columns its filters, join keys, groupings read
     notebook_cells: list[dict[str, str]] = field(default_factory=list)
     notebook_unreadable: bool = False
 
@@ -90,6 +91,9 @@ def gather_site(workspace: Workspace) -> SiteData:
     for entry in catalog.entries:
         page = TablePage(entry, page_file(entry), checks.get(entry.name, []), builds.get(entry.name, []),
                          sorted(upstream_of.get(entry.name, ())), sorted(downstream_of.get(entry.name, ())))
+        if entry.name in lineage.records:
+            page.row_sources = sorted(f"{node_names.get(r.table, r.table)}.{r.column}"
+                                      for r in lineage.row_sources(entry.name))
         if entry.notebook:
             page.notebook_cells, page.notebook_unreadable = _notebook_cells(workspace, entry.notebook)
         pages.append(page)

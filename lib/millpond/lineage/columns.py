@@ -33,7 +33,7 @@ from sqlglot.lineage import Node, lineage
 
 from millpond.errors import MillpondError
 
-__all__ = ["IN_MEMORY", "ColumnRef", "column_sources", "tables_read"]
+__all__ = ["IN_MEMORY", "ColumnRef", "TableLineage", "column_sources", "table_lineage", "tables_read"]
 
 IN_MEMORY = "(in-memory)"
 _MEMORY_DB = "_millpond_memory"  # the stand-in schema of memtables and unqualified tables while qualifying
@@ -142,6 +142,15 @@ def _sources_of(node: Node, root: str | None) -> frozenset[ColumnRef]:
     return frozenset(found)
 
 
+@dataclass(frozen=True)
+class TableLineage:
+    """One table's lineage: each column's value sources, and the columns deciding its rows
+    (:mod:`millpond.lineage.rows`)."""
+
+    columns: dict[str, frozenset[ColumnRef]]
+    rows: frozenset[ColumnRef]
+
+
 def column_sources(sql: str, dialect: str, sources: dict[str, dict[str, str]], *, table: str = "the query",
                    root: str | None = None) -> dict[str, frozenset[ColumnRef]]:
     """Each output column of ``sql`` mapped to the source columns it derives from.
@@ -149,15 +158,31 @@ def column_sources(sql: str, dialect: str, sources: dict[str, dict[str, str]], *
     ``sources`` maps the tables the SQL reads (``layer.table``) to their columns, for
     ``SELECT *`` expansion; ``root`` (the workspace root) is stripped from file paths.
     """
+    return table_lineage(sql, dialect, sources, table=table, root=root).columns
+
+
+def table_lineage(sql: str, dialect: str, sources: dict[str, dict[str, str]], *, table: str = "the query",
+                  root: str | None = None) -> TableLineage:
+    """:func:`column_sources` and the row-deciding columns of ``sql``, from one parse.
+
+    >>> sql = 'SELECT "t"."k" FROM "bronze"."t" AS "t" WHERE "t"."ok"'
+    >>> found = table_lineage(sql, "duckdb", {"bronze.t": {"k": "int64", "ok": "boolean"}})
+    >>> sorted(map(str, found.columns["k"])), sorted(map(str, found.rows))
+    (['bronze.t.k'], ['bronze.t.ok'])
+    """
+    from millpond.lineage.rows import row_sources
+
     try:
         expression = parse_one(sql, dialect=dialect)
         _prepare(expression)
-        # trim_selects=False: sqlglot would copy the whole SELECT for each node's label, which we never show
+        # trim_selects=False: sqlglot would copy the whole SELECT for each node's label, which we never show.
+        # copy=False: sqlglot qualifies ``expression`` in place, which row_sources then reads.
         nodes = lineage(None, expression, schema=_schema_mapping(sources), dialect=dialect, copy=False,
                         trim_selects=False)
+        rows = row_sources(expression, lambda t: _table_name(t, root))
     except SqlglotError as exc:
         raise MillpondError(f"lineage of {table}: its recorded SQL cannot be analysed ({exc})") from None
-    return {column: _sources_of(node, root) for column, node in nodes.items()}
+    return TableLineage({column: _sources_of(node, root) for column, node in nodes.items()}, rows)
 
 
 def tables_read(sql: str, dialect: str, *, root: str | None = None) -> set[str]:

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 
 from millpond.errors import MillpondError
-from millpond.lineage.columns import IN_MEMORY, ColumnRef, column_sources
+from millpond.lineage.columns import IN_MEMORY, ColumnRef, TableLineage, table_lineage
 from millpond.store.table_sql import TableSql
 
 __all__ = ["LineageGraph", "LineageNode"]
@@ -57,7 +57,7 @@ class LineageGraph:
                  *, root: str | None = None) -> None:
         self.records = records
         self.root = root
-        self._columns: dict[str, dict[str, frozenset[ColumnRef]]] = {}
+        self._columns: dict[str, TableLineage] = {}
         self._origin_memo: dict[ColumnRef, frozenset[ColumnRef]] = {}
         self.reads: dict[str, set[str]] = {}
         for table, upstream in (declared_reads or {}).items():
@@ -116,9 +116,17 @@ class LineageGraph:
     # -- columns -----------------------------------------------------------------
     def columns(self, table: str) -> dict[str, frozenset[ColumnRef]]:
         """Each column of ``table`` mapped to its direct sources (empty for a table without SQL)."""
+        return self._lineage(table).columns
+
+    def row_sources(self, table: str) -> frozenset[ColumnRef]:
+        """The columns of the tables ``table`` reads that decide which rows it holds
+        (filters, join keys, groupings: :mod:`millpond.lineage.rows`)."""
+        return self._lineage(table).rows
+
+    def _lineage(self, table: str) -> TableLineage:
         if table not in self._columns:
             record = self.records.get(table)
-            self._columns[table] = {} if record is None else column_sources(
+            self._columns[table] = TableLineage({}, frozenset()) if record is None else table_lineage(
                 record.sql, record.dialect, record.sources, table=table, root=self.root)
         return self._columns[table]
 
@@ -165,6 +173,36 @@ class LineageGraph:
     def impacted(self, ref: ColumnRef) -> set[ColumnRef]:
         """Every column downstream of ``ref``, transitively."""
         return _reach(ref, self.dependants) - {ref}
+
+    def affected(self, ref: ColumnRef) -> tuple[set[ColumnRef], set[str]]:
+        """What changing ``ref`` can change downstream: the columns, and the tables whose
+        rows it decides (through a filter, join key or grouping, on ``ref`` or on a column
+        derived from it); every column of such a table is affected, and so on downstream.
+
+        >>> from millpond.store.table_sql import TableSql
+        >>> graph = LineageGraph({"gold.m": TableSql("gold.m", "duckdb",
+        ...     'SELECT SUM("a") AS "total" FROM "silver"."o" WHERE "status" = 1', {"silver.o": {"a": "int64", "status": "int64"}})})
+        >>> sorted(map(str, graph.impacted(ColumnRef("silver.o", "status"))))
+        []
+        >>> columns, rows = graph.affected(ColumnRef("silver.o", "status"))
+        >>> sorted(map(str, columns)), sorted(rows)
+        (['gold.m.total'], ['gold.m'])
+        """
+        columns: set[ColumnRef] = {ref}
+        row_tables: set[str] = set()
+        queue = [ref]
+        while queue:
+            current = queue.pop()
+            found = list(self.dependants(current))
+            for reader in self.readers.get(current.table, ()):
+                if reader not in row_tables and current in self.row_sources(reader):
+                    row_tables.add(reader)
+                    found += [ColumnRef(reader, column) for column in self.columns(reader)]
+            for item in found:
+                if item not in columns:
+                    columns.add(item)
+                    queue.append(item)
+        return columns - {ref}, row_tables
 
     def impacted_tables(self, table: str) -> set[str]:
         return _reach(table, lambda t: self.readers.get(t, ())) - {table}

@@ -93,9 +93,10 @@ def impact(lineage: WorkspaceLineage, ref: ColumnRef) -> dict:
     """What changing ``ref`` affects: downstream columns and tables, and the checks on them."""
     graph = lineage.graph
     graph.require(ref.table, ref.column)
-    columns = graph.impacted(ref)
+    columns, row_tables = graph.affected(ref)
     touched = columns | {ref}
-    checks: list[DeclaredCheck] = [c for c in lineage.facts.checks if touched & set(c.columns)]
+    # a check is affected when it reads a touched column, or checks a table whose rows may change
+    checks: list[DeclaredCheck] = [c for c in lineage.facts.checks if touched & set(c.columns) or c.table in row_tables]
     stages: dict[str, set[str]] = {}
     for table in {c.table for c in touched}:
         for stage in lineage.facts.readers.get(table, ()):
@@ -104,6 +105,8 @@ def impact(lineage: WorkspaceLineage, ref: ColumnRef) -> dict:
         "column": str(ref),
         "tables": sorted({c.table for c in columns}),
         "columns": [str(c) for c in sorted(columns)],
+        # tables whose rows it decides (a filter, join key or grouping on it or on what derives from it)
+        "rows": sorted(row_tables),
         "checks": [{"table": c.table, "check": c.name, "severity": c.severity, "stage": c.stage,
                     "columns": [str(r) for r in c.columns if r in touched]} for c in checks],
         # table level, from the pipelines: stages (reports included) whose `needs` give them a table above
@@ -129,6 +132,10 @@ def show_impact(workspace: Workspace, target: str, *, as_json: bool = False) -> 
     console.print(f"changing [bold]{escape(found['column'])}[/] affects {columns} column{'s' * (columns != 1)} "
                   f"in {tables} table{'s' * (tables != 1)}")
     for name in found["tables"]:
+        if name in found["rows"]:
+            console.print(f"  {escape(name)}: [bold]which rows it holds[/] (a filter, join or grouping reads it), "
+                          "so every column")
+            continue
         columns = [c.rpartition(".")[2] for c in found["columns"] if c.rpartition(".")[0] == name]
         console.print(f"  {escape(name)}: {escape(', '.join(columns))}")
     if found["checks"]:

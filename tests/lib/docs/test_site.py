@@ -74,7 +74,8 @@ def workspace(tmp_path) -> Workspace:
     store.record_table_sql(TableSql("silver.orders", "duckdb",
                                     'SELECT "id", "amount" * 2 AS "amount2" FROM "bronze"."orders"',
                                     {"bronze.orders": BRONZE}))
-    store.record_table_sql(TableSql("gold.revenue", "duckdb", 'SELECT SUM("amount2") AS "revenue" FROM "silver"."orders"',
+    store.record_table_sql(TableSql("gold.revenue", "duckdb",
+                                    'SELECT SUM("amount2") AS "revenue" FROM "silver"."orders" WHERE "id" > 0',
                                     {"silver.orders": {"id": "int64", "amount2": "int64"}}))
     return Workspace(root)
 
@@ -112,6 +113,8 @@ def test_lineage_upstream_and_downstream_follow_the_sql(workspace):
     assert nodes["silver.orders"]["reads"] == ["bronze.orders"]
     assert nodes["bronze.orders"]["reads"] == ["data/raw/orders.csv"]
     assert nodes["gold.revenue"]["page"] == "gold/gold.revenue.html"
+    assert site.page("gold.revenue").row_sources == ["silver.orders.id"]  # its WHERE
+    assert site.page("silver.orders").row_sources == []
 
 
 def test_a_table_page_shows_entry_columns_quality_history_and_notebook(workspace):

@@ -90,14 +90,19 @@ def test_columns_are_followed_through_the_intermediate_tables(workspace):
 def test_impact_is_exact_and_names_the_checks(workspace):
     lineage = workspace_lineage(workspace)
     found = impact(lineage, ColumnRef("bronze.customers", "email"))
-    assert found["columns"] == ["gold.revenue.email_upper", "silver.customers.email", "silver.customers.email_upper"]
-    assert found["tables"] == ["gold.revenue", "silver.customers"]
-    assert [(c["table"], c["check"]) for c in found["checks"]] == [("silver.customers", "email_upper is not null")]
-    # the join key flows into silver.orders only: revenue is grouped by e-mail, not by customer
+    # its values reach email_upper; gold.revenue groups by email_upper, so its rows (all its columns) change
+    assert found["columns"] == ["gold.revenue.email_upper", "gold.revenue.revenue", "silver.customers.email",
+                                "silver.customers.email_upper"]
+    assert (found["tables"], found["rows"]) == (["gold.revenue", "silver.customers"], ["gold.revenue"])
+    assert [(c["table"], c["check"]) for c in found["checks"]] == [
+        ("silver.customers", "email_upper is not null"), ("gold.revenue", "revenue is not negative")]
+    # the join key carries no value past silver.orders, but decides which orders meet which customer
     found = impact(lineage, ColumnRef("bronze.orders", "customer_id"))
-    assert (found["columns"], found["checks"]) == (["silver.orders.customer_id"], [])
+    assert found["columns"] == ["gold.revenue.email_upper", "gold.revenue.revenue", "silver.orders.customer_id"]
+    assert found["rows"] == ["gold.revenue"] and [c["check"] for c in found["checks"]] == ["revenue is not negative"]
+    # an amount only feeds the sum: values, no rows
     found = impact(lineage, ColumnRef("bronze.orders", "amount"))
-    assert found["columns"] == ["gold.revenue.revenue", "silver.orders.amount"]
+    assert (found["columns"], found["rows"]) == (["gold.revenue.revenue", "silver.orders.amount"], [])
     assert [c["check"] for c in found["checks"]] == ["revenue is not negative"]
 
 

@@ -73,11 +73,31 @@ def test_customer_valid_from_and_phone(lineage):
 
 
 def test_impact_of_a_raw_amount_reaches_the_mart_and_its_checks(lineage):
-    found = impact(lineage, ColumnRef("bronze.payments", "amount"))
+    amount = ColumnRef("bronze.payments", "amount")
+    found = impact(lineage, amount)
     assert {"silver.payments.amount", "gold.fct_orders.paid_amount"} <= set(found["columns"])
-    assert "gold.mart_daily_revenue" not in found["tables"]  # the mart sums net_amount, not payments
+    # values only: the mart sums net_amount, not payments
+    assert "gold.mart_daily_revenue" not in {c.table for c in lineage.graph.impacted(amount)}
+    # rows: silver keeps a payment only if its amount parses (classify_payments), the rest go to
+    # quarantine; which payments are kept then decides how fct_orders' left join matches them
+    assert {"silver.payments", "quarantine.payments", "gold.fct_orders"} <= set(found["rows"])
     found = impact(lineage, ColumnRef("silver.order_lines", "quantity"))
     assert {"gold.fct_orders.net_amount", "gold.mart_daily_revenue.revenue",
             "gold.fct_order_lines.quantity", "gold.fct_order_lines.amount"} <= set(found["columns"])
     checks = {(c["table"], c["check"]) for c in found["checks"]}
     assert ("gold.fct_orders", "net_amount >= 0") in checks
+
+
+def test_a_filter_column_affects_the_rows_downstream_but_carries_no_value(lineage):
+    """mart_daily_revenue keeps the orders whose ``is_revenue`` holds (gold.py), and
+    ``fct_orders.is_revenue`` is computed from ``silver.orders.status``."""
+    graph = lineage.graph
+    status = ColumnRef("silver.orders", "status")
+    assert "gold.mart_daily_revenue" not in {c.table for c in graph.impacted(status)}
+    assert ColumnRef("gold.fct_orders", "is_revenue") in graph.row_sources("gold.mart_daily_revenue")
+    assert ColumnRef("gold.fct_orders", "order_date") in graph.row_sources("gold.mart_daily_revenue")
+    assert ColumnRef("gold.fct_orders", "net_amount") not in graph.row_sources("gold.mart_daily_revenue")
+    found = impact(lineage, status)
+    assert "gold.mart_daily_revenue" in found["rows"]
+    assert {"gold.fct_orders.is_revenue", "gold.mart_daily_revenue.revenue"} <= set(found["columns"])
+    assert "gold.fct_orders" not in found["rows"]  # fct_orders keeps every order, whatever its status
