@@ -1,26 +1,35 @@
 """Per-stage overhead of `millpond run` against Papermill on the same trivial notebooks.
 
-Builds a throwaway workspace with a chain of N trivial stage notebooks and runs, side
-by side and alternating (A B C A B C ...):
+Builds a throwaway workspace with a chain of N trivial stage notebooks (a parameters
+cell and ``result = step * 2``) and runs, side by side and alternating (A B C ...):
 
-A. `millpond run bench --force` (the whole pipeline, one process);
-B. `papermill IN OUT` once per notebook, one after another (Papermill's command line);
-C. one Python process calling `papermill.execute_notebook` for each notebook.
+A. `millpond run bench --force` with the warm engine (the default: kernels forked from
+   one process that imported everything once, started ahead of need);
+B. the same with `MILLPOND_ENGINE=papermill` (a fresh `ipykernel_launcher` per stage);
+C. one Python process calling `papermill.execute_notebook` for each notebook;
+D. `papermill IN OUT` once per notebook (Papermill's command line; `--skip-cli` leaves it out).
 
-Prints medians per notebook and the ratio of millpond to each baseline.
+For A and B the per-stage figure is the median stage duration the run history records
+(from the stage's start to its end: kernel, notebook, saving, HTML). For C it is the median
+time of one `execute_notebook` call, for D the process's wall time divided by N. A trivial
+stage does no work, so its duration *is* the overhead. Also prints each whole-process total.
 
-    .venv/bin/python benchmarks/stage_overhead.py [--stages 10] [--repeat 3]
+    .venv/bin/python benchmarks/stage_overhead.py [--stages 20] [--repeat 3] [--skip-cli]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-from timing import alternate, median
+from timing import median
 
 import nbformat
 import yaml
@@ -52,38 +61,86 @@ def make_workspace(root: Path, stages: int) -> list[Path]:
 
 
 
+IN_PROCESS = """
+import json, logging, statistics, sys, time
+import papermill
+logging.disable(logging.WARNING)
+times = []
+for nb in sys.argv[2:]:
+    t0 = time.perf_counter()
+    papermill.execute_notebook(nb, sys.argv[1] + "/" + nb.split("/")[-1], kernel_name="python3", progress_bar=False)
+    times.append(time.perf_counter() - t0)
+print(json.dumps(times))
+"""
+
+
+def run_millpond(root: Path, engine: str) -> tuple[float, list[float]]:
+    """Whole-process seconds of one forced run, and each stage's recorded duration."""
+    env = {**os.environ, "MILLPOND_ENGINE": engine}
+    t0 = time.perf_counter()
+    subprocess.run([str(BIN / "millpond"), "run", "bench", "--force", "--plain"], cwd=root, env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    total = time.perf_counter() - t0
+    con = sqlite3.connect(root / "data" / ".millpond" / "meta.sqlite")
+    try:
+        (run_id,) = con.execute("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
+        stages = [end - start for start, end in con.execute(
+            "SELECT started_at, finished_at FROM stage_runs WHERE run_id = ? AND status = 'success'", (run_id,))]
+    finally:
+        con.close()
+    return total, stages
+
+
+def run_in_process(root: Path, notebooks: list[Path]) -> tuple[float, list[float]]:
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", IN_PROCESS, str(root / "out"), *map(str, notebooks)], cwd=root,
+                          check=True, capture_output=True, text=True)
+    return time.perf_counter() - t0, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_cli(root: Path, notebooks: list[Path]) -> tuple[float, list[float]]:
+    times = []
+    for nb in notebooks:
+        t0 = time.perf_counter()
+        subprocess.run([str(BIN / "papermill"), "-k", "python3", "--no-progress-bar", str(nb), str(root / "out" / nb.name)],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - t0)
+    return sum(times), times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stages", type=int, default=10)
+    parser.add_argument("--stages", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--skip-cli", action="store_true")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="millpond-bench-"))
     notebooks = make_workspace(root, args.stages)
-    out = root / "out"
-    out.mkdir()
-    papermill_cli = " && ".join(f"{BIN}/papermill -k python3 --no-progress-bar {nb} {out / nb.name}" for nb in notebooks)
-    in_process = (
-        "import papermill, sys, logging; logging.disable(logging.WARNING)\n"
-        f"for nb in {[str(n) for n in notebooks]!r}:\n"
-        f"    papermill.execute_notebook(nb, {str(out)!r} + '/' + nb.split('/')[-1], kernel_name='python3', progress_bar=False)\n"
-    )
-    commands = {
-        "millpond run": [str(BIN / "millpond"), "run", "bench", "--force", "--plain"],
-        "papermill CLI": ["bash", "-c", papermill_cli],
-        "papermill in-process": [sys.executable, "-c", in_process],
+    (root / "out").mkdir()
+    runs = {
+        "millpond run, warm engine": lambda: run_millpond(root, "warm"),
+        "millpond run, papermill engine": lambda: run_millpond(root, "papermill"),
+        "papermill in-process": lambda: run_in_process(root, notebooks),
     }
-    samples = alternate(commands, root, args.repeat)
-    medians = {name: median(values) for name, values in samples.items()}
+    if not args.skip_cli:
+        runs["papermill CLI"] = lambda: run_cli(root, notebooks)
+    for run in runs.values():  # warm-up
+        run()
+    totals: dict[str, list[float]] = {name: [] for name in runs}
+    stages: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(args.repeat):
+        for name, run in runs.items():
+            total, per_stage = run()
+            totals[name].append(total)
+            stages[name] += per_stage
     n = args.stages
-    print(f"{n} trivial stage notebooks, median of {args.repeat} runs each, alternating")
-    print(f"{'':<22}{'total s':>9}{'per notebook s':>16}")
-    for name, total in medians.items():
-        print(f"{name:<22}{total:>9.2f}{total / n:>16.3f}")
-    base = medians["millpond run"]
-    print(f"ratio millpond / papermill CLI        {base / medians['papermill CLI']:.2f}")
-    print(f"ratio millpond / papermill in-process {base / medians['papermill in-process']:.2f}")
-    print(f"millpond per-stage overhead over in-process papermill: "
-          f"{(base - medians['papermill in-process']) / n:+.3f} s")
+    print(f"{n} trivial stage notebooks, {args.repeat} runs each, alternating")
+    print(f"{'':<32}{'whole run s':>12}{'per stage, median s':>22}")
+    for name in runs:
+        print(f"{name:<32}{median(totals[name]):>12.2f}{median(stages[name]):>22.3f}")
+    warm = median(stages["millpond run, warm engine"])
+    for name in list(runs)[1:]:
+        print(f"per-stage ratio warm / {name}: {warm / median(stages[name]):.3f}")
 
 
 if __name__ == "__main__":

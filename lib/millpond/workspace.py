@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -45,6 +45,17 @@ class SecretSpec(BaseModel):
     env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+class ExecutionSpec(BaseModel):
+    """How stage notebooks are executed (``execution:`` in ``millpond.yml``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    engine: Literal["warm", "papermill"] = Field(
+        default="warm",
+        description="warm: each stage's kernel is forked from one process that imported everything once "
+                    "(millpond.run.forkserver); papermill: a fresh `python -m ipykernel_launcher` per stage")
+
+
 class WorkspaceSpec(BaseModel):
     """The contents of ``millpond.yml``."""
 
@@ -60,6 +71,7 @@ class WorkspaceSpec(BaseModel):
     quality: QualitySpec = QualitySpec()
     versions: VersionsSpec = VersionsSpec()
     compaction: CompactionSpec = CompactionSpec()
+    execution: ExecutionSpec = ExecutionSpec()
 
     @field_validator("warehouse")
     @classmethod

@@ -11,28 +11,26 @@ in a report. Checks declared in YAML (:mod:`millpond.quality.declared`) become
 
 from __future__ import annotations
 
-from millpond.quality.basic import (
-    Check,
-    CheckResult,
-    accepted_values,
-    not_null,
-    relationships,
-    row_count_between,
-    run_check,
-    run_checks,
-    unique,
-)
-from millpond.quality.builtin import (
-    EMAIL,
-    between,
-    expression_check,
-    freshness,
-    matches_regex,
-    schema_contract,
-    sql_check,
-)
-from millpond.quality.declared import CheckBuildError, CheckDeclarations, build_checks, parse_checks
-from millpond.quality.thresholds import Threshold, check_status
+import importlib
+
+# Imported on first use (PEP 562): the command line reads ``millpond.quality.settings``
+# for every workspace and must not pay for Ibis and pandas to decide that nothing runs.
+_HOMES = {
+    "millpond.quality.basic": ("Check", "CheckResult", "accepted_values", "not_null", "relationships",
+                               "row_count_between", "run_check", "run_checks", "unique"),
+    "millpond.quality.builtin": ("EMAIL", "between", "expression_check", "freshness", "matches_regex",
+                                 "schema_contract", "sql_check"),
+    "millpond.quality.declared": ("CheckBuildError", "CheckDeclarations", "build_checks", "parse_checks"),
+    "millpond.quality.thresholds": ("Threshold", "check_status"),
+}
+_WHERE = {name: module for module, names in _HOMES.items() for name in names}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'millpond.quality' has no attribute {name!r}")
+
 
 __all__ = [
     "EMAIL",

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
-
 from millpond.errors import StageFailed
 
 
@@ -29,6 +27,8 @@ class StageJob:
     timeout: float | None
     retries: int
     retry_backoff: float
+    engine: str = "warm"
+    """``warm`` (kernels forked from the warm server) or ``papermill`` (a new kernel process)."""
 
 
 @dataclass
@@ -68,6 +68,11 @@ def run_once(job: StageJob) -> None:
     logging.getLogger("papermill").setLevel(logging.ERROR)
     timed_out = threading.Event()
     job.output.parent.mkdir(parents=True, exist_ok=True)
+    extra: dict[str, Any] = {}
+    if job.engine == "warm":
+        from millpond.run.fork_kernel import ForkKernelManager
+
+        extra["kernel_manager_class"] = ForkKernelManager
     try:
         pm.execute_notebook(
             str(job.notebook),
@@ -81,6 +86,7 @@ def run_once(job: StageJob) -> None:
             kernel_cwd=job.cwd,
             stage_timeout=job.timeout,
             timed_out=timed_out,
+            **extra,
         )
     except PapermillExecutionError as exc:
         if timed_out.is_set():
@@ -97,6 +103,8 @@ def run_once(job: StageJob) -> None:
 
 def run_with_retries(job: StageJob, on_retry: Callable[[int, str, float], None] | None = None) -> StageOutcome:
     """Execute ``job``, retrying failures with exponential backoff, then render HTML."""
+    from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
     started = time.perf_counter()
 
     def before_sleep(state: RetryCallState) -> None:
@@ -121,8 +129,36 @@ def run_with_retries(job: StageJob, on_retry: Callable[[int, str, float], None] 
         exc.attempts = attempts
         raise
     finally:
-        html = render_html(job.output) if job.output.exists() else None
+        html = render_html_later(job.output) if job.output.exists() else None
     return StageOutcome(attempts=attempts, duration=time.perf_counter() - started, html=html)
+
+
+_RENDERS: list = []
+_RENDERS_LOCK = threading.Lock()
+
+
+def render_html_later(notebook: Path) -> Path:
+    """Render ``notebook`` to HTML on a background thread (the next stage need not wait for
+    it); :func:`wait_for_html` waits for every pending rendering. Returns the HTML's path."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    global _RENDERER
+    with _RENDERS_LOCK:
+        if _RENDERER is None:
+            _RENDERER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="millpond-html")
+        _RENDERS.append(_RENDERER.submit(render_html, notebook))
+    return notebook.with_suffix(".html")
+
+
+_RENDERER = None
+
+
+def wait_for_html() -> None:
+    """Wait until every notebook handed to :func:`render_html_later` is rendered."""
+    with _RENDERS_LOCK:
+        pending, _RENDERS[:] = list(_RENDERS), []
+    for future in pending:
+        future.result()
 
 
 def render_html(notebook: Path) -> Path | None:

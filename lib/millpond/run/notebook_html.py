@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import re
+import threading
+from functools import lru_cache
 from pathlib import Path
 
 _VEGALITE = re.compile(r"application/vnd\.vegalite\.v\d+\+json")
@@ -36,16 +38,27 @@ def _charts_to_svg(nb) -> None:
             data["image/svg+xml"] = svg
 
 
+_EXPORTER_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _exporter():
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True)
+    exporter.mathjax_url = ""
+    return exporter
+
+
 def notebook_to_html(notebook: Path, target: Path | None = None) -> Path:
     """Write ``notebook`` (an executed ``.ipynb``) as HTML next to it; returns the path."""
     import nbformat
-    from nbconvert import HTMLExporter
 
     nb = copy.deepcopy(nbformat.read(notebook, as_version=4))
     _charts_to_svg(nb)
-    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    exporter.mathjax_url = ""
-    body, _ = exporter.from_notebook_node(nb)
+    with _EXPORTER_LOCK:  # one exporter (its templates compiled once); not thread-safe
+        body, _ = _exporter().from_notebook_node(nb)
     body = _REMOTE_TAG.sub("", body)
     target = target or notebook.with_suffix(".html")
     target.write_text(body)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 from millpond.warehouse.lease import Lease
 from millpond.workspace import Workspace
 
@@ -12,19 +16,36 @@ _QUERY = (
 
 
 def existing_tables(workspace: Workspace) -> set[str]:
-    """``{"layer.table", ...}`` for every table and view in the warehouse."""
+    """``{"layer.table", ...}`` for every table and view in the warehouse.
+
+    For a DuckDB file the answer is kept in ``<meta>/warehouse_tables.json`` with the
+    file's signature (size, modification and change times of the file and of its
+    write-ahead log): while the signature is the same, no table can have been created or
+    dropped, so a no-change run answers without importing DuckDB or waiting for the lease.
+    """
     db_file = workspace.duckdb_file()
     if db_file is not None:
         if not db_file.exists():
             return set()
+        cache = workspace.meta_dir / "warehouse_tables.json"
+        signature = _signature(db_file)
+        try:
+            cached = json.loads(cache.read_text())
+            if cached["signature"] == signature:
+                return set(cached["tables"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
         import duckdb
 
         with Lease(db_file, "the runner checking products"):
+            signature = _signature(db_file)
             con = duckdb.connect(str(db_file), read_only=True)
             try:
-                return {row[0] for row in con.execute(_QUERY).fetchall()}
+                tables = {row[0] for row in con.execute(_QUERY).fetchall()}
             finally:
                 con.close()
+        _write_atomically(cache, json.dumps({"signature": signature, "tables": sorted(tables)}))
+        return tables
     from millpond.warehouse.connect import connect
 
     con = connect(workspace)
@@ -33,3 +54,26 @@ def existing_tables(workspace: Workspace) -> set[str]:
         return set(rows.iloc[:, 0])
     finally:
         con.disconnect()
+
+
+def _signature(db_file: Path) -> list[list[int] | None]:
+    """What changes whenever DuckDB writes the file or its write-ahead log."""
+    found = []
+    for path in (db_file, db_file.with_name(db_file.name + ".wal")):
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            found.append(None)
+            continue
+        found.append([st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns])
+    return found
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(text)
+        os.replace(temporary, path)
+    except OSError:  # a cache: failing to write it only costs time next run
+        temporary.unlink(missing_ok=True)

@@ -7,6 +7,7 @@ exit code is 0 only when every selected stage succeeded or was skipped.
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -50,6 +51,14 @@ class RunResult:
     @property
     def exit_code(self) -> int:
         return 0 if self.status in ("success", "planned") else 1
+
+
+def _wait_for_html() -> None:
+    import sys
+
+    execute = sys.modules.get("millpond.run.execute")  # not imported: no stage ran, nothing to wait for
+    if execute is not None:
+        execute.wait_for_html()
 
 
 def open_store(workspace: Workspace) -> MetadataStore:
@@ -165,12 +174,14 @@ class Runner:
             try:
                 self._schedule(run_id)
             except BaseException:
+                _wait_for_html()
                 for name, st in self.status.items():
                     if st in ("pending", "running"):
                         self.status[name] = "failed"
                         self.store.set_stage(run_id, name, status="failed", error="interrupted")
                 self.store.finish_run(run_id, "interrupted")
                 raise
+            _wait_for_html()  # the stages' HTML renderings, done in the background
             ok = all(s in FINISHED_OK for s in self.status.values())
             status = "success" if ok else "failed"
             self.store.finish_run(run_id, status)
@@ -179,7 +190,8 @@ class Runner:
             for s in self.status.values():
                 counts[s] = counts.get(s, 0) + 1
             self.reporter.run_finished(run_id, status, counts, time.perf_counter() - started)
-            self._compact_if_wasteful()
+            if any(s in ("success", "failed", "timeout") for s in self.status.values()):
+                self._compact_if_wasteful()  # a run that executed nothing wrote nothing
             return RunResult(run_id, status, dict(self.status))
         finally:
             self.reporter.close()
@@ -277,6 +289,7 @@ class Runner:
             timeout=timeout,
             retries=retries,
             retry_backoff=backoff,
+            engine=os.environ.get("MILLPOND_ENGINE") or self.workspace.spec.execution.engine,
         )
         files = {"notebook": self.workspace.relative(job.output), "html": self.workspace.relative(job.output.with_suffix(".html"))}
         try:

@@ -135,3 +135,24 @@ def test_the_stage_context_enforces_what_the_pipeline_declares(tmp_path):
             {"id": 1, "v": "a", "w": None}, {"id": 2, "v": "b", "w": 1.5}]
     finally:
         ctx.close()
+
+
+@pytest.mark.parametrize("spelled", ["int64", "!int32", "decimal(18, 2)", "decimal", "timestamp", "timestamp(6)",
+                                     "string", "boolean", "bool", "float64", "uint8", "date", "time", "json", "uuid",
+                                     "binary", "interval('day')"])
+def test_types_recognised_without_ibis_are_types_ibis_parses(spelled):
+    """The contract accepts these without importing Ibis (a no-change run must stay fast);
+    each must be a type Ibis itself parses, or a bad contract would slip through."""
+    import ibis
+
+    from millpond.warehouse.contracts import _PLAIN_DTYPE
+
+    assert _PLAIN_DTYPE.fullmatch(spelled.replace(" ", ""))
+    ibis.dtype(spelled)
+
+
+def test_a_misspelt_type_is_still_refused():
+    from millpond.warehouse.contracts import Contract
+
+    with pytest.raises(ValueError, match="'integr' is not an Ibis type"):
+        Contract.model_validate({"columns": {"id": "integr"}})
