@@ -58,6 +58,7 @@ def run(
     wait: Annotated[bool, typer.Option("--wait", help="Wait for another run on this workspace instead of refusing.")] = False,
     full_refresh: Annotated[list[str], typer.Option("--full-refresh", help="Rebuild this incremental table whole (layer.table, repeatable); its stage runs.")] = [],
     plain: Annotated[Optional[bool], typer.Option("--plain/--rich", help="Force plain log lines or the live display.")] = None,
+    profile: Annotated[bool, typer.Option("--profile", help="Show each materialization's query plan (EXPLAIN ANALYZE) in the executed notebooks; unchanged stages still skip (add --force).")] = False,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Run a pipeline's stages in DAG order, skipping what has not changed."""
@@ -69,7 +70,7 @@ def run(
     ws = _workspace(workspace)
     options = RunOptions(
         params=_parse_params(param), stages=stage, from_stages=from_, jobs=jobs, force=force,
-        dry_run=dry_run, resume=resume, wait=wait, full_refresh=full_refresh,
+        dry_run=dry_run, resume=resume, wait=wait, full_refresh=full_refresh, profile=profile,
     )
     runner = Runner(ws, pipeline or "", options, reporter=None if dry_run else make_reporter(plain))
     result = runner.run()

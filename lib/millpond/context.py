@@ -206,6 +206,10 @@ class StageContext:
                        unique_key=keys if kind == "incremental" else None)
         if self.table_spec(name).publish is not None:  # `publish:` under the stage's tables
             self.publish(name)
+        if os.environ.get("MILLPOND_PROFILE") == "1":  # `millpond run --profile`
+            from millpond.warehouse.query_plan import show_query_plan
+
+            show_query_plan(self.con, expr, name)
         if self.under_runner and self.workspace.spec.quality.monitors.enabled:
             self._profile(name)
         return result

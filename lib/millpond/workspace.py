@@ -56,6 +56,36 @@ class ExecutionSpec(BaseModel):
                     "(millpond.run.forkserver); papermill: a fresh `python -m ipykernel_launcher` per stage")
 
 
+class ResourcesSpec(BaseModel):
+    """What the embedded DuckDB warehouse may use (``resources:`` in ``millpond.yml``).
+
+    Unset values keep DuckDB's defaults (every core, 80 % of the memory, spilling next to
+    the database file). Each run records the settings it ran with (``millpond runs RUN_ID``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    threads: int | None = Field(default=None, gt=0, description="worker threads of a DuckDB connection")
+    memory_limit: str | None = Field(default=None, pattern=r"^\d+(\.\d+)?\s*(B|KB|KiB|MB|MiB|GB|GiB|TB|TiB)$",
+                                     description="the most memory DuckDB uses before spilling, e.g. 2GB")
+    temp_directory: str | None = Field(default=None, description="where DuckDB spills (relative to the workspace)")
+
+    def duckdb_config(self, workspace_root: Path) -> dict[str, Any]:
+        """The settings as DuckDB connection options.
+
+        >>> ResourcesSpec(threads=2, memory_limit="2GB", temp_directory="data/tmp").duckdb_config(Path("/ws"))
+        {'threads': 2, 'memory_limit': '2GB', 'temp_directory': '/ws/data/tmp'}
+        """
+        config: dict[str, Any] = {}
+        if self.threads is not None:
+            config["threads"] = self.threads
+        if self.memory_limit is not None:
+            config["memory_limit"] = self.memory_limit.replace(" ", "")
+        if self.temp_directory is not None:
+            config["temp_directory"] = str(workspace_root / self.temp_directory)
+        return config
+
+
 class WorkspaceSpec(BaseModel):
     """The contents of ``millpond.yml``."""
 
@@ -72,6 +102,7 @@ class WorkspaceSpec(BaseModel):
     versions: VersionsSpec = VersionsSpec()
     compaction: CompactionSpec = CompactionSpec()
     execution: ExecutionSpec = ExecutionSpec()
+    resources: ResourcesSpec = ResourcesSpec()
 
     @field_validator("warehouse")
     @classmethod

@@ -55,6 +55,7 @@ from millpond.report.render import (
     Metrics,
     Paragraph,
     Table,
+    bar_chart,
     render_report_html,
 )
 
@@ -325,15 +326,23 @@ def _quarantine(data: QualityData) -> list[Block]:
 
 def _stages(data: QualityData) -> list[Block]:
     stages = data.stages
+    ran = [not pd.isna(s) and status != "skipped" for s, status in zip(stages.seconds, stages.status)]
     frame = pd.DataFrame({
         "stage": stages.stage, "status": stages.status,
-        "duration": ["" if pd.isna(s) or status == "skipped" else duration(s)
-                     for s, status in zip(stages.seconds, stages.status)],
+        "duration": [duration(s) if r else "" for s, r in zip(stages.seconds, ran)],
         "rows written": ["" if pd.isna(r) else f"{int(r):,}" for r in stages.rows_written],
+        "rows/s": [f"{rows / s:,.0f}" if r and not pd.isna(rows) and s > 0 else ""
+                   for rows, s, r in zip(stages.rows_written, stages.seconds, ran)],
         "note": stages.error.fillna(""),
     })
-    return [Heading("Stages"), Table(frame, caption=f"The {len(frame)} stages of this run", max_rows=len(frame) or 1,
-                                     badges=["status"], align_right=["duration", "rows written"])]
+    blocks: list[Block] = [Heading("Stages")]
+    timed = stages[ran]
+    if len(timed):  # the slow stages, at a glance
+        blocks.append(Chart(bar_chart(timed.assign(seconds=timed.seconds.round(2))[["stage", "seconds"]],
+                                      "stage", "seconds"), caption="Wall time of each stage that ran, in seconds"))
+    blocks.append(Table(frame, caption=f"The {len(frame)} stages of this run", max_rows=len(frame) or 1,
+                        badges=["status"], align_right=["duration", "rows written", "rows/s"]))
+    return blocks
 
 
 # -- words and numbers -------------------------------------------------------------------

@@ -39,9 +39,10 @@ class StageOutcome:
 
 
 def kernel_env(workspace_root: Path, run_id: str, pipeline: str, stage: str, fingerprint: str, param_names: list[str],
-               full_refresh: list[str] | None = None) -> dict[str, str]:
+               full_refresh: list[str] | None = None, profile: bool = False) -> dict[str, str]:
     """The environment a stage's kernel starts with (``MILLPOND_FULL_REFRESH``: the tables
-    ``--full-refresh`` rebuilds whole, comma-separated)."""
+    ``--full-refresh`` rebuilds whole, comma-separated; ``MILLPOND_PROFILE=1``: show each
+    materialization's query plan)."""
     import json
 
     env = dict(os.environ)
@@ -53,6 +54,7 @@ def kernel_env(workspace_root: Path, run_id: str, pipeline: str, stage: str, fin
         MILLPOND_FINGERPRINT=fingerprint,
         MILLPOND_PARAM_NAMES=json.dumps(sorted(param_names)),
         MILLPOND_FULL_REFRESH=",".join(sorted(full_refresh or ())),
+        MILLPOND_PROFILE="1" if profile else "",
         PYDEVD_DISABLE_FILE_VALIDATION="1",
     )
     return env

@@ -219,6 +219,15 @@ class Reaper:
                         del self._watched[pid]
             time.sleep(0.01)
 
+    def wait(self, timeout: float = 5.0) -> None:
+        """Wait until every watched kernel has exited (each is killed after its grace time)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._watched:
+                    return
+            time.sleep(0.005)
+
     def kill_all(self) -> None:
         """Kill every kernel still watched (at exit)."""
         with self._lock:

@@ -53,15 +53,32 @@ def show_run(workspace: Workspace, run_id: str, *, as_json: bool = False) -> Non
     console.print(f"run {run_id}: {run['pipeline']} {run['status']}, started {_when(run['started_at'])}, "
                   f"{_duration(run['started_at'], run['finished_at'])}"
                   + (f", resumed from {run['resumed_from']}" if run["resumed_from"] else ""))
+    if run.get("resources"):
+        console.print("resources: " + ", ".join(f"{k}={v}" for k, v in sorted(run["resources"].items())))
     table = Table()
-    for col in ("stage", "status", "duration", "attempts", "rows written", "error", "notebook"):
-        table.add_column(col)
+    for col in ("stage", "status", "duration", "attempts", "rows written", "rows/s", "error", "notebook"):
+        table.add_column(col, justify="right" if col in ("rows written", "rows/s") else "left")
     for s in stages:
         table.add_row(
             s["stage"], s["status"], _duration(s["started_at"], s["finished_at"]), str(s["attempts"] or ""),
-            "" if s["rows_written"] is None else f"{s['rows_written']:,}", s["error"] or "", s["html"] or "",
+            "" if s["rows_written"] is None else f"{s['rows_written']:,}", rows_per_second(s),
+            s["error"] or "", s["html"] or "",
         )
     console.print(table)
+
+
+def rows_per_second(stage: dict) -> str:
+    """Rows written per second of the stage's wall time, or ``""`` when unknown.
+
+    >>> rows_per_second({"rows_written": 12000, "started_at": 10.0, "finished_at": 12.5})
+    '4,800'
+    >>> rows_per_second({"rows_written": None, "started_at": 10.0, "finished_at": 12.5})
+    ''
+    """
+    rows, start, end = stage.get("rows_written"), stage.get("started_at"), stage.get("finished_at")
+    if rows is None or start is None or end is None or end <= start:
+        return ""
+    return f"{rows / (end - start):,.0f}"
 
 
 TREND_MARK = {"pass": "[green]✓[/]", "warn": "[yellow]![/]", "fail": "[bold red]✗[/]"}

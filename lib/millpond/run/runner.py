@@ -39,6 +39,8 @@ class RunOptions:
     wait: bool = False
     full_refresh: list[str] = field(default_factory=list)
     """Incremental tables to rebuild whole (``--full-refresh``); their stages run."""
+    profile: bool = False
+    """Show each materialization's query plan in the executed notebooks (``--profile``)."""
 
 
 @dataclass
@@ -54,11 +56,16 @@ class RunResult:
 
 
 def _wait_for_html() -> None:
+    """Wait for the stages' background work: HTML renderings, and kernels still exiting
+    (a run must not return while a kernel may hold the warehouse file)."""
     import sys
 
     execute = sys.modules.get("millpond.run.execute")  # not imported: no stage ran, nothing to wait for
     if execute is not None:
         execute.wait_for_html()
+    fork_kernel = sys.modules.get("millpond.run.fork_kernel")
+    if fork_kernel is not None:
+        fork_kernel.REAPER.wait()
 
 
 def open_store(workspace: Workspace) -> MetadataStore:
@@ -169,6 +176,7 @@ class Runner:
             self.store.start_run(
                 run_id, self.pipeline.name, self.params, self.selected, resumed_from=self.resumed_from,
                 forced=self.options.force, warehouse=self.workspace.warehouse_url(),
+                resources=self.resources(),
             )
             self.reporter.run_started(run_id, self.pipeline.name, self.selected, self.params)
             try:
@@ -196,6 +204,19 @@ class Runner:
         finally:
             self.reporter.close()
             lock.release()
+
+    def resources(self) -> dict[str, Any]:
+        """What this run may use: the ``resources:`` settings (DuckDB's defaults where unset),
+        the machine's cores and the engine that executes the stages."""
+        spec = self.workspace.spec.resources
+        return {
+            "cores": os.cpu_count(),
+            "threads": spec.threads if spec.threads is not None else "duckdb default (all cores)",
+            "memory_limit": spec.memory_limit or "duckdb default (80% of RAM)",
+            "temp_directory": spec.temp_directory or "duckdb default (next to the database)",
+            "engine": os.environ.get("MILLPOND_ENGINE") or self.workspace.spec.execution.engine,
+            "jobs": self.options.jobs,
+        }
 
     def _compact_if_wasteful(self) -> None:
         """Compact the warehouse file when its waste passes ``compaction:`` (every stage's kernel
@@ -284,7 +305,7 @@ class Runner:
             output=out_dir / f"{name}.ipynb",
             params=params,
             env=kernel_env(self.workspace.root, run_id, self.pipeline.name, name, fingerprint, list(params),
-                           self.options.full_refresh),
+                           self.options.full_refresh, profile=self.options.profile),
             cwd=self.workspace.root,
             timeout=timeout,
             retries=retries,

@@ -174,6 +174,8 @@ class MetadataStore(MonitoringRecords, TableSqlRecords):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.executescript(SCHEMA + MONITORING_SCHEMA + TABLE_SQL_SCHEMA)
+            if "resources" not in {row["name"] for row in db.execute("PRAGMA table_info(runs)")}:
+                db.execute("ALTER TABLE runs ADD COLUMN resources TEXT")  # stores made before it existed
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -219,13 +221,14 @@ class MetadataStore(MonitoringRecords, TableSqlRecords):
         resumed_from: str | None = None,
         forced: bool = False,
         warehouse: str | None = None,
+        resources: dict[str, Any] | None = None,
     ) -> None:
         with self._connect() as db:
             db.execute(
-                "INSERT INTO runs (run_id, pipeline, params, status, started_at, selected, resumed_from, forced, warehouse, pid)"
-                " VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO runs (run_id, pipeline, params, status, started_at, selected, resumed_from, forced,"
+                " warehouse, pid, resources) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, pipeline, json.dumps(params, sort_keys=True), time.time(), json.dumps(selected),
-                 resumed_from, int(forced), warehouse, os.getpid()),
+                 resumed_from, int(forced), warehouse, os.getpid(), json.dumps(resources or {}, sort_keys=True)),
             )
             db.executemany(
                 "INSERT INTO stage_runs (run_id, stage, status) VALUES (?, ?, 'pending')",
@@ -440,4 +443,5 @@ def _run_dict(row: sqlite3.Row) -> dict[str, Any]:
     item = dict(row)
     item["params"] = json.loads(item["params"])
     item["selected"] = json.loads(item["selected"])
+    item["resources"] = json.loads(item.get("resources") or "{}")
     return item

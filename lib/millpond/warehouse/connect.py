@@ -8,6 +8,7 @@ placeholders are expanded here, inside the process that connects, and nowhere el
 from __future__ import annotations
 
 import weakref
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from millpond.errors import MillpondError
@@ -27,7 +28,10 @@ def connect(workspace: Workspace) -> BaseBackend:
     db_file = workspace.duckdb_file()
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
-        return ibis.duckdb.connect(str(db_file))
+        config = workspace.spec.resources.duckdb_config(workspace.root)
+        if "temp_directory" in config:
+            Path(config["temp_directory"]).mkdir(parents=True, exist_ok=True)
+        return ibis.duckdb.connect(str(db_file), **config)
     try:
         return ibis.connect(url)
     except Exception as exc:

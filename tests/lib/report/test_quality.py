@@ -200,8 +200,8 @@ def test_html_is_small_inlines_vega_once_and_shows_masked_samples(store):
     assert html.count("window.vegaEmbed=") == 1
     assert len(html) < 1_500_000
     assert not re.search(r"<(?:script|link|img)\b[^>]*\b(?:src|href)\s*=\s*[\"']?(?:https?:)?//", html)
-    # rows of 4 tables, null rates of the 2 profiled ones, the quarantine bars and lines
-    assert html.count('class="mp-chart"') == 4 + 2 + 2
+    # rows of 4 tables, null rates of the 2 profiled ones, the quarantine bars and lines, stage times
+    assert html.count('class="mp-chart"') == 4 + 2 + 2 + 1
     assert "***" in html and "lost" in html
     assert mask_volatile(html) == mask_volatile(render_quality_report(gather_quality(store)))
 
@@ -220,7 +220,7 @@ def test_report_draws_every_chart_offline_with_the_stored_numbers(workspace, sto
     assert page.ready, f"charts not drawn in time; console errors: {page.console_errors}"
     assert page.console_errors == [] and page.failed_requests == []
     charts = page.values["charts"]
-    assert len(charts) == 8
+    assert len(charts) == 9
     assert [c for c in charts if c[1] != "ok" or c[2] == 0] == [], "every chart drew marks"
 
     stored = store.check_results(LAST)
