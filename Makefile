@@ -24,7 +24,7 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test,examples]'
+	$(BIN)/python -m pip install -q -e '.[test,examples,spark]'
 	@touch $@ $(VENV)/.installed-run
 
 venv: $(VENV)/.installed-run

@@ -285,6 +285,17 @@ def compact(
     typer.echo(run_compact(_workspace(workspace), if_wasteful=if_wasteful))
 
 
+
+@app.command()
+def spark(
+    action: Annotated[str, typer.Argument(help="status, start or stop.")] = "status",
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """The workspace's Spark Connect server (warehouse pyspark://...): status, start or stop."""
+    from millpond.warehouse.spark_server import describe_server
+
+    typer.echo(describe_server(_workspace(workspace), action))
+
 @app.command()
 def catalog(
     table: Annotated[Optional[str], typer.Argument(help="Show this table's whole entry with its columns (layer.table).")] = None,

@@ -33,8 +33,8 @@ logger = logging.getLogger(__name__)
 
 
 def dialect_of(con: BaseBackend) -> str:
-    """The sqlglot dialect name of a backend (``duckdb``, ``postgres``...)."""
-    return con.name
+    """The sqlglot dialect name of a backend (``duckdb``, ``postgres``, ``spark``...)."""
+    return "spark" if con.name == "pyspark" else con.name
 
 
 def source_name(op: ops.Relation) -> str:
@@ -52,7 +52,7 @@ def compiled_sql(con: BaseBackend, expr: ir.Table, name: str, *, run_id: str | N
                  stage: str | None = None) -> TableSql:
     """The SQL ``expr`` compiles to on ``con`` and the schemas of the tables it reads."""
     dialect = dialect_of(con)
-    sql = ibis.to_sql(expr, dialect=dialect)
+    sql = ibis.to_sql(expr, dialect=con.name)
     sources = {
         source_name(op): {column: str(dtype) for column, dtype in op.schema.items()}
         for op in expr.op().find((ops.DatabaseTable, ops.InMemoryTable))

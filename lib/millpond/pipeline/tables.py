@@ -161,7 +161,7 @@ def _tables_in(path: Path) -> dict[str, Any]:
     if cached and cached[0] == mtime:
         return cached[1]
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}  # libyaml: 6x
     except (OSError, yaml.YAMLError):
         data = {}
     found: dict[str, Any] = {}

@@ -24,6 +24,8 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Bool, DottedObjectName, Float, Type
 
+from millpond.processes import is_alive
+
 __all__ = ["ForkKernelManager", "ForkProvisioner", "ForkedProcess", "WelcomeClient"]
 
 UNKNOWN_EXIT = -1
@@ -66,19 +68,7 @@ class ForkedProcess:
         self.send_signal(signal.SIGKILL)
 
 
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs (the fork server reaps its children, so a dead one is gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is dead too
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
+_alive = is_alive  # the fork server reaps its children, so a dead kernel is gone
 
 
 class ForkProvisioner(LocalProvisioner):

@@ -48,10 +48,11 @@ def existing_tables(workspace: Workspace) -> set[str]:
         return tables
     from millpond.warehouse.connect import connect
 
+    from millpond.warehouse.materialize import _fetch
+
     con = connect(workspace)
     try:
-        rows = con.sql(_QUERY.replace("table_schema || '.' || table_name", "table_schema || '.' || table_name AS name")).execute()
-        return set(rows.iloc[:, 0])
+        return {row[0] for row in _fetch(con, _QUERY)}
     finally:
         con.disconnect()
 

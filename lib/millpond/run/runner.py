@@ -8,6 +8,7 @@ exit code is 0 only when every selected stage succeeded or was skipped.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -100,6 +101,7 @@ class Runner:
             self.params = self.pipeline.resolve_params(options.params)
             self.selected = select(needs, options.stages, options.from_stages)
         self.status: dict[str, str] = {s: "pending" for s in self.selected}
+        self._warmed, self._warm_lock = False, threading.Lock()
         self._check_full_refresh()
         self._existing: set[str] | None = None
 
@@ -180,6 +182,7 @@ class Runner:
             )
             self.reporter.run_started(run_id, self.pipeline.name, self.selected, self.params)
             try:
+                self._start_spark_server()
                 self._schedule(run_id)
             except BaseException:
                 _wait_for_html()
@@ -217,6 +220,42 @@ class Runner:
             "engine": os.environ.get("MILLPOND_ENGINE") or self.workspace.spec.execution.engine,
             "jobs": self.options.jobs,
         }
+
+    def _warm_up(self) -> None:
+        """Once the first stage is to run: while it is prepared (Papermill imported, the notebook
+        read), fork kernels for ``jobs`` stages (warm engine) and import what the runner's own
+        checks need, on a background thread. A run that skips every stage starts nothing."""
+        with self._warm_lock:
+            if self._warmed:
+                return
+            self._warmed = True
+        engine = os.environ.get("MILLPOND_ENGINE") or self.workspace.spec.execution.engine
+        checks = any(self.pipeline.stage(name).checks for name in self.selected)
+
+        def warm() -> None:
+            try:
+                if engine == "warm":
+                    from millpond.run.kernel_pool import kernel_pool
+
+                    kernel_pool(max(1, self.options.jobs)).fill()
+                if checks:
+                    import millpond.quality.declared  # noqa: F401 - pulls in Ibis and pandas
+            except Exception:  # noqa: S110 - a warm-up: the stage does the same and reports errors
+                pass
+
+        threading.Thread(target=warm, name="millpond-warm-up", daemon=True).start()
+
+    def _start_spark_server(self) -> None:
+        """On ``warehouse: pyspark://``, start the shared Spark Connect server once, before the
+        stages (each stage's kernel is its client; see :mod:`millpond.warehouse.spark_server`)."""
+        from millpond.warehouse.spark_server import SparkServer, is_spark_url
+
+        if not is_spark_url(self.workspace.warehouse_url()):
+            return
+        server = SparkServer(self.workspace)
+        if server.target.remote is None and server.running() is None:
+            getattr(self.reporter, "_say", print)(f"starting the Spark server (master {server.target.master})")
+            server.start()
 
     def _compact_if_wasteful(self) -> None:
         """Compact the warehouse file when its waste passes ``compaction:`` (every stage's kernel
@@ -294,6 +333,7 @@ class Runner:
         if reason is None:
             self._finish(run_id, name, "skipped", 0.0, None, "unchanged", fingerprint=fingerprint, started_at=t0)
             return
+        self._warm_up()
         self.store.set_stage(run_id, name, status="running", fingerprint=fingerprint, started_at=t0)
         self.reporter.stage_started(name)
         params = self.stage_params(name)

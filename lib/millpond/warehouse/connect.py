@@ -32,6 +32,12 @@ def connect(workspace: Workspace) -> BaseBackend:
         if "temp_directory" in config:
             Path(config["temp_directory"]).mkdir(parents=True, exist_ok=True)
         return ibis.duckdb.connect(str(db_file), **config)
+    from millpond.warehouse.spark_server import is_spark_url
+
+    if is_spark_url(url):
+        from millpond.warehouse.spark import connect as connect_spark
+
+        return connect_spark(workspace)
     try:
         return ibis.connect(url)
     except Exception as exc:

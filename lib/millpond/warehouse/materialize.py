@@ -78,7 +78,9 @@ def split_name(name: str) -> tuple[str, str]:
 def _quote(con: BaseBackend, *parts: str) -> str:
     import sqlglot as sg
 
-    ident = [sg.to_identifier(p, quoted=True).sql(con.name) for p in parts]
+    from millpond.lineage.compiled import dialect_of
+
+    ident = [sg.to_identifier(p, quoted=True).sql(dialect_of(con)) for p in parts]
     return ".".join(ident)
 
 
@@ -101,6 +103,10 @@ def _fetch(con: BaseBackend, sql: str) -> list[tuple]:
         with con.con.cursor() as cur:
             cur.execute(sql)
             return list(cur.fetchall())
+    if con.name == "pyspark":
+        from millpond.warehouse.spark import fetch
+
+        return fetch(con, sql)
     with con.raw_sql(sql) as cur:  # pragma: no cover - other engines
         return list(cur.fetchall())
 
@@ -135,6 +141,11 @@ def run_in_transaction(con: BaseBackend, statements: list[str], *, checks: list[
             for sql in statements:
                 cur.execute(sql)
             verify(lambda sql: cur.execute(sql).fetchone()[0])
+    elif con.name == "pyspark":  # no transactions: in order, DELETE copy-on-write (millpond.warehouse.spark)
+        from millpond.warehouse.spark import fetch, run_statements
+
+        run_statements(con, statements)
+        verify(lambda sql: fetch(con, sql)[0][0])
     else:  # pragma: no cover - other engines arrive with their own issue
         for sql in statements:
             con.raw_sql(sql)

@@ -38,6 +38,9 @@ def query_plan(con: BaseBackend, expr: ir.Table) -> str:
     if con.name == "postgres":
         with con.raw_sql(f"EXPLAIN (ANALYZE, BUFFERS) {sql}") as cursor:
             return "\n".join(row[0] for row in cursor.fetchall())
+    if con.name == "pyspark":  # Spark plans, it does not measure: the optimized plan with its estimates
+        con._run_pre_execute_hooks(expr)
+        return "\n".join(str(row[0]) for row in con.raw_sql(f"EXPLAIN COST {con.compile(expr)}").collect())
     with con.raw_sql(f"EXPLAIN {sql}") as cursor:  # pragma: no cover - engines without a measured plan
         return "\n".join(str(row[0]) for row in cursor.fetchall())
 

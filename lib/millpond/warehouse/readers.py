@@ -49,6 +49,10 @@ def read_files(con: BaseBackend, kind: str, paths: list[Path], options: dict[str
         files = sql_literal([str(p) for p in paths])
         extra = "".join(f", {k} = {sql_literal(v)}" for k, v in options.items())
         return con.sql(f"SELECT * FROM {_DUCKDB_FUNCTION[kind]}({files}{extra})")
+    if con.name == "pyspark":
+        from millpond.warehouse.spark import read_arrow_as_parquet
+
+        return read_arrow_as_parquet(con, _arrow(kind, paths))
     import ibis
 
     return ibis.memtable(_arrow(kind, paths))

@@ -130,6 +130,8 @@ def content_hash(con: BaseBackend, schema: str, table: str) -> str:
     source = f"{_quote(con, schema, table)} AS _mp_row"  # the alias names the whole row
     if con.name == "postgres":
         sql = f"SELECT count(*), sum(('x' || substr(md5(_mp_row::text), 1, 16))::bit(64)::bigint) FROM {source}"
+    elif con.name == "pyspark":  # a 64-bit hash of all columns, summed without overflow
+        sql = f"SELECT count(*), sum(CAST(xxhash64(*) AS DECIMAL(38, 0))) FROM {_quote(con, schema, table)}"
     else:
         sql = f"SELECT count(*), sum(hash(_mp_row)) FROM {source}"
     count, total = _fetch(con, sql)[0]

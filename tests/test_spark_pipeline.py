@@ -1,0 +1,65 @@
+"""The reference pipeline, unchanged, on PySpark: every table it builds equals DuckDB's.
+
+The workspace is the reference one with one line changed (``warehouse:
+pyspark://local[2]``); the stages' kernels talk to one local Spark Connect server. The
+expected tables come from a second engine: the DuckDB reference workspace
+(``shop_reference``), built from the same generated files. Gold tables are compared
+whole, types and rows; silver, quarantine and check results likewise, apart from the
+columns that record when and in which run a row was loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import ibis
+import pytest
+from support.reference import build_reference_workspace
+from support.spark import SPARK_URL, spark_server
+
+from millpond.pipeline.load import load_pipeline
+from millpond.run.progress import PlainReporter
+from millpond.run.runner import RunOptions, run_pipeline
+from millpond.warehouse.compare import table_differences
+from millpond.warehouse.connect import connect
+from millpond.workspace import Workspace
+
+pytestmark = [pytest.mark.slow, pytest.mark.spark]
+
+RUN_TIME_COLUMNS = {"_loaded_at", "_run_id", "_quarantined_at", "run_id", "checked_at", "duration_s"}
+
+
+def _on_spark(root) -> Workspace:
+    spec = root / "millpond.yml"
+    spec.write_text(re.sub(r"(?m)^warehouse: .*$", f"warehouse: {SPARK_URL}", spec.read_text()))
+    return Workspace(root)
+
+
+def test_the_shop_pipeline_builds_the_same_tables_on_spark_as_on_duckdb(tmp_path, shop_reference):
+    ws = _on_spark(build_reference_workspace(tmp_path / "workspace", run=False).root)
+    with spark_server(ws):
+        with open(os.devnull, "w") as quiet:
+            result = run_pipeline(ws, "shop", RunOptions(jobs=2), reporter=PlainReporter(quiet))
+        assert result.exit_code == 0, result.stages
+        built = sorted({t for s in load_pipeline(ws, "shop").spec.stages for t in s.produces})
+        assert [t for t in built if t.startswith("gold.")] == [
+            "gold.dim_customer", "gold.dim_date", "gold.dim_product", "gold.fct_order_lines", "gold.fct_orders",
+            "gold.mart_daily_revenue", "gold.mart_revenue_by_country"]
+        spark = connect(ws)
+        duck = ibis.duckdb.connect(str(shop_reference.duckdb_file()), read_only=True)
+        try:
+            differences = {}
+            for name in built:
+                layer, table = name.split(".")
+                expected, got = duck.table(table, database=layer), spark.table(table, database=layer)
+                kept = [c for c in expected.columns if c not in RUN_TIME_COLUMNS or layer == "gold"]
+                found = table_differences(expected.select(kept), got.select(kept))
+                if found:
+                    differences[name] = found
+            assert differences == {}
+            revenue = spark.table("mart_daily_revenue", database="gold").revenue.sum().execute()
+            assert revenue == duck.table("mart_daily_revenue", database="gold").revenue.sum().execute()
+        finally:
+            duck.disconnect()
+            spark.disconnect()
