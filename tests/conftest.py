@@ -17,6 +17,7 @@ skip, except in CI (``CI=true``) where they fail: see ``support/components.py``.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
@@ -26,6 +27,10 @@ from support.components import require_component
 from support.postgres import PostgresUnavailable, ThrowawayPostgres
 
 _NEEDS_POSTGRES = {"postgres_server", "pg_con"}
+
+# One fork server per test process (and per `millpond` it starts), gone when it ends: no daemon
+# outlives the suite. tests/lib/run/test_keep_warm.py turns the shared daemon on where it tests it.
+os.environ["MILLPOND_KEEP_WARM"] = "0"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -54,6 +54,10 @@ class ExecutionSpec(BaseModel):
         default="warm",
         description="warm: each stage's kernel is forked from one process that imported everything once "
                     "(millpond.run.forkserver); papermill: a fresh `python -m ipykernel_launcher` per stage")
+    keep_warm: float = Field(
+        default=600, ge=0,
+        description="seconds the warm engine's fork server outlives a run, to serve the next one without "
+                    "importing everything again (0: one server per run; MILLPOND_KEEP_WARM overrides)")
 
 
 class ResourcesSpec(BaseModel):

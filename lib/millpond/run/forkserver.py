@@ -14,6 +14,15 @@ Only the server's own thread exists when it forks (it checks), so no lock held b
 thread can be copied into a child. The server exits when the process that started it closes
 its pipe (or dies).
 
+**Kept warm between runs.** Importing everything takes the server about 2.5 s here, paid by
+the first stage of every run. With ``execution: {keep_warm: SECONDS}`` in ``millpond.yml``
+(default 600; ``MILLPOND_KEEP_WARM`` overrides, ``0`` turns it off) the server is a small
+daemon instead (:class:`DaemonForkServer`): it listens on a Unix socket under
+``/tmp/millpond-<uid>/``, named by a signature of the interpreter, ``sys.path`` and the
+millpond sources (an edited module or a new package gives a new server), serves every run
+that comes within ``SECONDS`` of the last, and exits after that long with no request and no
+kernel of its own alive. Kernels are forked exactly as before, so isolation is unchanged.
+
 Protocol, one JSON object per line. Request: ``{"argv": [...], "env": {...}, "cwd": "..."}``
 (``argv``: the kernel's arguments, e.g. ``["-f", "kernel-1.json"]``). Answer:
 ``{"pid": N}`` or ``{"error": "..."}``.
@@ -21,12 +30,18 @@ Protocol, one JSON object per line. Request: ``{"argv": [...], "env": {...}, "cw
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 __all__ = ["PRELOAD", "ForkServer", "fork_server"]
 
@@ -54,6 +69,13 @@ class ForkServer:
         if json.loads(ready or "{}").get("ready") is not True:
             raise RuntimeError(f"the kernel fork server did not start (said {ready!r})")
 
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
     def fork(self, argv: Sequence[str], env: dict[str, str], cwd: str) -> int:
         """Start a kernel with ``argv`` in a new child; return its pid."""
         request = json.dumps({"argv": list(argv), "env": dict(env), "cwd": str(cwd)})
@@ -78,26 +100,121 @@ class ForkServer:
                     self.process.wait()
 
 
-_SERVER: ForkServer | None = None
+_SERVER: ForkServer | DaemonForkServer | None = None
 _SERVER_LOCK = threading.Lock()
+KEEP_WARM_DEFAULT = 600.0
+_keep_warm: float | None = None
 
 
-def fork_server() -> ForkServer:
-    """The process-wide fork server, started on first use and stopped at exit."""
+def keep_warm(seconds: float | None) -> None:
+    """How long a fork server outlives the run that started it (``execution.keep_warm``);
+    ``MILLPOND_KEEP_WARM`` wins. Call before the first :func:`fork_server`."""
+    global _keep_warm
+    _keep_warm = seconds
+
+
+def _keep_warm_seconds() -> float:
+    value = os.environ.get("MILLPOND_KEEP_WARM")
+    if value is not None:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            return 0.0
+    return KEEP_WARM_DEFAULT if _keep_warm is None else max(0.0, _keep_warm)
+
+
+def fork_server() -> ForkServer | DaemonForkServer:
+    """The process's fork server: the shared daemon when kept warm, else one for this process
+    (started on first use, stopped at exit)."""
     global _SERVER
     with _SERVER_LOCK:
-        if _SERVER is None or _SERVER.process.poll() is not None:
-            import atexit
+        if _SERVER is None or not _SERVER.alive():
+            idle = _keep_warm_seconds()
+            if idle > 0:
+                _SERVER = DaemonForkServer(idle)
+            else:
+                import atexit
 
-            _SERVER = ForkServer()
-            atexit.register(_SERVER.close)
+                _SERVER = ForkServer()
+                atexit.register(_SERVER.close)
         return _SERVER
+
+
+class DaemonForkServer:
+    """A client of the shared fork server daemon (see the module docstring); started if none
+    with this signature listens."""
+
+    def __init__(self, idle: float, preload: Sequence[str] = PRELOAD) -> None:
+        folder = Path(tempfile.gettempdir()) / f"millpond-{os.getuid()}"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        self.socket_path = folder / f"forkserver-{_signature(preload, idle)}.sock"
+        with open(folder / "forkserver.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not self._answers():
+                self._launch(idle, preload)
+        self.pid = int(self.socket_path.with_suffix(".pid").read_text())
+
+    def _answers(self) -> bool:
+        try:
+            with socket.socket(socket.AF_UNIX) as probe:
+                probe.connect(str(self.socket_path))
+            return True
+        except OSError:
+            return False
+
+    def _launch(self, idle: float, preload: Sequence[str]) -> None:
+        self.socket_path.unlink(missing_ok=True)
+        with open(self.socket_path.with_suffix(".log"), "ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "millpond.run.forkserver", "--listen", str(self.socket_path),
+                 "--idle", str(idle), *preload],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"},
+            )
+        deadline = time.monotonic() + 120
+        while not self._answers():
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"the kernel fork server did not start (log: {self.socket_path.with_suffix('.log')})")
+            time.sleep(0.02)
+
+    def alive(self) -> bool:
+        return self._answers()
+
+    def fork(self, argv: Sequence[str], env: dict[str, str], cwd: str) -> int:
+        """Start a kernel with ``argv`` in a new child of the daemon; return its pid."""
+        request = json.dumps({"argv": list(argv), "env": dict(env), "cwd": str(cwd)})
+        with socket.socket(socket.AF_UNIX) as conn:
+            conn.connect(str(self.socket_path))
+            conn.sendall((request + "\n").encode())
+            answer = json.loads(conn.makefile().readline() or '{"error": "no answer"}')
+        if "error" in answer:
+            raise RuntimeError(f"the kernel fork server could not start a kernel: {answer['error']}")
+        return int(answer["pid"])
+
+    def close(self) -> None:
+        """Nothing: the daemon outlives this run, and exits once idle."""
+
+
+def _signature(preload: Sequence[str], idle: float = 0.0) -> str:
+    """What a kernel forked from the daemon depends on: interpreter, import path, the preload
+    list, and the state of millpond's sources and of the installed packages; and how long
+    the daemon stays (a different ``keep_warm`` gets its own)."""
+    import hashlib
+
+    import millpond
+
+    package = Path(millpond.__file__).parent
+    stamps = sorted((str(p), p.stat().st_mtime_ns) for p in package.rglob("*.py"))
+    sites = [(p, os.stat(p).st_mtime_ns) for p in sys.path if p and os.path.isdir(p)]
+    text = json.dumps([sys.executable, sys.version, sys.path, list(preload), stamps, sites, idle])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 # -- the server process ------------------------------------------------------------------
 
 
-def _serve(preload: Sequence[str]) -> None:
+def _serve(preload: Sequence[str], listen: str | None = None, idle: float = 0.0) -> None:
     import importlib
     import signal
 
@@ -120,6 +237,9 @@ def _serve(preload: Sequence[str]) -> None:
     gc.collect()
     gc.freeze()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the system
+    if listen is not None:
+        _serve_socket(listen, idle)
+        return
     out = sys.stdout
     out.write(json.dumps({"ready": True}) + "\n")
     out.flush()
@@ -138,6 +258,64 @@ def _serve(preload: Sequence[str]) -> None:
             _become_kernel(request)  # never returns
         out.write(json.dumps({"pid": pid}) + "\n")
         out.flush()
+
+
+def _serve_socket(path: str, idle: float) -> None:
+    """Serve fork requests on the Unix socket ``path`` until ``idle`` seconds pass with no
+    request and no kernel of this server alive."""
+    import time
+
+    from millpond.processes import is_alive
+
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stopped: still clean up below
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    listener.listen(16)
+    Path(path).with_suffix(".pid").write_text(str(os.getpid()))
+    listener.settimeout(min(idle, 5.0))
+    kernels: list[int] = []
+    last = time.monotonic()
+    try:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                kernels = [pid for pid in kernels if is_alive(pid)]
+                if not kernels and time.monotonic() - last > idle:
+                    return
+                continue
+            last = time.monotonic()
+            with conn:
+                conn.settimeout(10.0)
+                try:
+                    request = json.loads(conn.makefile().readline())
+                    threads = threading.active_count()
+                    if threads != 1:
+                        raise RuntimeError(f"{threads} threads in the fork server; forking would copy their locks")
+                    pid = os.fork()
+                except Exception as exc:  # noqa: BLE001 - a bad request or no fork: say so, keep serving
+                    with contextlib.suppress(OSError):
+                        conn.sendall((json.dumps({"error": f"{type(exc).__name__}: {exc}"}) + "\n").encode())
+                    continue
+                if pid == 0:
+                    listener.close()
+                    conn.close()
+                    _become_kernel(request)  # never returns
+                kernels.append(pid)
+                with contextlib.suppress(OSError):
+                    conn.sendall((json.dumps({"pid": pid}) + "\n").encode())
+    finally:
+        listener.close()
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        with contextlib.suppress(OSError):
+            Path(path).with_suffix(".pid").unlink()
+        with contextlib.suppress(OSError):
+            log = Path(path).with_suffix(".log")
+            if log.stat().st_size == 0:
+                log.unlink()
 
 
 def _become_kernel(request: dict) -> None:
@@ -183,4 +361,9 @@ def _become_kernel(request: dict) -> None:
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1:])
+    arguments = sys.argv[1:]
+    listen_at, idle_for = None, 0.0
+    while arguments[:1] in (["--listen"], ["--idle"]):
+        option, value, arguments = arguments[0], arguments[1], arguments[2:]
+        listen_at, idle_for = (value, idle_for) if option == "--listen" else (listen_at, float(value))
+    _serve(arguments, listen_at, idle_for)

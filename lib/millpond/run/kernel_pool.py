@@ -75,7 +75,7 @@ class KernelPool:
         server = fork_server()
         while len(self._idle) < self.size:
             path, info = write_connection_file(str(self._folder / f"kernel-{next(self._count)}.json"))
-            env = {**os.environ, "JPY_PARENT_PID": str(server.process.pid)}
+            env = {**os.environ, "JPY_PARENT_PID": str(server.pid)}
             pid = server.fork(["-f", path, *KERNEL_ARGUMENTS], env, os.getcwd())
             self._idle.append(PooledKernel(pid, Path(path), dict(info)))
 
