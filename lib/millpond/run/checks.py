@@ -66,6 +66,20 @@ def run_stage_checks(workspace: Workspace, stage: StageSpec, run_id: str | None,
         warehouse.close()
 
 
+def stage_checks_in_child(root: str, pipeline: str, stage: str, run_id: str | None) -> dict:
+    """:func:`run_stage_checks` for a child of the fork server
+    (:func:`millpond.run.forkserver.call_forked`): the runner then imports no Ibis."""
+    import dataclasses
+
+    from millpond.pipeline.load import load_pipeline
+    from millpond.store.metadata import MetadataStore
+
+    workspace = Workspace(root)
+    spec = load_pipeline(workspace, pipeline, check_notebooks=False).stage(stage)
+    store = MetadataStore(workspace.meta_dir / "meta.sqlite")  # as the runner opens it
+    return dataclasses.asdict(run_stage_checks(workspace, spec, run_id, store))
+
+
 def run_and_record(checks: Iterable[Check], workspace: Workspace, store: MetadataStore | None,
                    run_id: str | None, stage: str | None) -> ChecksOutcome:
     """Run ``checks``, store each result (PII masked in the sample) unless ``store`` is None."""

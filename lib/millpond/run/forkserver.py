@@ -78,7 +78,11 @@ class ForkServer:
 
     def fork(self, argv: Sequence[str], env: dict[str, str], cwd: str) -> int:
         """Start a kernel with ``argv`` in a new child; return its pid."""
-        request = json.dumps({"argv": list(argv), "env": dict(env), "cwd": str(cwd)})
+        return self.request({"argv": list(argv), "env": dict(env), "cwd": str(cwd)})
+
+    def request(self, message: dict) -> int:
+        """Send one request (a kernel to start, or a call to run); the child's pid."""
+        request = json.dumps(message)
         with self._lock:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the kernel fork server exited (code {self.process.returncode})")
@@ -86,7 +90,7 @@ class ForkServer:
             self.process.stdin.flush()
             answer = json.loads(self.process.stdout.readline() or '{"error": "no answer"}')
         if "error" in answer:
-            raise RuntimeError(f"the kernel fork server could not start a kernel: {answer['error']}")
+            raise RuntimeError(f"the kernel fork server could not fork: {answer['error']}")
         return int(answer["pid"])
 
     def close(self) -> None:
@@ -183,13 +187,17 @@ class DaemonForkServer:
 
     def fork(self, argv: Sequence[str], env: dict[str, str], cwd: str) -> int:
         """Start a kernel with ``argv`` in a new child of the daemon; return its pid."""
-        request = json.dumps({"argv": list(argv), "env": dict(env), "cwd": str(cwd)})
+        return self.request({"argv": list(argv), "env": dict(env), "cwd": str(cwd)})
+
+    def request(self, message: dict) -> int:
+        """Send one request (a kernel to start, or a call to run); the child's pid."""
+        request = json.dumps(message)
         with socket.socket(socket.AF_UNIX) as conn:
             conn.connect(str(self.socket_path))
             conn.sendall((request + "\n").encode())
             answer = json.loads(conn.makefile().readline() or '{"error": "no answer"}')
         if "error" in answer:
-            raise RuntimeError(f"the kernel fork server could not start a kernel: {answer['error']}")
+            raise RuntimeError(f"the kernel fork server could not fork: {answer['error']}")
         return int(answer["pid"])
 
     def close(self) -> None:
@@ -255,7 +263,7 @@ def _serve(preload: Sequence[str], listen: str | None = None, idle: float = 0.0)
             out.flush()
             continue
         if pid == 0:
-            _become_kernel(request)  # never returns
+            (_run_call if "call" in request else _become_kernel)(request)  # never returns
         out.write(json.dumps({"pid": pid}) + "\n")
         out.flush()
 
@@ -302,7 +310,7 @@ def _serve_socket(path: str, idle: float) -> None:
                 if pid == 0:
                     listener.close()
                     conn.close()
-                    _become_kernel(request)  # never returns
+                    (_run_call if "call" in request else _become_kernel)(request)  # never returns
                 kernels.append(pid)
                 with contextlib.suppress(OSError):
                     conn.sendall((json.dumps({"pid": pid}) + "\n").encode())
@@ -316,6 +324,62 @@ def _serve_socket(path: str, idle: float) -> None:
             log = Path(path).with_suffix(".log")
             if log.stat().st_size == 0:
                 log.unlink()
+
+
+def call_forked(target: str, payload: dict, *, timeout: float = 3600.0):
+    """Run ``module:function(**payload)`` in a child of the fork server, which has Ibis, pandas
+    and DuckDB imported already, and return what it returned (JSON). The caller imports none
+    of them. A :class:`~millpond.errors.MillpondError` in the child is raised again here."""
+    from millpond.errors import MillpondError
+    from millpond.processes import is_alive
+
+    server = fork_server()
+    with tempfile.TemporaryDirectory(prefix="millpond-call-") as folder:
+        result = Path(folder) / "result.json"
+        pid = server.request({"call": target, "payload": payload, "result": str(result),
+                              "env": dict(os.environ), "cwd": os.getcwd()})
+        deadline = time.monotonic() + timeout
+        while is_alive(pid):
+            if time.monotonic() > deadline:
+                os.kill(pid, 9)
+                raise RuntimeError(f"{target} did not finish within {timeout:.0f} s")
+            time.sleep(0.005)
+        try:
+            answer = json.loads(result.read_text())
+        except (OSError, ValueError):
+            answer = {"error": f"{target} died without an answer (see the fork server's stderr)"}
+    if "error" in answer:
+        raise (MillpondError if answer.get("user") else RuntimeError)(answer["error"])
+    return answer["ok"]
+
+
+def _run_call(request: dict) -> None:
+    import importlib
+    import signal
+
+    code, answer = 1, {"error": "no answer"}
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.setsid()
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, 0)
+        os.dup2(2, 1)  # never write on the server's answer pipe
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.chdir(request["cwd"])
+        module, _, function = request["call"].partition(":")
+        answer = {"ok": getattr(importlib.import_module(module), function)(**request["payload"])}
+        code = 0
+    except BaseException as exc:  # noqa: BLE001 - reported to the caller
+        from millpond.errors import MillpondError
+
+        answer = {"error": str(exc) if isinstance(exc, MillpondError) else f"{type(exc).__name__}: {exc}",
+                  "user": isinstance(exc, MillpondError)}
+    finally:
+        try:
+            Path(request["result"]).write_text(json.dumps(answer, default=str))
+        finally:
+            os._exit(code)
 
 
 def _become_kernel(request: dict) -> None:

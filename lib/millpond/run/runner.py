@@ -232,8 +232,8 @@ class Runner:
             if self._warmed:
                 return
             self._warmed = True
-        engine = os.environ.get("MILLPOND_ENGINE") or self.workspace.spec.execution.engine
-        checks = any(self.pipeline.stage(name).checks for name in self.selected)
+        engine = self._engine()
+        checks = engine != "warm" and any(self.pipeline.stage(name).checks for name in self.selected)
 
         def warm() -> None:
             try:
@@ -372,10 +372,8 @@ class Runner:
             return
         detail = None
         if stage.checks:
-            from millpond.run.checks import run_stage_checks
-
             try:
-                checked = run_stage_checks(self.workspace, stage, run_id, self.store)
+                checked = self._checks(stage, run_id)
             except MillpondError as exc:
                 self._finish(run_id, name, "failed", outcome.duration, self._rows(run_id, name),
                              f"checks could not run: {exc}", attempts=outcome.attempts, **files)
@@ -392,6 +390,23 @@ class Runner:
             detail = "; ".join(part for part in (detail, watched) if part) or None
         self._finish(run_id, name, "success", outcome.duration, self._rows(run_id, name), detail,
                      attempts=outcome.attempts, **files)
+
+    def _checks(self, stage, run_id: str):
+        """Run ``stage``'s declared checks: on the warm engine in a child of the fork server (which
+        has Ibis and DuckDB loaded), so the runner never imports them; else here."""
+        from millpond.run.checks import ChecksOutcome, run_stage_checks
+
+        if self._engine() == "warm":
+            from millpond.run.forkserver import call_forked
+
+            found = call_forked("millpond.run.checks:stage_checks_in_child", {
+                "root": str(self.workspace.root), "pipeline": str(self.pipeline.path), "stage": stage.name,
+                "run_id": run_id})
+            return ChecksOutcome(**found)
+        return run_stage_checks(self.workspace, stage, run_id, self.store)
+
+    def _engine(self) -> str:
+        return os.environ.get("MILLPOND_ENGINE") or self.workspace.spec.execution.engine
 
     def _rows(self, run_id: str, name: str) -> int | None:
         rows = [m["rows"] for m in self.store.materializations(run_id, name) if m["rows"] is not None]

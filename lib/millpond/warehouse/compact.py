@@ -205,6 +205,11 @@ def compact_workspace(workspace: Workspace, *, if_wasteful: bool = False, holder
             return waste, None
         return waste, compact_duckdb(db_file, holder, wait=wait)
     from millpond.warehouse.connect import connect
+    from millpond.warehouse.spark_server import is_spark_url
+
+    if is_spark_url(workspace.warehouse_url()):
+        raise MillpondError("nothing to compact on Spark: each build writes its table's Parquet files whole "
+                            "(millpond compact is for DuckDB and PostgreSQL)")
 
     con = connect(workspace)
     try:

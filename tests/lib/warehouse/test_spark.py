@@ -143,3 +143,10 @@ def test_profile_shows_sparks_optimized_plan_with_its_estimates(con):
     t = con.table("t", database="plans")
     plan = query_plan(con, t.group_by("g").agg(s=t.a.sum()))
     assert "Aggregate" in plan and "Statistics(sizeInBytes=" in plan
+
+
+def test_compact_says_spark_has_nothing_to_compact(spark, capsys):
+    ws, _ = spark
+    assert main(["compact", "-C", str(ws.root)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nothing to compact on Spark" in err
