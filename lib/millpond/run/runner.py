@@ -220,7 +220,7 @@ class Runner:
             "threads": spec.threads if spec.threads is not None else "duckdb default (all cores)",
             "memory_limit": spec.memory_limit or "duckdb default (80% of RAM)",
             "temp_directory": spec.temp_directory or "duckdb default (next to the database)",
-            "engine": os.environ.get("MILLPOND_ENGINE") or self.workspace.spec.execution.engine,
+            "engine": self._engine(),
             "jobs": self.options.jobs,
         }
 
@@ -353,7 +353,7 @@ class Runner:
             timeout=timeout,
             retries=retries,
             retry_backoff=backoff,
-            engine=os.environ.get("MILLPOND_ENGINE") or self.workspace.spec.execution.engine,
+            engine=self._engine(),
         )
         files = {"notebook": self.workspace.relative(job.output), "html": self.workspace.relative(job.output.with_suffix(".html"))}
         try:
@@ -399,9 +399,12 @@ class Runner:
         if self._engine() == "warm":
             from millpond.run.forkserver import call_forked
 
-            found = call_forked("millpond.run.checks:stage_checks_in_child", {
-                "root": str(self.workspace.root), "pipeline": str(self.pipeline.path), "stage": stage.name,
-                "run_id": run_id})
+            try:
+                found = call_forked("millpond.run.checks:stage_checks_in_child", {
+                    "root": str(self.workspace.root), "pipeline": str(self.pipeline.path), "stage": stage.name,
+                    "run_id": run_id})
+            except RuntimeError as exc:  # the child died or the server is gone: this stage fails, not the run
+                raise MillpondError(str(exc)) from None
             return ChecksOutcome(**found)
         return run_stage_checks(self.workspace, stage, run_id, self.store)
 

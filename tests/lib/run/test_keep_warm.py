@@ -28,7 +28,7 @@ WHO = (
 def test_a_kept_warm_server_serves_the_next_run_and_leaves_when_idle(tmp_path):
     write_notebook(tmp_path / "notebooks/who.ipynb", "x = 0", *WHO)
     make_workspace(tmp_path, {"who": {"stages": [{"name": "who", "notebook": "notebooks/who.ipynb"}]}})
-    env = {**os.environ, "MILLPOND_KEEP_WARM": "3"}
+    env = {**os.environ, "MILLPOND_KEEP_WARM": "10"}  # room for a slow second start
     for _ in range(2):
         subprocess.run([MILLPOND, "run", "who", "--force", "--plain", "-C", str(tmp_path)], env=env, check=True,
                        capture_output=True)
@@ -37,13 +37,13 @@ def test_a_kept_warm_server_serves_the_next_run_and_leaves_when_idle(tmp_path):
     assert first["pid"] != second["pid"]
     server = first["ppid"]
     assert is_alive(server), "the server left with its run"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while is_alive(server) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not is_alive(server), "the server stayed after 3 s idle"
+    assert not is_alive(server), "the server stayed after 10 s idle"
 
 
 def test_the_server_is_named_by_what_its_kernels_depend_on():
     assert _signature(("json",), 600) == _signature(("json",), 600)
     assert _signature(("json",), 600) != _signature(("json", "csv"), 600)
-    assert _signature(("json",), 600) != _signature(("json",), 3)
+    assert _signature(("json",), 600) != _signature(("json",), 10)
