@@ -58,6 +58,10 @@ class ExecutionSpec(BaseModel):
         default=600, ge=0,
         description="seconds the warm engine's fork server outlives a run, to serve the next one without "
                     "importing everything again (0: one server per run; MILLPOND_KEEP_WARM overrides)")
+    preload: list[str] = Field(
+        default_factory=list,
+        description="modules the warm engine imports once, before forking stage kernels: the workspace's own "
+                    "library (millpond's modules and Ibis, pandas, DuckDB are always preloaded)")
 
 
 class ResourcesSpec(BaseModel):

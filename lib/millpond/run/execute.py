@@ -131,7 +131,7 @@ def run_with_retries(job: StageJob, on_retry: Callable[[int, str, float], None] 
         exc.attempts = attempts
         raise
     finally:
-        html = render_html_later(job.output) if job.output.exists() else None
+        html = render_html_later(job.output, forked=job.engine == "warm") if job.output.exists() else None
     return StageOutcome(attempts=attempts, duration=time.perf_counter() - started, html=html)
 
 
@@ -139,16 +139,20 @@ _RENDERS: list = []
 _RENDERS_LOCK = threading.Lock()
 
 
-def render_html_later(notebook: Path) -> Path:
-    """Render ``notebook`` to HTML on a background thread (the next stage need not wait for
-    it); :func:`wait_for_html` waits for every pending rendering. Returns the HTML's path."""
+def render_html_later(notebook: Path, *, forked: bool = False) -> Path:
+    """Render ``notebook`` to HTML in the background (the next stage need not wait for it);
+    :func:`wait_for_html` waits for every pending rendering. Returns the HTML's path.
+
+    ``forked`` (the warm engine): render in a child of the fork server, which has nbconvert
+    imported and its templates compiled, so the runner neither imports nbconvert nor spends
+    its own time (and GIL) rendering; a background thread only waits for the child."""
     from concurrent.futures import ThreadPoolExecutor
 
     global _RENDERER
     with _RENDERS_LOCK:
         if _RENDERER is None:
-            _RENDERER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="millpond-html")
-        _RENDERS.append(_RENDERER.submit(render_html, notebook))
+            _RENDERER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="millpond-html")
+        _RENDERS.append(_RENDERER.submit(render_html_forked if forked else render_html, notebook))
     return notebook.with_suffix(".html")
 
 
@@ -161,6 +165,18 @@ def wait_for_html() -> None:
         pending, _RENDERS[:] = list(_RENDERS), []
     for future in pending:
         future.result()
+
+
+def render_html_forked(notebook: Path) -> Path | None:
+    """:func:`render_html` in a child of the warm fork server."""
+    from millpond.run.forkserver import call_forked
+
+    try:
+        done = call_forked("millpond.run.notebook_html:render_in_child", {"notebook": str(notebook)}, timeout=600)
+    except Exception:  # a rendering problem must not fail a stage
+        logging.getLogger("millpond").exception("could not render %s to HTML", notebook)
+        return None
+    return Path(done) if done else None
 
 
 def render_html(notebook: Path) -> Path | None:

@@ -19,7 +19,8 @@ the first stage of every run. With ``execution: {keep_warm: SECONDS}`` in ``mill
 (default 600; ``MILLPOND_KEEP_WARM`` overrides, ``0`` turns it off) the server is a small
 daemon instead (:class:`DaemonForkServer`): it listens on a Unix socket under
 ``/tmp/millpond-<uid>/``, named by a signature of the interpreter, ``sys.path`` and the
-millpond sources (an edited module or a new package gives a new server), serves every run
+millpond sources and of the preloaded packages (an edited module or a new package gives a new
+server), serves every run
 that comes within ``SECONDS`` of the last, and exits after that long with no request and no
 kernel of its own alive. Kernels are forked exactly as before, so isolation is unchanged.
 
@@ -51,8 +52,22 @@ PRELOAD = (
     "tornado.platform.asyncio", "psutil", "jupyter_client.localinterfaces",
     "pandas", "pyarrow", "duckdb", "ibis", "ibis.backends.duckdb", "sqlglot", "sqlglot.lineage",
     "millpond", "millpond.context", "millpond.warehouse.materialize",
+    # what ctx.materialize, ctx.check and the monitors import on first use (about 0.3 s a stage)
+    "pyarrow.dataset", "pyarrow.parquet", "ibis.formats.pyarrow", "ibis.formats.pandas",
+    "ibis.backends.duckdb.converter", "ibis.expr.types.groupby", "pandas.io.formats.html",
+    "IPython.core.completerlib", "millpond.store.metadata", "millpond.store.monitoring",
+    "millpond.pipeline.tables", "millpond.pipeline.products", "millpond.pipeline.params",
+    "millpond.warehouse.evolution", "millpond.warehouse.contracts", "millpond.warehouse.incremental",
+    "millpond.warehouse.versions", "millpond.warehouse.lake", "millpond.warehouse.lake_delta",
+    "millpond.lineage.compiled", "millpond.quality.declared", "millpond.quality.builtin",
+    "millpond.quality.monitors", "millpond.run.checks", "millpond.model",
 )
-"""Modules the server imports before its first fork: what a stage kernel would import anyway."""
+"""Modules the server imports before its first fork: what a stage kernel would import anyway.
+A workspace adds its own library with ``execution: {preload: [...]}`` (:func:`configure`)."""
+
+WARM_UP_LATER = ("millpond.run.notebook_html:warm_up",)
+"""Called once the server has answered its first request (while the first stage runs), so
+they never delay it: what the runner's background work in forked children needs."""
 
 
 class ForkServer:
@@ -108,13 +123,20 @@ _SERVER: ForkServer | DaemonForkServer | None = None
 _SERVER_LOCK = threading.Lock()
 KEEP_WARM_DEFAULT = 600.0
 _keep_warm: float | None = None
+_extra_preload: tuple[str, ...] = ()
 
 
-def keep_warm(seconds: float | None) -> None:
-    """How long a fork server outlives the run that started it (``execution.keep_warm``);
-    ``MILLPOND_KEEP_WARM`` wins. Call before the first :func:`fork_server`."""
-    global _keep_warm
-    _keep_warm = seconds
+def configure(keep_warm: float | None = None, preload: Sequence[str] = ()) -> None:
+    """Settings of the next :func:`fork_server` (``execution:`` in ``millpond.yml``).
+
+    ``keep_warm``: how long a fork server outlives the run that started it
+    (``MILLPOND_KEEP_WARM`` wins). ``preload``: modules imported before the first fork,
+    besides :data:`PRELOAD` (a workspace's own library); the daemon's signature covers
+    their packages' sources, so an edit gives a new server.
+    """
+    global _keep_warm, _extra_preload
+    _keep_warm = keep_warm
+    _extra_preload = tuple(m for m in preload if m not in PRELOAD)
 
 
 def _keep_warm_seconds() -> float:
@@ -133,13 +155,13 @@ def fork_server() -> ForkServer | DaemonForkServer:
     global _SERVER
     with _SERVER_LOCK:
         if _SERVER is None or not _SERVER.alive():
-            idle = _keep_warm_seconds()
+            idle, preload = _keep_warm_seconds(), PRELOAD + _extra_preload
             if idle > 0:
-                _SERVER = DaemonForkServer(idle)
+                _SERVER = DaemonForkServer(idle, preload)
             else:
                 import atexit
 
-                _SERVER = ForkServer()
+                _SERVER = ForkServer(preload)
                 atexit.register(_SERVER.close)
         return _SERVER
 
@@ -212,11 +234,24 @@ def _signature(preload: Sequence[str], idle: float = 0.0) -> str:
 
     import millpond
 
-    package = Path(millpond.__file__).parent
-    stamps = sorted((str(p), p.stat().st_mtime_ns) for p in package.rglob("*.py"))
+    own = [m for m in preload if m not in PRELOAD]  # a workspace's library, maybe outside site-packages
+    packages = {Path(millpond.__file__).parent, *filter(None, map(_package_dir, own))}
+    stamps = sorted((str(p), p.stat().st_mtime_ns) for package in packages for p in package.rglob("*.py"))
     sites = [(p, os.stat(p).st_mtime_ns) for p in sys.path if p and os.path.isdir(p)]
     text = json.dumps([sys.executable, sys.version, sys.path, list(preload), stamps, sites, idle])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _package_dir(module: str) -> Path | None:
+    """The folder of ``module``'s top-level package on ``sys.path``, found without importing
+    it; ``None`` for a single-file module, a compiled one or one not found (its edits are
+    then not seen: restart with ``MILLPOND_KEEP_WARM=0`` once)."""
+    top = module.partition(".")[0]
+    for entry in sys.path:
+        folder = Path(entry or ".") / top
+        if (folder / "__init__.py").is_file():
+            return folder
+    return None
 
 
 # -- the server process ------------------------------------------------------------------
@@ -229,10 +264,8 @@ def _serve(preload: Sequence[str], listen: str | None = None, idle: float = 0.0)
     for name in preload:
         try:
             importlib.import_module(name)
-        except ImportError:  # an optional package: the stage imports it itself if it needs it
+        except Exception:  # noqa: BLE001 - missing or broken: the stage imports it itself and reports it
             pass
-    import gc
-
     try:  # the kernel looks its addresses up at start (psutil); do it once, here
         from jupyter_client.localinterfaces import localhost
 
@@ -240,10 +273,7 @@ def _serve(preload: Sequence[str], listen: str | None = None, idle: float = 0.0)
     except Exception:  # noqa: BLE001 - an optimisation only
         pass
 
-    # Move everything imported so far out of the collector's sight: a child's collections
-    # (IPython runs a full one at exit) then neither walk nor copy the shared, preloaded heap.
-    gc.collect()
-    gc.freeze()
+    _freeze_heap()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the system
     if listen is not None:
         _serve_socket(listen, idle)
@@ -266,6 +296,30 @@ def _serve(preload: Sequence[str], listen: str | None = None, idle: float = 0.0)
             (_run_call if "call" in request else _become_kernel)(request)  # never returns
         out.write(json.dumps({"pid": pid}) + "\n")
         out.flush()
+        if WARM_UP_LATER:
+            _warm_up_later()
+
+
+def _freeze_heap() -> None:
+    """Move everything imported so far out of the collector's sight: a child's collections
+    (IPython runs a full one at exit) then neither walk nor copy the shared, preloaded heap."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
+def _warm_up_later() -> None:
+    """Run :data:`WARM_UP_LATER` (once); a failure only means the child does it itself."""
+    import importlib
+
+    global WARM_UP_LATER
+    for target in WARM_UP_LATER:
+        module, _, function = target.partition(":")
+        with contextlib.suppress(Exception):
+            getattr(importlib.import_module(module), function)()
+    WARM_UP_LATER = ()
+    _freeze_heap()
 
 
 def _serve_socket(path: str, idle: float) -> None:
@@ -314,6 +368,8 @@ def _serve_socket(path: str, idle: float) -> None:
                 kernels.append(pid)
                 with contextlib.suppress(OSError):
                     conn.sendall((json.dumps({"pid": pid}) + "\n").encode())
+            if WARM_UP_LATER:
+                _warm_up_later()
     finally:
         listener.close()
         with contextlib.suppress(OSError):

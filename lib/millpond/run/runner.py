@@ -102,9 +102,9 @@ class Runner:
             self.selected = select(needs, options.stages, options.from_stages)
         self.status: dict[str, str] = {s: "pending" for s in self.selected}
         self._warmed, self._warm_lock = False, threading.Lock()
-        from millpond.run.forkserver import keep_warm
+        from millpond.run.forkserver import configure
 
-        keep_warm(workspace.spec.execution.keep_warm)
+        configure(workspace.spec.execution.keep_warm, workspace.spec.execution.preload)
         self._check_full_refresh()
         self._existing: set[str] | None = None
 

@@ -47,3 +47,45 @@ def test_the_server_is_named_by_what_its_kernels_depend_on():
     assert _signature(("json",), 600) == _signature(("json",), 600)
     assert _signature(("json",), 600) != _signature(("json", "csv"), 600)
     assert _signature(("json",), 600) != _signature(("json",), 10)
+
+
+PRELOADED = (
+    "import os, json, wslib",
+    "path = os.path.join(os.environ['MILLPOND_WORKSPACE'], 'lib-' + os.environ['MILLPOND_RUN_ID'] + '.json')\n"
+    "open(path, 'w').write(json.dumps({'imported_in': wslib.IMPORTED_IN, 'kernel': os.getpid(),\n"
+    "                                  'version': wslib.VERSION}))\n"
+    "print('wslib version', wslib.VERSION)",
+)
+
+
+def test_a_preloaded_workspace_module_is_imported_once_and_an_edit_is_seen(tmp_path):
+    library = tmp_path / "lib" / "wslib"
+    library.mkdir(parents=True)
+    source = "import os\nIMPORTED_IN = os.getpid()\nVERSION = {}\n"
+    (library / "__init__.py").write_text(source.format(1))
+    write_notebook(tmp_path / "notebooks/lib.ipynb", "x = 0", *PRELOADED)
+    make_workspace(tmp_path, {"lib": {"stages": [{"name": "lib", "notebook": "notebooks/lib.ipynb"}]}},
+                   {"name": "test", "execution": {"preload": ["wslib"]}})
+    env = {**os.environ, "MILLPOND_KEEP_WARM": "10", "PYTHONPATH": str(tmp_path / "lib")}
+
+    def run() -> dict:
+        done = subprocess.run([MILLPOND, "run", "lib", "--force", "--plain", "-C", str(tmp_path)], env=env,
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+        newest = max(tmp_path.glob("lib-*.json"), key=lambda p: p.stat().st_mtime_ns)
+        seen = json.loads(newest.read_text())
+        newest.unlink()
+        return seen
+
+    first = run()
+    assert first["version"] == 1
+    assert first["imported_in"] != first["kernel"], "the stage imported the preloaded module itself"
+    assert is_alive(first["imported_in"]), "the module was not imported by the kept-warm server"
+    html = next((tmp_path / "data" / "runs").glob("*/lib.html")).read_text()
+    assert "wslib version 1" in html  # rendered to HTML in a child of the server
+
+    time.sleep(0.01)
+    (library / "__init__.py").write_text(source.format(2))
+    second = run()
+    assert second["version"] == 2, "a kept-warm server served the module as it was before the edit"
+    assert second["imported_in"] != first["imported_in"]
