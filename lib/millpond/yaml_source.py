@@ -81,6 +81,18 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
 
 
+def _compose(text: str):
+    """The node tree of ``text``: libyaml's parser when PyYAML has it (about 10x faster; the
+    nodes carry the same lines), and PyYAML's own on a syntax error, for its clearer message."""
+    loader = getattr(yaml, "CSafeLoader", None)
+    if loader is not None:
+        try:
+            return yaml.compose(text, Loader=loader)
+        except yaml.YAMLError:
+            pass
+    return yaml.compose(text, Loader=yaml.SafeLoader)
+
+
 def load_yaml(path: Path, display: str | None = None) -> tuple[Any, LineMap]:
     """Parse a YAML file into plain data plus the line of every field.
 
@@ -106,7 +118,7 @@ def load_yaml(path: Path, display: str | None = None) -> tuple[Any, LineMap]:
     except OSError as exc:
         raise SpecError(f"{display}: cannot read ({exc.strerror})") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark else 1
