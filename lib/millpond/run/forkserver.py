@@ -65,9 +65,10 @@ PRELOAD = (
 """Modules the server imports before its first fork: what a stage kernel would import anyway.
 A workspace adds its own library with ``execution: {preload: [...]}`` (:func:`configure`)."""
 
-WARM_UP_LATER = ("millpond.run.notebook_html:warm_up",)
+WARM_UP_LATER = ("millpond.run.warm_paths:exercise", "millpond.run.notebook_html:warm_up")
 """Called once the server has answered its first request (while the first stage runs), so
-they never delay it: what the runner's background work in forked children needs."""
+they never delay it: a typical stage's code paths run once (first-use caches of Ibis and
+sqlglot, inherited by every later kernel) and nbconvert for the HTML copies."""
 
 
 class ForkServer:
