@@ -188,11 +188,17 @@ def render_html_forked(notebook: Path) -> Path | None:
     from millpond.run.forkserver import call_forked
 
     try:
-        done = call_forked("millpond.run.notebook_html:render_in_child", {"notebook": str(notebook)}, timeout=600)
+        done = call_forked("millpond.run.execute:render_html_in_child", {"notebook": str(notebook)}, timeout=600)
     except Exception:  # a rendering problem must not fail a stage
         logging.getLogger("millpond").exception("could not render %s to HTML", notebook)
         return None
     return Path(done) if done else None
+
+
+def render_html_in_child(notebook: str) -> str | None:
+    """:func:`render_html` as :func:`millpond.run.forkserver.call_forked` calls it (JSON in and out)."""
+    done = render_html(Path(notebook))
+    return str(done) if done else None
 
 
 def render_html(notebook: Path) -> Path | None:

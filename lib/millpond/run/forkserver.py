@@ -18,11 +18,10 @@ its pipe (or dies).
 the first stage of every run. With ``execution: {keep_warm: SECONDS}`` in ``millpond.yml``
 (default 600; ``MILLPOND_KEEP_WARM`` overrides, ``0`` turns it off) the server is a small
 daemon instead (:class:`DaemonForkServer`): it listens on a Unix socket under
-``/tmp/millpond-<uid>/``, named by a signature of the interpreter, ``sys.path`` and the
-millpond sources and of the preloaded packages (an edited module or a new package gives a new
-server), serves every run
-that comes within ``SECONDS`` of the last, and exits after that long with no request and no
-kernel of its own alive. Kernels are forked exactly as before, so isolation is unchanged.
+``/tmp/millpond-<uid>/``, named by a signature of the interpreter, ``sys.path``, millpond's
+sources and those of the workspace's preloaded packages (an edited module or a new package
+gives a new server), serves every run that comes within ``SECONDS`` of the last, and exits
+after that long with no request and no kernel of its own alive. Kernels are forked exactly as before, so isolation is unchanged.
 
 Protocol, one JSON object per line. Request: ``{"argv": [...], "env": {...}, "cwd": "..."}``
 (``argv``: the kernel's arguments, e.g. ``["-f", "kernel-1.json"]``). Answer:

@@ -65,21 +65,9 @@ def notebook_to_html(notebook: Path, target: Path | None = None) -> Path:
     return target
 
 
-def render_in_child(notebook: str) -> str | None:
-    """:func:`notebook_to_html` for :func:`millpond.run.forkserver.call_forked`; ``None`` when
-    it could not render (the reason goes to the fork server's log)."""
-    import logging
-
-    try:
-        return str(notebook_to_html(Path(notebook)))
-    except Exception:  # a rendering problem must not fail a stage
-        logging.getLogger("millpond").exception("could not render %s to HTML", notebook)
-        return None
-
-
 def warm_up() -> None:
     """Import nbconvert and compile the exporter's templates once, by rendering an empty
-    notebook (the fork server calls this before its first fork)."""
+    notebook (the fork server calls this once it has served its first fork)."""
     import nbformat
 
     _exporter().from_notebook_node(nbformat.v4.new_notebook())
