@@ -51,8 +51,10 @@ def source_name(op: ops.Relation) -> str:
 def compiled_sql(con: BaseBackend, expr: ir.Table, name: str, *, run_id: str | None = None,
                  stage: str | None = None) -> TableSql:
     """The SQL ``expr`` compiles to on ``con`` and the schemas of the tables it reads."""
+    from millpond.warehouse.ctas import compiled_for
+
     dialect = dialect_of(con)
-    sql = ibis.to_sql(expr, dialect=con.name)
+    sql = compiled_for(con, expr) or ibis.to_sql(expr, dialect=con.name)  # compiled once by the build
     sources = {
         source_name(op): {column: str(dtype) for column, dtype in op.schema.items()}
         for op in expr.op().find((ops.DatabaseTable, ops.InMemoryTable))

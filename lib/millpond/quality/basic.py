@@ -233,8 +233,11 @@ class CheckResult:
         return self.status == "pass"
 
 
-def run_check(check: Check, *, sample_size: int = 5) -> CheckResult:
+def run_check(check: Check, *, sample_size: int = 5, failing: int | None = None) -> CheckResult:
     """Count ``check``'s violating rows and fetch a sample of them.
+
+    ``failing``: the count, when it is known already (:func:`run_checks` counts many
+    checks in one query); the check then runs a query only to fetch a sample when it fails.
 
     Examples
     --------
@@ -250,7 +253,8 @@ def run_check(check: Check, *, sample_size: int = 5) -> CheckResult:
     'warn'
     """
     try:
-        failing = int(check.expression.count().execute())
+        if failing is None:
+            failing = int(check.expression.count().execute())
         sample = _records(check.expression.limit(sample_size).to_pandas()) if failing else []
         total = None
         if failing and needs_total(check.warn_if, check.error_if):
@@ -294,12 +298,22 @@ def run_checks(checks: Iterable[Check], *, sample_size: int = 5) -> pd.DataFrame
      {'check': 'amount is not null', 'status': 'warn', 'failing_rows': 1},
      {'check': 'at least one order', 'status': 'pass', 'failing_rows': 0}]
     """
-    results = [run_check(check, sample_size=sample_size) for check in checks]
+    results = run_all(checks, sample_size=sample_size)
     frame = pd.DataFrame(
         [[getattr(r, name) for name in RESULT_COLUMNS] for r in results],
         columns=RESULT_COLUMNS,
     )
     return frame.astype({"failing_rows": "int64"})
+
+
+def run_all(checks: Iterable[Check], *, sample_size: int = 5) -> list[CheckResult]:
+    """:func:`run_check` for each check, their counts taken together in one query where they
+    share a backend (:func:`millpond.quality.counting.count_rows`), else one by one."""
+    from millpond.quality.counting import count_rows
+
+    checks = list(checks)
+    counts = count_rows([check.expression for check in checks]) or [None] * len(checks)
+    return [run_check(check, sample_size=sample_size, failing=n) for check, n in zip(checks, counts, strict=True)]
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -83,9 +83,9 @@ def stage_checks_in_child(root: str, pipeline: str, stage: str, run_id: str | No
 def run_and_record(checks: Iterable[Check], workspace: Workspace, store: MetadataStore | None,
                    run_id: str | None, stage: str | None) -> ChecksOutcome:
     """Run ``checks``, store each result (PII masked in the sample) unless ``store`` is None."""
-    from millpond.quality.basic import run_check
+    from millpond.quality.basic import run_all
 
-    results = [run_check(check) for check in checks]
+    results = run_all(checks)
     rows = [
         {"table": r.table, "check": r.check, "severity": r.severity, "status": r.status,
          "failing_rows": r.failing_rows, "sample": mask_sample(r.sample, workspace.spec.quality)}

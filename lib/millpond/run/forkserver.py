@@ -59,7 +59,8 @@ PRELOAD = (
     "millpond.warehouse.evolution", "millpond.warehouse.contracts", "millpond.warehouse.incremental",
     "millpond.warehouse.versions", "millpond.warehouse.lake", "millpond.warehouse.lake_delta",
     "millpond.lineage.compiled", "millpond.quality.declared", "millpond.quality.builtin",
-    "millpond.quality.monitors", "millpond.run.checks", "millpond.model",
+    "millpond.quality.monitors", "millpond.quality.counting", "millpond.run.checks", "millpond.model",
+    "millpond.warehouse.ctas",
 )
 """Modules the server imports before its first fork: what a stage kernel would import anyway.
 A workspace adds its own library with ``execution: {preload: [...]}`` (:func:`configure`)."""

@@ -193,6 +193,8 @@ def apply_incremental(con: BaseBackend, expr: ir.Table, schema: str, table: str,
     from millpond.warehouse.contracts import enforce_contract, key_checks_sql
     from millpond.warehouse.evolution import hold_misfits, plan_schema_change
 
+    from millpond.warehouse.ctas import create_table_as
+
     name = f"{schema}.{table}"
     target = con.table(table, database=schema)
     spec.validate(name, list(expr.columns))
@@ -209,12 +211,12 @@ def apply_incremental(con: BaseBackend, expr: ir.Table, schema: str, table: str,
         if spec.strategy == "delete+insert":
             parts_name = staging_name(table)
             temps.append(parts_name)
-            parts = con.create_table(parts_name, _partitions(expr, rows, spec, target), database=schema)
+            parts = create_table_as(con, parts_name, _partitions(expr, rows, spec, target), schema)
             rows = expr.filter(expr[spec.partition_by].isin(parts[spec.partition_by]))
             statements.append(_delete_partitions(con, schema, table, parts_name, spec.partition_by))
         stage_name = staging_name(table)
         temps.append(stage_name)
-        staged = con.create_table(stage_name, rows, database=schema)
+        staged = create_table_as(con, stage_name, rows, schema)
         if spec.strategy == "merge":
             _check_keys(name, staged, spec.unique_key)
             statements.append(_delete_matching(con, schema, table, stage_name, spec.unique_key))

@@ -266,7 +266,9 @@ def _swap_in_table(con: BaseBackend, expr: ir.Table, schema: str, table: str, *,
     quarantined rows, a materialized view's state)."""
     temp = f"{TEMP_PREFIX}{table}_{secrets.token_hex(4)}"
     try:
-        built = con.create_table(temp, expr, database=schema)
+        from millpond.warehouse.ctas import create_table_as
+
+        built = create_table_as(con, temp, expr, schema)
         if verify is not None:
             verify(built)
         old = existing_kind(con, schema, table)

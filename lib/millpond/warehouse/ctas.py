@@ -1,0 +1,77 @@
+"""Build a table from an Ibis expression with one ``CREATE TABLE ... AS`` on DuckDB.
+
+Ibis's ``create_table`` compiles the expression, then runs ``CREATE TABLE`` with the
+expression's schema, ``INSERT ... SELECT`` and, to replace, ``DROP`` and ``RENAME``. On
+DuckDB, :func:`create_table_as` runs one statement instead, casting each column to the
+type Ibis would have declared, so the table is the same (column names, order, types):
+
+    CREATE TABLE "gold"."t" AS SELECT CAST("a" AS DECIMAL(18, 2)) AS "a", ... FROM (<query>)
+
+The cast is free where the query already has that type (DuckDB drops it). It compiles
+the expression once and keeps the SQL (:func:`compiled_for`), so the lineage record of
+``ctx.materialize`` does not compile it again.
+
+Anything else goes through ``create_table``: another engine, in-memory tables (Ibis
+registers them first) and a schema with a ``NOT NULL`` column (a ``CREATE TABLE AS``
+cannot declare it).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import ibis.expr.operations as ops
+import ibis.expr.types as ir
+import sqlglot as sg
+from ibis.backends import BaseBackend
+
+__all__ = ["compiled_for", "create_table_as"]
+
+_COMPILED: OrderedDict[tuple[int, ops.Node], str] = OrderedDict()
+_KEEP = 16
+
+
+def create_table_as(con: BaseBackend, name: str, expr: ir.Table, database: str) -> ir.Table:
+    """Create table ``database.name`` holding ``expr``'s rows and return it.
+
+    Examples
+    --------
+    >>> import ibis
+    >>> con = ibis.duckdb.connect()
+    >>> _ = con.raw_sql("CREATE SCHEMA s; CREATE TABLE s.src AS SELECT 1.5::DOUBLE AS x, 'a' AS k")
+    >>> src = con.table("src", database="s")
+    >>> built = create_table_as(con, "out", src.select(k=src.k, x=src.x.cast("decimal(9, 2)")), "s")
+    >>> built.schema()
+    ibis.Schema {
+      k  string
+      x  decimal(9, 2)
+    }
+    >>> built.to_pyarrow().to_pylist()
+    [{'k': 'a', 'x': Decimal('1.50')}]
+    """
+    schema = expr.schema()
+    if (con.name != "duckdb" or schema.null_fields or any(not dtype.nullable for dtype in schema.types)
+            or expr.op().find(ops.InMemoryTable)):
+        return con.create_table(name, expr, database=database)
+    dialect = con.dialect
+    query = con.compile(expr)
+    columns = ", ".join(
+        f"CAST({ident} AS {column.kind.sql(dialect)}) AS {ident}"
+        for column in schema.to_sqlglot_column_defs(dialect)
+        for ident in [column.this.sql(dialect)]
+    )
+    target = sg.table(name, db=database, quoted=True).sql(dialect)
+    con.con.execute(f"CREATE TABLE {target} AS SELECT {columns} FROM ({query}) AS _millpond_query")
+    _remember(con, expr, query)
+    return con.table(name, database=database)
+
+
+def compiled_for(con: BaseBackend, expr: ir.Table) -> str | None:
+    """The SQL :func:`create_table_as` compiled ``expr`` to on ``con``, if it built it lately."""
+    return _COMPILED.get((id(con), expr.op()))
+
+
+def _remember(con: BaseBackend, expr: ir.Table, query: str) -> None:
+    _COMPILED[(id(con), expr.op())] = query
+    while len(_COMPILED) > _KEEP:
+        _COMPILED.popitem(last=False)
