@@ -74,12 +74,29 @@ def exact_mean(column: ir.NumericColumn, scale: int | None = None,
         raise MillpondError(
             f"exact_mean: scale {scale} of {_label(column)!r} must be between its own scale {own_scale} and 30"
         )
+    return exact_quotient(column.sum(where=where), column.count(where=where), scale)
+
+
+def exact_quotient(total: ir.NumericValue, count: ir.IntegerValue, scale: int) -> ir.DecimalValue:
+    """``total / count`` exactly, rounded half away from zero to ``scale`` places: what
+    :func:`exact_mean` returns, from a sum and a count already aggregated.
+
+    The rounding refers to its operands many times; given columns of an aggregated table
+    (``daily.total``) instead of aggregates, its SQL is a fraction of the size, which
+    compiles and runs faster (``millpond.shop.gold.mart_daily_revenue``). ``NULL`` when
+    ``count`` is zero.
+
+    >>> import ibis, pyarrow as pa
+    >>> from decimal import Decimal
+    >>> t = ibis.memtable(pa.table({"total": pa.array([Decimal("0.05"), Decimal("-0.05")], pa.decimal128(10, 2)),
+    ...                              "n": [2, 2]}))
+    >>> ibis.duckdb.connect().execute(t.select(m=exact_quotient(t.total, t.n, 2)))["m"].tolist()
+    [Decimal('0.03'), Decimal('-0.03')]
+    """
     result = dt.Decimal(38, scale)
-    total = column.sum(where=where).cast(result)
-    count = column.count(where=where)
     count = ibis.ifelse(count == 0, ibis.null("int64"), count)
     unit = ibis.literal(Decimal(1).scaleb(-scale), type=result)
-    return _rounded_quotient(total, count, unit)
+    return _rounded_quotient(total.cast(result), count, unit)
 
 
 def _rounded_quotient(total: ir.DecimalValue, count: ir.IntegerValue, unit: ir.DecimalValue) -> ir.DecimalValue:

@@ -21,6 +21,7 @@ import os
 import signal
 import tempfile
 import threading
+import uuid
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,7 +75,8 @@ class KernelPool:
 
         server = fork_server()
         while len(self._idle) < self.size:
-            path, info = write_connection_file(str(self._folder / f"kernel-{next(self._count)}.json"))
+            path, info = write_connection_file(str(self._folder / f"kernel-{next(self._count)}.json"),
+                                               key=uuid.uuid4().hex.encode())  # messages are signed
             env = {**os.environ, "JPY_PARENT_PID": str(server.pid)}
             pid = server.fork(["-f", path, *KERNEL_ARGUMENTS], env, os.getcwd())
             self._idle.append(PooledKernel(pid, Path(path), dict(info)))
