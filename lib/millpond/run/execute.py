@@ -176,11 +176,17 @@ _RENDERER = None
 
 
 def wait_for_html() -> None:
-    """Wait until every notebook handed to :func:`render_html_later` is rendered."""
+    """Wait until every notebook handed to :func:`render_html_later` is rendered, then end the
+    rendering threads (the next rendering starts new ones), so the process can exit at once."""
+    global _RENDERER
     with _RENDERS_LOCK:
         pending, _RENDERS[:] = list(_RENDERS), []
     for future in pending:
         future.result()
+    with _RENDERS_LOCK:
+        renderer, _RENDERER = (_RENDERER, None) if not _RENDERS else (None, _RENDERER)
+    if renderer is not None:
+        renderer.shutdown(wait=True)
 
 
 def render_html_forked(notebook: Path) -> Path | None:
