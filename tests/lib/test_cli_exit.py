@@ -45,3 +45,24 @@ def test_a_user_mistake_exits_2_with_one_line(tmp_path):
     done = millpond("run", "nosuch", "-C", str(tmp_path))
     assert done.returncode == 2
     assert done.stderr.startswith("error: no pipeline 'nosuch'") and done.stderr.count("\n") == 1
+
+
+def test_a_warehouse_file_left_open_is_checkpointed_before_the_quick_exit(tmp_path):
+    make_workspace(tmp_path, {"p": {"stages": []}})
+    script = (
+        "import sys\n"
+        "from millpond.workspace import Workspace\n"
+        "from millpond.warehouse.connect import connect\n"
+        "from millpond.cli import exit_quickly\n"
+        "con = connect(Workspace(sys.argv[1]))\n"
+        "con.raw_sql('CREATE TABLE kept AS SELECT 42 AS answer')\n"
+        "exit_quickly(0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    db_file = tmp_path / "data" / "warehouse.duckdb"
+    assert not Path(f"{db_file}.wal").exists(), "the write-ahead log was left behind: the file was not closed"
+    import duckdb
+
+    with duckdb.connect(str(db_file), read_only=True) as con:
+        assert con.execute("SELECT answer FROM kept").fetchone() == (42,)

@@ -20,6 +20,20 @@ if TYPE_CHECKING:
     from millpond.workspace import Workspace
 
 
+_OPEN_FILES: weakref.WeakSet = weakref.WeakSet()
+"""DuckDB file backends :func:`connect` opened in this process and not yet collected."""
+
+
+def close_open_files() -> None:
+    """Close every DuckDB file backend still open, so its write-ahead log is checkpointed
+    (``millpond.cli.exit_quickly``: a process that skips its teardown would leave it)."""
+    for backend in list(_OPEN_FILES):
+        try:
+            backend.disconnect()
+        except Exception:  # noqa: BLE001, S110 - closed already, or broken: nothing to save
+            pass
+
+
 def connect(workspace: Workspace) -> BaseBackend:
     """An Ibis backend on the workspace's warehouse (no lease taken: see :class:`Warehouse`)."""
     import ibis
@@ -31,7 +45,9 @@ def connect(workspace: Workspace) -> BaseBackend:
         config = workspace.spec.resources.duckdb_config(workspace.root)
         if "temp_directory" in config:
             Path(config["temp_directory"]).mkdir(parents=True, exist_ok=True)
-        return ibis.duckdb.connect(str(db_file), **config)
+        backend = ibis.duckdb.connect(str(db_file), **config)
+        _OPEN_FILES.add(backend)
+        return backend
     from millpond.warehouse.spark_server import is_spark_url
 
     if is_spark_url(url):
