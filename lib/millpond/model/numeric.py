@@ -82,9 +82,8 @@ def exact_quotient(total: ir.NumericValue, count: ir.IntegerValue, scale: int) -
     :func:`exact_mean` returns, from a sum and a count already aggregated.
 
     The rounding refers to its operands many times; given columns of an aggregated table
-    (``daily.total``) instead of aggregates, its SQL is a fraction of the size, which
-    compiles and runs faster (``millpond.shop.gold.mart_daily_revenue``). ``NULL`` when
-    ``count`` is zero.
+    (``daily.total``) instead of aggregates, its SQL is smaller, which compiles and runs
+    faster (``millpond.shop.gold.mart_daily_revenue``). ``NULL`` when ``count`` is zero.
 
     >>> import ibis, pyarrow as pa
     >>> from decimal import Decimal
