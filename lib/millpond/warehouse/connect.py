@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from millpond.workspace import Workspace
 
 
+COMPILED_SQL_FILE = "compiled-sql.sqlite"
+
 _OPEN_FILES: weakref.WeakSet = weakref.WeakSet()
 """DuckDB file backends :func:`connect` opened in this process and not yet collected."""
 
@@ -47,7 +49,7 @@ def connect(workspace: Workspace) -> BaseBackend:
             Path(config["temp_directory"]).mkdir(parents=True, exist_ok=True)
         backend = ibis.duckdb.connect(str(db_file), **config)
         _OPEN_FILES.add(backend)
-        return backend
+        return _with_compile_cache(backend, workspace)
     from millpond.warehouse.spark_server import is_spark_url
 
     if is_spark_url(url):
@@ -55,12 +57,22 @@ def connect(workspace: Workspace) -> BaseBackend:
 
         return connect_spark(workspace)
     try:
-        return ibis.connect(url)
+        backend = ibis.connect(url)
     except Exception as exc:
         from millpond.secrets import redact
 
         shown = workspace.warehouse_url()
         raise MillpondError(f"cannot connect to warehouse {shown}: {redact(str(exc), workspace.secret_env()).splitlines()[0]}") from None
+    return _with_compile_cache(backend, workspace)
+
+
+def _with_compile_cache(backend: BaseBackend, workspace: Workspace) -> BaseBackend:
+    """``backend``, compiling through the workspace's cache of compiled SQL
+    (:mod:`millpond.warehouse.compile_cache`)."""
+    from millpond.warehouse.compile_cache import CompiledSqlCache, cache_compiles
+
+    cache_compiles(backend, CompiledSqlCache(workspace.meta_dir / COMPILED_SQL_FILE))
+    return backend
 
 
 class Warehouse:
