@@ -100,8 +100,10 @@ class StageContext:
             from millpond.warehouse.versions import version_table
 
             return version_table(self.con, self.store, name, version, as_of)
+        from millpond.warehouse.describe import described_table
+
         try:
-            return self.con.table(table, database=schema)
+            return described_table(self.con, table, schema)
         except Exception as exc:
             if type(exc).__name__ in {"TableNotFound", "CatalogException", "UndefinedTable", "IbisError"}:
                 raise MillpondError(f"table {name} does not exist in the warehouse; build its stage first") from None

@@ -88,6 +88,23 @@ def _prepare(expression: exp.Expr) -> None:
             table.set("catalog", None)
         if not table.args.get("db"):
             table.set("db", exp.to_identifier(_MEMORY_DB if _is_memtable(table.name) else _NO_DB, quoted=True))
+    _filters_to_where(expression)
+
+
+def _filters_to_where(expression: exp.Expr) -> None:
+    """Move each aggregate's ``FILTER (WHERE cond)`` into its SELECT's ``WHERE``.
+
+    The condition picks the rows the aggregate reads, like a ``WHERE``, and carries no
+    value: ``SUM(x) FILTER (WHERE ok)`` derives from ``x``, and ``ok`` decides rows
+    (:mod:`millpond.lineage.rows`). The tree is only analysed, never run.
+    """
+    for found in list(expression.find_all(exp.Filter)):
+        select = found.find_ancestor(exp.Select)
+        where = found.expression
+        if select is None or not isinstance(where, exp.Where):
+            continue
+        found.replace(found.this)
+        select.where(where.this, copy=False)
 
 
 def _schema_mapping(sources: dict[str, dict[str, str]]) -> dict[str, dict[str, dict[str, str]]]:

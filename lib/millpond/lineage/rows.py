@@ -2,8 +2,9 @@
 
 Value lineage (:mod:`millpond.lineage.columns`) says where each column's values come
 from. A column used only in a ``WHERE``, a join condition, a ``GROUP BY``, a ``HAVING``,
-a ``QUALIFY`` or the ``ORDER BY`` of a ``LIMIT`` carries no value into the table, yet
-changing it changes which rows the table holds, so every column of the table. Impact
+a ``QUALIFY``, the ``ORDER BY`` of a ``LIMIT`` or an aggregate's ``FILTER (WHERE ...)``
+(which :mod:`millpond.lineage.columns` moves to the ``WHERE``) carries no value into the
+table, yet changing it changes which rows the table holds, so every column of the table. Impact
 analysis needs both (:meth:`millpond.lineage.graph.LineageGraph.affected`).
 
 :func:`row_sources` walks every scope of an already qualified query (the CTEs and

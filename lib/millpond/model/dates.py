@@ -2,9 +2,10 @@
 
 Every fact joins it on ``date_key`` (``yyyymmdd`` as an integer, see :func:`date_key`),
 so "revenue by ISO week" or "orders on weekends" mean the same thing in every mart.
-The days are a small in-memory spine; every other column is computed by the engine,
-with names (``month_name``, ``day_name``) spelled out in English, independent of the
-server's locale.
+The days are the engine's own range of timestamps, not in-memory data (so the table is
+built by one statement and its SQL is kept across runs); every column is computed by the
+engine, with names (``month_name``, ``day_name``) spelled out in English, independent of
+the server's locale.
 
 ==================  ======  =========================================================
 column              type    meaning
@@ -29,11 +30,10 @@ last_day_of_month   date    e.g. 2024-02-29 for 2024-02-01
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 import ibis
 import ibis.expr.types as ir
-import pyarrow as pa
 
 from millpond.errors import MillpondError
 
@@ -92,9 +92,11 @@ def date_dimension(start: date, end: date) -> ir.Table:
     """
     if end < start:
         raise MillpondError(f"date_dimension: end {end} is before start {start}; the calendar would be empty")
-    days = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
-    spine = ibis.memtable(pa.table({"date": pa.array(days, pa.date32())}))
-    day = spine.date
+    midnight = time()
+    stamps = ibis.range(ibis.timestamp(datetime.combine(start, midnight)),
+                        ibis.timestamp(datetime.combine(end + timedelta(days=1), midnight)), ibis.interval(days=1))
+    spine = stamps.unnest().name("day_start").as_table()  # its own select: Spark's EXPLODE cannot sit in a CAST
+    day = spine.day_start.cast("date")
     day_of_week = (day.day_of_week.index() + 1).cast("int16")
     month = day.month()
     first_day_of_month = day.truncate("M")

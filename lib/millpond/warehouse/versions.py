@@ -135,7 +135,9 @@ def content_hash(con: BaseBackend, schema: str, table: str) -> str:
     else:
         sql = f"SELECT count(*), sum(hash(_mp_row)) FROM {source}"
     count, total = _fetch(con, sql)[0]
-    types = [[c, str(t)] for c, t in con.table(table, database=schema).schema().items()]
+    from millpond.warehouse.describe import described_table
+
+    types = [[c, str(t)] for c, t in described_table(con, table, schema).schema().items()]
     return hashlib.sha256(json.dumps([count, str(total), types]).encode()).hexdigest()[:32]
 
 
@@ -355,7 +357,9 @@ def version_table(con: BaseBackend, store: MetadataStore, name: str, version: in
     schema, table = found.location.split(".", 1)
     if existing_kind(con, schema, table) != "table":
         raise MillpondError(f"{name} version {found.version}: its rows ({found.location}) are missing from the warehouse")
-    return con.table(table, database=schema)
+    from millpond.warehouse.describe import described_table
+
+    return described_table(con, table, schema)
 
 
 def rollback(con: BaseBackend, store: MetadataStore, name: str, version: int, *, retain: int,

@@ -62,6 +62,21 @@ def test_aggregate_derives_from_its_arguments_and_count_star_from_nothing(shop):
     }
 
 
+def test_an_aggregates_filter_decides_rows_and_carries_no_value(shop):
+    """``SUM(amount) FILTER (WHERE ts IS NOT NULL)``: ``ts`` picks the rows, like a WHERE."""
+    from millpond.lineage.columns import table_lineage
+
+    con, orders, _ = shop
+    dated = orders.ts.notnull()
+    totals = orders.group_by("customer_id").agg(total=orders.amount.sum(where=dated), n=orders.count(where=~dated))
+    record = compiled_sql(con, totals, "gold.result")
+    assert "FILTER" in record.sql
+    found = table_lineage(record.sql, record.dialect, record.sources, table="gold.result")
+    assert {column: set(sources) for column, sources in found.columns.items()} == {
+        "customer_id": refs(f"{O}.customer_id"), "total": refs(f"{O}.amount"), "n": set()}
+    assert set(found.rows) == refs(f"{O}.customer_id", f"{O}.ts")
+
+
 def test_window_function_derives_from_value_partition_and_order(shop):
     con, orders, _ = shop
     ranked = orders.select("order_id", running=orders.amount.sum().over(group_by="customer_id", order_by="ts"),

@@ -131,7 +131,7 @@ def test_a_second_process_finds_what_the_first_compiled(tmp_path, shop_reference
     assert first["equal"] == second["equal"] == [True] * 7
     assert first["rows"] == second["rows"] and min(first["rows"]) > 0
     assert (first["hits"], second["misses"]) == (0, 0)  # hash seeds differ per process; the keys do not
-    assert second["hits"] == first["misses"] == 12  # six builds, six counts; dim_date's days are in-memory data
+    assert second["hits"] == first["misses"] == 14  # seven builds and seven counts
 
 
 def test_in_memory_data_and_params_are_compiled_every_time(tmp_path):

@@ -65,6 +65,7 @@ def test_the_table_equals_the_one_ibis_create_table_builds(con, which):
     assert columns(con, "by_ctas") == columns(con, "by_ibis")
     assert rows(con, "by_ctas") == rows(con, "by_ibis")
     assert built.schema() == con.table("by_ibis", database="s").schema()
+    assert built.op() == con.table("by_ctas", database="s").op()  # what Ibis reads back, without asking
     assert compiled_for(con, expr) == con.compile(expr)  # kept for the lineage record
 
 
