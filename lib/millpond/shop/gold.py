@@ -42,6 +42,7 @@ from datetime import date, datetime
 
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
 
 from millpond.model.dates import date_dimension, date_key
 from millpond.model.keys import surrogate_key
@@ -93,11 +94,12 @@ def dim_customer(customers: ir.Table, previous: ir.Table | None = None, *,
     )
     if previous is not None and "scd_id" not in previous.columns:
         previous = None  # built before the dimension kept history: start it now
-    if now is None:
-        latest = [customers.updated_at.max().execute()]
+    if now is None:  # one query: GREATEST skips a NULL (an empty table) on every engine
+        latest = customers.updated_at.max()
         if previous is not None:
-            latest.append(previous.valid_from.max().execute())
-        now = max((t for t in latest if t is not None), default=datetime(1970, 1, 1))
+            latest = ibis.greatest(latest.as_scalar(), previous.valid_from.max().as_scalar())
+        found = latest.execute()
+        now = datetime(1970, 1, 1) if found is None or pd.isna(found) else found
     snapshot = scd2_snapshot(previous, source, "customer_id", strategy="timestamp", updated_at="updated_at", now=now)
     return snapshot.order_by(["customer_id", "valid_from"])
 

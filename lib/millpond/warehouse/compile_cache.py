@@ -80,12 +80,19 @@ def expression_key(expr: ir.Expr, *, dialect: str, limit: Any = None) -> str | N
     True
     """
     tokens: dict[int, str] = {}
+    references: dict[tuple[str, int], int] = {}  # a reference's number -> its order of appearance here
 
     def token(value: Any) -> str:
         if isinstance(value, Concrete):
+            if isinstance(value, ops.InMemoryTable):  # registered under a random name each time
+                raise _NoKey("in-memory data")
             found = tokens.get(id(value))
             if found is None:
-                found = tokens[id(value)] = _digest(_concrete_parts(value, token))
+                parts = _concrete_parts(value, token)
+                if isinstance(value, ops.Reference):  # view() numbers by a process-wide counter; SQL aliases do not
+                    number = (type(value).__name__, value.identifier)
+                    parts[-1] = f"ref:{references.setdefault(number, len(references))}"
+                found = tokens[id(value)] = _digest(parts)
             return found
         if isinstance(value, BaseBackend):  # the table's source: the SQL names the table, not the connection
             return "backend"
@@ -99,11 +106,8 @@ def expression_key(expr: ir.Expr, *, dialect: str, limit: Any = None) -> str | N
             return "{" + ",".join(sorted(map(token, value))) + "}"
         raise _NoKey(type(value).__qualname__)
 
-    op = expr.op()
     try:
-        if op.find(ops.InMemoryTable):  # registered under a random name each time
-            return None
-        body = token(op)
+        body = token(expr.op())
     except (_NoKey, RecursionError):
         return None
     context = (dialect, type(expr).__name__, repr(limit), repr(ibis.options.sql.fuse_selects),
