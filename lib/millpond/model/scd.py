@@ -209,52 +209,64 @@ def scd2_snapshot(
         return _finish_new_versions(opened, keys, time_type)
 
     output_schema = existing.select(*source.columns, *SCD_COLUMNS).schema()
-    current = existing.filter(existing.is_current)
-    history = existing.filter(~existing.is_current)
+    updated = [updated_at] if strategy == "timestamp" else []
 
-    # The source side of the comparison, renamed so that joins never collide.
+    # Every existing version joined to the source's key (and what the comparison needs):
+    # a current one is closed when changed or deleted, the rest kept as they are. The
+    # joins carry only those few columns; the wide rows stream past them, as hand-written
+    # SQL does (a join per case, wide on both sides, ran 1.3x slower on 250,000 customers).
     incoming = source.select(
         *[source[k].name(f"_mp_src_{k}") for k in keys],
         _mp_in_source=ibis.literal(True),
-        _mp_src_updated_at=source[updated_at] if strategy == "timestamp" else ibis.null(time_type),
-        **{f"_mp_src_{c}": source[c] for c in compared},
+        **{f"_mp_src_{c}": source[c] for c in [*updated, *compared] if c not in keys},
     )
-    pairs = current.left_join(incoming, [current[k] == incoming[f"_mp_src_{k}"] for k in keys])
-    in_source = pairs._mp_in_source.fill_null(False)
-    if strategy == "timestamp":
-        changed = in_source & (pairs._mp_src_updated_at > pairs[updated_at]).fill_null(False)
-        change_time = pairs._mp_src_updated_at
-    else:
-        differs = [~pairs[c].identical_to(pairs[f"_mp_src_{c}"]) for c in compared]
-        changed = in_source & ibis.or_(*differs) if differs else ibis.literal(False)
-        change_time = now_value
+    # (on the key alone, old versions included: a condition on one side would keep DuckDB
+    # from hashing the join, and the source holds one row per key)
+    versions = existing.left_join(incoming, [existing[k] == incoming[f"_mp_src_{k}"] for k in keys])
+    in_source = versions._mp_in_source.fill_null(False)
+    changed = in_source & _changed(versions, strategy, updated_at, compared)
+    change_time = versions[f"_mp_src_{updated_at}"] if strategy == "timestamp" else now_value
     closed_at = ibis.cases(
+        (~versions.is_current, versions.valid_to),
         (changed, change_time),
         (~in_source & ibis.literal(hard_deletes), now_value),
-        else_=pairs.valid_to,
+        else_=versions.valid_to,
     )
-    versions = pairs.mutate(valid_to=closed_at, is_current=closed_at.isnull(), _mp_changed=changed)
-    old_current = versions.select(*output_schema.names).cast(output_schema)
+    old_versions = versions.select(
+        *source.columns, "scd_id", "valid_from", valid_to=closed_at, is_current=closed_at.isnull()
+    ).cast(output_schema)
 
-    changed_keys = versions.filter(versions._mp_changed).select(
-        *[versions[k].name(f"_mp_chg_{k}") for k in keys],
-        _mp_change_time=versions.valid_to,
+    # New versions: a changed key opens at its change time, a key without a current
+    # version at its arrival (never seen before) or at `now` (back after a delete).
+    current = existing.filter(existing.is_current).select(
+        *[existing[k].name(f"_mp_cur_{k}") for k in keys],
+        _mp_in_current=ibis.literal(True),
+        **{f"_mp_cur_{c}": existing[c] for c in [*updated, *compared] if c not in keys},
     )
-    reopened = source.inner_join(changed_keys, [source[k] == changed_keys[f"_mp_chg_{k}"] for k in keys])
-    reopened = reopened.select(*source.columns, valid_from=reopened._mp_change_time.cast(time_type))
-
-    seen = existing.select(*[existing[k].name(f"_mp_seen_{k}") for k in keys]).distinct()
-    arriving = source.anti_join(current, keys)
-    arriving = arriving.left_join(seen, [arriving[k] == seen[f"_mp_seen_{k}"] for k in keys])
-    first_seen = arriving[f"_mp_seen_{keys[0]}"].isnull()
-    arrival_time = arriving[updated_at] if strategy == "timestamp" else now_value
-    arriving = arriving.select(
-        *source.columns, valid_from=ibis.ifelse(first_seen, arrival_time, now_value).cast(time_type)
+    seen = existing.filter(~existing.is_current).select(*[existing[k].name(f"_mp_seen_{k}") for k in keys]).distinct()
+    opening = source.left_join(current, [source[k] == current[f"_mp_cur_{k}"] for k in keys]).left_join(
+        seen, [source[k] == seen[f"_mp_seen_{k}"] for k in keys]
     )
+    in_current = opening._mp_in_current.fill_null(False)
+    reopened = in_current & _changed(opening, strategy, updated_at, compared, ours="_mp_cur_", theirs="")
+    arrival_time = opening[updated_at] if strategy == "timestamp" else now_value
+    first_valid = ibis.cases(
+        (reopened, opening[updated_at] if strategy == "timestamp" else now_value),
+        (opening[f"_mp_seen_{keys[0]}"].isnull(), arrival_time),
+        else_=now_value,
+    )
+    opened = opening.filter(reopened | ~in_current).select(*source.columns, valid_from=first_valid.cast(time_type))
+    return ibis.union(old_versions, _finish_new_versions(opened, keys, time_type).cast(output_schema), distinct=False)
 
-    opened = _finish_new_versions(ibis.union(reopened, arriving, distinct=False), keys, time_type)
-    closed = history.select(*output_schema.names).cast(output_schema)
-    return ibis.union(closed, old_current, opened.cast(output_schema), distinct=False)
+
+def _changed(pairs: ir.Table, strategy: str, updated_at: str | None, compared: list[str], *,
+             ours: str = "", theirs: str = "_mp_src_") -> ir.BooleanValue:
+    """Whether a matched pair differs: the source (``theirs``) is newer (timestamp) or one of
+    ``compared`` differs from the version (``ours``), nulls compared as values (check)."""
+    if strategy == "timestamp":
+        return (pairs[f"{theirs}{updated_at}"] > pairs[f"{ours}{updated_at}"]).fill_null(False)
+    differs = [~pairs[f"{ours}{c}"].identical_to(pairs[f"{theirs}{c}"]) for c in compared]
+    return ibis.or_(*differs) if differs else ibis.literal(False)
 
 
 def _finish_new_versions(opened: ir.Table, keys: list[str], time_type: dt.DataType) -> ir.Table:
