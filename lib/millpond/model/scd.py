@@ -249,12 +249,8 @@ def scd2_snapshot(
     )
     in_current = opening._mp_in_current.fill_null(False)
     reopened = in_current & _changed(opening, strategy, updated_at, compared, ours="_mp_cur_", theirs="")
-    arrival_time = opening[updated_at] if strategy == "timestamp" else now_value
-    first_valid = ibis.cases(
-        (reopened, opening[updated_at] if strategy == "timestamp" else now_value),
-        (opening[f"_mp_seen_{keys[0]}"].isnull(), arrival_time),
-        else_=now_value,
-    )
+    back = ~reopened & opening[f"_mp_seen_{keys[0]}"].notnull()  # not current, but seen before
+    first_valid = ibis.ifelse(back, now_value, opening[updated_at] if strategy == "timestamp" else now_value)
     opened = opening.filter(reopened | ~in_current).select(*source.columns, valid_from=first_valid.cast(time_type))
     return ibis.union(old_versions, _finish_new_versions(opened, keys, time_type).cast(output_schema), distinct=False)
 
