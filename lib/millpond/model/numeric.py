@@ -13,6 +13,11 @@ estimated in floating point and then corrected with the exact remainder, twice, 
 makes it exact for every value a ``decimal(38, scale)`` can hold. The result is rounded
 half away from zero to ``scale`` places and typed ``decimal(38, scale)``, identically on
 DuckDB and PostgreSQL, and ``to_pyarrow()`` of it needs no rescaling.
+
+:func:`exact_quotient` does the same from a sum and a count already aggregated; when the
+total in units of the result (``total * 10**scale``) has at most 18 digits, as a
+``decimal(18, 2)`` in cents does, it computes in 64-bit integers instead, with a tenth of
+the SQL.
 """
 
 from __future__ import annotations
@@ -93,9 +98,54 @@ def exact_quotient(total: ir.NumericValue, count: ir.IntegerValue, scale: int) -
     [Decimal('0.03'), Decimal('-0.03')]
     """
     result = dt.Decimal(38, scale)
-    count = ibis.ifelse(count == 0, ibis.null("int64"), count)
     unit = ibis.literal(Decimal(1).scaleb(-scale), type=result)
+    if _units_fit_int64(total.type(), scale):
+        return (_rounded_integer_quotient(total, count.nullif(0), scale).cast(result) * unit).cast(result)
+    count = ibis.ifelse(count == 0, ibis.null("int64"), count)
     return _rounded_quotient(total.cast(result), count, unit)
+
+
+#: Digits of a number of units (``total * 10**scale``) that :func:`_rounded_integer_quotient`
+#: takes: twice it plus a count stays below 2**63.
+INT64_UNIT_DIGITS = 18
+
+
+def _units_fit_int64(dtype: dt.DataType, scale: int) -> bool:
+    """Whether every ``total * 10**scale`` of this type is an integer of at most 18 digits."""
+    if dtype.is_decimal() and dtype.precision is not None and dtype.scale is not None:
+        return dtype.scale <= scale and dtype.precision - dtype.scale + scale <= INT64_UNIT_DIGITS
+    digits = {dt.int8: 3, dt.int16: 5, dt.int32: 10}.get(dtype.copy(nullable=True))
+    return digits is not None and digits + scale <= INT64_UNIT_DIGITS
+
+
+def _rounded_integer_quotient(total: ir.NumericValue, count: ir.IntegerValue, scale: int) -> ir.IntegerValue:
+    """``total / count`` in units of ``10**-scale``, rounded half away from zero, as an int64.
+
+    With ``n = total * 10**scale`` (at most 18 digits, so exact in an int64) it is
+    ``floor((2|n| + count) / (2 count))``, negated when ``n`` is negative: integer
+    arithmetic only, except for the floor of a quotient, which :func:`_floor_quotient`
+    gets exactly. A tenth of the SQL of the decimal path, which DuckDB plans in a third
+    of the time. ``count`` is NULL or positive, below 2**48.
+    """
+    wide = dt.Decimal(38, total.type().scale or 0) if total.type().is_decimal() else dt.int64
+    units = (total.cast(wide) * 10**scale).cast("int64")
+    # not SIGN: PostgreSQL's SIGN of a bigint is a float, which would round 18 digits
+    return _floor_quotient(2 * units.abs() + count, 2 * count) * ibis.ifelse(units < 0, -1, 1)
+
+
+def _floor_quotient(numerator: ir.IntegerValue, denominator: ir.IntegerValue) -> ir.IntegerValue:
+    """``floor(numerator / denominator)`` exactly, for ``0 <= numerator <= 2**62`` and ``0 < denominator < 2**50``.
+
+    Ibis compiles ``//`` through a float division on every engine, which is off by up to
+    ``q * 2**-52 + 1`` for a quotient ``q`` (a few hundred for 18 digits). The exact
+    remainder of that estimate is below ``numerator * 2**-52 + denominator <= 2**11 +
+    denominator``, so it is exact as a float, and the floor of its quotient is exact: the
+    quotient is at least ``1 / denominator`` away from the next integer, far more than its
+    rounding error.
+    """
+    estimate = (numerator.cast("float64") / denominator.cast("float64")).floor()
+    remainder = numerator - estimate * denominator
+    return estimate + (remainder.cast("float64") / denominator.cast("float64")).floor()
 
 
 def _rounded_quotient(total: ir.DecimalValue, count: ir.IntegerValue, unit: ir.DecimalValue) -> ir.DecimalValue:

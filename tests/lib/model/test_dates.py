@@ -65,3 +65,28 @@ def test_date_dimension_iso_week_53_and_every_month_end(con):
 def test_date_dimension_rejects_an_end_before_the_start():
     with pytest.raises(MillpondError, match="end 2024-01-01 is before start 2024-01-02"):
         date_dimension(date(2024, 1, 2), date(2024, 1, 1))
+
+
+def test_a_selection_builds_only_its_columns_with_the_same_values(con):
+    chosen = ["day_name", "date", "month_name", "is_weekend"]
+    days = date_dimension(date(2024, 2, 26), date(2024, 3, 4), columns=chosen)
+    assert list(days.columns) == chosen
+    sql = con.compile(days)
+    assert "EXTRACT(doy" not in sql.replace("DOY", "doy") and "iso" not in sql.lower()  # the others are not built
+    whole = con.to_pyarrow(date_dimension(date(2024, 2, 26), date(2024, 3, 4))).to_pylist()
+    assert con.to_pyarrow(days).to_pylist() == [{name: row[name] for name in chosen} for row in whole]
+    # 2024-02-26 is a Monday; 2024-03-02 and 03 the weekend
+    assert [r["day_name"][:2] for r in whole] == ["Mo", "Tu", "We", "Th", "Fr", "Sa", "Su", "Mo"]
+    assert [r["month_name"] for r in whole][3:5] == ["February", "March"]
+
+
+def test_a_selection_without_the_date_is_not_ordered_but_complete(con):
+    keys = con.to_pyarrow(date_dimension(date(2024, 1, 30), date(2024, 2, 2), columns=["date_key"]))
+    assert sorted(keys.column("date_key").to_pylist()) == [20240130, 20240131, 20240201, 20240202]
+
+
+def test_unknown_or_no_columns_are_refused():
+    with pytest.raises(MillpondError, match="no column 'weekday'; choose of date_key, date"):
+        date_dimension(date(2024, 1, 1), date(2024, 1, 2), columns=["date", "weekday"])
+    with pytest.raises(MillpondError, match="columns is empty"):
+        date_dimension(date(2024, 1, 1), date(2024, 1, 2), columns=[])

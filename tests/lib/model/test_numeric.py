@@ -1,4 +1,4 @@
-"""Tests for millpond.model.numeric.exact_mean, on every backend (``con`` fixture).
+"""Tests for millpond.model.numeric.exact_mean and exact_quotient, on every backend (``con`` fixture).
 
 Expected means are computed by Python's ``decimal`` module (exact, then rounded half
 away from zero), never by an engine.
@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from millpond.errors import MillpondError
-from millpond.model.numeric import exact_mean
+from millpond.model.numeric import exact_mean, exact_quotient
 
 
 def load(con, values, dtype: pa.DataType, groups=None):
@@ -116,3 +116,60 @@ def test_floats_and_impossible_scales_are_refused():
         exact_mean(t.ratio)
     with pytest.raises(MillpondError, match="scale 1 of 'price' must be between its own scale 2"):
         exact_mean(t.price, scale=1)
+
+
+def python_quotient(total: Decimal, count: int, scale: int) -> Decimal | None:
+    if count == 0:
+        return None
+    with localcontext() as ctx:
+        ctx.prec = 100
+        return (total / count).quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
+
+
+def quotient_cases() -> list[tuple[Decimal, int]]:
+    """Totals of decimal(18, 2) up to all 18 digits, counts up to 2**47, exact ties, zero counts."""
+    rng = random.Random(11)
+    largest = 10**18 - 1  # in cents
+    cases = [(largest, 1), (-largest, 1), (largest, 2), (-largest, 2), (largest, 7), (largest, 2**47 - 1),
+             (1, 2), (-1, 2), (3, 2), (-3, 2), (1, 3), (0, 5), (5, 0), (0, 0), (largest - 1, 2), (1, 2**47 - 1)]
+    for _ in range(400):
+        digits = rng.choice([1, 3, 8, 13, 16, 17, 18])
+        count = rng.choice([1, 2, 3, 7, 10, rng.randint(1, 10**4), rng.randint(1, 10**9), rng.randint(1, 2**47)])
+        cents = rng.randint(-(10**digits - 1), 10**digits - 1)
+        cases.append((cents, count))
+        half = rng.randint(1, 10**6) * 2  # an exact tie: a multiple of the count plus half of it
+        quotient = rng.randint(-(10**11), 10**11)
+        cases.append((quotient * half + (half // 2 if quotient >= 0 else -(half // 2)), half))
+    return [(Decimal(cents).scaleb(-2), count) for cents, count in cases]
+
+
+def test_exact_quotient_of_cents_matches_python_to_the_last_of_18_digits(con):
+    cases = quotient_cases()
+    data = pa.table({"total": pa.array([t for t, _ in cases], pa.decimal128(18, 2)),
+                     "n": pa.array([n for _, n in cases], pa.int64())})
+    t = con.create_table("q", ibis.memtable(data))
+    # decimal(18, 2) takes the integer path; the same totals as decimal(38, 2) the decimal one
+    result = t.select(narrow=exact_quotient(t.total, t.n, 2), wide=exact_quotient(t.total.cast("decimal(38, 2)"), t.n, 2),
+                      fine=exact_quotient(t.total, t.n, 4))
+    got = con.to_pyarrow(result)
+    assert got.schema.field("narrow").type == pa.decimal128(38, 2)
+    for column, scale in (("narrow", 2), ("wide", 2), ("fine", 4)):
+        expected = [python_quotient(total, n, scale) for total, n in cases]
+        wrong = [(case, g, e) for case, g, e in zip(cases, got.column(column).to_pylist(), expected, strict=True)
+                 if g != e]
+        assert not wrong, f"{column}: {len(wrong)} of {len(cases)} differ, e.g. {wrong[:3]}"
+
+
+def test_exact_quotient_takes_the_integer_path_only_when_the_units_fit_in_18_digits():
+    t = ibis.table({"money": "decimal(18, 2)", "wide": "decimal(38, 2)", "i": "int32", "big": "int64",
+                    "milli": "decimal(18, 3)", "n": "int64"}, name="t")
+
+    def integer_path(total, scale):
+        return "FLOOR" in ibis.to_sql(t.select(m=exact_quotient(total, t.n, scale)), dialect="duckdb")
+
+    assert integer_path(t.money, 2)
+    assert not integer_path(t.money, 3)  # 19 digits of tenths of a cent
+    assert not integer_path(t.wide, 2)
+    assert integer_path(t.i, 8) and not integer_path(t.i, 9)
+    assert not integer_path(t.big, 0)
+    assert not integer_path(t.milli, 2)  # fewer places than the total's own: the decimal path rounds
