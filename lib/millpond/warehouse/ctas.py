@@ -27,7 +27,7 @@ import ibis.expr.operations as ops
 import ibis.expr.types as ir
 from ibis.backends import BaseBackend
 
-from millpond.warehouse.describe import described_table, quoted
+from millpond.warehouse.describe import described_table, duckdb_table, parsed_type, quoted
 
 __all__ = ["compiled_for", "create_table_as"]
 
@@ -62,7 +62,10 @@ def create_table_as(con: BaseBackend, name: str, expr: ir.Table, database: str) 
     con.con.execute(f"CREATE TABLE {quoted(database)}.{quoted(name)} AS SELECT {columns} "
                     f"FROM ({query}) AS _millpond_query")
     _remember(con, expr, query)
-    return described_table(con, name, database)
+    stored = [_stored_type(dtype) for dtype in schema.types]
+    if None in stored:  # a type whose DuckDB spelling may not come back as written
+        return described_table(con, name, database)
+    return duckdb_table(con, name, database, ibis.schema(dict(zip(schema.names, stored, strict=True))))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -71,6 +74,35 @@ def _duckdb_type(dtype: dt.DataType) -> str:
     takes about 0.25 ms a column, so each type is spelled once)."""
     (column,) = ibis.schema({"c": dtype}).to_sqlglot_column_defs("duckdb")
     return column.kind.sql("duckdb")
+
+
+#: Types whose DuckDB name, as cast to, is what DuckDB reports back (up to spelling:
+#: ``TEXT`` / ``VARCHAR``, ``DECIMAL(18, 2)`` / ``DECIMAL(18,2)``), so parsing it gives
+#: the type ``con.table`` reads.
+_ROUND_TRIPS = (dt.Integer, dt.Floating, dt.String, dt.Boolean, dt.Date, dt.Time, dt.Binary, dt.UUID)
+
+
+@functools.lru_cache(maxsize=1024)
+def _stored_type(dtype: dt.DataType) -> dt.DataType | None:
+    """The type ``con.table`` reads back for a column built as ``CAST(... AS <dtype>)``,
+    without asking DuckDB (``DESCRIBE`` after the build took about 0.4 to 0.8 ms); ``None``
+    where the spelling might not round-trip (e.g. a ``decimal`` without precision, which
+    DuckDB stores as DECIMAL(18, 3), or an interval in seconds, read back in microseconds)."""
+    return parsed_type(_duckdb_type(dtype)) if _round_trips(dtype) else None
+
+
+def _round_trips(dtype: dt.DataType) -> bool:
+    if isinstance(dtype, dt.Decimal):
+        return dtype.precision is not None and dtype.scale is not None
+    if isinstance(dtype, dt.Timestamp):  # TIMESTAMP(3) is stored as TIMESTAMP_MS
+        return dtype.scale in (None, 6)
+    if isinstance(dtype, dt.Array):
+        return _round_trips(dtype.value_type)
+    if isinstance(dtype, dt.Map):
+        return _round_trips(dtype.key_type) and _round_trips(dtype.value_type)
+    if isinstance(dtype, dt.Struct):
+        return all(_round_trips(field) for field in dtype.types)
+    return isinstance(dtype, _ROUND_TRIPS)
 
 
 def compiled_for(con: BaseBackend, expr: ir.Table) -> str | None:

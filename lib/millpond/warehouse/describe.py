@@ -23,7 +23,7 @@ import ibis.expr.operations as ops
 import ibis.expr.types as ir
 from ibis.backends import BaseBackend
 
-__all__ = ["described_table", "quoted"]
+__all__ = ["described_table", "duckdb_table", "parsed_type", "quoted"]
 
 
 def described_table(con: BaseBackend, table: str, database: str) -> ir.Table:
@@ -35,8 +35,18 @@ def described_table(con: BaseBackend, table: str, database: str) -> ir.Table:
         return con.table(table, database=database)
     described = con.con.execute(f"DESCRIBE {quoted(database)}.{quoted(table)}").fetchall()  # name, type, null, ...
     schema = ibis.schema({column: _ibis_type(typ, null == "YES") for column, typ, null, *_ in described})
+    return duckdb_table(con, table, database, schema)
+
+
+def duckdb_table(con: BaseBackend, table: str, database: str, schema: ibis.Schema) -> ir.Table:
+    """The expression ``con.table`` returns for a DuckDB table whose schema is known."""
     return ops.DatabaseTable(table, schema=schema, source=con,
                              namespace=ops.Namespace(catalog=None, database=database)).to_expr()
+
+
+def parsed_type(duckdb_type: str, nullable: bool = True) -> dt.DataType:
+    """The Ibis type ``con.table`` gives a DuckDB column of this type (parsed once per process)."""
+    return _ibis_type(duckdb_type, nullable)
 
 
 def quoted(identifier: str) -> str:
