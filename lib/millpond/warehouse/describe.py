@@ -34,7 +34,7 @@ def described_table(con: BaseBackend, table: str, database: str) -> ir.Table:
     if con.name != "duckdb":
         return con.table(table, database=database)
     described = con.con.execute(f"DESCRIBE {quoted(database)}.{quoted(table)}").fetchall()  # name, type, null, ...
-    schema = ibis.schema({column: _ibis_type(typ, null == "YES") for column, typ, null, *_ in described})
+    schema = ibis.schema({column: parsed_type(typ, null == "YES") for column, typ, null, *_ in described})
     return duckdb_table(con, table, database, schema)
 
 
@@ -44,18 +44,14 @@ def duckdb_table(con: BaseBackend, table: str, database: str, schema: ibis.Schem
                              namespace=ops.Namespace(catalog=None, database=database)).to_expr()
 
 
-def parsed_type(duckdb_type: str, nullable: bool = True) -> dt.DataType:
-    """The Ibis type ``con.table`` gives a DuckDB column of this type (parsed once per process)."""
-    return _ibis_type(duckdb_type, nullable)
-
-
 def quoted(identifier: str) -> str:
     """A DuckDB (and standard SQL) quoted identifier."""
     return '"' + identifier.replace('"', '""') + '"'
 
 
 @functools.lru_cache(maxsize=1024)
-def _ibis_type(duckdb_type: str, nullable: bool) -> dt.DataType:
+def parsed_type(duckdb_type: str, nullable: bool = True) -> dt.DataType:
+    """The Ibis type ``con.table`` gives a DuckDB column of this type (parsed once per process)."""
     from ibis.backends.sql.datatypes import DuckDBType
 
     return DuckDBType.from_string(duckdb_type, nullable=nullable)
