@@ -9,7 +9,6 @@ the warehouse; only the optional sizes ask the warehouse (:mod:`millpond.catalog
 
 from __future__ import annotations
 
-import datetime as dt
 import glob
 import os
 import time
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from millpond.catalog.entry import Catalog, CatalogEntry, ColumnEntry, QualityStatus
+from millpond.catalog.times import utc_from_timestamp
 from millpond.pipeline.products import product_status
 from millpond.pipeline.tables import TableSpec
 
@@ -92,7 +92,7 @@ def build_catalog(workspace: Workspace, *, sizes: bool = True, now: float | None
                 entry.product = product_status(producer.spec.product, producer.domain, entry.age_seconds, entry.quality)
         entries.append(entry)
     entries.sort(key=lambda e: (e.layer != RAW, e.name))
-    return Catalog(workspace=str(workspace.root), made_at=_utc(now), entries=entries)
+    return Catalog(workspace=str(workspace.root), made_at=utc_from_timestamp(now), entries=entries)
 
 
 def _declared(workspace: Workspace) -> tuple[dict[str, _Producer], dict[str, _RawRead]]:
@@ -152,7 +152,7 @@ def _table_entry(name: str, producer: _Producer | None, built: Materialization |
         name=name, layer=name.split(".", 1)[0], kind=built.kind if built else None,
         description=spec.description, owner=spec.owner, tags=list(spec.tags), primary_key=list(key),
         columns=columns, rows=built.rows if built else None, run_id=built.run_id if built else None,
-        built_at=_utc(built.built_at) if built else None, age_seconds=max(0.0, now - built.built_at) if built else None,
+        built_at=utc_from_timestamp(built.built_at) if built else None, age_seconds=max(0.0, now - built.built_at) if built else None,
         pipeline=producer.pipeline if producer else None,
         stage=producer.stage if producer else (built.stage if built else None),
         notebook=producer.notebook if producer else None,
@@ -171,7 +171,7 @@ def _raw_entry(workspace: Workspace, read: _RawRead, now: float) -> CatalogEntry
     return CatalogEntry(
         name=read.pattern, layer=RAW, kind="file", read_by=read.readers,
         size_bytes=sum(s.st_size for s in stats) if stats else None,
-        built_at=_utc(newest) if newest is not None else None,
+        built_at=utc_from_timestamp(newest) if newest is not None else None,
         age_seconds=max(0.0, now - newest) if newest is not None else None,
     )
 
@@ -187,7 +187,7 @@ def _quality(history: list[dict[str, Any]]) -> dict[str, QualityStatus]:
         newest = max(rows, key=lambda r: r["id"])
         current = [r for r in rows if r["run_id"] == newest["run_id"]]
         statuses[table] = QualityStatus(
-            run_id=newest["run_id"], checked_at=_utc(newest["checked_at"]),
+            run_id=newest["run_id"], checked_at=utc_from_timestamp(newest["checked_at"]),
             passed=sum(r["status"] == "pass" for r in current),
             warned=sum(r["status"] == "warn" for r in current),
             failed=sum(r["status"] == "fail" for r in current),
@@ -206,7 +206,3 @@ def _sizes(workspace: Workspace, names: list[str]) -> dict[str, int]:
     from millpond.catalog.sizes import warehouse_sizes
 
     return warehouse_sizes(workspace, names)
-
-
-def _utc(ts: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc)

@@ -25,6 +25,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from millpond.catalog.times import utc_from_timestamp
+
 __all__ = ["LakeCopy", "lake_copies"]
 
 
@@ -62,7 +64,7 @@ def _parquet(table: Path, shown: str) -> LakeCopy | None:
     except (OSError, ValueError):
         return None  # not a table this workspace published
     return LakeCopy(path=shown, format=data.get("format", "parquet"), rows=data.get("rows"), files=data.get("files"),
-                    partition_by=data.get("partition_by") or [], published_at=_utc(modified))
+                    partition_by=data.get("partition_by") or [], published_at=utc_from_timestamp(modified))
 
 
 def _delta(table: Path, shown: str) -> LakeCopy | None:
@@ -87,8 +89,4 @@ def _delta(table: Path, shown: str) -> LakeCopy | None:
                 break
     return LakeCopy(path=shown, format="delta", rows=rows, partition_by=partitions or [], files=files,
                     version=int(latest.stem),
-                    published_at=_utc(latest.stat().st_mtime))
-
-
-def _utc(ts: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc)
+                    published_at=utc_from_timestamp(latest.stat().st_mtime))
