@@ -371,10 +371,14 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except SystemExit as exc:  # click's own exits (usage errors print their message)
         return int(exc.code or 0)
-    except __import__("click").exceptions.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except __import__("click").exceptions.Abort:
+    except typer.exceptions.TyperException as exc:  # typer's bundled click: usage errors, bad values
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            print(f"error: {exc}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 2))
+    except typer.Abort:
         print("aborted", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
