@@ -191,9 +191,11 @@ class StageContext:
         from millpond.warehouse.versions import keeping_versions, record_version
 
         retain = self.table_spec(name).retain or self.workspace.spec.versions.retain
+        self._check_run_alive(name)
         with keeping_versions(self.con, self.store, name, kind, retain=retain,
                               full_refresh=bool(options.get("full_refresh"))) as kept:
             result = materialize(self.con, expr, name, kind, spec=self.table_spec(name), **options)
+        self._check_run_alive(name)
         self.store.record_materialization(
             Materialization(
                 table_name=name, kind=kind, rows=result.rows, schema=result.schema, duration=result.duration,
@@ -215,6 +217,16 @@ class StageContext:
         if self.under_runner and self.workspace.spec.quality.monitors.enabled:
             self._profile(name)
         return result
+
+    def _check_run_alive(self, name: str) -> None:
+        """Refuse to build or record ``name`` for a run that is gone (its kernel dies with it
+        too, see :func:`millpond.processes.die_with`: this closes the last moments)."""
+        runner = os.environ.get("MILLPOND_RUNNER")
+        if self.under_runner and runner:
+            from millpond.processes import same_process
+
+            if not same_process(json.loads(runner)):
+                raise MillpondError(f"run {self.run_id} is gone: {name} is neither built nor recorded")
 
     # -- the lake --------------------------------------------------------------
     def publish(self, name: str, **options: Any) -> Published:

@@ -45,6 +45,8 @@ def kernel_env(workspace_root: Path, run_id: str, pipeline: str, stage: str, fin
     materialization's query plan)."""
     import json
 
+    from millpond.processes import identity
+
     env = dict(os.environ)
     env.update(
         MILLPOND_WORKSPACE=str(workspace_root),
@@ -55,6 +57,7 @@ def kernel_env(workspace_root: Path, run_id: str, pipeline: str, stage: str, fin
         MILLPOND_PARAM_NAMES=json.dumps(sorted(param_names)),
         MILLPOND_FULL_REFRESH=",".join(sorted(full_refresh or ())),
         MILLPOND_PROFILE="1" if profile else "",
+        MILLPOND_RUNNER=json.dumps(identity()),  # the run's process: a lease held for it dies with it
         PYDEVD_DISABLE_FILE_VALIDATION="1",
     )
     return env

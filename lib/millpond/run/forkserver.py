@@ -98,7 +98,7 @@ class ForkServer:
 
     def request(self, message: dict) -> int:
         """Send one request (a kernel to start, or a call to run); the child's pid."""
-        request = json.dumps(message)
+        request = json.dumps(_with_lifeline(message))
         with self._lock:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the kernel fork server exited (code {self.process.returncode})")
@@ -118,6 +118,14 @@ class ForkServer:
                 except subprocess.TimeoutExpired:
                     self.process.kill()
                     self.process.wait()
+
+
+def _with_lifeline(message: dict) -> dict:
+    """``message`` naming the process that asks (``watch``): the child it gets dies with it,
+    however it dies (see :func:`millpond.processes.die_with`), so a killed run leaves no kernel."""
+    from millpond.processes import identity
+
+    return {**message, "watch": message.get("watch") or identity()}
 
 
 _SERVER: ForkServer | DaemonForkServer | None = None
@@ -214,7 +222,7 @@ class DaemonForkServer:
 
     def request(self, message: dict) -> int:
         """Send one request (a kernel to start, or a call to run); the child's pid."""
-        request = json.dumps(message)
+        request = json.dumps(_with_lifeline(message))
         with socket.socket(socket.AF_UNIX) as conn:
             conn.connect(str(self.socket_path))
             conn.sendall((request + "\n").encode())
@@ -418,10 +426,13 @@ def _run_call(request: dict) -> None:
     import importlib
     import signal
 
+    from millpond.processes import die_with
+
     code, answer = 1, {"error": "no answer"}
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setsid()
+        die_with(request.get("watch"))
         devnull = os.open(os.devnull, os.O_RDWR)
         os.dup2(devnull, 0)
         os.dup2(2, 1)  # never write on the server's answer pipe
@@ -446,10 +457,13 @@ def _run_call(request: dict) -> None:
 def _become_kernel(request: dict) -> None:
     import signal
 
+    from millpond.processes import die_with
+
     code = 1
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setsid()  # its own process group, as a launched kernel has
+        die_with(request.get("watch"))  # and it ends with the run that asked for it
         devnull = os.open(os.devnull, os.O_RDWR)
         os.dup2(devnull, 0)
         os.dup2(2, 1)  # never write on the server's answer pipe

@@ -248,6 +248,7 @@ class MetadataStore(MonitoringRecords, TableSqlRecords):
             db.execute(f"UPDATE stage_runs SET {columns} WHERE run_id = ? AND stage = ?", (*fields.values(), run_id, stage))
 
     def run(self, run_id: str) -> dict[str, Any] | None:
+        self.close_dead_runs()
         with self._connect() as db:
             row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return _run_dict(row) if row else None
@@ -256,6 +257,7 @@ class MetadataStore(MonitoringRecords, TableSqlRecords):
         """Most recent runs first, each with counts of stages run/skipped/failed."""
         query = "SELECT * FROM runs" + (" WHERE pipeline = ?" if pipeline else "") + " ORDER BY started_at DESC, run_id DESC LIMIT ?"
         args: tuple = (pipeline, limit) if pipeline else (limit,)
+        self.close_dead_runs()
         with self._connect() as db:
             rows = db.execute(query, args).fetchall()
             result = []
@@ -284,17 +286,37 @@ class MetadataStore(MonitoringRecords, TableSqlRecords):
             ).fetchone()
         return row[0] if row else None
 
+    def close_dead_runs(self) -> list[str]:
+        """Mark ``interrupted`` each run still ``running`` whose process is gone (killed,
+        crashed): what reads the history sees it at once, not when the next run starts.
+        A pid taken since by a later process does not count as the run's."""
+        from millpond.processes import is_alive, started_at
+
+        with self._connect() as db:
+            running = db.execute("SELECT run_id, pid, started_at FROM runs WHERE status = 'running'").fetchall()
+        dead = []
+        for run_id, pid, run_started in running:
+            began = started_at(pid) if pid else None
+            if not (pid and is_alive(pid) and (began is None or began <= run_started + 1.0)):
+                dead.append(run_id)
+        self._interrupt(dead)
+        return dead
+
+    def _interrupt(self, ids: list[str]) -> None:
+        with self._connect() as db:
+            for run_id in ids:
+                db.execute("UPDATE runs SET status = 'interrupted' WHERE run_id = ? AND status = 'running'", (run_id,))
+                db.execute(
+                    "UPDATE stage_runs SET status = 'failed', error = 'the run was interrupted'"
+                    " WHERE run_id = ? AND status IN ('pending', 'running')", (run_id,),
+                )
+
     def close_abandoned_runs(self) -> list[str]:
         """Mark runs still ``running`` as ``interrupted``; call only while holding the run lock
         (then no other run is alive: these died, e.g. killed). Returns their ids."""
         with self._connect() as db:
             ids = [r[0] for r in db.execute("SELECT run_id FROM runs WHERE status = 'running'").fetchall()]
-            for run_id in ids:
-                db.execute("UPDATE runs SET status = 'interrupted' WHERE run_id = ?", (run_id,))
-                db.execute(
-                    "UPDATE stage_runs SET status = 'failed', error = 'the run was interrupted'"
-                    " WHERE run_id = ? AND status IN ('pending', 'running')", (run_id,),
-                )
+        self._interrupt(ids)
         return ids
 
     # -- materializations -------------------------------------------------------

@@ -7,12 +7,19 @@ first takes an exclusive ``flock`` on ``<warehouse>.lease``. The lock is release
 when the holder closes the connection or its process ends, even by ``SIGKILL``, so a
 crash never leaves a stale lock. Waiters poll until ``MILLPOND_LEASE_TIMEOUT``
 seconds (default 900) and then fail with a message naming the holder.
+
+A batch stage's kernel also writes which run it serves (``MILLPOND_RUNNER``, set by the
+runner). A kernel dies with its run (:func:`millpond.processes.die_with`); should one
+outlive it all the same, the next process that wants the lease kills it at once instead
+of waiting: a lease held for a run that is gone is broken.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -67,7 +74,7 @@ class Lease:
             os.close(fd)
             return False
         os.ftruncate(fd, 0)
-        os.write(fd, f"{self.holder} (pid {os.getpid()})".encode())
+        os.write(fd, f"{self.holder} (pid {os.getpid()})\n{json.dumps(_holder_record())}\n".encode())
         self._fd = fd
         return True
 
@@ -79,6 +86,8 @@ class Lease:
             told = False
             delay = 0.01
             while not self.try_acquire():
+                if self.break_orphaned():
+                    continue
                 if not told and on_wait is not None:
                     on_wait(self.current_holder())
                     told = True
@@ -99,9 +108,29 @@ class Lease:
     def current_holder(self) -> str:
         """What the holder wrote into the lease file (best effort)."""
         try:
-            return self.path.read_text().strip() or "another process"
+            return self.path.read_text().partition("\n")[0].strip() or "another process"
         except OSError:
             return "another process"
+
+    def break_orphaned(self) -> bool:
+        """Kill the holder if it holds the lease for a run that is gone; whether it did."""
+        from millpond.processes import same_process
+
+        try:
+            record = json.loads(self.path.read_text().partition("\n")[2] or "{}")
+        except (OSError, ValueError):
+            return False
+        holder, run = record.get("holder"), record.get("run")
+        if not run or same_process(run) or not same_process(holder) or holder["pid"] == os.getpid():
+            return False
+        try:
+            os.kill(holder["pid"], signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            return False
+        deadline = time.monotonic() + 5
+        while same_process(holder) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return True
 
     def __enter__(self) -> Lease:
         self.acquire()
@@ -109,3 +138,14 @@ class Lease:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _holder_record() -> dict:
+    """Who holds the lease (pid and start time) and, for a batch stage, its run's process."""
+    from millpond.processes import identity
+
+    try:
+        run = json.loads(os.environ.get("MILLPOND_RUNNER") or "null")
+    except ValueError:
+        run = None
+    return {"holder": identity(), "run": run}
