@@ -96,6 +96,8 @@ class StageContext:
         means UTC) the latest version built at or before then; see ``millpond versions``.
         """
         schema, table = split_name(name)
+        if self.under_runner:
+            self._note_read(name)
         if version is not None or as_of is not None:
             from millpond.warehouse.versions import version_table
 
@@ -108,6 +110,17 @@ class StageContext:
             if type(exc).__name__ in {"TableNotFound", "CatalogException", "UndefinedTable", "IbisError"}:
                 raise MillpondError(f"table {name} does not exist in the warehouse; build its stage first") from None
             raise
+
+    def _note_read(self, name: str) -> None:
+        """Refuse a read outside the stage's ``needs``; record the build read (the runner
+        reruns the stage when that table is built again, see :mod:`millpond.store.reads`)."""
+        from millpond.pipeline.reads import refusal
+
+        producer = json.loads(os.environ.get("MILLPOND_NOT_NEEDED") or "{}").get(name)
+        if producer is not None:
+            raise MillpondError(refusal(self.stage_name, name, producer))
+        latest = self.store.latest_materialization(name)
+        self.store.record_read(self.run_id, self.pipeline, self.stage_name, name, latest.id if latest else None)
 
     def path(self, relative: str | Path) -> Path:
         """A path resolved from the workspace root."""

@@ -107,7 +107,18 @@ def load_pipeline(workspace: Workspace, name: str, *, check_notebooks: bool = Tr
     check_products(spec, display, lines)
     _check_notebooks(pipeline, display, inspect=check_notebooks)
     _check_declared_checks(pipeline, display)
+    _check_visible_reads(pipeline, display)
     return pipeline
+
+
+def _check_visible_reads(pipeline: Pipeline, display: str) -> None:
+    """A table the notebook visibly reads must come from a stage it needs (:mod:`millpond.pipeline.reads`)."""
+    from millpond.pipeline.reads import refusal, tables_outside_needs, visible_reads
+
+    for index, stage in enumerate(pipeline.spec.stages):
+        outside = tables_outside_needs(pipeline, stage.name)
+        for table in sorted(visible_reads(pipeline.notebook_path(stage), stage.params) & outside.keys()):
+            raise _fail(display, pipeline.lines, ("stages", index, "needs"), refusal(stage.name, table, outside[table]))
 
 
 def _check_declared_checks(pipeline: Pipeline, display: str) -> None:

@@ -1,8 +1,8 @@
 """Stage fingerprints: what decides that a stage can be skipped.
 
 A stage's fingerprint covers the notebook's source (not its outputs), the stage's
-declaration, its resolved parameters, the version of every table its upstream
-stages produce, the content of the raw files it reads, the warehouse it writes to
+declaration, its resolved parameters, the build of every table its upstream
+stages produce (a new build, even of the same recipe, is a new version), the content of the raw files it reads, the warehouse it writes to
 and the millpond version. A stage is skipped when its fingerprint equals that of its
 last successful run, each product's latest build came from that run, and the
 products still exist.
@@ -77,11 +77,20 @@ def upstream_versions(pipeline: Pipeline, stage: StageSpec, store: MetadataStore
         upstream = pipeline.stage(name)
         if upstream.produces:
             for table in sorted(upstream.produces):
-                m = store.latest_materialization(table)
-                versions.append((table, m.fingerprint if m else "missing"))
+                m = store.latest_materialization(table)  # its build, not its recipe: a forced rebuild is new
+                versions.append((table, m.id if m else "missing"))
         else:
             versions.append((f"stage:{name}", store.last_success_fingerprint(pipeline.name, name) or "never"))
     return versions
+
+
+def warehouse_key(workspace) -> str:
+    """The warehouse as the fingerprint sees it: a DuckDB file inside the workspace by its
+    path from the root, so that a copied or moved workspace is the same workspace."""
+    url, database = workspace.warehouse_url(), workspace.duckdb_file()
+    if database is not None and database.is_relative_to(workspace.root):
+        return "duckdb://" + database.relative_to(workspace.root).as_posix() + url.partition("?")[1] + url.partition("?")[2]
+    return url
 
 
 def stage_fingerprint(
@@ -95,6 +104,6 @@ def stage_fingerprint(
         "params": params,
         "upstream": upstream_versions(pipeline, stage, store),
         "raw": raw_inputs(pipeline, stage, store),
-        "warehouse": pipeline.workspace.warehouse_url(),
+        "warehouse": warehouse_key(pipeline.workspace),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]

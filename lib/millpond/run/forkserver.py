@@ -396,13 +396,13 @@ def call_forked(target: str, payload: dict, *, timeout: float = 3600.0):
     and DuckDB imported already, and return what it returned (JSON). The caller imports none
     of them. A :class:`~millpond.errors.MillpondError` in the child is raised again here."""
     from millpond.errors import MillpondError
-    from millpond.processes import is_alive
+    from millpond.processes import identity, is_alive
 
     server = fork_server()
     with tempfile.TemporaryDirectory(prefix="millpond-call-") as folder:
         result = Path(folder) / "result.json"
         pid = server.request({"call": target, "payload": payload, "result": str(result),
-                              "env": dict(os.environ), "cwd": os.getcwd()})
+                              "env": {**os.environ, "MILLPOND_RUNNER": json.dumps(identity())}, "cwd": os.getcwd()})
         deadline = time.monotonic() + timeout
         try:
             while is_alive(pid):

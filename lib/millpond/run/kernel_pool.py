@@ -11,14 +11,22 @@ directory are the runner's; the stage's own (``MILLPOND_RUN_ID``, ``MILLPOND_STA
 are set by a silent request before the notebook's first cell
 (:class:`millpond.run.fork_kernel.WelcomeClient`). Kernels still in the pool when the
 process exits are killed; if the process dies without that, each kernel exits by itself
-once the fork server (its parent) is gone (``JPY_PARENT_PID``).
+once the fork server (its parent) is gone (``JPY_PARENT_PID``), and in any case with the
+process that asked for it (:func:`millpond.processes.die_with`).
+
+A pooled kernel chooses its own ports: its connection file names port 0, so ipykernel binds
+each socket to a free port itself (retrying if one is taken meanwhile) and writes the ports
+back, where :meth:`KernelPool.take` reads them. Ports picked here and bound later by another
+process could be taken in between (``ZMQError: Address already in use``).
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
+import time
 import tempfile
 import threading
 import uuid
@@ -58,7 +66,7 @@ class KernelPool:
             if tuple(arguments) == KERNEL_ARGUMENTS:
                 while self._idle and found is None:
                     candidate = self._idle.popleft()
-                    found = candidate if _alive(candidate.pid) else None
+                    found = candidate if _alive(candidate.pid) and _bound(candidate) else None
         # refill off this stage's path (forking the server takes a few milliseconds)
         threading.Thread(target=self.fill, name="millpond-kernel-pool", daemon=True).start()
         return found
@@ -69,17 +77,17 @@ class KernelPool:
             self._fill()
 
     def _fill(self) -> None:
-        from jupyter_client.connect import write_connection_file
-
         from millpond.run.forkserver import fork_server
 
         server = fork_server()
         while len(self._idle) < self.size:
-            path, info = write_connection_file(str(self._folder / f"kernel-{next(self._count)}.json"),
-                                               key=uuid.uuid4().hex.encode())  # messages are signed
+            path = self._folder / f"kernel-{next(self._count)}.json"
+            info = {"ip": "127.0.0.1", "transport": "tcp", "signature_scheme": "hmac-sha256", "kernel_name": "",
+                    "key": uuid.uuid4().hex, **dict.fromkeys(PORTS, 0)}  # messages are signed; ports: its own
+            path.write_text(json.dumps(info))
             env = {**os.environ, "JPY_PARENT_PID": str(server.pid)}
-            pid = server.fork(["-f", path, *KERNEL_ARGUMENTS], env, os.getcwd())
-            self._idle.append(PooledKernel(pid, Path(path), dict(info)))
+            pid = server.fork(["-f", str(path), *KERNEL_ARGUMENTS], env, os.getcwd())
+            self._idle.append(PooledKernel(pid, path, info))
 
     def close(self) -> None:
         """Kill the idle kernels and remove their connection files."""
@@ -97,6 +105,31 @@ class KernelPool:
 
 _POOL: KernelPool | None = None
 _POOL_LOCK = threading.Lock()
+
+
+PORTS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+
+
+def _bound(kernel: PooledKernel, timeout: float = 10.0) -> bool:
+    """Wait until ``kernel`` has written the ports it bound into its connection file, and
+    take them into ``kernel.info``; ``False`` if it died or took too long (then it is killed)."""
+    from millpond.run.fork_kernel import _alive
+
+    deadline = time.monotonic() + timeout
+    while _alive(kernel.pid) and time.monotonic() < deadline:
+        try:
+            written = json.loads(kernel.connection_file.read_text())
+        except (OSError, ValueError):  # being written
+            written = {}
+        if all(written.get(port) for port in PORTS):
+            kernel.info.update({port: written[port] for port in PORTS})
+            return True
+        time.sleep(0.002)
+    try:
+        os.kill(kernel.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return False
 
 
 def kernel_pool(size: int = 1) -> KernelPool:

@@ -35,22 +35,27 @@ class RunLock:
         self.description = description
         self._fd: int | None = None
 
-    def acquire(self, wait: bool = False, timeout: float = 3600.0) -> None:
+    def acquire(self, wait: bool = False, timeout: float = 3600.0, on_wait=None) -> None:
+        """Take the lock; with ``wait``, wait for it, calling ``on_wait(holder)`` once first."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + timeout
+        told = False
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                holder = self.path.read_text().strip() or "unknown"
                 if not wait or time.monotonic() > deadline:
-                    holder = self.path.read_text().strip() or "unknown"
                     os.close(fd)
                     raise LockError(
                         f"another run is in progress on this workspace ({holder}); "
                         "wait for it to finish or pass --wait"
                     ) from None
+                if not told and on_wait is not None:
+                    on_wait(holder)
+                    told = True
                 time.sleep(0.2)
         os.ftruncate(fd, 0)
         os.write(fd, f"{self.description}, pid {os.getpid()}".encode())

@@ -34,6 +34,10 @@ class PlainReporter:
     def stage_started(self, stage: str) -> None:
         self._say(f"  start   {stage}")
 
+    def waiting(self, text: str) -> None:
+        """The run or its stages wait for something outside it (another run, the warehouse)."""
+        self._say(text)
+
     def stage_retry(self, stage: str, attempt: int, error: str, wait: float) -> None:
         self._say(f"  retry   {stage} (attempt {attempt} failed: {error}; next in {wait:.1f} s)")
 
@@ -101,6 +105,9 @@ class RichReporter(PlainReporter):
     def stage_started(self, stage) -> None:
         self.rows[stage] = {"status": "running", "t0": time.monotonic()}
         self._refresh()
+
+    def waiting(self, text) -> None:
+        self.console.print(f"[yellow]{text}[/]")
 
     def stage_retry(self, stage, attempt, error, wait) -> None:
         self.rows[stage]["detail"] = f"retry {attempt}: {error}"

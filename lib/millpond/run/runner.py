@@ -17,6 +17,7 @@ from typing import Any
 from millpond.errors import MillpondError, SpecError, StageFailed
 from millpond.pipeline.dag import select
 from millpond.pipeline.load import Pipeline, load_pipeline
+from millpond.pipeline.reads import tables_outside_needs
 from millpond.run.fingerprint import stage_fingerprint
 from millpond.run.lock import RunLock
 from millpond.run.progress import PlainReporter
@@ -149,6 +150,10 @@ class Runner:
         missing = [t for t in stage.produces if t not in self.existing_tables()]
         if missing:
             return fingerprint, f"{', '.join(missing)} missing"
+        for table, build in sorted(self.store.reads_of_last_execution(self.pipeline.name, name).items()):
+            latest = self.store.latest_materialization(table) if table not in stage.produces else None
+            if latest is not None and latest.id != build:
+                return fingerprint, f"{table}, which it read, was rebuilt since"
         return fingerprint, None
 
     # -- running -----------------------------------------------------------------
@@ -174,7 +179,8 @@ class Runner:
             return self.plan()
         run_id = new_run_id()
         lock = RunLock(self.workspace.meta_dir, f"run {run_id} of {self.pipeline.name}")
-        lock.acquire(wait=self.options.wait)
+        lock.acquire(wait=self.options.wait,
+                     on_wait=lambda holder: self.reporter.waiting(f"waiting for another run to finish ({holder}) ..."))
         started = time.perf_counter()
         try:
             self.store.close_abandoned_runs()
@@ -297,6 +303,12 @@ class Runner:
     def _schedule(self, run_id: str) -> None:
         pending = list(self.selected)
         running: dict[Future, str] = {}
+        database = self.workspace.duckdb_file()
+        lease = None
+        if database is not None:
+            from millpond.run.lease_watch import LeaseWatch
+
+            lease = LeaseWatch(database)
         with ThreadPoolExecutor(max_workers=max(1, self.options.jobs)) as pool:
             while pending or running:
                 for name in list(pending):
@@ -313,7 +325,10 @@ class Runner:
                         running[pool.submit(self._run_stage, run_id, name)] = name
                 if not running:
                     continue
-                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                done, _ = wait(list(running), timeout=None if lease is None else 0.5, return_when=FIRST_COMPLETED)
+                news = lease.news() if lease is not None else None
+                if news:
+                    self.reporter.waiting(news)
                 for future in done:
                     running.pop(future)
                     future.result()
@@ -348,7 +363,8 @@ class Runner:
             output=out_dir / f"{name}.ipynb",
             params=params,
             env=kernel_env(self.workspace.root, run_id, self.pipeline.name, name, fingerprint, list(params),
-                           self.options.full_refresh, profile=self.options.profile),
+                           self.options.full_refresh, profile=self.options.profile,
+                           not_needed=tables_outside_needs(self.pipeline, name)),
             cwd=self.workspace.root,
             timeout=timeout,
             retries=retries,

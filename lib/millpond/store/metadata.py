@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from millpond.store.monitoring import MONITORING_SCHEMA, MonitoringRecords
+from millpond.store.reads import STAGE_READS_SCHEMA, StageReadRecords
 from millpond.store.table_sql import TABLE_SQL_SCHEMA, TableSqlRecords
 
 SCHEMA = """
@@ -120,6 +121,8 @@ class Materialization:
     run_id: str | None
     stage: str | None
     built_at: float
+    id: int | None = None
+    """The build's number in the store (set when read back): one per build, never reused."""
 
 
 @dataclass
@@ -155,7 +158,7 @@ _CONNECTIONS = threading.local()
 """Per thread: the open connection to each store file, with the file's inode."""
 
 
-class MetadataStore(MonitoringRecords, TableSqlRecords):
+class MetadataStore(MonitoringRecords, TableSqlRecords, StageReadRecords):
     """The workspace's metadata database.
 
     Examples
@@ -173,7 +176,7 @@ class MetadataStore(MonitoringRecords, TableSqlRecords):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
-            db.executescript(SCHEMA + MONITORING_SCHEMA + TABLE_SQL_SCHEMA)
+            db.executescript(SCHEMA + MONITORING_SCHEMA + TABLE_SQL_SCHEMA + STAGE_READS_SCHEMA)
             if "resources" not in {row["name"] for row in db.execute("PRAGMA table_info(runs)")}:
                 db.execute("ALTER TABLE runs ADD COLUMN resources TEXT")  # stores made before it existed
 
@@ -338,7 +341,7 @@ class MetadataStore(MonitoringRecords, TableSqlRecords):
         return Materialization(
             table_name=row["table_name"], kind=row["kind"], rows=row["rows"], schema=json.loads(row["schema"]),
             duration=row["duration"], fingerprint=row["fingerprint"], run_id=row["run_id"], stage=row["stage"],
-            built_at=row["built_at"],
+            built_at=row["built_at"], id=row["id"],
         )
 
     def latest_materializations(self) -> dict[str, Materialization]:
@@ -351,7 +354,7 @@ class MetadataStore(MonitoringRecords, TableSqlRecords):
         return {r["table_name"]: Materialization(
             table_name=r["table_name"], kind=r["kind"], rows=r["rows"], schema=json.loads(r["schema"]),
             duration=r["duration"], fingerprint=r["fingerprint"], run_id=r["run_id"], stage=r["stage"],
-            built_at=r["built_at"]) for r in rows}
+            built_at=r["built_at"], id=r["id"]) for r in rows}
 
     def build_history(self, limit_per_table: int = 30) -> dict[str, list[dict[str, Any]]]:
         """The recent builds of every table, oldest first: ``run_id``, ``rows``, ``built_at``, ``duration``."""

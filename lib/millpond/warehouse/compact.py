@@ -165,6 +165,9 @@ def compact_duckdb(path: Path, holder: str = "millpond compact", *, wait: bool =
         if Path(f"{path}.wal").exists() or Path(f"{staging}.wal").exists():
             staging.unlink(missing_ok=True)
             raise MillpondError(f"compaction of {path} stopped: a write-ahead log is left over; the file is unchanged")
+        if staging.stat().st_size >= before:  # the copy is no smaller: keep the file as it is
+            staging.unlink(missing_ok=True)
+            return Compacted(before, before, len(counts))
         with open(staging, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(staging, path)
@@ -201,6 +204,8 @@ def compact_workspace(workspace: Workspace, *, if_wasteful: bool = False, holder
         if not db_file.exists():
             raise MillpondError(f"no warehouse file {workspace.relative(db_file)} yet; run a pipeline first")
         waste = duckdb_file_waste(db_file, holder, wait=wait)
+        if waste.free_bytes == 0:  # nothing to give back: a rewrite could only cost time, or grow it
+            return waste, None
         if if_wasteful and (waste.ratio < settings.waste or db_file.stat().st_size < settings.min_size_mb * MB):
             return waste, None
         return waste, compact_duckdb(db_file, holder, wait=wait)

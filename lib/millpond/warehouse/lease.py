@@ -112,6 +112,28 @@ class Lease:
         except OSError:
             return "another process"
 
+    def held_by(self) -> dict | None:
+        """Who holds the lease now (``text``, ``holder`` and ``run`` as written), or ``None``
+        when it is free. Looks without taking it for longer than a probe."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        except BlockingIOError:
+            pass
+        finally:
+            os.close(fd)
+        text, _, record = self.path.read_text().partition("\n")
+        try:
+            found = json.loads(record or "{}")
+        except ValueError:
+            found = {}
+        return {"text": text.strip() or "another process", "holder": found.get("holder"), "run": found.get("run")}
+
     def break_orphaned(self) -> bool:
         """Kill the holder if it holds the lease for a run that is gone; whether it did."""
         from millpond.processes import same_process

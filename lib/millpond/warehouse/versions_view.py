@@ -121,6 +121,8 @@ def run_compact(workspace: Workspace, *, if_wasteful: bool = False) -> str:
     from millpond.warehouse.compact import compact_workspace
 
     waste, done = compact_workspace(workspace, if_wasteful=if_wasteful)
+    if done is None and waste.free_bytes == 0 and waste.unit == "bytes":
+        return f"warehouse not compacted: it has no free space ({waste})"
     if done is None:
         settings = workspace.spec.compaction
         size = f", min size {settings.min_size_mb:g} MB" if waste.unit == "bytes" else ""

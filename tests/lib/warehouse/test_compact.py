@@ -177,3 +177,17 @@ def test_the_compact_command_vacuums_a_postgres_warehouse(postgres_server, tmp_p
         assert capsys.readouterr().out.startswith("compacted the warehouse: ")
     finally:
         postgres_server.drop_database(database)
+
+
+def test_a_file_without_free_space_is_left_as_it_is(tmp_path, capsys):
+    path = tmp_path / "ws/data/warehouse.duckdb"
+    make_workspace(tmp_path / "ws", {})
+    path.parent.mkdir(parents=True)
+    raw = duckdb.connect(str(path))
+    raw.execute("CREATE TABLE t AS SELECT range AS id, range::VARCHAR AS v FROM range(200000)")
+    raw.close()
+    assert duckdb_file_waste(path).free_bytes == 0
+    stamp = (path.stat().st_size, path.stat().st_mtime_ns, path.stat().st_ino)
+    assert main(["compact", "-C", str(tmp_path / "ws")]) == 0
+    assert capsys.readouterr().out.startswith("warehouse not compacted: it has no free space")
+    assert (path.stat().st_size, path.stat().st_mtime_ns, path.stat().st_ino) == stamp
