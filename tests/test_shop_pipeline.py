@@ -17,6 +17,8 @@ from support.chromium import render_page, require_chromium
 from support.reference import REPO, build_reference_workspace
 from support.workspaces import query
 
+from millpond.pipeline.dag import downstream_of
+from millpond.pipeline.load import load_pipeline
 from millpond.run.runner import RunOptions, open_store, run_pipeline
 from millpond.shop.manifest import read_manifest
 
@@ -179,6 +181,14 @@ def test_second_run_skips_and_a_changed_parameter_reruns_exactly_what_it_affects
     assert {statuses[n] for n in statuses.keys() - rerun} == {"skipped"}
     expected = sum((v for d, v in manifest.revenue_by_day.items() if d <= mid), Decimal("0"))
     assert query(shop, "SELECT sum(revenue), count(*) FROM gold.mart_daily_revenue")[0] == (expected, 15)
+
+    # A rebuild of the facts, with nothing else changed, reruns everything that reads them (the marts first).
+    refreshed = run_pipeline(shop, "shop", RunOptions(params={"run_date": mid.isoformat()}, jobs=2,
+                                                      full_refresh=["gold.fct_orders"]))
+    statuses = {s["stage"]: s["status"] for s in open_store(shop).stage_runs(refreshed.run_id)}
+    rerun = {name for name, status in statuses.items() if status == "success"}
+    assert {"build_fct_orders", "build_mart_daily_revenue", "build_mart_revenue_by_country"} <= rerun
+    assert rerun == {"build_fct_orders"} | downstream_of(load_pipeline(shop, "shop").needs, ["build_fct_orders"])
 
 
 def _outputs(path: Path) -> str:

@@ -60,6 +60,9 @@ class StageContext:
         self._created_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
         if self.under_runner:
             atexit.register(self.close)
+            from millpond.processes import die_with
+
+            die_with(json.loads(os.environ.get("MILLPOND_RUNNER") or "null"))  # any engine's kernel ends with its run
         else:
             _pause_between_cells(self)
 

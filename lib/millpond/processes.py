@@ -64,12 +64,17 @@ def same_process(who: dict | None) -> bool:
     return then is None or now is None or abs(now - then) < 0.05
 
 
+_WATCHED: tuple | None = None
+
+
 def die_with(who: dict | None) -> None:
     """Kill this process and its process group as soon as the process ``who`` (an
     :func:`identity`) ends. Watches with a pidfd where Linux has one (at once), else polls
     every 0.1 s. Already gone: dies now."""
-    if not who or not who.get("pid"):
+    global _WATCHED
+    if not who or not who.get("pid") or _WATCHED == (who, os.getpid()):
         return
+    _WATCHED = (who, os.getpid())  # once per process (a forked kernel's context asks again)
     pid = int(who["pid"])
     try:
         handle = os.pidfd_open(pid)

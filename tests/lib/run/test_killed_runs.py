@@ -31,7 +31,6 @@ from millpond.processes import is_alive
 from millpond.workspace import Workspace
 
 MILLPOND = str(Path(sys.executable).parent / "millpond")
-KILLS = 8
 
 WHO = ("import os, pathlib, time\n"
        "pathlib.Path(os.environ['MILLPOND_WORKSPACE'], 'pids').mkdir(exist_ok=True)\n"
@@ -85,21 +84,22 @@ def _latest_run(meta: Path) -> str | None:
 
 
 @pytest.mark.slow
-def test_killing_a_run_at_random_points_leaves_nothing_behind(tmp_path):
+@pytest.mark.parametrize("engine, kills", [("warm", 8), ("papermill", 3)])
+def test_killing_a_run_at_random_points_leaves_nothing_behind(tmp_path, engine, kills):
     root = _workspace(tmp_path)
     ws = Workspace(root)
     meta = ws.meta_dir / "meta.sqlite"
     seed = int.from_bytes(os.urandom(4), "big")
     rng = random.Random(seed)
-    env = {**os.environ, "MILLPOND_KEEP_WARM": "41", "MILLPOND_LEASE_TIMEOUT": "20"}
+    env = {**os.environ, "MILLPOND_KEEP_WARM": "41", "MILLPOND_LEASE_TIMEOUT": "20", "MILLPOND_ENGINE": engine}
     servers: set[int] = set()
     try:
-        for attempt in range(KILLS):
+        for attempt in range(kills):
             where = f"seed {seed}, kill {attempt}"
             runner = subprocess.Popen([MILLPOND, "run", "p", "--force", "--jobs", "2", "--plain", "-C", str(root)],
                                       env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                       start_new_session=True)
-            time.sleep(rng.uniform(0.3, 4.5))
+            time.sleep(rng.uniform(0.3, 4.5 if engine == "warm" else 9.0))
             os.killpg(runner.pid, signal.SIGKILL)
             killed_at = time.time()
             runner.wait()
