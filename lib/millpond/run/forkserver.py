@@ -31,7 +31,6 @@ Protocol, one JSON object per line. Request: ``{"argv": [...], "env": {...}, "cw
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import socket
@@ -43,7 +42,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["PRELOAD", "ForkServer", "fork_server"]
+from millpond.run.fork_children import become_kernel, run_call
+from millpond.run.fork_daemon import DaemonForkServer, with_lifeline
+
+__all__ = ["PRELOAD", "DaemonForkServer", "ForkServer", "call_forked", "configure", "fork_server"]
 
 PRELOAD = (
     "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "IPython.core.interactiveshell", "comm",
@@ -98,7 +100,7 @@ class ForkServer:
 
     def request(self, message: dict) -> int:
         """Send one request (a kernel to start, or a call to run); the child's pid."""
-        request = json.dumps(_with_lifeline(message))
+        request = json.dumps(with_lifeline(message))
         with self._lock:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the kernel fork server exited (code {self.process.returncode})")
@@ -118,14 +120,6 @@ class ForkServer:
                 except subprocess.TimeoutExpired:
                     self.process.kill()
                     self.process.wait()
-
-
-def _with_lifeline(message: dict) -> dict:
-    """``message`` naming the process that asks (``watch``): the child it gets dies with it,
-    however it dies (see :func:`millpond.processes.die_with`), so a killed run leaves no kernel."""
-    from millpond.processes import identity
-
-    return {**message, "watch": message.get("watch") or identity()}
 
 
 _SERVER: ForkServer | DaemonForkServer | None = None
@@ -175,94 +169,6 @@ def fork_server() -> ForkServer | DaemonForkServer:
         return _SERVER
 
 
-class DaemonForkServer:
-    """A client of the shared fork server daemon (see the module docstring); started if none
-    with this signature listens."""
-
-    def __init__(self, idle: float, preload: Sequence[str] = PRELOAD) -> None:
-        folder = Path(tempfile.gettempdir()) / f"millpond-{os.getuid()}"
-        folder.mkdir(mode=0o700, exist_ok=True)
-        self.socket_path = folder / f"forkserver-{_signature(preload, idle)}.sock"
-        with open(folder / "forkserver.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not self._answers():
-                self._launch(idle, preload)
-        self.pid = int(self.socket_path.with_suffix(".pid").read_text())
-
-    def _answers(self) -> bool:
-        try:
-            with socket.socket(socket.AF_UNIX) as probe:
-                probe.connect(str(self.socket_path))
-            return True
-        except OSError:
-            return False
-
-    def _launch(self, idle: float, preload: Sequence[str]) -> None:
-        self.socket_path.unlink(missing_ok=True)
-        with open(self.socket_path.with_suffix(".log"), "ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "millpond.run.forkserver", "--listen", str(self.socket_path),
-                 "--idle", str(idle), *preload],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"},
-            )
-        deadline = time.monotonic() + 120
-        while not self._answers():
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(f"the kernel fork server did not start (log: {self.socket_path.with_suffix('.log')})")
-            time.sleep(0.02)
-
-    def alive(self) -> bool:
-        return self._answers()
-
-    def fork(self, argv: Sequence[str], env: dict[str, str], cwd: str) -> int:
-        """Start a kernel with ``argv`` in a new child of the daemon; return its pid."""
-        return self.request({"argv": list(argv), "env": dict(env), "cwd": str(cwd)})
-
-    def request(self, message: dict) -> int:
-        """Send one request (a kernel to start, or a call to run); the child's pid."""
-        request = json.dumps(_with_lifeline(message))
-        with socket.socket(socket.AF_UNIX) as conn:
-            conn.connect(str(self.socket_path))
-            conn.sendall((request + "\n").encode())
-            answer = json.loads(conn.makefile().readline() or '{"error": "no answer"}')
-        if "error" in answer:
-            raise RuntimeError(f"the kernel fork server could not fork: {answer['error']}")
-        return int(answer["pid"])
-
-    def close(self) -> None:
-        """Nothing: the daemon outlives this run, and exits once idle."""
-
-
-def _signature(preload: Sequence[str], idle: float = 0.0) -> str:
-    """What a kernel forked from the daemon depends on: interpreter, import path, the preload
-    list, and the state of millpond's sources and of the installed packages; and how long
-    the daemon stays (a different ``keep_warm`` gets its own)."""
-    import hashlib
-
-    import millpond
-
-    own = [m for m in preload if m not in PRELOAD]  # a workspace's library, maybe outside site-packages
-    packages = {Path(millpond.__file__).parent, *filter(None, map(_package_dir, own))}
-    stamps = sorted((str(p), p.stat().st_mtime_ns) for package in packages for p in package.rglob("*.py"))
-    sites = [(p, os.stat(p).st_mtime_ns) for p in sys.path if p and os.path.isdir(p)]
-    text = json.dumps([sys.executable, sys.version, sys.path, list(preload), stamps, sites, idle])
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _package_dir(module: str) -> Path | None:
-    """The folder of ``module``'s top-level package on ``sys.path``, found without importing
-    it; ``None`` for a single-file module, a compiled one or one not found (its edits are
-    then not seen: restart with ``MILLPOND_KEEP_WARM=0`` once)."""
-    top = module.partition(".")[0]
-    for entry in sys.path:
-        folder = Path(entry or ".") / top
-        if (folder / "__init__.py").is_file():
-            return folder
-    return None
-
-
 # -- the server process ------------------------------------------------------------------
 
 
@@ -302,7 +208,7 @@ def _serve(preload: Sequence[str], listen: str | None = None, idle: float = 0.0)
             out.flush()
             continue
         if pid == 0:
-            (_run_call if "call" in request else _become_kernel)(request)  # never returns
+            (run_call if "call" in request else become_kernel)(request)  # never returns
         out.write(json.dumps({"pid": pid}) + "\n")
         out.flush()
         if WARM_UP_LATER:
@@ -373,7 +279,7 @@ def _serve_socket(path: str, idle: float) -> None:
                 if pid == 0:
                     listener.close()
                     conn.close()
-                    (_run_call if "call" in request else _become_kernel)(request)  # never returns
+                    (run_call if "call" in request else become_kernel)(request)  # never returns
                 kernels.append(pid)
                 with contextlib.suppress(OSError):
                     conn.sendall((json.dumps({"pid": pid}) + "\n").encode())
@@ -420,83 +326,6 @@ def call_forked(target: str, payload: dict, *, timeout: float = 3600.0):
     if "error" in answer:
         raise (MillpondError if answer.get("user") else RuntimeError)(answer["error"])
     return answer["ok"]
-
-
-def _run_call(request: dict) -> None:
-    import importlib
-    import signal
-
-    from millpond.processes import die_with
-
-    code, answer = 1, {"error": "no answer"}
-    try:
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        os.setsid()
-        die_with(request.get("watch"))
-        devnull = os.open(os.devnull, os.O_RDWR)
-        os.dup2(devnull, 0)
-        os.dup2(2, 1)  # never write on the server's answer pipe
-        os.environ.clear()
-        os.environ.update(request["env"])
-        os.chdir(request["cwd"])
-        module, _, function = request["call"].partition(":")
-        answer = {"ok": getattr(importlib.import_module(module), function)(**request["payload"])}
-        code = 0
-    except BaseException as exc:  # noqa: BLE001 - reported to the caller
-        from millpond.errors import MillpondError
-
-        answer = {"error": str(exc) if isinstance(exc, MillpondError) else f"{type(exc).__name__}: {exc}",
-                  "user": isinstance(exc, MillpondError)}
-    finally:
-        try:
-            Path(request["result"]).write_text(json.dumps(answer, default=str))
-        finally:
-            os._exit(code)
-
-
-def _become_kernel(request: dict) -> None:
-    import signal
-
-    from millpond.processes import die_with
-
-    code = 1
-    try:
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        os.setsid()  # its own process group, as a launched kernel has
-        die_with(request.get("watch"))  # and it ends with the run that asked for it
-        devnull = os.open(os.devnull, os.O_RDWR)
-        os.dup2(devnull, 0)
-        os.dup2(2, 1)  # never write on the server's answer pipe
-        sys.stdin = open(os.devnull)
-        sys.stdout = os.fdopen(1, "w", buffering=1)
-        os.environ.clear()
-        os.environ.update(request["env"])
-        os.chdir(request["cwd"])
-        sys.argv = ["ipykernel_launcher", *request["argv"]]
-        from ipykernel.kernelapp import IPKernelApp
-
-        app = IPKernelApp.instance()
-        app.initialize(request["argv"])
-        app.start()
-        # The control thread may still be flushing the shutdown reply through the IOPub thread;
-        # ipykernel's close() (at exit) stops IOPub first and then joins it: let it finish.
-        control = getattr(app, "control_thread", None)
-        if control is not None and control.is_alive():
-            control.join(timeout=1.0)
-        code = 0
-        import atexit
-
-        atexit._run_exitfuncs()  # what a normal exit runs (close connections...), without tearing down modules
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 0
-    except BaseException:  # noqa: BLE001 - report and die, never return into the server loop
-        import traceback
-
-        traceback.print_exc()
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
 
 
 if __name__ == "__main__":
