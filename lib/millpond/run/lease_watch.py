@@ -11,14 +11,14 @@ Examples
 >>> from millpond.warehouse.lease import Lease
 >>> db = Path(tempfile.mkdtemp()) / "w.duckdb"
 >>> watch = LeaseWatch(db)
->>> watch.news() is None
+>>> watch.news() is None                       # free
 True
->>> outside = Lease(db, "an interactive session"); outside.acquire()
->>> watch.news()
-'stages wait for the warehouse, held by an interactive session (pid ...)'
->>> watch.news() is None   # once per holder
+>>> mine = Lease(db, "the runner"); mine.acquire()
+>>> watch.news() is None                       # held by this run
 True
->>> outside.release()
+>>> mine.release()
+
+``tests/lib/run/test_waiting.py`` shows a holder outside the run, reported once.
 """
 
 from __future__ import annotations
