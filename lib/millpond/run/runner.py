@@ -20,6 +20,7 @@ from millpond.pipeline.load import Pipeline, load_pipeline
 from millpond.run.fingerprint import stage_fingerprint
 from millpond.run.lock import RunLock
 from millpond.run.progress import PlainReporter
+from millpond.secrets import Redactor
 from millpond.store.metadata import FINISHED_OK, MetadataStore, new_run_id
 from millpond.workspace import Workspace
 
@@ -101,6 +102,8 @@ class Runner:
             self.params = self.pipeline.resolve_params(options.params)
             self.selected = select(needs, options.stages, options.from_stages)
         self.status: dict[str, str] = {s: "pending" for s in self.selected}
+        self.redactor = Redactor.from_environment(workspace.secret_env())
+        """The declared secrets' values: masked in every error, notebook and line this run writes."""
         self._warmed, self._warm_lock = False, threading.Lock()
         from millpond.run.forkserver import configure
 
@@ -320,6 +323,7 @@ class Runner:
 
     def _finish(self, run_id: str, name: str, status: str, duration: float | None, rows: int | None, detail: str | None, **fields) -> None:
         self.status[name] = status
+        detail = None if detail is None else self.redactor.text(detail)
         self.store.set_stage(run_id, name, status=status, finished_at=time.time(), rows_written=rows, error=detail if status not in FINISHED_OK else None, **fields)
         self.reporter.stage_finished(name, status, duration, rows, detail)
 
@@ -354,10 +358,12 @@ class Runner:
             retries=retries,
             retry_backoff=backoff,
             engine=self._engine(),
+            redactor=self.redactor,
         )
         files = {"notebook": self.workspace.relative(job.output), "html": self.workspace.relative(job.output.with_suffix(".html"))}
         try:
-            outcome = run_with_retries(job, on_retry=lambda a, e, w: self.reporter.stage_retry(name, a, e, w))
+            outcome = run_with_retries(
+                job, on_retry=lambda a, e, w: self.reporter.stage_retry(name, a, self.redactor.text(e), w))
         except StageFailed as exc:
             status = "timeout" if str(exc).startswith("timed out") else "failed"
             self._finish(run_id, name, status, time.time() - t0, self._rows(run_id, name), str(exc),

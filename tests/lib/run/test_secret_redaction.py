@@ -1,0 +1,150 @@
+"""A resolved secret never leaks through an error: issue 19, point 5.
+
+A stage resolves ``ctx.secret("secret:api_token")`` and calls a real local HTTP API with
+the token in its URL; the API answers 403, so the exception message holds the URL. The
+run, ``millpond runs RUN_ID`` and ``millpond report`` run as the CLI does (subprocesses),
+with alerts to a log and to a real local webhook. The token, raw or percent-encoded,
+must appear in no file of the workspace, no console output and no webhook request; the
+redaction marker must appear where the error is shown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from support.webhook import PROXY_VARIABLES, Hook
+from support.workspaces import make_workspace, write_notebook
+
+MILLPOND = str(Path(sys.executable).parent / "millpond")
+REPOSITORY = Path(__file__).resolve().parents[3]
+MARKER = "[secret:api_token]"
+# a token as APIs issue them (base64-like: '/', '+' and '=' change when percent-encoded)
+VALUE = f"tok/{secrets.token_hex(12)}+{secrets.token_hex(4)}="
+HOOK_TOKEN = f"hook-{secrets.token_hex(8)}"
+FORMS = {"raw": VALUE, "percent-encoded": quote(VALUE, safe="")}
+
+
+@pytest.fixture
+def servers():
+    """A real API that refuses every request (403), and a real webhook receiver."""
+    api, hook = Hook([403] * 10), Hook()
+    yield api, hook
+    api.close()
+    hook.close()
+
+
+def environment(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in PROXY_VARIABLES}
+    env.update(extra)
+    return env
+
+
+def millpond(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([MILLPOND, *args], capture_output=True, text=True, timeout=300, env=env)
+
+
+def leaks(data: bytes | str) -> list[str]:
+    """Which forms of the token ``data`` holds."""
+    raw = data.encode() if isinstance(data, str) else data
+    return [name for name, form in FORMS.items() if form.encode() in raw]
+
+
+def make_api_workspace(root: Path, api: Hook, hook: Hook, *, read_env_directly: bool = False) -> Path:
+    """A workspace whose ``call_api`` stage calls ``api`` with the token in the URL, then a
+    quality report stage (the reference's notebook) that runs whatever happened."""
+    resolve = ("import os\ntoken = os.environ['MILLPOND_TEST_API_TOKEN']" if read_env_directly
+               else "token = ctx.secret(api_token)")
+    write_notebook(
+        root / "notebooks/call_api.ipynb",
+        "api_token = 'secret:api_token'\napi = ''",
+        "import httpx\nimport millpond as mp\nctx = mp.stage()",
+        resolve,
+        "url = f'{api}/v1/{token}/orders'\nprint('GET', url)",
+        "response = httpx.get(url, params={'token': token})\nresponse.raise_for_status()",
+    )
+    report = root / "notebooks/quality_report.ipynb"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_bytes((REPOSITORY / "notebooks/quality/41_quality_report.ipynb").read_bytes())
+    api_base = api.url.removesuffix("/hook")
+    spec = {"stages": [
+        {"name": "call_api", "notebook": "notebooks/call_api.ipynb", "params": {"api": api_base},
+         "retries": 1, "retry_backoff": 0.1},
+        {"name": "quality_report", "notebook": "notebooks/quality_report.ipynb", "needs": ["call_api"],
+         "trigger": "all_done", "retries": 0},
+    ]}
+    settings = {
+        "name": "t",
+        "secrets": {"api_token": {"env": "MILLPOND_TEST_API_TOKEN"}, "hook_token": {"env": "MILLPOND_TEST_HOOK_TOKEN"}},
+        "alerts": {"channels": [
+            {"log": {}},
+            {"webhook": {"url": hook.url, "headers": {"Authorization": "Bearer ${secret:hook_token}"},
+                         "timeout": 5, "retries": 0}},
+        ]},
+    }
+    return make_workspace(root, {"p": spec}, settings)
+
+
+def run_everything(root: Path) -> tuple[str, str, str]:
+    """``millpond run``, ``millpond runs RUN_ID`` (table and JSON) and ``millpond report``:
+    the run id, the console output of all of them, and ``stage_runs.error`` of the failed stage."""
+    env = environment(MILLPOND_TEST_API_TOKEN=VALUE, MILLPOND_TEST_HOOK_TOKEN=HOOK_TOKEN)
+    done = millpond("run", "p", "-C", str(root), "--plain", env=env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    run_id = re.search(r"^\S+ run (\S+): pipeline p", done.stdout, re.M).group(1)
+    console = [done.stdout, done.stderr]
+    for args in (["runs", run_id], ["runs", run_id, "--json"], ["report", "-o", "data/reports/by-cli.html"]):
+        shown = millpond(*args, "-C", str(root), env=env)
+        assert shown.returncode == 0, shown.stdout + shown.stderr
+        console += [shown.stdout, shown.stderr]
+    with sqlite3.connect(root / "data/.millpond/meta.sqlite") as db:
+        (error,) = db.execute("SELECT error FROM stage_runs WHERE run_id = ? AND stage = 'call_api'", (run_id,)).fetchone()
+    return run_id, "\n".join(console), error
+
+
+def test_a_secret_in_a_failing_url_is_redacted_from_everything_the_workspace_writes_or_sends(tmp_path, servers):
+    api, hook = servers
+    root = make_api_workspace(tmp_path, api, hook)
+
+    run_id, console, error = run_everything(root)
+
+    # the API really got the token (raw in the path, percent-encoded in the query), twice (one retry)
+    gets = [r for r in api.requests if r["method"] == "GET"]
+    assert [r["path"] for r in gets] == [f"/v1/{VALUE}/orders?token={quote(VALUE, safe='')}"] * 2
+    # ... and it is in no file of the workspace: notebooks, HTML, reports, alerts.log, meta.sqlite(-wal)
+    files = [p for p in root.rglob("*") if p.is_file()]
+    assert {p.relative_to(root).as_posix() for p in files} >= {
+        f"data/runs/{run_id}/call_api.ipynb", f"data/runs/{run_id}/call_api.html",
+        f"data/runs/{run_id}/quality_report.ipynb", f"data/runs/{run_id}/quality_report.html",
+        f"data/reports/quality-{run_id}.html", "data/reports/quality.html", "data/reports/by-cli.html",
+        "data/.millpond/alerts.log", "data/.millpond/meta.sqlite",
+    }
+    assert {p.relative_to(root).as_posix(): leaks(p.read_bytes()) for p in files if leaks(p.read_bytes())} == {}
+    # ... nor in the console, the store, or what the webhook received (body and headers)
+    assert leaks(console) == []
+    assert leaks(error) == []
+    (post,) = [r for r in hook.requests if r["method"] == "POST"]
+    assert leaks(post["body"]) == [] and leaks(json.dumps(post["headers"])) == []
+    assert post["headers"]["Authorization"] == f"Bearer {HOOK_TOKEN}"  # the webhook's own secret is sent
+    # the marker stands where the token stood: the error is shown, not dropped
+    api_base = api.url.removesuffix("/hook")
+    # the 6th cell run: parameters, Papermill's injected parameters, imports, the secret, the print, the call
+    assert error == f"cell 6: HTTPStatusError: Client error '403 Forbidden' for url '{api_base}/v1/{MARKER}/orders?token={MARKER}'"
+    assert MARKER in json.loads(post["body"])["failed_stages"][0]["error"]
+    executed = json.loads((root / f"data/runs/{run_id}/call_api.ipynb").read_text())
+    outputs = [o for cell in executed["cells"] for o in cell.get("outputs", [])]
+    (failure,) = [o for o in outputs if o["output_type"] == "error"]
+    assert MARKER in failure["evalue"] and MARKER in "".join(failure["traceback"])
+    assert f"GET {api_base}/v1/{MARKER}/orders\n" in ["".join(o.get("text", [])) for o in outputs]
+    for shown in (f"data/runs/{run_id}/call_api.html", f"data/reports/quality-{run_id}.html",
+                  "data/reports/by-cli.html", "data/.millpond/alerts.log"):
+        assert MARKER in (root / shown).read_text(), shown
+    assert console.count(MARKER) >= 5  # the retry, the failure, the alert on stderr, runs, runs --json
