@@ -2,7 +2,8 @@
 
 Once a stage resolves a secret (``ctx.secret(...)``, or a warehouse URL's
 ``${secret:NAME}``: both go through :func:`millpond.secrets.resolve`), :func:`guard_kernel`
-wraps the kernel's message session, so the content of every message it sends from
+wraps the kernel's message session (that one object, not its class: a client session the
+stage opens itself is left alone), so the content of every message it sends from
 then on (stream output, display data, results, and the ``ename``/``evalue``/``traceback``
 of an error, on IOPub and in the execute reply) has every resolved value replaced by
 ``[secret:NAME]`` (:meth:`millpond.secrets.Redactor.data`). What the client receives is
@@ -37,25 +38,24 @@ def guard_kernel() -> bool:
     session = getattr(getattr(shell, "kernel", None), "session", None)
     if session is None:
         return False
-    session_class = type(session)
-    if not getattr(session_class, _GUARDED, False):
-        session_class.send = _redacting(session_class.send)
-        setattr(session_class, _GUARDED, True)
+    if not getattr(session, _GUARDED, False):  # the kernel's one session: its streams, displays and replies use it
+        session.send = _redacting(session.send)
+        setattr(session, _GUARDED, True)
     return True
 
 
 def _redacting(send):
-    """``Session.send`` with the message's content redacted (a built message or ``content=``)."""
+    """A session's bound ``send`` with the message's content redacted (a built message or ``content``)."""
     from millpond.secrets import resolved
 
     @functools.wraps(send)
-    def redacting_send(self, stream, msg_or_type, content: Any = None, *args, **kwargs):
+    def redacting_send(stream, msg_or_type, content: Any = None, *args, **kwargs):
         redactor = resolved()
         if redactor:
             if isinstance(msg_or_type, dict):
                 msg_or_type = {**msg_or_type, "content": redactor.data(msg_or_type.get("content", {}))}
             if content is not None:
                 content = redactor.data(content)
-        return send(self, stream, msg_or_type, content, *args, **kwargs)
+        return send(stream, msg_or_type, content, *args, **kwargs)
 
     return redacting_send

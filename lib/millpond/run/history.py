@@ -6,6 +6,7 @@ import datetime as dt
 import json
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from millpond.errors import MillpondError
@@ -64,7 +65,7 @@ def show_run(workspace: Workspace, run_id: str, *, as_json: bool = False) -> Non
         table.add_row(
             s["stage"], s["status"], _duration(s["started_at"], s["finished_at"]), str(s["attempts"] or ""),
             "" if s["rows_written"] is None else f"{s['rows_written']:,}", rows_per_second(s),
-            s["error"] or "", s["html"] or "",
+            escape(s["error"] or ""), s["html"] or "",  # an error is text, not markup: "[secret:x]" stays
         )
     console.print(table)
 

@@ -70,6 +70,7 @@ class RichReporter(PlainReporter):
         self.live.start()
 
     def _render(self):
+        from rich.markup import escape
         from rich.table import Table
 
         table = Table(title=self.title, title_justify="left", expand=False)
@@ -85,7 +86,7 @@ class RichReporter(PlainReporter):
                 f"[{STATUS_STYLE.get(status, '')}]{status}[/]",
                 "" if elapsed is None else f"{elapsed:.1f} s",
                 "" if not row.get("rows") else f"{row['rows']:,}",
-                row.get("detail") or "",
+                escape(row.get("detail") or ""),  # text, not markup: a masked "[secret:x]" stays
             )
         return table
 

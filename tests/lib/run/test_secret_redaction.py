@@ -93,28 +93,35 @@ def make_api_workspace(root: Path, api: Hook, hook: Hook, *, read_env_directly: 
     return make_workspace(root, {"p": spec}, settings)
 
 
-def run_everything(root: Path) -> tuple[str, str, str]:
+def run_everything(root: Path, engine: str) -> tuple[str, dict[str, str], str]:
     """``millpond run``, ``millpond runs RUN_ID`` (table and JSON) and ``millpond report``:
-    the run id, the console output of all of them, and ``stage_runs.error`` of the failed stage."""
-    env = environment(MILLPOND_TEST_API_TOKEN=VALUE, MILLPOND_TEST_HOOK_TOKEN=HOOK_TOKEN)
+    the run id, the console output of each (stdout and stderr), and ``stage_runs.error`` of the failed stage."""
+    env = environment(MILLPOND_TEST_API_TOKEN=VALUE, MILLPOND_TEST_HOOK_TOKEN=HOOK_TOKEN, MILLPOND_ENGINE=engine)
     done = millpond("run", "p", "-C", str(root), "--plain", env=env)
     assert done.returncode == 1, done.stdout + done.stderr
     run_id = re.search(r"^\S+ run (\S+): pipeline p", done.stdout, re.M).group(1)
-    console = [done.stdout, done.stderr]
+    console = {"run": done.stdout, "run (stderr)": done.stderr}
     for args in (["runs", run_id], ["runs", run_id, "--json"], ["report", "-o", "data/reports/by-cli.html"]):
         shown = millpond(*args, "-C", str(root), env=env)
         assert shown.returncode == 0, shown.stdout + shown.stderr
-        console += [shown.stdout, shown.stderr]
+        console[" ".join(args[:1] + args[2:])] = shown.stdout + shown.stderr
     with sqlite3.connect(root / "data/.millpond/meta.sqlite") as db:
         (error,) = db.execute("SELECT error FROM stage_runs WHERE run_id = ? AND stage = 'call_api'", (run_id,)).fetchone()
-    return run_id, "\n".join(console), error
+    return run_id, console, error
 
 
-def test_a_secret_in_a_failing_url_is_redacted_from_everything_the_workspace_writes_or_sends(tmp_path, servers):
+@pytest.mark.parametrize(("resolved_by", "engine"), [
+    ("ctx.secret", "warm"),
+    ("ctx.secret", "papermill"),
+    # the stage reads the variable itself, so its kernel knows of no secret: the runner alone masks it
+    ("os.environ", "warm"),
+])
+def test_a_secret_in_a_failing_url_is_redacted_from_everything_the_workspace_writes_or_sends(
+        tmp_path, servers, resolved_by, engine):
     api, hook = servers
-    root = make_api_workspace(tmp_path, api, hook)
+    root = make_api_workspace(tmp_path, api, hook, read_env_directly=resolved_by == "os.environ")
 
-    run_id, console, error = run_everything(root)
+    run_id, console, error = run_everything(root, engine)
 
     # the API really got the token (raw in the path, percent-encoded in the query), twice (one retry)
     gets = [r for r in api.requests if r["method"] == "GET"]
@@ -129,7 +136,7 @@ def test_a_secret_in_a_failing_url_is_redacted_from_everything_the_workspace_wri
     }
     assert {p.relative_to(root).as_posix(): leaks(p.read_bytes()) for p in files if leaks(p.read_bytes())} == {}
     # ... nor in the console, the store, or what the webhook received (body and headers)
-    assert leaks(console) == []
+    assert {command: leaks(shown) for command, shown in console.items() if leaks(shown)} == {}
     assert leaks(error) == []
     (post,) = [r for r in hook.requests if r["method"] == "POST"]
     assert leaks(post["body"]) == [] and leaks(json.dumps(post["headers"])) == []
@@ -147,4 +154,61 @@ def test_a_secret_in_a_failing_url_is_redacted_from_everything_the_workspace_wri
     for shown in (f"data/runs/{run_id}/call_api.html", f"data/reports/quality-{run_id}.html",
                   "data/reports/by-cli.html", "data/.millpond/alerts.log"):
         assert MARKER in (root / shown).read_text(), shown
-    assert console.count(MARKER) >= 5  # the retry, the failure, the alert on stderr, runs, runs --json
+    assert console["run"].count(MARKER) == 4  # the retry and the failure, each path and query
+    assert console["run (stderr)"].count(MARKER) == 2  # the log channel's line
+    assert MARKER in console["runs"] and console["runs --json"].count(MARKER) == 2  # (a table may wrap one)
+
+
+def test_the_kernel_masks_a_resolved_secret_in_everything_it_sends(tmp_path, monkeypatch):
+    """Under plain Papermill nothing masks the executed notebook afterwards: what it holds
+    (a printed line, a result, a display, an error and its traceback) the kernel sent masked."""
+    import papermill as pm
+
+    root = make_workspace(tmp_path / "ws", {}, {"name": "t", "secrets": {"api_token": {"env": "MILLPOND_TEST_API_TOKEN"}}})
+    notebook = write_notebook(
+        root / "notebooks/shows_secret.ipynb",
+        "api_token = 'secret:api_token'",
+        "import millpond as mp\nfrom IPython.display import HTML, display\nctx = mp.stage()\ntoken = ctx.secret(api_token)",
+        "print('printed', token)\ndisplay(HTML(f'<b>shown {token}</b>'))\n{'result': token}",
+        "raise ValueError(f'rejected {token!r}')",
+    )
+    monkeypatch.setenv("MILLPOND_TEST_API_TOKEN", VALUE)
+    monkeypatch.setenv("MILLPOND_WORKSPACE", str(root))
+    executed = tmp_path / "executed.ipynb"
+
+    with pytest.raises(pm.PapermillExecutionError) as failed:
+        pm.execute_notebook(str(notebook), str(executed), kernel_name="python3", progress_bar=False, cwd=str(root))
+
+    assert leaks(executed.read_bytes()) == [] and leaks(str(failed.value)) == []
+    assert (failed.value.ename, failed.value.evalue) == ("ValueError", f"rejected '{MARKER}'")
+    outputs = [o for cell in json.loads(executed.read_text())["cells"] for o in cell.get("outputs", [])]
+    shown = [("".join(o["text"]) if "text" in o else {k: "".join(v) for k, v in o.get("data", {}).items()})
+             for o in outputs if o["output_type"] != "error"]
+    assert shown == [
+        f"printed {MARKER}\n",
+        {"text/html": f"<b>shown {MARKER}</b>", "text/plain": "<IPython.core.display.HTML object>"},
+        {"text/plain": f"{{'result': '{MARKER}'}}"},
+    ]
+    (failure,) = [o for o in outputs if o["output_type"] == "error"]
+    assert f"rejected '{MARKER}'" in "".join(failure["traceback"])
+
+
+def test_runs_and_report_mask_a_secret_in_a_store_written_before_masking(tmp_path, monkeypatch, capsys):
+    """``millpond runs RUN_ID`` and ``millpond report`` mask what an older millpond stored."""
+    from millpond.cli import main
+    from millpond.store.metadata import MetadataStore
+
+    root = make_workspace(tmp_path, {}, {"name": "t", "secrets": {"api_token": {"env": "MILLPOND_TEST_API_TOKEN"}}})
+    monkeypatch.setenv("MILLPOND_TEST_API_TOKEN", VALUE)
+    store = MetadataStore(root / "data/.millpond/meta.sqlite")
+    store.start_run("20240131T060000-ab12", "p", {}, ["call_api"])
+    store.set_stage("20240131T060000-ab12", "call_api", status="failed", error=f"cell 6: HTTPStatusError: for url '/v1/{VALUE}'")
+    store.finish_run("20240131T060000-ab12", "failed")
+
+    for args in (["runs", "20240131T060000-ab12"], ["runs", "20240131T060000-ab12", "--json"], ["report"]):
+        assert main([*args, "-C", str(root)]) == 0
+
+    shown = capsys.readouterr()
+    assert leaks(shown.out + shown.err) == [] and shown.out.count(f"/v1/{MARKER}") == 2
+    page = (root / "data/reports/quality-20240131T060000-ab12.html").read_text()
+    assert leaks(page) == [] and f"/v1/{MARKER}" in page
