@@ -102,11 +102,17 @@ def marker(name: str) -> str:
 
 
 def _forms(value: str) -> set[str]:
-    """The forms ``value`` takes in what a program prints: as is, percent-encoded (a URL's path
+    r"""The forms ``value`` takes in what a program prints: as is, percent-encoded (a URL's path
     or query), escaped by ``repr``, JSON or HTML.
 
     >>> sorted(_forms("a/b+c"))
     ['a%2Fb%2Bc', 'a/b%2Bc', 'a/b+c']
+    >>> value = 'say "it\'s" & go'
+    >>> printed = f"{value!r} {json.dumps(value)} {html.escape(value)}"
+    >>> print(printed)
+    'say "it\'s" & go' "say \"it's\" & go" say &quot;it&#x27;s&quot; &amp; go
+    >>> print(Redactor({"pw": value}).text(printed))
+    '[secret:pw]' "[secret:pw]" [secret:pw]
     """
     found = {value, quote(value, safe=""), quote(value), quote_plus(value), repr(value)[1:-1],
              json.dumps(value)[1:-1], html.escape(value), html.escape(value, quote=False)}
@@ -174,8 +180,10 @@ class Redactor:
             return self.text(value)
         if isinstance(value, dict):
             return {key: self.data(item) for key, item in value.items()}
-        if isinstance(value, (list, tuple)):
-            return type(value)(self.data(item) for item in value)
+        if isinstance(value, list):
+            return [self.data(item) for item in value]
+        if isinstance(value, tuple):
+            return tuple(self.data(item) for item in value)
         return value
 
     def file(self, path: Path) -> bool:
