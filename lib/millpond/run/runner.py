@@ -102,8 +102,7 @@ class Runner:
             self.params = self.pipeline.resolve_params(options.params)
             self.selected = select(needs, options.stages, options.from_stages)
         self.status: dict[str, str] = {s: "pending" for s in self.selected}
-        self.redactor = Redactor.from_environment(workspace.secret_env())
-        """The declared secrets' values: masked in every error, notebook and line this run writes."""
+        self.redactor = Redactor.from_environment(workspace.secret_env())  # masked in all a run writes
         self._warmed, self._warm_lock = False, threading.Lock()
         from millpond.run.forkserver import configure
 
@@ -362,8 +361,7 @@ class Runner:
         )
         files = {"notebook": self.workspace.relative(job.output), "html": self.workspace.relative(job.output.with_suffix(".html"))}
         try:
-            outcome = run_with_retries(
-                job, on_retry=lambda a, e, w: self.reporter.stage_retry(name, a, self.redactor.text(e), w))
+            outcome = run_with_retries(job, on_retry=lambda a, e, w: self.reporter.stage_retry(name, a, e, w))
         except StageFailed as exc:
             status = "timeout" if str(exc).startswith("timed out") else "failed"
             self._finish(run_id, name, status, time.time() - t0, self._rows(run_id, name), str(exc),
