@@ -161,18 +161,24 @@ def test_a_secret_in_a_failing_url_is_redacted_from_everything_the_workspace_wri
 
 def test_the_kernel_masks_a_resolved_secret_in_everything_it_sends(tmp_path, monkeypatch):
     """Under plain Papermill nothing masks the executed notebook afterwards: what it holds
-    (a printed line, a result, a display, an error and its traceback) the kernel sent masked."""
+    (a printed line, a result, a display, an error and its traceback) the kernel sent masked,
+    once the value was resolved: by ``ctx.secret`` or by expanding the warehouse URL."""
     import papermill as pm
 
-    root = make_workspace(tmp_path / "ws", {}, {"name": "t", "secrets": {"api_token": {"env": "MILLPOND_TEST_API_TOKEN"}}})
+    password = f"pw-{secrets.token_hex(8)}"
+    settings = {"name": "t", "warehouse": "postgres://app:${secret:wh_password}@127.0.0.1:9/db",
+                "secrets": {"api_token": {"env": "MILLPOND_TEST_API_TOKEN"}, "wh_password": {"env": "MILLPOND_TEST_WH"}}}
+    root = make_workspace(tmp_path / "ws", {}, settings)
     notebook = write_notebook(
         root / "notebooks/shows_secret.ipynb",
         "api_token = 'secret:api_token'",
-        "import millpond as mp\nfrom IPython.display import HTML, display\nctx = mp.stage()\ntoken = ctx.secret(api_token)",
-        "print('printed', token)\ndisplay(HTML(f'<b>shown {token}</b>'))\n{'result': token}",
+        "import millpond as mp\nfrom IPython.display import HTML, display\nctx = mp.stage()",
+        "print('connecting to', ctx.workspace.warehouse_url(resolve_secrets=True))",
+        "token = ctx.secret(api_token)\nprint('printed', token)\ndisplay(HTML(f'<b>shown {token}</b>'))\n{'result': token}",
         "raise ValueError(f'rejected {token!r}')",
     )
     monkeypatch.setenv("MILLPOND_TEST_API_TOKEN", VALUE)
+    monkeypatch.setenv("MILLPOND_TEST_WH", password)
     monkeypatch.setenv("MILLPOND_WORKSPACE", str(root))
     executed = tmp_path / "executed.ipynb"
 
@@ -180,11 +186,13 @@ def test_the_kernel_masks_a_resolved_secret_in_everything_it_sends(tmp_path, mon
         pm.execute_notebook(str(notebook), str(executed), kernel_name="python3", progress_bar=False, cwd=str(root))
 
     assert leaks(executed.read_bytes()) == [] and leaks(str(failed.value)) == []
+    assert password.encode() not in executed.read_bytes()
     assert (failed.value.ename, failed.value.evalue) == ("ValueError", f"rejected '{MARKER}'")
     outputs = [o for cell in json.loads(executed.read_text())["cells"] for o in cell.get("outputs", [])]
     shown = [("".join(o["text"]) if "text" in o else {k: "".join(v) for k, v in o.get("data", {}).items()})
              for o in outputs if o["output_type"] != "error"]
     assert shown == [
+        "connecting to postgres://app:[secret:wh_password]@127.0.0.1:9/db\n",
         f"printed {MARKER}\n",
         {"text/html": f"<b>shown {MARKER}</b>", "text/plain": "<IPython.core.display.HTML object>"},
         {"text/plain": f"{{'result': '{MARKER}'}}"},
