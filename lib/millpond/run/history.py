@@ -65,7 +65,7 @@ def show_run(workspace: Workspace, run_id: str, *, as_json: bool = False) -> Non
         table.add_row(
             s["stage"], s["status"], _duration(s["started_at"], s["finished_at"]), str(s["attempts"] or ""),
             "" if s["rows_written"] is None else f"{s['rows_written']:,}", rows_per_second(s),
-            escape(s["error"] or ""), s["html"] or "",  # an error is text, not markup: "[secret:x]" stays
+            escape(s["error"] or ""), s["html"] or "",  # an error's [brackets] are text, not rich markup
         )
     console.print(table)
 

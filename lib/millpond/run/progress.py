@@ -86,7 +86,7 @@ class RichReporter(PlainReporter):
                 f"[{STATUS_STYLE.get(status, '')}]{status}[/]",
                 "" if elapsed is None else f"{elapsed:.1f} s",
                 "" if not row.get("rows") else f"{row['rows']:,}",
-                escape(row.get("detail") or ""),  # text, not markup: a masked "[secret:x]" stays
+                escape(row.get("detail") or ""),  # [brackets] in a message are text, not markup
             )
         return table
 
