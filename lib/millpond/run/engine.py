@@ -4,8 +4,8 @@ It is Papermill's own nbclient engine with three additions: the kernel is starte
 with the ``MILLPOND_*`` variables that tell ``mp.stage()`` its run and stage (so
 nothing of that is injected into the notebook), a watchdog kills the kernel when
 the stage's whole-stage timeout passes, and every write of the executed notebook
-first masks the workspace's secret values in it (``redactor``, in place, so the
-error Papermill raises from it is masked too). Executed notebooks are otherwise
+first masks the workspace's secret values in it (``redactor``: in place, so the
+error Papermill raises from it is masked too, and never in code still to run). Executed notebooks are otherwise
 exactly what Papermill writes.
 """
 
@@ -40,9 +40,22 @@ class BatchedSaves(NotebookExecutionManager):
         last = getattr(self, "last_save_time", None)
         if self._deferring and last is not None and (self.now() - last).total_seconds() < self.min_interval:
             return
-        if self.redactor is not None:
-            self.redactor.in_place(self.nb)
+        if self.redactor:
+            self._mask()
         super().save(**kwargs)
+
+    def _mask(self) -> None:
+        """Mask the secret values in the notebook, in place: its metadata, every output, and the
+        code of each cell that ran (a cell still to run keeps its code: masking it would change
+        what runs); once the notebook is complete, everything."""
+        complete = getattr(self, "end_time", None) is not None
+        self.redactor.in_place(self.nb.metadata)
+        for cell in self.nb.cells:
+            if complete or cell.metadata.get("papermill", {}).get("status") in (self.COMPLETED, self.FAILED):
+                self.redactor.in_place(cell)
+            else:
+                self.redactor.in_place(cell.get("outputs", []))
+                self.redactor.in_place(cell.metadata)
 
     def cell_start(self, cell, cell_index=None, **kwargs):
         with self._deferred():

@@ -220,3 +220,22 @@ def test_runs_and_report_mask_a_secret_in_a_store_written_before_masking(tmp_pat
     assert leaks(shown.out + shown.err) == [] and shown.out.count(f"/v1/{MARKER}") == 2
     page = (root / "data/reports/quality-20240131T060000-ab12.html").read_text()
     assert leaks(page) == [] and f"/v1/{MARKER}" in page
+
+
+def test_masking_never_changes_the_code_that_runs(tmp_path, monkeypatch):
+    """A value written literally in a notebook runs as written; only the executed copy masks it."""
+    from millpond.cli import main
+
+    root = make_workspace(tmp_path, {"p": {"stages": [{"name": "s", "notebook": "notebooks/literal.ipynb"}]}},
+                          {"name": "t", "secrets": {"api_token": {"env": "MILLPOND_TEST_API_TOKEN"}}})
+    write_notebook(root / "notebooks/literal.ipynb", "n = 1", "import os",
+                   f"same = {VALUE!r} == os.environ['MILLPOND_TEST_API_TOKEN']\nprint('same', same)\nassert same")
+    monkeypatch.setenv("MILLPOND_TEST_API_TOKEN", VALUE)
+
+    assert main(["run", "p", "-C", str(root), "--plain"]) == 0
+
+    (executed,) = (root / "data/runs").glob("*/s.ipynb")
+    assert leaks(executed.read_bytes()) == []
+    cells = json.loads(executed.read_text())["cells"]
+    assert "".join(cells[-1]["source"]).startswith(f"same = '{MARKER}' == os.environ")
+    assert "".join(cells[-1]["outputs"][0]["text"]) == "same True\n"
