@@ -14,8 +14,10 @@ A run with problems is one :class:`Incident` (:func:`incident_for_run`) naming e
 failed stage, failed ``error`` check and anomaly (a profile value outside the band of
 the recent runs, :mod:`millpond.quality.anomaly`), also when the run succeeded;
 :func:`send` delivers it once to each channel whose ``on`` matches. ``${secret:NAME}`` in a webhook's URL or headers is expanded only
-when sending and never logged. A failing channel is reported (:class:`ChannelResult`,
-``alerts.log``), never raised: an alert must not break a run.
+when sending and never logged. Every declared secret's value is masked in what a channel
+gets (the log line, the webhook's body, the command's stdin), e.g. in a stage's error.
+A failing channel is reported (:class:`ChannelResult`, ``alerts.log``), never raised: an
+alert must not break a run.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from typing import Any
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from millpond.alert_settings import AlertsSpec, ChannelSpec, CommandChannel, LogChannel, Trigger, WebhookChannel
-from millpond.secrets import expand_placeholders, redact
+from millpond.secrets import Redactor, expand_placeholders
 
 __all__ = ["AlertsSpec", "Anomaly", "ChannelResult", "ChannelSpec", "Incident", "incident_for_run", "send"]
 
@@ -248,6 +250,9 @@ def send(incident: Incident, spec: AlertsSpec, *, meta_dir: Path, secret_env: Ma
     >>> json.loads((meta / "alerts.log").read_text())["incident"]["run_id"]
     'r1'
     """
+    redactor = Redactor.from_environment(secret_env)
+    record = redactor.data(incident.to_dict())
+    body = json.dumps(record, sort_keys=True)
     results = []
     for declared in spec.channels:
         channel = declared.channel
@@ -256,16 +261,16 @@ def send(incident: Incident, spec: AlertsSpec, *, meta_dir: Path, secret_env: Ma
         label = _label(declared)
         try:
             if isinstance(channel, LogChannel):
-                _append(meta_dir, {"event": "incident", "incident": incident.to_dict()})
-                print(f"millpond alert: {incident.summary}", file=sys.stderr)
+                _append(meta_dir, {"event": "incident", "incident": record})
+                print(f"millpond alert: {record['summary']}", file=sys.stderr)
                 detail = f"written to {ALERTS_LOG}"
             elif isinstance(channel, WebhookChannel):
-                detail = _post(channel, incident.to_json(), secret_env)
+                detail = _post(channel, body, secret_env)
             else:
-                detail = _run_command(channel, incident.to_json(), root)
+                detail = _run_command(channel, body, root)
             results.append(ChannelResult(label, True, detail))
         except Exception as exc:  # noqa: BLE001 - an alert must never break the run
-            detail = redact(_one_line(str(exc) or type(exc).__name__), secret_env)
+            detail = redactor.text(_one_line(str(exc) or type(exc).__name__))
             results.append(ChannelResult(label, False, detail))
             log.warning("alert for run %s not delivered to %s: %s", incident.run_id, label, detail)
             _append(meta_dir, {"event": "delivery_failed", "run_id": incident.run_id, "channel": label, "detail": detail},

@@ -156,7 +156,12 @@ class StageContext:
         return read_files(self.con, "json", self.files(pattern), options)
 
     def secret(self, reference: str) -> str:
-        """The value behind a secret reference (``secret:NAME``); never print it."""
+        """The value behind a secret reference (``secret:NAME``); never print it.
+
+        From then on the kernel masks the value as ``[secret:NAME]`` in everything it sends
+        (printed output, displays, an error's message and traceback), see
+        :mod:`millpond.kernel_redaction`.
+        """
         from millpond.secrets import resolve
 
         return resolve(reference, self.workspace.secret_env())

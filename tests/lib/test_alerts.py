@@ -71,6 +71,27 @@ def test_one_incident_is_one_post_with_the_expanded_secret_header(hook_factory, 
     assert SECRET not in log_text and all(SECRET not in r.detail + r.channel for r in results)
 
 
+def test_a_secret_value_in_an_error_is_masked_in_every_channel(hook_factory, tmp_path):
+    hook = hook_factory()
+    out = tmp_path / "received.json"
+    script = "import sys, pathlib; pathlib.Path(sys.argv[1]).write_bytes(sys.stdin.buffer.read())"
+    spec = AlertsSpec.model_validate({"channels": [
+        {"log": {}}, webhook(hook.url), {"command": {"run": [sys.executable, "-c", script, str(out)]}}]})
+    stages = [{"stage": "call", "status": "failed", "error": f"cell 2: HTTPError: 403 for url 'https://api/v1?t={SECRET}'"}]
+    incident = incident_for_run("demo", "shop", "r1", stages, [])
+
+    results = send(incident, spec, meta_dir=tmp_path, secret_env=SECRETS)
+
+    assert [r.ok for r in results] == [True, True, True]
+    masked = "cell 2: HTTPError: 403 for url 'https://api/v1?t=[secret:hook_token]'"
+    (request,) = hook.requests
+    log_line = json.loads((tmp_path / "alerts.log").read_text())
+    for received in (json.loads(request["body"]), json.loads(out.read_text()), log_line["incident"]):
+        assert received["failed_stages"] == [{"name": "call", "error": masked}]
+        assert SECRET not in json.dumps(received)
+    assert request["headers"]["Authorization"] == f"Bearer {SECRET}"  # the header is what the secret is for
+
+
 def test_a_server_error_is_retried_until_delivered(hook_factory, tmp_path):
     hook = hook_factory(statuses=[500, 500, 200])
     spec = AlertsSpec.model_validate({"channels": [webhook(hook.url)]})

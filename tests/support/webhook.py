@@ -1,4 +1,4 @@
-"""A real local HTTP server that receives webhook alerts, for the alert tests."""
+"""A real local HTTP server that receives webhook alerts (POST) and plays an API (GET), for the tests."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "al
 
 
 class Hook:
-    """A local webhook receiver: records every POST, answers with the next queued status (then 200)."""
+    """A local webhook receiver: records every POST and GET, answers with the next queued status (then 200).
+
+    A GET is recorded with an empty body; ``Hook([403] * 3)`` is an API that refuses three requests.
+    """
 
     def __init__(self, statuses: list[int] | None = None):
         self.statuses = list(statuses or [])
@@ -19,8 +22,14 @@ class Hook:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                hook.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                self._answer(self.rfile.read(int(self.headers["Content-Length"])))
+
+            def do_GET(self):
+                self._answer(b"")
+
+            def _answer(self, body: bytes):
+                hook.requests.append({"method": self.command, "path": self.path, "headers": dict(self.headers),
+                                      "body": body})
                 self.send_response(hook.statuses.pop(0) if hook.statuses else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -36,7 +45,7 @@ class Hook:
     @property
     def bodies(self) -> list:
         """Every POST body, parsed as JSON."""
-        return [json.loads(r["body"]) for r in self.requests]
+        return [json.loads(r["body"]) for r in self.requests if r["method"] == "POST"]
 
     def close(self):
         self.server.shutdown()

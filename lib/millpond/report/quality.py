@@ -12,6 +12,8 @@ HTML file with :func:`~millpond.report.render.write_report`:
   Altair charts of its row count and its columns' null rates over the recent runs;
 - the quarantine tables and the stages of the run.
 
+The workspace's secret values are masked in the page (a stage's error may hold one).
+
 Examples
 --------
 >>> import tempfile
@@ -110,11 +112,12 @@ def write_quality_report(
     MillpondError
         For an unknown run id, or a workspace without runs.
     """
+    from millpond.secrets import Redactor
     from millpond.store.metadata import MetadataStore
 
     store = MetadataStore(workspace.meta_dir / "meta.sqlite")
     data = gather_quality(store, run_id or None, runs=runs)
-    html = render_quality_report(data, generated_at=generated_at)
+    html = Redactor.from_environment(workspace.secret_env()).text(render_quality_report(data, generated_at=generated_at))
     if output is not None:
         targets = [workspace.path(output)]
     else:

@@ -1,10 +1,12 @@
 """A Papermill engine that gives the kernel its environment and a stage deadline.
 
-It is Papermill's own nbclient engine with two additions: the kernel is started
+It is Papermill's own nbclient engine with three additions: the kernel is started
 with the ``MILLPOND_*`` variables that tell ``mp.stage()`` its run and stage (so
-nothing of that is injected into the notebook), and a watchdog kills the kernel
-when the stage's whole-stage timeout passes. Executed notebooks are exactly what
-Papermill writes.
+nothing of that is injected into the notebook), a watchdog kills the kernel when
+the stage's whole-stage timeout passes, and every write of the executed notebook
+first masks the workspace's secret values in it (``redactor``: in place, so the
+error Papermill raises from it is masked too, and never in code still to run). Executed notebooks are otherwise
+exactly what Papermill writes.
 """
 
 from __future__ import annotations
@@ -31,12 +33,29 @@ class BatchedSaves(NotebookExecutionManager):
 
     min_interval = 0.5
     _deferring = False
+    redactor = None
+    """A :class:`millpond.secrets.Redactor`: the values masked in the notebook before each write."""
 
     def save(self, **kwargs):
         last = getattr(self, "last_save_time", None)
         if self._deferring and last is not None and (self.now() - last).total_seconds() < self.min_interval:
             return
+        if self.redactor:
+            self._mask()
         super().save(**kwargs)
+
+    def _mask(self) -> None:
+        """Mask the secret values in the notebook, in place: its metadata, every output, and the
+        code of each cell that ran (a cell still to run keeps its code: masking it would change
+        what runs); once the notebook is complete, everything."""
+        complete = getattr(self, "end_time", None) is not None
+        self.redactor.in_place(self.nb.metadata)
+        for cell in self.nb.cells:
+            if complete or cell.metadata.get("papermill", {}).get("status") in (self.COMPLETED, self.FAILED):
+                self.redactor.in_place(cell)
+            else:
+                self.redactor.in_place(cell.get("outputs", []))
+                self.redactor.in_place(cell.metadata)
 
     def cell_start(self, cell, cell_index=None, **kwargs):
         with self._deferred():
@@ -56,14 +75,15 @@ class BatchedSaves(NotebookExecutionManager):
 
 
 class MillpondEngine(NBClientEngine):
-    """nbclient engine with ``kernel_env``, ``kernel_cwd`` and ``stage_timeout``."""
+    """nbclient engine with ``kernel_env``, ``kernel_cwd``, ``stage_timeout`` and ``redactor``."""
 
     @classmethod
     def execute_notebook(cls, nb, kernel_name, output_path=None, progress_bar=True, log_output=False,
-                         autosave_cell_every=30, **kwargs):
+                         autosave_cell_every=30, redactor=None, **kwargs):
         """Papermill's ``Engine.execute_notebook`` with :class:`BatchedSaves` as the manager."""
         nb_man = BatchedSaves(nb, output_path=output_path, progress_bar=progress_bar, log_output=log_output,
                               autosave_cell_every=autosave_cell_every)
+        nb_man.redactor = redactor
         nb_man.notebook_start()
         try:
             cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)

@@ -7,11 +7,12 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from millpond.errors import StageFailed
+from millpond.secrets import Redactor
 
 
 @dataclass
@@ -29,6 +30,8 @@ class StageJob:
     retry_backoff: float
     engine: str = "warm"
     """``warm`` (kernels forked from the warm server) or ``papermill`` (a new kernel process)."""
+    redactor: Redactor = field(default_factory=Redactor)
+    """The workspace's secret values, masked in the executed notebook, its HTML and the error."""
 
 
 @dataclass
@@ -110,18 +113,19 @@ def run_once(job: StageJob) -> None:
             kernel_cwd=job.cwd,
             stage_timeout=job.timeout,
             timed_out=timed_out,
+            redactor=job.redactor,
             **extra,
         )
     except PapermillExecutionError as exc:
         if timed_out.is_set():
             raise StageFailed(f"timed out after {job.timeout:g} s") from None
         cell = f"cell {exc.exec_count}" if exc.exec_count else f"cell index {exc.cell_index}"
-        evalue = (exc.evalue or "").strip().splitlines()
+        evalue = job.redactor.text(exc.evalue or "").strip().splitlines()
         raise StageFailed(f"{cell}: {exc.ename}: {evalue[0] if evalue else ''}".rstrip(": ")) from None
     except Exception as exc:  # dead kernel, start failure...
         if timed_out.is_set():
             raise StageFailed(f"timed out after {job.timeout:g} s") from None
-        text = str(exc).strip().splitlines()
+        text = job.redactor.text(str(exc)).strip().splitlines()
         raise StageFailed(f"{type(exc).__name__}: {text[0] if text else ''}") from None
 
 
@@ -153,7 +157,8 @@ def run_with_retries(job: StageJob, on_retry: Callable[[int, str, float], None] 
         exc.attempts = attempts
         raise
     finally:
-        html = render_html_later(job.output, forked=job.engine == "warm") if job.output.exists() else None
+        html = (render_html_later(job.output, forked=job.engine == "warm", redactor=job.redactor)
+                if job.output.exists() else None)
     return StageOutcome(attempts=attempts, duration=time.perf_counter() - started, html=html)
 
 
@@ -161,20 +166,30 @@ _RENDERS: list = []
 _RENDERS_LOCK = threading.Lock()
 
 
-def render_html_later(notebook: Path, *, forked: bool = False) -> Path:
+def render_html_later(notebook: Path, *, forked: bool = False, redactor: Redactor | None = None) -> Path:
     """Render ``notebook`` to HTML in the background (the next stage need not wait for it);
     :func:`wait_for_html` waits for every pending rendering. Returns the HTML's path.
 
     ``forked`` (the warm engine): render in a child of the fork server, which has nbconvert
     imported and its templates compiled, so the runner neither imports nbconvert nor spends
-    its own time (and GIL) rendering; a background thread only waits for the child."""
+    its own time (and GIL) rendering; a background thread only waits for the child.
+    ``redactor``: secret values masked in the HTML once written (the notebook it comes from
+    is masked already; this covers what rendering adds)."""
     from concurrent.futures import ThreadPoolExecutor
 
     global _RENDERER
+    render = render_html_forked if forked else render_html
+
+    def render_masked(notebook: Path) -> Path | None:
+        html = render(notebook)
+        if html is not None and redactor:
+            redactor.file(html)
+        return html
+
     with _RENDERS_LOCK:
         if _RENDERER is None:
             _RENDERER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="millpond-html")
-        _RENDERS.append(_RENDERER.submit(render_html_forked if forked else render_html, notebook))
+        _RENDERS.append(_RENDERER.submit(render_masked, notebook))
     return notebook.with_suffix(".html")
 
 

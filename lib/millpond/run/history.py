@@ -11,6 +11,7 @@ from rich.table import Table
 
 from millpond.errors import MillpondError
 from millpond.run.runner import open_store
+from millpond.secrets import Redactor
 from millpond.workspace import Workspace
 
 
@@ -46,7 +47,8 @@ def show_run(workspace: Workspace, run_id: str, *, as_json: bool = False) -> Non
     run = store.run(run_id)
     if run is None:
         raise MillpondError(f"no run {run_id!r} (see `millpond runs`)")
-    stages = store.stage_runs(run_id)
+    redactor = Redactor.from_environment(workspace.secret_env())  # a store written before secrets were masked
+    run, stages = redactor.data(run), redactor.data(store.stage_runs(run_id))
     if as_json:
         print(json.dumps({"run": run, "stages": stages}, indent=2, default=str))
         return

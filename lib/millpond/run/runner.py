@@ -21,6 +21,7 @@ from millpond.pipeline.reads import tables_outside_needs
 from millpond.run.fingerprint import stage_fingerprint
 from millpond.run.lock import RunLock
 from millpond.run.progress import PlainReporter
+from millpond.secrets import Redactor
 from millpond.store.metadata import FINISHED_OK, MetadataStore, new_run_id
 from millpond.workspace import Workspace
 
@@ -102,6 +103,7 @@ class Runner:
             self.params = self.pipeline.resolve_params(options.params)
             self.selected = select(needs, options.stages, options.from_stages)
         self.status: dict[str, str] = {s: "pending" for s in self.selected}
+        self.redactor = Redactor.from_environment(workspace.secret_env())  # masked in all a run writes
         self._warmed, self._warm_lock = False, threading.Lock()
         from millpond.run.forkserver import configure
 
@@ -335,6 +337,7 @@ class Runner:
 
     def _finish(self, run_id: str, name: str, status: str, duration: float | None, rows: int | None, detail: str | None, **fields) -> None:
         self.status[name] = status
+        detail = None if detail is None else self.redactor.text(detail)
         self.store.set_stage(run_id, name, status=status, finished_at=time.time(), rows_written=rows, error=detail if status not in FINISHED_OK else None, **fields)
         self.reporter.stage_finished(name, status, duration, rows, detail)
 
@@ -370,6 +373,7 @@ class Runner:
             retries=retries,
             retry_backoff=backoff,
             engine=self._engine(),
+            redactor=self.redactor,
         )
         files = {"notebook": self.workspace.relative(job.output), "html": self.workspace.relative(job.output.with_suffix(".html"))}
         try:

@@ -42,5 +42,14 @@ def test_rich_table_on_a_terminal():
         assert expected in text
 
 
+def test_rich_table_shows_a_detail_as_text_not_markup():
+    out = io.StringIO()
+    reporter = RichReporter(Console(file=out, force_terminal=False, width=160))
+    reporter.run_started("r1", "shop", ["a"], {})
+    reporter.stage_finished("a", "failed", 0.5, None, "cell 6: HTTPStatusError: for url '/v1/[secret:api_token]/x'")
+    reporter.run_finished("r1", "failed", {"failed": 1}, 0.5)
+    assert "for url '/v1/[secret:api_token]/x'" in out.getvalue()
+
+
 def test_plain_when_not_a_terminal(capsys):
     assert type(make_reporter()) is PlainReporter  # pytest captures stdout: not a tty
