@@ -188,12 +188,14 @@ class StageContext:
             options["incremental"] = Incremental.of(strategy, unique_key, watermark, partition_by, partitions, lookback)
         elif kind == "materialized_view":
             options |= {"upstream_version": self._recorded_version, "watermark": watermark}
+        from millpond.warehouse.audit import declared_audit  # the declared checks gate the swap
         from millpond.warehouse.versions import keeping_versions, record_version
 
         retain = self.table_spec(name).retain or self.workspace.spec.versions.retain
         with keeping_versions(self.con, self.store, name, kind, retain=retain,
                               full_refresh=bool(options.get("full_refresh"))) as kept:
-            result = materialize(self.con, expr, name, kind, spec=self.table_spec(name), **options)
+            result = materialize(self.con, expr, name, kind, spec=self.table_spec(name),
+                                 audit=declared_audit(self, name), **options)
         self.store.record_materialization(
             Materialization(
                 table_name=name, kind=kind, rows=result.rows, schema=result.schema, duration=result.duration,

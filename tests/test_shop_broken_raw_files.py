@@ -1,0 +1,99 @@
+"""End to end: broken raw files on a reference workspace made by the generator (issue 19, point 4).
+
+One workspace is built once (generate, then `millpond run shop`); each test copies it,
+breaks a raw file and runs the pipeline again. Expected values come from the
+generator's manifest and from the lines each test writes, never from the pipeline.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from support.reference import build_reference_workspace
+from support.workspaces import query
+
+from millpond.run.progress import PlainReporter
+from millpond.run.runner import RunOptions, open_store, run_pipeline
+from millpond.shop.manifest import read_manifest
+from millpond.workspace import Workspace
+
+pytestmark = pytest.mark.slow
+
+GOLD = ("gold.dim_customer", "gold.dim_product", "gold.dim_date", "gold.fct_orders", "gold.fct_order_lines",
+        "gold.mart_daily_revenue", "gold.mart_revenue_by_country")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    return build_reference_workspace(tmp_path_factory.mktemp("broken") / "workspace").root
+
+
+@pytest.fixture
+def shop(built, tmp_path):
+    """A copy of the built workspace (warehouse and metadata store included), for one test to break."""
+    return Workspace(shutil.copytree(built, tmp_path / "workspace", symlinks=True))
+
+
+def rerun(ws: Workspace, capsys):
+    capsys.readouterr()
+    result = run_pipeline(ws, "shop", RunOptions(jobs=2), reporter=PlainReporter())
+    return result, capsys.readouterr().out
+
+
+def count(ws, table: str) -> int:
+    return query(ws, f"SELECT count(*) FROM {table}")[0][0]
+
+
+def gold_versions(ws) -> dict[str, tuple[int, str]]:
+    store = open_store(ws)
+    return {name: (v[-1].version, v[-1].content_hash) for name in GOLD if (v := store.table_versions(name))}
+
+
+def test_a_header_only_orders_file_fails_before_gold_is_touched(shop, capsys):
+    manifest = read_manifest(shop.path("data/raw"))
+    before = gold_versions(shop)
+    raw = shop.path("data/raw/orders.csv")
+    raw.write_text(raw.read_text().splitlines()[0] + "\n")  # the header, no order
+
+    result, out = rerun(shop, capsys)
+
+    assert result.exit_code == 1
+    stages = {s["stage"]: s for s in open_store(shop).stage_runs(result.run_id)}
+    assert stages["ingest_orders"]["status"] == "failed"
+    reason = (f"bronze.orders: the new build failed its audit, the previous version stays: "
+              f"volume: 0 rows, fewer than min_rows 1 (would replace {manifest.raw_rows['orders']:,})")
+    assert reason in stages["ingest_orders"]["error"] and reason in out
+    for stage in ("clean_orders", "build_fct_orders", "build_fct_order_lines", "check_gold"):
+        assert stages[stage]["status"] == "upstream_failed", stage
+    # bronze, silver and gold still hold the previous run's rows: the generator's truth
+    assert count(shop, "bronze.orders") == manifest.raw_rows["orders"]
+    assert count(shop, "silver.orders") == manifest.valid_rows["orders"]
+    assert count(shop, "gold.fct_orders") == manifest.valid_rows["orders"]
+    assert count(shop, "gold.fct_order_lines") == manifest.valid_rows["order_lines"]
+    # ... consistent with each other: every line's order is an order, every order's lines are there
+    assert query(shop, "SELECT count(*) FROM gold.fct_order_lines l ANTI JOIN gold.fct_orders o USING (order_id)") == [(0,)]
+    assert query(shop, "SELECT sum(line_count) FROM gold.fct_orders") == [(manifest.valid_rows["order_lines"],)]
+    # ... and no gold table has a new version (a rebuild of the same content keeps its hash)
+    after = gold_versions(shop)
+    assert {n: h for n, (_, h) in after.items()} == {n: h for n, (_, h) in before.items()}
+    assert {n: v for n, (v, _) in after.items() if n in ("gold.fct_orders", "gold.fct_order_lines")} == {
+        n: v for n, (v, _) in before.items() if n in ("gold.fct_orders", "gold.fct_order_lines")}
+
+
+def test_an_empty_payments_file_keeps_the_bronze_table(shop, capsys):
+    manifest = read_manifest(shop.path("data/raw"))
+    columns = [c for (c,) in query(shop, "SELECT column_name FROM information_schema.columns "
+                                         "WHERE table_schema = 'bronze' AND table_name = 'payments' ORDER BY ordinal_position")]
+    shop.path("data/raw/payments.csv").write_bytes(b"")
+
+    result, out = rerun(shop, capsys)
+
+    assert result.exit_code == 1
+    stages = {s["stage"]: s for s in open_store(shop).stage_runs(result.run_id)}
+    assert stages["ingest_payments"]["status"] == "failed"
+    assert "bronze.payments: the new build failed its audit, the previous version stays: volume: 0 rows" in out
+    assert count(shop, "bronze.payments") == manifest.raw_rows["payments"]
+    assert [c for (c,) in query(shop, "SELECT column_name FROM information_schema.columns WHERE table_schema = 'bronze' "
+                                      "AND table_name = 'payments' ORDER BY ordinal_position")] == columns
+    assert count(shop, "gold.fct_orders") == manifest.valid_rows["orders"]
