@@ -97,3 +97,48 @@ def test_an_empty_payments_file_keeps_the_bronze_table(shop, capsys):
     assert [c for (c,) in query(shop, "SELECT column_name FROM information_schema.columns WHERE table_schema = 'bronze' "
                                       "AND table_name = 'payments' ORDER BY ordinal_position")] == columns
     assert count(shop, "gold.fct_orders") == manifest.valid_rows["orders"]
+
+
+def _break(path, broken: dict) -> int:
+    """Break the file's lines (number, 1 = header) as given; returns its data rows (lines after the header)."""
+    lines = path.read_bytes().split(b"\n")
+    for number, how in broken.items():
+        lines[number - 1] = how(lines[number - 1])
+    path.write_bytes(b"\n".join(lines))
+    return sum(1 for line in lines[1:] if line)
+
+
+def test_malformed_rows_are_quarantined_named_and_the_rest_loads(shop, capsys):
+    from millpond.cli import main
+    from millpond.shop.raw_files import CSV_COLUMNS
+
+    raw_rows = {
+        "orders": _break(shop.path("data/raw/orders.csv"), {10: lambda b: b + b",extra", 20: lambda b: b.rsplit(b",", 1)[0]}),
+        "customers": _break(shop.path("data/raw/customers.csv"), {6: lambda b: b.replace(b",", b",\xff", 1)}),
+    }
+
+    result, out = rerun(shop, capsys)
+
+    assert result.exit_code == 0, out
+    assert ("data/raw/orders.csv: 2 malformed rows, held in quarantine (reason malformed_row): "
+            "line 10: expected 6 fields, found 7; line 20: expected 6 fields, found 5") in out
+    assert "data/raw/customers.csv: 1 malformed row, held in quarantine (reason malformed_row): line 6: invalid UTF-8" in out
+    assert main(["runs", result.run_id, "-C", str(shop.root), "--json"]) == 0
+    import json
+
+    stages = {s["stage"]: s for s in json.loads(capsys.readouterr().out)["stages"]}
+    assert stages["ingest_orders"]["warnings"] == [
+        "data/raw/orders.csv: 2 malformed rows, held in quarantine (reason malformed_row): "
+        "line 10: expected 6 fields, found 7; line 20: expected 6 fields, found 5"]
+    assert stages["clean_orders"]["warnings"] == []
+
+    columns = [c for (c,) in query(shop, "SELECT column_name FROM information_schema.columns WHERE table_schema = 'bronze' "
+                                         "AND table_name = 'orders' ORDER BY ordinal_position")]
+    assert columns == [*CSV_COLUMNS["orders"], "_source_line", "_load_error", "_raw_line", "_source_file", "_loaded_at"]
+    for source, lines in (("orders", [10, 20]), ("customers", [6])):
+        # every line of the file is a bronze row; bronze = silver + quarantine
+        assert count(shop, f"bronze.{source}") == raw_rows[source]
+        assert count(shop, f"bronze.{source}") == count(shop, f"silver.{source}") + count(shop, f"quarantine.{source}")
+        held = query(shop, f"SELECT _source_file, _source_line FROM quarantine.{source} "
+                           "WHERE reason = 'malformed_row' ORDER BY _source_line")
+        assert held == [(f"data/raw/{source}.csv", line) for line in lines]

@@ -327,6 +327,11 @@ class StageContext:
         columns = ["table", "check", "severity", "status", "failing_rows", "sample"]
         return pd.DataFrame(outcome.results, columns=columns)
 
+    def warn(self, message: str) -> None:
+        """Print ``warning: message``, recorded with the stage: its line in ``millpond run``, ``millpond runs RUN_ID``."""
+        print(f"warning: {message}", file=sys.stderr)
+        self.store.record_warning(self.run_id, self.stage_name, message)
+
     def close(self) -> None:
         self.warehouse.close()
 

@@ -46,6 +46,8 @@ def show_run(workspace: Workspace, run_id: str, *, as_json: bool = False) -> Non
     if run is None:
         raise MillpondError(f"no run {run_id!r} (see `millpond runs`)")
     stages = store.stage_runs(run_id)
+    warnings = store.stage_warnings(run_id)  # ctx.warn: shown with the stage, also when it succeeded
+    stages = [s | {"warnings": warnings.get(s["stage"], [])} for s in stages]
     if as_json:
         print(json.dumps({"run": run, "stages": stages}, indent=2, default=str))
         return
@@ -56,13 +58,13 @@ def show_run(workspace: Workspace, run_id: str, *, as_json: bool = False) -> Non
     if run.get("resources"):
         console.print("resources: " + ", ".join(f"{k}={v}" for k, v in sorted(run["resources"].items())))
     table = Table()
-    for col in ("stage", "status", "duration", "attempts", "rows written", "rows/s", "error", "notebook"):
+    for col in ("stage", "status", "duration", "attempts", "rows written", "rows/s", "error or warning", "notebook"):
         table.add_column(col, justify="right" if col in ("rows written", "rows/s") else "left")
     for s in stages:
         table.add_row(
             s["stage"], s["status"], _duration(s["started_at"], s["finished_at"]), str(s["attempts"] or ""),
             "" if s["rows_written"] is None else f"{s['rows_written']:,}", rows_per_second(s),
-            s["error"] or "", s["html"] or "",
+            "; ".join(p for p in [s["error"], *(f"warning: {w}" for w in s["warnings"])] if p), s["html"] or "",
         )
     console.print(table)
 

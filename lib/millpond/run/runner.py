@@ -388,6 +388,8 @@ class Runner:
 
             watched = run_stage_monitors(self.workspace, stage, run_id, self.store).summary()
             detail = "; ".join(part for part in (detail, watched) if part) or None
+        warned = [f"warning: {w}" for w in self.store.stage_warnings(run_id).get(name, [])]  # ctx.warn
+        detail = "; ".join(part for part in (detail, *warned) if part) or None
         self._finish(run_id, name, "success", outcome.duration, self._rows(run_id, name), detail,
                      attempts=outcome.attempts, **files)
 
