@@ -20,6 +20,7 @@ from millpond.pipeline.load import Pipeline, load_pipeline
 from millpond.run.fingerprint import stage_fingerprint
 from millpond.run.lock import RunLock
 from millpond.run.progress import PlainReporter
+from millpond.run.publish_together import restore_after_failure, restored_stages
 from millpond.store.metadata import FINISHED_OK, MetadataStore, new_run_id
 from millpond.workspace import Workspace
 
@@ -96,6 +97,7 @@ class Runner:
         if options.resume:
             self.params = previous["params"]
             done = {s["stage"] for s in self.store.stage_runs(options.resume) if s["status"] in FINISHED_OK}
+            done -= restored_stages(self.store, self.pipeline, options.resume)  # their tables were put back
             self.selected = [s for s in previous["selected"] if s not in done]
         else:
             self.params = self.pipeline.resolve_params(options.params)
@@ -198,6 +200,8 @@ class Runner:
             _wait_for_html()  # the stages' HTML renderings, done in the background
             ok = all(s in FINISHED_OK for s in self.status.values())
             status = "success" if ok else "failed"
+            if not ok:
+                restore_after_failure(self, run_id)  # the publish_together tables it replaced
             self.store.finish_run(run_id, status)
             self._alert(run_id)
             counts: dict[str, int] = {}
