@@ -7,6 +7,7 @@ generator's manifest and from the lines each test writes, never from the pipelin
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -124,12 +125,10 @@ def test_malformed_rows_are_quarantined_named_and_the_rest_loads(shop, capsys):
             "line 10: expected 6 fields, found 7; line 20: expected 6 fields, found 5") in out
     assert "data/raw/customers.csv: 1 malformed row, held in quarantine (reason malformed_row): line 6: invalid UTF-8" in out
     assert main(["runs", result.run_id, "-C", str(shop.root), "--json"]) == 0
-    import json
-
     stages = {s["stage"]: s for s in json.loads(capsys.readouterr().out)["stages"]}
     assert stages["ingest_orders"]["warnings"] == [
-        "data/raw/orders.csv: 2 malformed rows, held in quarantine (reason malformed_row): "
-        "line 10: expected 6 fields, found 7; line 20: expected 6 fields, found 5"]
+        ("data/raw/orders.csv: 2 malformed rows, held in quarantine (reason malformed_row): "
+         "line 10: expected 6 fields, found 7; line 20: expected 6 fields, found 5")]
     assert stages["clean_orders"]["warnings"] == []
 
     columns = [c for (c,) in query(shop, "SELECT column_name FROM information_schema.columns WHERE table_schema = 'bronze' "

@@ -201,7 +201,7 @@ def read_csv_arrow(path: Path, expected: Sequence[str] | None = None) -> pa.Tabl
                                 read_options=pa_csv.ReadOptions(column_names=header, skip_rows=1))
     except pa.ArrowInvalid:  # a malformed row: find every one, with its line, the slow way
         good, problems = scan_csv(path, header)
-        table = pa.Table.from_pylist([dict(zip(header, row)) for row in good],
+        table = pa.Table.from_pylist([dict(zip(header, row, strict=True)) for row in good],
                                      schema=pa.schema([(n, pa.string()) for n in header]))
         return pa.concat_tables([_with_no_problems(table), _problem_table(header, problems)])
     return _with_no_problems(table)
