@@ -209,13 +209,15 @@ class StageContext:
             options["incremental"] = Incremental.of(strategy, unique_key, watermark, partition_by, partitions, lookback)
         elif kind == "materialized_view":
             options |= {"upstream_version": self._recorded_version, "watermark": watermark}
+        from millpond.warehouse.audit import declared_audit  # the declared checks gate the swap
         from millpond.warehouse.versions import keeping_versions, record_version
 
         retain = self.table_spec(name).retain or self.workspace.spec.versions.retain
         self._check_run_alive(name)
         with keeping_versions(self.con, self.store, name, kind, retain=retain,
                               full_refresh=bool(options.get("full_refresh"))) as kept:
-            result = materialize(self.con, expr, name, kind, spec=self.table_spec(name), **options)
+            result = materialize(self.con, expr, name, kind, spec=self.table_spec(name),
+                                 audit=declared_audit(self, name), **options)
         self._check_run_alive(name)
         self.store.record_materialization(
             Materialization(
@@ -357,6 +359,11 @@ class StageContext:
             raise MillpondError(f"{len(outcome.failed)} error check(s) failed: {'; '.join(outcome.failed)}")
         columns = ["table", "check", "severity", "status", "failing_rows", "sample"]
         return pd.DataFrame(outcome.results, columns=columns)
+
+    def warn(self, message: str) -> None:
+        """Print ``warning: message``, recorded with the stage: its line in ``millpond run``, ``millpond runs RUN_ID``."""
+        print(f"warning: {message}", file=sys.stderr)
+        self.store.record_warning(self.run_id, self.stage_name, message)
 
     def close(self) -> None:
         self.warehouse.close()

@@ -22,9 +22,9 @@ what needs the whole file or the notebooks (cycles, unknown ``needs``, parameter
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from millpond.pipeline.params import ParamType, coerce
 from millpond.pipeline.products import DOMAIN
@@ -32,6 +32,7 @@ from millpond.pipeline.tables import TableSpec
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 TABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$"
+LAYER_OR_TABLE = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$"
 
 
 class ParamSpec(BaseModel):
@@ -106,6 +107,9 @@ class PipelineSpec(BaseModel):
     domain: str | None = Field(default=None, pattern=DOMAIN, description="the domain of stages that name none")
     params: dict[str, ParamSpec] = {}
     defaults: RetryPolicy = RetryPolicy()
+    publish_together: list[Annotated[str, StringConstraints(pattern=LAYER_OR_TABLE)]] = Field(
+        default=["gold"], description="layers or tables a failed run restores together (run/publish_together.py)"
+    )
     stages: list[StageSpec] = Field(min_length=1)
 
     def stage(self, name: str) -> StageSpec:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from millpond.errors import MillpondError
+from millpond.warehouse.audit import VolumeGuard, default_volume_guard
 from millpond.warehouse.contracts import Contract
 from millpond.pipeline.products import ProductSpec
 from millpond.warehouse.lake import PublishSpec
@@ -73,6 +74,9 @@ class TableSpec(BaseModel):
     contract: Contract | None = Field(
         default=None, description="columns, types, not-null and primary key enforced before the swap"
     )
+    volume: VolumeGuard | None = Field(
+        default=None, description="min_rows, max_drop, allow_empty: audited before the swap (warehouse/audit.py)"
+    )
     retain: int | None = Field(default=None, ge=1, description="versions of the table kept for time travel")
     publish: PublishSpec | None = Field(default=None, description="also publish the table to the lake")
     description: str = Field(default="", description="what one row is, for the catalog")
@@ -101,6 +105,14 @@ class TableSpec(BaseModel):
         ['id']
         """
         return self.primary_key or (self.contract.primary_key if self.contract else [])
+
+    def volume_guard(self, name: str) -> VolumeGuard:
+        """The declared ``volume:``, or the default guard of table ``name``.
+
+        >>> TableSpec().volume_guard("silver.orders")
+        VolumeGuard(min_rows=0, max_drop=None, allow_empty=False)
+        """
+        return self.volume or default_volume_guard(name)
 
     def declared_columns(self) -> list[str]:
         """Every column the catalog fields name (``columns`` then ``primary_key``), once each."""
@@ -149,11 +161,29 @@ def declared_table_spec(workspace: Workspace, name: str, pipeline: str | None = 
     return TableSpec()
 
 
-_CACHE: dict[Path, tuple[int, dict[str, Any]]] = {}
+def declared_checks(workspace: Workspace, name: str, pipeline: str | None = None) -> list[Any]:
+    """The checks declared for table ``name`` under a stage's ``checks:`` (YAML mappings),
+    from ``pipeline`` first, then any pipeline; empty when none."""
+    files = sorted(workspace.pipelines_dir.glob("*.yml")) if workspace.pipelines_dir.is_dir() else []
+    if pipeline:
+        files.sort(key=lambda f: f.stem != pipeline)
+    for path in files:
+        declared = _blocks_in(path)[1].get(name)
+        if isinstance(declared, list):
+            return declared
+    return []
+
+
+_CACHE: dict[Path, tuple[int, tuple[dict[str, Any], dict[str, Any]]]] = {}
 
 
 def _tables_in(path: Path) -> dict[str, Any]:
     """``{table: options}`` over the stages of one pipeline file (cached by mtime)."""
+    return _blocks_in(path)[0]
+
+
+def _blocks_in(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``({table: options}, {table: checks})`` over the stages of one pipeline file (cached by mtime)."""
     import yaml
 
     mtime = path.stat().st_mtime_ns
@@ -164,10 +194,11 @@ def _tables_in(path: Path) -> dict[str, Any]:
         data = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}  # libyaml: 6x
     except (OSError, yaml.YAMLError):
         data = {}
-    found: dict[str, Any] = {}
-    for stage in data.get("stages") or []:
-        if isinstance(stage, dict) and isinstance(stage.get("tables"), dict):
-            for table, options in stage["tables"].items():
-                found.setdefault(table, options or {})
+    found: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
+    for stage in (data.get("stages") or []) if isinstance(data, dict) else []:
+        for block, into in (("tables", found[0]), ("checks", found[1])):
+            if isinstance(stage, dict) and isinstance(stage.get(block), dict):
+                for table, options in stage[block].items():
+                    into.setdefault(table, options if options is not None else ({} if block == "tables" else []))
     _CACHE[path] = (mtime, found)
     return found

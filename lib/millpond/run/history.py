@@ -47,8 +47,11 @@ def show_run(workspace: Workspace, run_id: str, *, as_json: bool = False) -> Non
     run = store.run(run_id)
     if run is None:
         raise MillpondError(f"no run {run_id!r} (see `millpond runs`)")
+    stages = store.stage_runs(run_id)
+    warnings = store.stage_warnings(run_id)  # ctx.warn: shown with the stage, also when it succeeded
+    stages = [s | {"warnings": warnings.get(s["stage"], [])} for s in stages]
     redactor = Redactor.from_environment(workspace.secret_env())  # a store written before secrets were masked
-    run, stages = redactor.data(run), redactor.data(store.stage_runs(run_id))
+    run, stages = redactor.data(run), redactor.data(stages)
     if as_json:
         print(json.dumps({"run": run, "stages": stages}, indent=2, default=str))
         return
@@ -59,13 +62,14 @@ def show_run(workspace: Workspace, run_id: str, *, as_json: bool = False) -> Non
     if run.get("resources"):
         console.print("resources: " + ", ".join(f"{k}={v}" for k, v in sorted(run["resources"].items())))
     table = Table()
-    for col in ("stage", "status", "duration", "attempts", "rows written", "rows/s", "error", "notebook"):
+    for col in ("stage", "status", "duration", "attempts", "rows written", "rows/s", "error or warning", "notebook"):
         table.add_column(col, justify="right" if col in ("rows written", "rows/s") else "left")
     for s in stages:
         table.add_row(
             s["stage"], s["status"], _duration(s["started_at"], s["finished_at"]), str(s["attempts"] or ""),
             "" if s["rows_written"] is None else f"{s['rows_written']:,}", rows_per_second(s),
-            escape(s["error"] or ""), s["html"] or "",  # an error's [brackets] are text, not rich markup
+            escape("; ".join(p for p in [s["error"], *(f"warning: {w}" for w in s["warnings"])] if p)),  # text, not markup
+            s["html"] or "",
         )
     console.print(table)
 

@@ -21,6 +21,7 @@ from millpond.pipeline.reads import tables_outside_needs
 from millpond.run.fingerprint import stage_fingerprint
 from millpond.run.lock import RunLock
 from millpond.run.progress import PlainReporter
+from millpond.run.publish_together import restore_after_failure, restored_stages
 from millpond.secrets import Redactor
 from millpond.store.metadata import FINISHED_OK, MetadataStore, new_run_id
 from millpond.workspace import Workspace
@@ -98,6 +99,7 @@ class Runner:
         if options.resume:
             self.params = previous["params"]
             done = {s["stage"] for s in self.store.stage_runs(options.resume) if s["status"] in FINISHED_OK}
+            done -= restored_stages(self.store, self.pipeline, options.resume)  # their tables were put back
             self.selected = [s for s in previous["selected"] if s not in done]
         else:
             self.params = self.pipeline.resolve_params(options.params)
@@ -206,6 +208,8 @@ class Runner:
             _wait_for_html()  # the stages' HTML renderings, done in the background
             ok = all(s in FINISHED_OK for s in self.status.values())
             status = "success" if ok else "failed"
+            if not ok:
+                restore_after_failure(self, run_id)  # the publish_together tables it replaced
             self.store.finish_run(run_id, status)
             self._alert(run_id)
             counts: dict[str, int] = {}
@@ -408,6 +412,8 @@ class Runner:
 
             watched = run_stage_monitors(self.workspace, stage, run_id, self.store).summary()
             detail = "; ".join(part for part in (detail, watched) if part) or None
+        warned = [f"warning: {w}" for w in self.store.stage_warnings(run_id).get(name, [])]  # ctx.warn
+        detail = "; ".join(part for part in (detail, *warned) if part) or None
         self._finish(run_id, name, "success", outcome.duration, self._rows(run_id, name), detail,
                      attempts=outcome.attempts, **files)
 

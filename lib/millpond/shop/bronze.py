@@ -8,7 +8,11 @@ Reading is the only I/O here and is kept apart from the rest:
   types, for backends that cannot read files (PostgreSQL): wrap it in ``ibis.memtable``.
 
 CSV columns are always text, so nothing is lost before silver types them; an empty
-CSV field is NULL. Parquet and JSON keep their types (see :mod:`millpond.shop.raw_files`).
+CSV field is NULL. A CSV row that does not parse (a missing or an extra field, a byte
+that is not UTF-8) is kept as a row of NULLs with its ``_source_line``, ``_load_error``
+and ``_raw_line`` (:mod:`millpond.warehouse.csv_rejects`); silver holds it in quarantine
+(reason ``malformed_row``) and :func:`malformed_rows_warning` says where it was. Parquet
+and JSON keep their types (see :mod:`millpond.shop.raw_files`).
 
 :func:`with_load_metadata` adds ``_source_file`` (the file's path relative to the
 workspace root, with ``/``) and ``_loaded_at`` (passed in, so runs are reproducible).
@@ -28,7 +32,6 @@ workspace root, with ``/``) and ``_loaded_at`` (passed in, so runs are reproduci
 
 from __future__ import annotations
 
-import csv
 from datetime import datetime, timezone
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,11 +40,11 @@ from typing import Literal
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from millpond.shop.raw_files import EVENTS_SCHEMA, source_paths
+from millpond.shop.raw_files import CSV_COLUMNS, EVENTS_SCHEMA, source_paths
+from millpond.warehouse.csv_rejects import read_csv_arrow, read_csv_duckdb
 from millpond.warehouse.readers import sql_literal
 
 _DUCKDB_TYPES = {pa.string(): "VARCHAR", pa.int64(): "BIGINT"}
@@ -63,30 +66,21 @@ def source_file_name(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def _csv_header(path: Path) -> list[str]:
-    with Path(path).open(newline="", encoding="utf-8") as handle:
-        return next(csv.reader(handle))
-
-
-def read_arrow(path: Path) -> pa.Table:
+def read_arrow(path: Path, expected: Sequence[str] | None = None) -> pa.Table:
     """Read one raw file (``.csv``, ``.parquet`` or ``.jsonl``) into a ``pyarrow.Table``.
 
-    CSV columns are all strings and only an empty field is NULL (``"N/A"`` stays text).
+    CSV columns are all strings and only an empty field is NULL (``"N/A"`` stays text);
+    ``expected`` names the columns of a 0-byte CSV file (it has no header).
 
     >>> import tempfile
     >>> path = Path(tempfile.mkdtemp()) / "t.csv"
     >>> _ = path.write_text("id,amount\\n1,N/A\\n2,\\n")
-    >>> read_arrow(path).to_pylist()
+    >>> [{k: v for k, v in row.items() if k in ("id", "amount")} for row in read_arrow(path).to_pylist()]
     [{'id': '1', 'amount': 'N/A'}, {'id': '2', 'amount': None}]
     """
     path = Path(path)
     if path.suffix == ".csv":
-        options = pa_csv.ConvertOptions(
-            column_types={name: pa.string() for name in _csv_header(path)},
-            strings_can_be_null=True,
-            null_values=[""],
-        )
-        return pa_csv.read_csv(path, convert_options=options)
+        return read_csv_arrow(path, expected)
     if path.suffix == ".parquet":
         return pq.read_table(path)
     if path.suffix == ".jsonl":
@@ -95,11 +89,13 @@ def read_arrow(path: Path) -> pa.Table:
     raise ValueError(f"cannot read raw file {path}: expected .csv, .parquet or .jsonl")
 
 
-def read_duckdb(con, path: Path | Sequence[Path], *, filename: bool = False) -> ir.Table:
+def read_duckdb(con, path: Path | Sequence[Path], *, filename: bool = False,
+                expected: Sequence[str] | None = None) -> ir.Table:
     """Read raw files of one format through a DuckDB backend, as :func:`read_arrow` types them.
 
     ``path`` may be a list of files of the same format, read as one table; with
-    ``filename=True`` a ``filename`` column holds each row's file, as given.
+    ``filename=True`` a ``filename`` column holds each row's file, as given;
+    ``expected`` names the columns of a 0-byte CSV file.
     """
     paths = [Path(path)] if isinstance(path, (str, Path)) else [Path(p) for p in path]
     suffixes = {p.suffix for p in paths}
@@ -108,8 +104,11 @@ def read_duckdb(con, path: Path | Sequence[Path], *, filename: bool = False) -> 
     # Read inside the query (no temporary view): the expression holds no connection
     # state, so it survives the reconnects of an interactive session.
     files = sql_literal([str(p) for p in paths])
-    if suffixes == {".csv"}:
-        return con.sql(f"SELECT * FROM read_csv({files}, all_varchar = true, header = true, filename = {filename})")
+    if suffixes == {".csv"}:  # file by file: each has its header, and its malformed rows their file
+        tables = [read_csv_duckdb(con, p, expected) for p in paths]
+        if filename:
+            tables = [t.mutate(filename=ibis.literal(str(p), type="string")) for t, p in zip(tables, paths, strict=True)]
+        return tables[0] if len(tables) == 1 else ibis.union(*tables, distinct=False)
     if suffixes == {".parquet"}:
         return con.sql(f"SELECT * FROM read_parquet({files}, filename = {filename})")
     if suffixes == {".jsonl"}:
@@ -165,14 +164,47 @@ def load_source(
         (works on any backend, e.g. PostgreSQL).
     """
     paths = source_paths(raw_dir, source)
+    expected = CSV_COLUMNS.get(source)
     if reader == "duckdb" and len(paths) > 1:
-        raw = read_duckdb(con, paths, filename=True)
+        raw = read_duckdb(con, paths, filename=True, expected=expected)
         names = {str(path): source_file_name(path, root) for path in paths}
         stamped = with_load_metadata(raw, source_file="", loaded_at=loaded_at)
         stamped = stamped.mutate(_source_file=raw.filename.substitute(names))
         return stamped.drop("filename")
     tables = []
     for path in paths:
-        raw = read_duckdb(con, path) if reader == "duckdb" else ibis.memtable(read_arrow(path))
+        raw = read_duckdb(con, path, expected=expected) if reader == "duckdb" else ibis.memtable(read_arrow(path, expected))
         tables.append(with_load_metadata(raw, source_file=source_file_name(path, root), loaded_at=loaded_at))
     return tables[0] if len(tables) == 1 else ibis.union(*tables, distinct=False)
+
+
+def malformed_rows_warning(bronze_table: ir.Table, *, shown: int = 5) -> str | None:
+    """One line naming the malformed rows of a bronze table: per file, how many, and the
+    first ``shown`` lines with their error; ``None`` when every row parsed.
+
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> _ = (root / "orders.csv").write_bytes(b"id,v\\n1,a\\n2,b,c\\n3,\\xff\\n")
+    >>> con = ibis.duckdb.connect()
+    >>> table = with_load_metadata(read_duckdb(con, root / "orders.csv"), source_file="raw/orders.csv",
+    ...                            loaded_at=datetime(2024, 2, 1))
+    >>> malformed_rows_warning(table)
+    'raw/orders.csv: 2 malformed rows, held in quarantine (reason malformed_row): line 3: expected 2 fields, found 3; line 4: invalid UTF-8'
+    """
+    if "_load_error" not in bronze_table.columns:
+        return None
+    bad = bronze_table.filter(bronze_table._load_error.notnull())
+    counts = bad.group_by("_source_file").agg(rows=bad.count()).order_by("_source_file").to_pyarrow().to_pylist()
+    if not counts:
+        return None
+    first = (bad.select("_source_file", "_source_line", "_load_error").order_by(["_source_file", "_source_line"])
+             .limit(shown).to_pyarrow().to_pylist())
+    parts = []
+    for count in counts:
+        lines = "; ".join(f"line {r['_source_line']}: {r['_load_error']}" for r in first
+                          if r["_source_file"] == count["_source_file"])
+        more = "" if count["rows"] <= shown else " ..."
+        noun = "row" if count["rows"] == 1 else "rows"
+        parts.append(f"{count['_source_file']}: {count['rows']:,} malformed {noun}, held in quarantine "
+                     f"(reason malformed_row): {lines}{more}")
+    return "; ".join(parts)

@@ -7,6 +7,9 @@ the same expression. So ``rows in = clean + rejected`` holds by construction.
 
 A row gets the first reason that applies, checked in this order:
 
+0. ``malformed_row``: the reader could not parse it (its ``_load_error`` is set, see
+   :mod:`millpond.warehouse.csv_rejects`); its line, error and raw text go to quarantine
+   with it, and stay out of the clean table;
 1. **row checks**, in the order given (a required value missing, text that does not
    parse, a value outside its enum, ...);
 2. ``duplicate``: an exact copy (all raw columns except load metadata) of an earlier
@@ -40,8 +43,10 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 
+from millpond.warehouse.csv_rejects import PROBLEM_COLUMNS
 
 REASON = "reason"
+MALFORMED = "malformed_row"
 _TYPED = "__typed__"
 
 
@@ -68,10 +73,12 @@ class Classified:
     typed_columns: tuple[str, ...]
 
     def clean(self) -> ir.Table:
-        """Return the rows without a reason: typed columns, then the load metadata."""
+        """Return the rows without a reason: typed columns, then the load metadata (not a
+        malformed row's line, error and text: always NULL here)."""
         kept = self.table.filter(self.table[REASON].isnull())
         columns = {name: kept[_TYPED + name] for name in self.typed_columns}
-        columns.update({name: kept[name] for name in self.raw_columns if _is_metadata(name)})
+        columns.update({name: kept[name] for name in self.raw_columns
+                        if _is_metadata(name) and name not in PROBLEM_COLUMNS})
         return kept.select(**columns)
 
     def rejected(self) -> ir.Table:
@@ -117,6 +124,8 @@ def classify(
     business = [raw[name] for name in raw_columns if not _is_metadata(name)]
     metadata = [raw[name] for name in raw_columns if _is_metadata(name)]
     checks = [(violated, reason) for violated, reason in row_checks]
+    if "_load_error" in raw_columns:
+        checks.insert(0, (raw._load_error.notnull(), MALFORMED))
     step = raw.mutate(
         **{_TYPED + name: expression for name, expression in typed.items()},
         **{REASON: ibis.cases(*checks, else_=ibis.null("string")) if checks else ibis.null("string")},

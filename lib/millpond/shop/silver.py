@@ -8,7 +8,8 @@ kept flagged, and children are checked against their *clean* parents, so a rejec
 order takes its lines and payments with it (``orphan_order``).
 
 Reason codes, in the order they are checked (first match wins; see
-:mod:`millpond.shop.rejection` for ``duplicate``/``superseded``/``duplicate_key``):
+:mod:`millpond.shop.rejection` for ``duplicate``/``superseded``/``duplicate_key``, and
+for ``malformed_row``, checked first in the CSV sources: a raw row that did not parse):
 
 ===========  ==================================================================
 customers    missing/invalid_customer_id, missing_email, invalid_email,

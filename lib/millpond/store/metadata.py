@@ -20,6 +20,7 @@ from typing import Any
 
 from millpond.store.monitoring import MONITORING_SCHEMA, MonitoringRecords
 from millpond.store.reads import STAGE_READS_SCHEMA, StageReadRecords
+from millpond.store.stage_warnings import STAGE_WARNINGS_SCHEMA, StageWarningRecords
 from millpond.store.table_sql import TABLE_SQL_SCHEMA, TableSqlRecords
 
 SCHEMA = """
@@ -158,7 +159,7 @@ _CONNECTIONS = threading.local()
 """Per thread: the open connection to each store file, with the file's inode."""
 
 
-class MetadataStore(MonitoringRecords, TableSqlRecords, StageReadRecords):
+class MetadataStore(MonitoringRecords, TableSqlRecords, StageReadRecords, StageWarningRecords):
     """The workspace's metadata database.
 
     Examples
@@ -176,7 +177,7 @@ class MetadataStore(MonitoringRecords, TableSqlRecords, StageReadRecords):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
-            db.executescript(SCHEMA + MONITORING_SCHEMA + TABLE_SQL_SCHEMA + STAGE_READS_SCHEMA)
+            db.executescript(SCHEMA + MONITORING_SCHEMA + TABLE_SQL_SCHEMA + STAGE_READS_SCHEMA + STAGE_WARNINGS_SCHEMA)
             if "resources" not in {row["name"] for row in db.execute("PRAGMA table_info(runs)")}:
                 db.execute("ALTER TABLE runs ADD COLUMN resources TEXT")  # stores made before it existed
 

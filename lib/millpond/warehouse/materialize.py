@@ -165,7 +165,7 @@ def materialize(con: BaseBackend, expr: ir.Table, name: str, kind: str = "table"
                 spec: TableSpec | None = None, on_schema_change: str | None = None,
                 contract: Contract | dict | None = None, run_id: str | None = None,
                 upstream_version: Callable[[str], str | None] | None = None,
-                watermark: str | None = None) -> Materialized:
+                watermark: str | None = None, audit: Callable[[ir.Table], list[str]] | None = None) -> Materialized:
     """Build ``expr`` as ``name`` atomically and return what was built.
 
     Parameters
@@ -196,6 +196,10 @@ def materialize(con: BaseBackend, expr: ir.Table, name: str, kind: str = "table"
     upstream_version, watermark
         For ``materialized_view``: the version of an upstream table (``None`` when unknown;
         without it the view always refreshes) and the column new upstream rows grow along.
+    audit
+        Problems of the new build, checked before the swap with the contract and, when
+        ``spec`` is given, its volume guard (:mod:`millpond.warehouse.audit`): the
+        table's declared checks, as ``ctx.materialize`` passes them.
 
     Examples
     --------
@@ -228,7 +232,10 @@ def materialize(con: BaseBackend, expr: ir.Table, name: str, kind: str = "table"
 
     policy = check_policy(on_schema_change or (spec.on_schema_change if spec else None), name)
     contract = parse_contract(contract if contract is not None else (spec.contract if spec else None), name)
-    verify = (lambda temp: enforce_contract(name, contract, temp)) if contract else None  # noqa: E731
+    from millpond.warehouse.audit import build_audit
+
+    verify = build_audit(con, name, volume=spec.volume_guard(name) if spec is not None else None, checks=audit,
+                         contract_check=(lambda temp: enforce_contract(name, contract, temp)) if contract else None)
     if kind == "incremental":
         from millpond.warehouse.incremental import apply_incremental, drop_stale_staging
 

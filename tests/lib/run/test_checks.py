@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from support.workspaces import COPY_TABLE, make_workspace, write_notebook
+from support.workspaces import COPY_TABLE, make_workspace, query, write_notebook
 
 from millpond.cli import main
 from millpond.errors import SpecError
@@ -33,7 +33,7 @@ def statuses(ws, run_id):
     return {s["stage"]: s for s in open_store(ws).stage_runs(run_id)}
 
 
-def test_failed_error_check_fails_its_stage_and_stops_downstream(tmp_path, capsys):
+def test_failed_error_check_fails_its_stage_before_the_swap_and_stops_downstream(tmp_path, capsys):
     ws = workspace(tmp_path, {"silver.orders": [
         {"not_null": "id"},
         {"unique": "id"},
@@ -43,24 +43,36 @@ def test_failed_error_check_fails_its_stage_and_stops_downstream(tmp_path, capsy
     assert result.exit_code == 1
     stages = statuses(ws, result.run_id)
     assert stages["orders"]["status"] == "failed"
+    # the error checks audit the new build before its swap (warehouse/audit.py): nothing was published
     assert stages["orders"]["error"] == (
-        "1 error check(s) failed: silver.orders: id is unique (2 rows), "
-        "1 check(s) warned: silver.orders: status is one of new, paid (1 rows)"
+        "cell 3: MillpondError: silver.orders: the new build failed its audit, the previous version stays: "
+        "1 error check(s) failed: id is unique (2 rows)"
     )
     assert stages["publish"]["status"] == "upstream_failed"
+    assert query(ws, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'silver'") == []
 
     history = {h["check_name"]: h for h in open_store(ws).check_history("silver.orders")}
     assert {name: (h["status"], h["failing_rows"]) for name, h in history.items()} == {
         "id is not null": ("pass", 0),
         "id is unique": ("fail", 2),
-        "status is one of new, paid": ("warn", 1),
     }
     assert sorted(r["id"] for r in history["id is unique"]["sample"]) == [2, 2]
 
     capsys.readouterr()
     assert main(["checks", "-C", str(ws.root), "--failing"]) == 0
     out = capsys.readouterr().out
-    assert "id is unique" in out and "status is one of new, paid" in out and "id is not null" not in out
+    assert "id is unique" in out and "id is not null" not in out
+
+
+def test_a_warn_check_that_fails_after_the_swap_is_still_reported(tmp_path):
+    ws = workspace(tmp_path, {"silver.orders": [
+        {"accepted_values": {"column": "status", "values": ["new", "paid"], "severity": "warn"}},
+    ]})
+    result = run_pipeline(ws, "p")
+    assert result.exit_code == 0
+    assert statuses(ws, result.run_id)["orders"]["error"] is None
+    history = {h["check_name"]: (h["status"], h["failing_rows"]) for h in open_store(ws).check_history("silver.orders")}
+    assert history == {"status is one of new, paid": ("warn", 1)}
 
 
 def test_warn_checks_let_the_run_succeed(tmp_path):

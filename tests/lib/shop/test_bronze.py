@@ -36,7 +36,8 @@ def test_duckdb_and_arrow_readers_agree(duckdb_con, workspace, source):
 @pytest.mark.parametrize("source", sorted(CSV_COLUMNS))
 def test_csv_sources_are_all_text_with_load_metadata(duckdb_con, workspace, source):
     table = load_source(duckdb_con, workspace / "data" / "raw", source, root=workspace, loaded_at=LOADED)
-    assert table.columns == (*CSV_COLUMNS[source], "_source_file", "_loaded_at")
+    # a malformed row's line, error and text (NULL on every row that parsed), then where and when it was loaded
+    assert table.columns == (*CSV_COLUMNS[source], "_source_line", "_load_error", "_raw_line", "_source_file", "_loaded_at")
     assert {str(table.schema()[name]) for name in CSV_COLUMNS[source]} == {"string"}
     metadata = duckdb_con.to_pyarrow(table.select("_source_file", "_loaded_at").distinct()).to_pylist()
     assert metadata == [{"_source_file": f"data/raw/{source}.csv", "_loaded_at": LOADED}]
