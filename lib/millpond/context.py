@@ -64,7 +64,9 @@ class StageContext:
 
             die_with(json.loads(os.environ.get("MILLPOND_RUNNER") or "null"))  # any engine's kernel ends with its run
         else:
-            _pause_between_cells(self)
+            from millpond.interactive import pause_between_cells
+
+            pause_between_cells(self)
 
     @property
     def started_at(self) -> dt.datetime:
@@ -242,8 +244,7 @@ class StageContext:
         return result
 
     def _check_run_alive(self, name: str) -> None:
-        """Refuse to build or record ``name`` for a run that is gone (its kernel dies with it
-        too, see :func:`millpond.processes.die_with`: this closes the last moments)."""
+        """Refuse to build or record ``name`` for a run that is gone (closes the moments before its lifeline acts)."""
         runner = os.environ.get("MILLPOND_RUNNER")
         if self.under_runner and runner:
             from millpond.processes import same_process
@@ -371,39 +372,6 @@ class StageContext:
     def __repr__(self) -> str:
         where = f"run {self.run_id}, stage {self.stage_name}" if self.under_runner else "interactive"
         return f"<millpond stage context ({where}) on {self.workspace.spec.name}>"
-
-
-def _pause_between_cells(ctx: StageContext) -> None:
-    """In IPython, hold the warehouse only while a cell runs."""
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython ships with the project
-        return
-    shell = get_ipython()
-    if shell is None or not ctx.warehouse.is_duckdb:
-        return
-    previous = getattr(shell, "_millpond_ctx", None)
-    if previous is not None:
-        previous.close()
-        for event, hook in getattr(shell, "_millpond_hooks", ()):
-            try:
-                shell.events.unregister(event, hook)
-            except ValueError:
-                pass
-    used = {"flag": False}
-
-    def before(*_args):
-        if used["flag"]:
-            ctx.warehouse.hold()
-
-    def after(*_args):
-        used["flag"] = used["flag"] or ctx.warehouse._connected
-        ctx.warehouse.pause()
-
-    shell.events.register("pre_run_cell", before)
-    shell.events.register("post_run_cell", after)
-    shell._millpond_ctx = ctx
-    shell._millpond_hooks = [("pre_run_cell", before), ("post_run_cell", after)]
 
 
 def stage(workspace: str | Path | None = None) -> StageContext:

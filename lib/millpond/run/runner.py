@@ -18,7 +18,7 @@ from millpond.errors import MillpondError, SpecError, StageFailed
 from millpond.pipeline.dag import select
 from millpond.pipeline.load import Pipeline, load_pipeline
 from millpond.pipeline.reads import tables_outside_needs
-from millpond.run.fingerprint import stage_fingerprint
+from millpond.run.decisions import BLOCKING, StageDecisions
 from millpond.run.lock import RunLock
 from millpond.run.progress import PlainReporter
 from millpond.run.publish_together import restore_after_failure, restored_stages
@@ -26,7 +26,6 @@ from millpond.secrets import Redactor
 from millpond.store.metadata import FINISHED_OK, MetadataStore, new_run_id
 from millpond.workspace import Workspace
 
-BLOCKING = ("failed", "timeout", "upstream_failed")
 
 
 @dataclass
@@ -76,7 +75,7 @@ def open_store(workspace: Workspace) -> MetadataStore:
     return MetadataStore(workspace.meta_dir / "meta.sqlite")
 
 
-class Runner:
+class Runner(StageDecisions):
     """One run of one pipeline."""
 
     def __init__(self, workspace: Workspace, pipeline: str, options: RunOptions, reporter=None):
@@ -119,65 +118,7 @@ class Runner:
             if table not in producers:
                 raise SpecError(f"--full-refresh {table}: no selected stage of {self.pipeline.name!r} produces it")
 
-    # -- decisions ---------------------------------------------------------------
-    def stage_params(self, name: str) -> dict[str, Any]:
-        return self.pipeline.stage_params(self.pipeline.stage(name), self.params)
-
-    def existing_tables(self) -> set[str]:
-        if self._existing is None:
-            from millpond.run.products import existing_tables
-
-            self._existing = existing_tables(self.workspace)
-        return self._existing
-
-    def decide(self, name: str) -> tuple[str, str | None]:
-        """``(fingerprint, reason to run or None to skip)``."""
-        stage = self.pipeline.stage(name)
-        fingerprint = stage_fingerprint(self.pipeline, stage, self.stage_params(name), self.store)
-        if self.options.force:
-            return fingerprint, "forced"
-        refreshed = [t for t in stage.produces if t in self.options.full_refresh]
-        if refreshed:
-            return fingerprint, f"full refresh of {', '.join(refreshed)}"
-        failed = [u for u in stage.needs if self.status.get(u) in BLOCKING]
-        if failed:  # only an all_done stage starts after a failure; it reports on this run
-            return fingerprint, f"upstream {', '.join(failed)} did not succeed"
-        last = self.store.last_success_fingerprint(self.pipeline.name, name)
-        if last is None:
-            return fingerprint, "never built"
-        if last != fingerprint:
-            return fingerprint, "changed"
-        for table in stage.produces:
-            m = self.store.latest_materialization(table)
-            if m is None or m.fingerprint != fingerprint:
-                return fingerprint, f"{table} was rebuilt elsewhere"
-        missing = [t for t in stage.produces if t not in self.existing_tables()]
-        if missing:
-            return fingerprint, f"{', '.join(missing)} missing"
-        for table, build in sorted(self.store.reads_of_last_execution(self.pipeline.name, name).items()):
-            latest = self.store.latest_materialization(table) if table not in stage.produces else None
-            if latest is not None and latest.id != build:
-                return fingerprint, f"{table}, which it read, was rebuilt since"
-        return fingerprint, None
-
     # -- running -----------------------------------------------------------------
-    def plan(self) -> RunResult:
-        """What a run would do, without running or locking (``--dry-run``).
-
-        A stage downstream of one that would run is reported as running too.
-        """
-        plan: dict[str, str] = {}
-        will_run: set[str] = set()
-        for name in self.selected:
-            _, reason = self.decide(name)
-            ups = [u for u in self.pipeline.stage(name).needs if u in will_run]
-            if reason is None and ups:
-                reason = f"upstream {', '.join(ups)} runs"
-            plan[name] = f"run ({reason})" if reason else "skip (unchanged)"
-            if reason:
-                will_run.add(name)
-        return RunResult(None, "planned", {}, plan)
-
     def run(self) -> RunResult:
         if self.options.dry_run:
             return self.plan()
