@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from millpond.pipeline.params import ParamType, coerce
 from millpond.pipeline.products import DOMAIN
 from millpond.pipeline.tables import TableSpec
+from millpond.spec_values import MAX_BACKOFF, MAX_TIMEOUT, GlobPattern, WorkspacePath
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 TABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$"
@@ -55,21 +56,23 @@ class RetryPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    timeout: float | None = Field(default=None, gt=0, description="seconds for the whole stage")
+    timeout: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT, allow_inf_nan=False,
+                                  description="seconds for the whole stage (at most a week)")
     retries: int | None = Field(default=None, ge=0, le=10)
-    retry_backoff: float | None = Field(default=None, ge=0, description="first wait in seconds; doubles")
+    retry_backoff: float | None = Field(default=None, ge=0, le=MAX_BACKOFF, allow_inf_nan=False,
+                                        description="first wait in seconds (at most an hour); doubles")
 
 
 class StageSpec(RetryPolicy):
     """One stage: a notebook, its parameters, what it needs, reads and produces."""
 
     name: str = Field(pattern=IDENTIFIER)
-    notebook: str
+    notebook: WorkspacePath
     description: str = ""
     domain: str | None = Field(default=None, pattern=DOMAIN, description="the stage's domain (default: the pipeline's)")
     params: dict[str, Any] = {}
     needs: list[str] = []
-    reads: list[str] = []
+    reads: list[GlobPattern] = []
     produces: list[str] = []
     checks: dict[str, list[Any]] = Field(
         default={}, description="checks per produced table (see millpond.quality.declared); validated in load.py"
