@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from millpond.alert_settings import AlertsSpec
-from millpond.errors import MillpondError
+from millpond.errors import MillpondError, SpecError
 from millpond.quality.settings import QualitySpec
 from millpond.secrets import expand_placeholders
 from millpond.spec_values import MAX_TIMEOUT, WorkspacePath
@@ -152,6 +152,19 @@ class Workspace:
             self.spec = WorkspaceSpec.model_validate(data or {})
         except ValidationError as exc:
             raise spec_error(exc, WORKSPACE_FILE, lines, WorkspaceSpec) from None
+        self._check_folders()
+
+    def _check_folders(self) -> None:
+        """A folder of ``folders:`` that exists is a folder (``meta: /dev/zero`` is refused here,
+        not when the metadata store is first opened)."""
+        for name, value in self.spec.folders.model_dump().items():
+            try:
+                taken = self.path(value).exists() and not self.path(value).is_dir()
+            except OSError:  # cannot look: the command that needs it says why
+                continue
+            if taken:
+                line = self.lines.line_of(("folders", name))
+                raise SpecError(f"{WORKSPACE_FILE}:{line}: folders.{name}: {value} exists and is not a folder")
 
     # -- discovery -------------------------------------------------------------
     @classmethod

@@ -24,7 +24,7 @@ import yaml
 from millpond.errors import SpecError
 from millpond.yaml_compose import MAX_VALUES, Refused, compose
 
-__all__ = ["MAX_BYTES", "MAX_VALUES", "FieldPath", "LineMap", "format_path", "load_yaml", "shorten"]
+__all__ = ["MAX_BYTES", "MAX_VALUES", "FieldPath", "LineMap", "format_path", "load_yaml", "plain", "shorten"]
 
 FieldPath = tuple[str | int, ...]
 MAX_BYTES = 1 << 20
@@ -67,6 +67,15 @@ def shorten(value: Any, limit: int = 60) -> str:
     half = (limit - 2) // 2
     size = f" ({len(value)} characters)" if isinstance(value, str) else ""
     return f"{text[:half]}…{text[-half:]}{size}"
+
+
+def plain(text: str, limit: int = 200) -> str:
+    """``text`` as it is when it reads well on one line, else :func:`shorten`\ed.
+
+    >>> plain("notebooks/a.ipynb"), plain("a\\nb")
+    ('notebooks/a.ipynb', "'a\\\\nb'")
+    """
+    return text if text.isprintable() and len(text) <= limit else shorten(text, 60)
 
 
 def format_path(path: FieldPath) -> str:

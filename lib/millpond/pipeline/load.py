@@ -22,7 +22,7 @@ from millpond.pipeline.products import check_products
 from millpond.pipeline.spec import PipelineSpec, StageSpec
 from millpond.validation import spec_error
 from millpond.workspace import Workspace
-from millpond.yaml_source import LineMap, load_yaml, shorten
+from millpond.yaml_source import LineMap, load_yaml, plain, shorten
 
 CHECK_RULES = 2
 """Bumped when declared checks are validated more strictly: older validations are redone."""
@@ -260,9 +260,9 @@ def _check_notebooks(pipeline: Pipeline, display: str, *, inspect: bool) -> None
             raise _fail(display, lines, ("stages", i, "notebook"),
                         f"cannot read notebook {shorten(stage.notebook)}: {exc.strerror or exc}") from None
         if not found:
-            raise _fail(display, lines, ("stages", i, "notebook"), f"notebook not found: {stage.notebook}")
+            raise _fail(display, lines, ("stages", i, "notebook"), f"notebook not found: {plain(stage.notebook)}")
         if nb.suffix != ".ipynb":
-            raise _fail(display, lines, ("stages", i, "notebook"), f"not a .ipynb notebook: {stage.notebook}")
+            raise _fail(display, lines, ("stages", i, "notebook"), f"not a .ipynb notebook: {plain(stage.notebook)}")
         if not inspect:
             continue
         try:
