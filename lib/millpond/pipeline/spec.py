@@ -16,6 +16,20 @@ Example::
         needs: [ingest_orders]
         produces: [silver.orders]
 
+Stages may share settings through YAML anchors and merge keys: keys written in the stage
+win over merged ones, and of a list (``<<: [*slow, *defaults]``) the first mapping wins::
+
+    defaults: &defaults {timeout: 600, retries: 1, retry_backoff: 2}
+    stages:
+      - name: render_report
+        notebook: notebooks/reports/50_render_shop_report.ipynb
+        <<: *defaults
+        retries: 0
+
+Durations are bounded (a stage ``timeout`` of at most a week, a ``retry_backoff`` of at
+most an hour, neither ``.inf`` nor ``.nan``), and ``notebook`` and ``reads`` must be
+paths and globs the system can use (:mod:`millpond.spec_values`).
+
 Only structure and types are checked here; :mod:`millpond.pipeline.load` checks
 what needs the whole file or the notebooks (cycles, unknown ``needs``, parameters).
 """

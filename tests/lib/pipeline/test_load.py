@@ -240,3 +240,8 @@ def test_a_regex_check_is_compiled_at_validate_time(ws):
         "pipelines/p.yml:10: stages[0].checks.bronze.a[0].regex.pattern: not a valid regular expression: "
         "unterminated character set at position 0 (or a built-in pattern: email)"
     )
+
+
+def test_a_notebook_path_with_a_line_break_stays_on_one_line(ws):
+    msg = rejection(ws, GOOD.replace("notebooks/b.ipynb", '"notebooks/b\\nc.ipynb"'))
+    assert msg == "pipelines/p.yml:9: stages[1].notebook: notebook not found: 'notebooks/b\\nc.ipynb'"
