@@ -31,6 +31,7 @@ MAX_BYTES = 1 << 20
 """The largest spec file read, 1 MiB (the reference ``pipelines/shop.yml`` has 12 KB)."""
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
+_SAFE = yaml.constructor.SafeConstructor()  # a scalar's constructor keeps no state
 
 
 @dataclass
@@ -184,7 +185,8 @@ def _scalar(node: yaml.ScalarNode, path: FieldPath = ()) -> Any:
     True
     """
     try:
-        return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+        construct = _SAFE.yaml_constructors.get(node.tag) or _SAFE.yaml_constructors[None]
+        return construct(_SAFE, node)
     except yaml.MarkedYAMLError as exc:
         raise _Invalid(_line(node), path, f"cannot read {shorten(node.value)}: {exc.problem or exc.context}") from None
     except Exception as exc:  # a value its tag's constructor rejects: ValueError, KeyError, OverflowError ...

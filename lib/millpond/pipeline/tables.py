@@ -154,15 +154,18 @@ _CACHE: dict[Path, tuple[int, dict[str, Any]]] = {}
 
 def _tables_in(path: Path) -> dict[str, Any]:
     """``{table: options}`` over the stages of one pipeline file (cached by mtime)."""
-    import yaml
+    from millpond.errors import SpecError
+    from millpond.yaml_source import load_yaml
 
     mtime = path.stat().st_mtime_ns
     cached = _CACHE.get(path)
     if cached and cached[0] == mtime:
         return cached[1]
-    try:
-        data = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}  # libyaml: 6x
-    except (OSError, yaml.YAMLError):
+    try:  # the spec reader: bounded on hostile files, merge keys as in validation
+        data, _ = load_yaml(path)
+    except SpecError:
+        data = {}
+    if not isinstance(data, dict):
         data = {}
     found: dict[str, Any] = {}
     for stage in data.get("stages") or []:
