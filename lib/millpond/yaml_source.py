@@ -71,7 +71,7 @@ def shorten(value: Any, limit: int = 60) -> str:
 
 
 def plain(text: str, limit: int = 200) -> str:
-    """``text`` as it is when it reads well on one line, else :func:`shorten`\ed.
+    """``text`` as it is when it reads well on one line, else shortened (:func:`shorten`).
 
     >>> plain("notebooks/a.ipynb"), plain("a\\nb")
     ('notebooks/a.ipynb', "'a\\\\nb'")
@@ -189,7 +189,7 @@ def _scalar(node: yaml.ScalarNode, path: FieldPath = ()) -> Any:
         return construct(_SAFE, node)
     except yaml.MarkedYAMLError as exc:
         raise _Invalid(_line(node), path, f"cannot read {shorten(node.value)}: {exc.problem or exc.context}") from None
-    except Exception as exc:  # a value its tag's constructor rejects: ValueError, KeyError, OverflowError ...
+    except Exception as exc:  # noqa: BLE001 - what a tag's constructor rejects: ValueError, KeyError, OverflowError...
         tag = node.tag.rsplit(":", 1)[-1]
         raise _Invalid(_line(node), path, f"cannot read {shorten(node.value)} as {tag}: {exc}") from None
 

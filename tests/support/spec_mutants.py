@@ -133,12 +133,12 @@ def _attack(rng: random.Random, text: str) -> tuple[str, str]:
         return "loop: &m {a: *m}\n" + text, "recursive alias"
     if kind == "merge":
         return re.sub(r"^(\s+)(retries: 0)$", r"\1<<: *defaults\n\1\2", text.replace(
-            "defaults: {", "defaults: &defaults {", 1), count=1, flags=re.M), "merge key"
+            "defaults: {", "defaults: &defaults {", 1), count=1, flags=re.MULTILINE), "merge key"
     if kind == "merge_list":
         return re.sub(r"^(\s+)(retries: 0)$", r"\1<<: [*defaults, *defaults]\n\1\2", text.replace(
-            "defaults: {", "defaults: &defaults {", 1), count=1, flags=re.M), "merge key list"
+            "defaults: {", "defaults: &defaults {", 1), count=1, flags=re.MULTILINE), "merge key list"
     if kind == "merge_bad":
-        return "x: &x [1, 2]\n" + re.sub(r"^(\s+)(retries: 0)$", r"\1<<: *x\n\1\2", text, count=1, flags=re.M), \
+        return "x: &x [1, 2]\n" + re.sub(r"^(\s+)(retries: 0)$", r"\1<<: *x\n\1\2", text, count=1, flags=re.MULTILINE), \
             "merge of a list"
     if kind == "deep":
         depth = rng.choice([70, 500, 5000])
