@@ -66,10 +66,17 @@ def usable_glob(value: str) -> str:
     Traceback (most recent call last):
     ...
     ValueError: '**' must be a whole path component, as in data/**/*.csv
+    >>> usable_glob("../../**/*.csv")
+    Traceback (most recent call last):
+    ...
+    ValueError: '**' after '..' searches every folder above the workspace; name the folder to read
     """
     usable_path(value)
-    if any("**" in part and part != "**" for part in value.split("/")):
+    parts = value.split("/")
+    if any("**" in part and part != "**" for part in parts):
         raise ValueError("'**' must be a whole path component, as in data/**/*.csv")
+    if "**" in parts and ".." in parts[: parts.index("**")]:
+        raise ValueError("'**' after '..' searches every folder above the workspace; name the folder to read")
     return value
 
 

@@ -197,6 +197,12 @@ def test_a_reads_glob_python_cannot_use_is_refused(ws):
     assert msg == "pipelines/p.yml:7: stages[0].reads[0]: '**' must be a whole path component, as in data/**/*.csv"
 
 
+def test_a_reads_glob_that_would_walk_the_whole_disk_is_refused(ws):
+    msg = rejection(ws, GOOD.replace("    produces: [bronze.a]\n", "    reads: ['../../../**/*.csv']\n    produces: [bronze.a]\n"))
+    assert msg == ("pipelines/p.yml:7: stages[0].reads[0]: '**' after '..' searches every folder above the workspace; "
+                   "name the folder to read")
+
+
 @pytest.mark.parametrize(
     ("setting", "expected"),
     [
