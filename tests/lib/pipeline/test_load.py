@@ -251,3 +251,17 @@ def test_a_regex_check_is_compiled_at_validate_time(ws):
 def test_a_notebook_path_with_a_line_break_stays_on_one_line(ws):
     msg = rejection(ws, GOOD.replace("notebooks/b.ipynb", '"notebooks/b\\nc.ipynb"'))
     assert msg == "pipelines/p.yml:9: stages[1].notebook: notebook not found: 'notebooks/b\\nc.ipynb'"
+
+
+def test_checks_validated_by_an_older_millpond_are_validated_again(ws):
+    import hashlib
+    import json
+
+    checks = {"bronze.a": [{"regex": {"column": "email", "pattern": "[a-z"}}]}
+    # what an older millpond recorded as valid for this checks section (no regex compiled then)
+    old_key = hashlib.sha256(json.dumps(checks, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    ws.meta_dir.mkdir(parents=True, exist_ok=True)
+    (ws.meta_dir / "validated-checks.json").write_text(json.dumps([old_key]))
+    text = GOOD.replace("    produces: [bronze.a]\n",
+                        "    produces: [bronze.a]\n    checks:\n      bronze.a:\n        - regex: {column: email, pattern: '[a-z'}\n")
+    assert "not a valid regular expression" in rejection(ws, text)
