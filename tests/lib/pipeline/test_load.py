@@ -265,3 +265,9 @@ def test_checks_validated_by_an_older_millpond_are_validated_again(ws):
     text = GOOD.replace("    produces: [bronze.a]\n",
                         "    produces: [bronze.a]\n    checks:\n      bronze.a:\n        - regex: {column: email, pattern: '[a-z'}\n")
     assert "not a valid regular expression" in rejection(ws, text)
+
+
+def test_a_check_with_a_number_for_a_key_is_one_line(ws):
+    checks = "    checks:\n      bronze.a:\n        - {not_null: [a], 5: b}\n"
+    msg = rejection(ws, GOOD.replace("    produces: [bronze.a]\n", "    produces: [bronze.a]\n" + checks))
+    assert msg.startswith("pipelines/p.yml:10: stages[0].checks.bronze.a[0]: a check is a mapping with exactly one key")
