@@ -31,6 +31,7 @@ MAX_BYTES = 1 << 20
 """The largest spec file read, 1 MiB (the reference ``pipelines/shop.yml`` has 12 KB)."""
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
+TEXT_TAGS = {MERGE_TAG, "tag:yaml.org,2002:value"}  # plain `<<` and `=` outside a key
 _SAFE = yaml.constructor.SafeConstructor()  # a scalar's constructor keeps no state
 
 
@@ -183,7 +184,14 @@ def _scalar(node: yaml.ScalarNode, path: FieldPath = ()) -> Any:
 
     >>> _scalar(yaml.compose("{a: x, b}").value[1][1]) is None
     True
+
+    ``<<`` and ``=`` as values are text (PyYAML's safe loader has no constructor for them):
+
+    >>> _scalar(yaml.compose("a: <<").value[0][1]), _scalar(yaml.compose("a: =").value[0][1])
+    ('<<', '=')
     """
+    if node.tag in TEXT_TAGS:
+        return node.value
     try:
         construct = _SAFE.yaml_constructors.get(node.tag) or _SAFE.yaml_constructors[None]
         return construct(_SAFE, node)

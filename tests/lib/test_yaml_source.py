@@ -174,3 +174,9 @@ def test_aliases_that_nest_deep_only_once_expanded_are_refused(tmp_path):
     text = f"a: &a {nested(30, 'x')}\nb: &b {nested(30, '*a')}\nc: {nested(30, '*b')}\n"
     message = refusal(tmp_path, text)
     assert message.startswith("p.yml:3: c[0]") and message.endswith("nested more than 64 levels deep (aliases expanded)")
+
+
+def test_merge_and_value_indicators_as_values_are_text(tmp_path):
+    path = tmp_path / "p.yml"
+    path.write_text("description: <<\nseparator: =\n")
+    assert load_yaml(path)[0] == {"description": "<<", "separator": "="}
