@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from millpond.spec_values import MAX_BACKOFF
+
 Trigger = Literal["run_failed", "check_failed", "anomaly"]
 
 
@@ -39,16 +41,17 @@ class WebhookChannel(_Channel):
 
     url: str = Field(pattern=r"^https?://")
     headers: dict[str, str] = {}
-    timeout: float = Field(default=5, gt=0)
+    timeout: float = Field(default=5, gt=0, le=3600, allow_inf_nan=False)
     retries: int = Field(default=2, ge=0, le=10)
-    retry_backoff: float = Field(default=0.5, ge=0, description="first wait in seconds; doubles")
+    retry_backoff: float = Field(default=0.5, ge=0, le=MAX_BACKOFF, allow_inf_nan=False,
+                                 description="first wait in seconds (at most an hour); doubles")
 
 
 class CommandChannel(_Channel):
     """A program (an argv list, no shell) that reads the incident JSON on stdin."""
 
     run: list[str] = Field(min_length=1)
-    timeout: float = Field(default=30, gt=0)
+    timeout: float = Field(default=30, gt=0, le=3600, allow_inf_nan=False)
 
 
 CHANNEL_TYPES: dict[str, type[_Channel]] = {"log": LogChannel, "webhook": WebhookChannel, "command": CommandChannel}

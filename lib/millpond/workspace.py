@@ -12,9 +12,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from millpond.alert_settings import AlertsSpec
-from millpond.errors import MillpondError
+from millpond.errors import MillpondError, SpecError
 from millpond.quality.settings import QualitySpec
 from millpond.secrets import expand_placeholders
+from millpond.spec_values import MAX_TIMEOUT, WorkspacePath
 from millpond.warehouse.compact import CompactionSpec
 from millpond.warehouse.versions import VersionsSpec
 from millpond.validation import spec_error
@@ -29,12 +30,12 @@ class Folders(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    raw: str = "data/raw"
-    runs: str = "data/runs"
-    reports: str = "data/reports"
-    meta: str = "data/.millpond"
-    pipelines: str = "pipelines"
-    notebooks: str = "notebooks"
+    raw: WorkspacePath = "data/raw"
+    runs: WorkspacePath = "data/runs"
+    reports: WorkspacePath = "data/reports"
+    meta: WorkspacePath = "data/.millpond"
+    pipelines: WorkspacePath = "pipelines"
+    notebooks: WorkspacePath = "notebooks"
 
 
 class SecretSpec(BaseModel):
@@ -55,8 +56,8 @@ class ExecutionSpec(BaseModel):
         description="warm: each stage's kernel is forked from one process that imported everything once "
                     "(millpond.run.forkserver); papermill: a fresh `python -m ipykernel_launcher` per stage")
     keep_warm: float = Field(
-        default=600, ge=0,
-        description="seconds the warm engine's fork server outlives a run, to serve the next one without "
+        default=600, ge=0, le=MAX_TIMEOUT, allow_inf_nan=False,
+        description="seconds (at most a week) the warm engine's fork server outlives a run, to serve the next one without "
                     "importing everything again (0: one server per run; MILLPOND_KEEP_WARM overrides)")
     preload: list[str] = Field(
         default_factory=list,
@@ -73,10 +74,10 @@ class ResourcesSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    threads: int | None = Field(default=None, gt=0, description="worker threads of a DuckDB connection")
+    threads: int | None = Field(default=None, gt=0, le=1024, description="worker threads of a DuckDB connection")
     memory_limit: str | None = Field(default=None, pattern=r"^\d+(\.\d+)?\s*(B|KB|KiB|MB|MiB|GB|GiB|TB|TiB)$",
                                      description="the most memory DuckDB uses before spilling, e.g. 2GB")
-    temp_directory: str | None = Field(default=None, description="where DuckDB spills (relative to the workspace)")
+    temp_directory: WorkspacePath | None = Field(default=None, description="where DuckDB spills (relative to the workspace)")
 
     def duckdb_config(self, workspace_root: Path) -> dict[str, Any]:
         """The settings as DuckDB connection options.
@@ -146,10 +147,24 @@ class Workspace:
         if not spec_path.is_file():
             raise MillpondError(f"{spec_path}: no {WORKSPACE_FILE} here; is this a millpond workspace?")
         data, lines = load_yaml(spec_path, WORKSPACE_FILE)
+        self.lines = lines  # the line of each field of millpond.yml, for errors found later
         try:
             self.spec = WorkspaceSpec.model_validate(data or {})
         except ValidationError as exc:
             raise spec_error(exc, WORKSPACE_FILE, lines, WorkspaceSpec) from None
+        self._check_folders()
+
+    def _check_folders(self) -> None:
+        """A folder of ``folders:`` that exists is a folder (``meta: /dev/zero`` is refused here,
+        not when the metadata store is first opened)."""
+        for name, value in self.spec.folders.model_dump().items():
+            try:
+                taken = self.path(value).exists() and not self.path(value).is_dir()
+            except OSError:  # cannot look: the command that needs it says why
+                continue
+            if taken:
+                line = self.lines.line_of(("folders", name))
+                raise SpecError(f"{WORKSPACE_FILE}:{line}: folders.{name}: {value} exists and is not a folder")
 
     # -- discovery -------------------------------------------------------------
     @classmethod

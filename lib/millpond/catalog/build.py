@@ -27,12 +27,6 @@ if TYPE_CHECKING:
 RAW = "raw"
 
 
-def _loader():
-    import yaml
-
-    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 @dataclass
 class _Producer:
     """Where a table is declared: the first pipeline (by file name) whose stage produces it."""
@@ -96,7 +90,6 @@ def build_catalog(workspace: Workspace, *, sizes: bool = True, now: float | None
 
 
 def _declared(workspace: Workspace) -> tuple[dict[str, _Producer], dict[str, _RawRead]]:
-    import yaml
     from pydantic import ValidationError
 
     from millpond.errors import SpecError
@@ -109,16 +102,13 @@ def _declared(workspace: Workspace) -> tuple[dict[str, _Producer], dict[str, _Ra
     files = sorted(workspace.pipelines_dir.glob("*.yml")) if workspace.pipelines_dir.is_dir() else []
     for path in files:
         display = workspace.relative(path)
-        try:  # the C parser; line numbers (slow, pure Python) only to report an invalid file
-            spec = PipelineSpec.model_validate(yaml.load(path.read_text(), Loader=_loader()))
-        except (ValidationError, yaml.YAMLError):
-            data, lines = load_yaml(path, display)
-            if not isinstance(data, dict):
-                raise SpecError(f"{display}:1: a pipeline file must be a mapping with a 'stages' list") from None
-            try:
-                spec = PipelineSpec.model_validate(data)
-            except ValidationError as exc:
-                raise spec_error(exc, display, lines, PipelineSpec) from None
+        data, lines = load_yaml(path, display)  # libyaml's parser, bounded (hostile files: one line)
+        if not isinstance(data, dict):
+            raise SpecError(f"{display}:1: a pipeline file must be a mapping with a 'stages' list") from None
+        try:
+            spec = PipelineSpec.model_validate(data)
+        except ValidationError as exc:
+            raise spec_error(exc, display, lines, PipelineSpec) from None
         pipeline = spec.name or path.stem
         for stage in spec.stages:
             for table in stage.produces:

@@ -22,7 +22,10 @@ from millpond.pipeline.products import check_products
 from millpond.pipeline.spec import PipelineSpec, StageSpec
 from millpond.validation import spec_error
 from millpond.workspace import Workspace
-from millpond.yaml_source import LineMap, load_yaml
+from millpond.yaml_source import LineMap, load_yaml, plain, shorten
+
+CHECK_RULES = 2
+"""Bumped when declared checks are validated more strictly: older validations are redone."""
 
 
 @dataclass
@@ -61,7 +64,10 @@ class Pipeline:
         ws_params = self.workspace.spec.params
         for name, p in self.spec.params.items():
             value = ws_params.get(name, p.default)
-            values[name] = None if value is None else coerce(value, p.type)
+            try:
+                values[name] = None if value is None else coerce(value, p.type)
+            except ValueError:
+                raise _workspace_param_error(self.workspace, name, p.type, value) from None
         for name, raw in (overrides or {}).items():
             if name not in self.spec.params:
                 known = ", ".join(sorted(self.spec.params)) or "none"
@@ -104,6 +110,7 @@ def load_pipeline(workspace: Workspace, name: str, *, check_notebooks: bool = Tr
         raise spec_error(exc, display, lines, PipelineSpec) from None
     pipeline = Pipeline(workspace, spec.name or path.stem, path, spec, lines)
     _check_graph(pipeline, display)
+    _check_param_overrides(pipeline, display)
     check_products(spec, display, lines)
     _check_notebooks(pipeline, display, inspect=check_notebooks)
     _check_declared_checks(pipeline, display)
@@ -143,7 +150,9 @@ def _check_declared_checks(pipeline: Pipeline, display: str) -> None:
             if table not in stage.produces:
                 raise _fail(display, pipeline.lines, ("stages", i, "checks", table),
                             f"stage {stage.name!r} does not produce {table} (produces: {', '.join(stage.produces) or 'nothing'})")
-        key = hashlib.sha256(json.dumps(stage.checks, sort_keys=True, default=str).encode()).hexdigest()[:24]
+        # repr, not JSON: a check may have keys JSON cannot sort (an int next to a str); the
+        # version tag drops what an older millpond validated with fewer rules (regex patterns)
+        key = hashlib.sha256(f"{CHECK_RULES}:{stage.checks!r}".encode()).hexdigest()[:24]
         if key in known:
             continue
         from millpond.quality.declared import CheckDeclarations, parse_checks
@@ -156,6 +165,38 @@ def _check_declared_checks(pipeline: Pipeline, display: str) -> None:
     if fresh:
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(sorted(known | fresh)))
+
+
+def _check_param_overrides(pipeline: Pipeline, display: str) -> None:
+    """A stage's ``params`` override of a declared pipeline parameter has the declared type
+    (a ``date`` parameter overridden with ``not-a-date`` is refused here, not at run time)."""
+    declared = pipeline.spec.params
+    workspace = pipeline.workspace
+    for name, value in workspace.spec.params.items():
+        if name in declared and value is not None:
+            try:
+                coerce(value, declared[name].type)
+            except ValueError:
+                raise _workspace_param_error(workspace, name, declared[name].type, value) from None
+    for i, stage in enumerate(pipeline.spec.stages):
+        for key, value in stage.params.items():
+            if key not in declared:
+                continue
+            kind = declared[key].type
+            try:
+                coerce(value, kind)
+            except ValueError:
+                raise _fail(
+                    display, pipeline.lines, ("stages", i, "params", key),
+                    f"expected {kind} (the pipeline declares {key} a {kind} parameter), got {shorten(value)}",
+                ) from None
+
+
+def _workspace_param_error(workspace: Workspace, name: str, kind: str, value: Any) -> SpecError:
+    from millpond.workspace import WORKSPACE_FILE
+
+    return _fail(WORKSPACE_FILE, workspace.lines, ("params", name),
+                 f"expected {kind} (a pipeline declares {name} a {kind} parameter), got {shorten(value)}")
 
 
 def check_declared_columns(pipeline: Pipeline) -> None:
@@ -224,10 +265,15 @@ def _check_notebooks(pipeline: Pipeline, display: str, *, inspect: bool) -> None
     lines = pipeline.lines
     for i, stage in enumerate(pipeline.spec.stages):
         nb = pipeline.notebook_path(stage)
-        if not nb.is_file():
-            raise _fail(display, lines, ("stages", i, "notebook"), f"notebook not found: {stage.notebook}")
+        try:
+            found = nb.is_file()
+        except OSError as exc:  # a folder on the way that cannot be read, ...
+            raise _fail(display, lines, ("stages", i, "notebook"),
+                        f"cannot read notebook {shorten(stage.notebook)}: {exc.strerror or exc}") from None
+        if not found:
+            raise _fail(display, lines, ("stages", i, "notebook"), f"notebook not found: {plain(stage.notebook)}")
         if nb.suffix != ".ipynb":
-            raise _fail(display, lines, ("stages", i, "notebook"), f"not a .ipynb notebook: {stage.notebook}")
+            raise _fail(display, lines, ("stages", i, "notebook"), f"not a .ipynb notebook: {plain(stage.notebook)}")
         if not inspect:
             continue
         try:

@@ -16,6 +16,20 @@ Example::
         needs: [ingest_orders]
         produces: [silver.orders]
 
+Stages may share settings through YAML anchors and merge keys: keys written in the stage
+win over merged ones, and of a list (``<<: [*slow, *defaults]``) the first mapping wins::
+
+    defaults: &defaults {timeout: 600, retries: 1, retry_backoff: 2}
+    stages:
+      - name: render_report
+        notebook: notebooks/reports/50_render_shop_report.ipynb
+        <<: *defaults
+        retries: 0
+
+Durations are bounded (a stage ``timeout`` of at most a week, a ``retry_backoff`` of at
+most an hour, neither ``.inf`` nor ``.nan``), and ``notebook`` and ``reads`` must be
+paths and globs the system can use (:mod:`millpond.spec_values`).
+
 Only structure and types are checked here; :mod:`millpond.pipeline.load` checks
 what needs the whole file or the notebooks (cycles, unknown ``needs``, parameters).
 """
@@ -29,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from millpond.pipeline.params import ParamType, coerce
 from millpond.pipeline.products import DOMAIN
 from millpond.pipeline.tables import TableSpec
+from millpond.spec_values import MAX_BACKOFF, MAX_TIMEOUT, GlobPattern, WorkspacePath
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 TABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$"
@@ -56,21 +71,23 @@ class RetryPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    timeout: float | None = Field(default=None, gt=0, description="seconds for the whole stage")
+    timeout: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT, allow_inf_nan=False,
+                                  description="seconds for the whole stage (at most a week)")
     retries: int | None = Field(default=None, ge=0, le=10)
-    retry_backoff: float | None = Field(default=None, ge=0, description="first wait in seconds; doubles")
+    retry_backoff: float | None = Field(default=None, ge=0, le=MAX_BACKOFF, allow_inf_nan=False,
+                                        description="first wait in seconds (at most an hour); doubles")
 
 
 class StageSpec(RetryPolicy):
     """One stage: a notebook, its parameters, what it needs, reads and produces."""
 
     name: str = Field(pattern=IDENTIFIER)
-    notebook: str
+    notebook: WorkspacePath
     description: str = ""
     domain: str | None = Field(default=None, pattern=DOMAIN, description="the stage's domain (default: the pipeline's)")
     params: dict[str, Any] = {}
     needs: list[str] = []
-    reads: list[str] = []
+    reads: list[GlobPattern] = []
     produces: list[str] = []
     checks: dict[str, list[Any]] = Field(
         default={}, description="checks per produced table (see millpond.quality.declared); validated in load.py"

@@ -184,15 +184,18 @@ def _tables_in(path: Path) -> dict[str, Any]:
 
 def _blocks_in(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """``({table: options}, {table: checks})`` over the stages of one pipeline file (cached by mtime)."""
-    import yaml
+    from millpond.errors import SpecError
+    from millpond.yaml_source import load_yaml
 
     mtime = path.stat().st_mtime_ns
     cached = _CACHE.get(path)
     if cached and cached[0] == mtime:
         return cached[1]
-    try:
-        data = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}  # libyaml: 6x
-    except (OSError, yaml.YAMLError):
+    try:  # the spec reader: bounded on hostile files, merge keys as in validation
+        data, _ = load_yaml(path)
+    except SpecError:
+        data = {}
+    if not isinstance(data, dict):
         data = {}
     found: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
     for stage in (data.get("stages") or []) if isinstance(data, dict) else []:

@@ -196,6 +196,20 @@ class RegexArguments(CheckArguments):
         min_length=1, description=f"a regex, or a built-in pattern: {', '.join(builtin.PATTERNS)}"
     )
 
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        """A pattern is compiled when the spec is validated, not when the check first runs."""
+        if pattern in builtin.PATTERNS:
+            return pattern
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            where = f" at position {exc.pos}" if exc.pos is not None else ""
+            raise ValueError(f"not a valid regular expression: {exc.msg}{where} (or a built-in pattern: "
+                             f"{', '.join(builtin.PATTERNS)})") from None
+        return pattern
+
     def default_names(self) -> list[str]:
         if self.pattern in builtin.PATTERNS:
             return [f"{self.column} matches the {self.pattern} pattern"]

@@ -37,7 +37,7 @@ class MonitorsSpec(BaseModel):
     window: int = Field(14, ge=2, description="how many recent runs the band is learned from")
     min_runs: int = Field(5, ge=2, description="no anomaly is flagged before this many earlier runs")
     method: Literal["iqr", "zscore"] = "iqr"
-    k: float = Field(1.5, gt=0, description="IQR multiplier (iqr) or number of standard deviations (zscore)")
+    k: float = Field(1.5, gt=0, allow_inf_nan=False, description="IQR multiplier (iqr) or number of standard deviations (zscore)")
 
 
 class QualitySpec(BaseModel):

@@ -49,7 +49,7 @@ class CompactionSpec(BaseModel):
 
     auto: bool = Field(default=True, description="compact at the end of a run when the thresholds are passed")
     waste: float = Field(default=0.3, gt=0, lt=1, description="share of the file that is free space")
-    min_size_mb: float = Field(default=64, ge=0, description="smaller files are never compacted automatically")
+    min_size_mb: float = Field(default=64, ge=0, allow_inf_nan=False, description="smaller files are never compacted automatically")
 
 
 @dataclass

@@ -102,6 +102,15 @@ def test_an_invalid_pipeline_file_is_reported_with_its_line(workspace):
         build_catalog(Workspace(workspace))
 
 
+@pytest.mark.timeout(20)  # the catalog read specs with yaml.load, then validated the expanded bomb
+def test_an_alias_bomb_in_a_pipeline_file_is_one_line(workspace):
+    bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"a{i + 1}: &a{i + 1} [{', '.join([f'*a{i}'] * 9)}]\n" for i in range(8))
+    (workspace / "pipelines" / "shop.yml").write_text(bomb + "stages: *a8\n")
+    with pytest.raises(MillpondError, match=r"^pipelines/shop.yml:\d+: a\d\[\d\]: YAML alias \*a\d makes the document"):
+        build_catalog(Workspace(workspace))
+
+
 def test_warehouse_sizes_on_each_engine_leave_views_out(con):
     import ibis
 

@@ -159,3 +159,115 @@ def test_notebook_parameters_are_cached_by_source(ws):
     write_notebook(nb, "run_date = '2024-01-31'\nlimit = 10\nextra = 1.5", "print(limit)")
     assert declared_parameters(nb, ws.meta_dir) == {"run_date": "str", "limit": "int", "extra": "float"}
     assert len(__import__("json").loads(cache.read_text())) == 2
+
+
+# -- hostile values: refused at validate time, with one line, not at run time --------------
+
+
+def test_a_merge_key_shares_stage_settings(ws):
+    text = GOOD.replace("stages:\n", "defaults: &slow {timeout: 900, retries: 3}\nstages:\n", 1).replace(
+        "    needs: [a]\n", "    needs: [a]\n    <<: *slow\n    retries: 0\n"
+    )
+    write(ws, text)
+    p = load_pipeline(ws, "p")
+    assert p.spec.policy(p.stage("b")) == (900, 0, 1.0)  # timeout merged, retries written in the stage
+    assert p.spec.policy(p.stage("a")) == (900, 3, 1.0)  # defaults
+
+
+def test_a_merged_value_is_refused_at_the_line_where_it_is_written(ws):
+    text = GOOD.replace("stages:\n", "defaults: &d {timeout: .inf}\nstages:\n", 1).replace(
+        "    needs: [a]\n", "    needs: [a]\n    <<: *d\n"
+    )
+    msg = rejection(ws, text)
+    assert msg == "pipelines/p.yml:3: defaults.timeout: Input should be a finite number"
+
+
+def test_a_notebook_path_too_long_for_the_system_is_one_line(ws):
+    msg = rejection(ws, GOOD.replace("notebooks/b.ipynb", "notebooks/" + "x" * 200_000 + ".ipynb"))
+    assert msg == "pipelines/p.yml:9: stages[1].notebook: path too long (200016 bytes; at most 4096)"
+
+
+def test_a_path_component_too_long_is_one_line(ws):
+    msg = rejection(ws, GOOD.replace("notebooks/b.ipynb", "notebooks/" + "b" * 300 + ".ipynb"))
+    assert msg.startswith("pipelines/p.yml:9: stages[1].notebook: a path component is too long (306 bytes; at most 255): 'bbb")
+
+
+def test_a_reads_glob_python_cannot_use_is_refused(ws):
+    msg = rejection(ws, GOOD.replace("    produces: [bronze.a]\n", "    reads: [data/raw/***.csv]\n    produces: [bronze.a]\n"))
+    assert msg == "pipelines/p.yml:7: stages[0].reads[0]: '**' must be a whole path component, as in data/**/*.csv"
+
+
+def test_a_reads_glob_that_would_walk_the_whole_disk_is_refused(ws):
+    msg = rejection(ws, GOOD.replace("    produces: [bronze.a]\n", "    reads: ['../../../**/*.csv']\n    produces: [bronze.a]\n"))
+    assert msg == ("pipelines/p.yml:7: stages[0].reads[0]: '**' after '..' searches every folder above the workspace; "
+                   "name the folder to read")
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("timeout: .inf", "defaults.timeout: Input should be a finite number"),
+        ("timeout: .nan", "defaults.timeout: Input should be a finite number"),
+        ("timeout: 1e308", "defaults.timeout: Input should be less than or equal to 604800"),
+        ("retry_backoff: 1e308", "defaults.retry_backoff: Input should be less than or equal to 3600"),
+        ("retry_backoff: -.inf", "defaults.retry_backoff: Input should be a finite number"),
+    ],
+)
+def test_durations_must_be_finite_and_bounded(ws, setting, expected):
+    assert rejection(ws, f"defaults: {{{setting}}}\n" + GOOD) == f"pipelines/p.yml:1: {expected}"
+
+
+def test_a_stage_override_of_a_date_parameter_must_be_a_date(ws):
+    # the notebook's default is a str, so its inspector alone accepts any text
+    msg = rejection(ws, GOOD.replace("{limit: 5}", "{limit: 5, run_date: not-a-date}"))
+    assert msg == (
+        "pipelines/p.yml:6: stages[0].params.run_date: "
+        "expected date (the pipeline declares run_date a date parameter), got 'not-a-date'"
+    )
+
+
+def test_a_workspace_parameter_must_have_the_declared_type(ws):
+    (ws.root / "millpond.yml").write_text("name: test\nparams:\n  run_date: not-a-date\n")
+    write(ws, GOOD)
+    with pytest.raises(SpecError) as info:
+        load_pipeline(Workspace(ws.root), "p")
+    assert str(info.value) == (
+        "millpond.yml:3: params.run_date: expected date (a pipeline declares run_date a date parameter), got 'not-a-date'"
+    )
+
+
+def test_a_regex_check_is_compiled_at_validate_time(ws):
+    checks = "    checks:\n      bronze.a:\n        - regex: {column: email, pattern: email}\n"
+    write(ws, GOOD.replace("    produces: [bronze.a]\n", "    produces: [bronze.a]\n" + checks))
+    load_pipeline(ws, "p")  # a named pattern is no regex to compile
+    bad = checks.replace("pattern: email", "pattern: '[a-z'")
+    msg = rejection(ws, GOOD.replace("    produces: [bronze.a]\n", "    produces: [bronze.a]\n" + bad))
+    assert msg == (
+        "pipelines/p.yml:10: stages[0].checks.bronze.a[0].regex.pattern: not a valid regular expression: "
+        "unterminated character set at position 0 (or a built-in pattern: email)"
+    )
+
+
+def test_a_notebook_path_with_a_line_break_stays_on_one_line(ws):
+    msg = rejection(ws, GOOD.replace("notebooks/b.ipynb", '"notebooks/b\\nc.ipynb"'))
+    assert msg == "pipelines/p.yml:9: stages[1].notebook: notebook not found: 'notebooks/b\\nc.ipynb'"
+
+
+def test_checks_validated_by_an_older_millpond_are_validated_again(ws):
+    import hashlib
+    import json
+
+    checks = {"bronze.a": [{"regex": {"column": "email", "pattern": "[a-z"}}]}
+    # what an older millpond recorded as valid for this checks section (no regex compiled then)
+    old_key = hashlib.sha256(json.dumps(checks, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    ws.meta_dir.mkdir(parents=True, exist_ok=True)
+    (ws.meta_dir / "validated-checks.json").write_text(json.dumps([old_key]))
+    text = GOOD.replace("    produces: [bronze.a]\n",
+                        "    produces: [bronze.a]\n    checks:\n      bronze.a:\n        - regex: {column: email, pattern: '[a-z'}\n")
+    assert "not a valid regular expression" in rejection(ws, text)
+
+
+def test_a_check_with_a_number_for_a_key_is_one_line(ws):
+    checks = "    checks:\n      bronze.a:\n        - {not_null: [a], 5: b}\n"
+    msg = rejection(ws, GOOD.replace("    produces: [bronze.a]\n", "    produces: [bronze.a]\n" + checks))
+    assert msg.startswith("pipelines/p.yml:10: stages[0].checks.bronze.a[0]: a check is a mapping with exactly one key")

@@ -60,3 +60,22 @@ def test_an_unknown_option_is_refused(tmp_path):
 
     with pytest.raises(ValidationError, match="retian"):
         TableSpec.model_validate({"retian": 3})
+
+
+def test_a_pipeline_file_that_is_not_text_is_passed_over(tmp_path):
+    ws = _workspace(tmp_path, {"a": ONE})
+    (tmp_path / "pipelines" / "b.yml").write_bytes(b"stages: \xff\xfe\x00 junk\n")
+    assert declared_table_spec(ws, "gold.a", "b").retain == 2  # from a.yml; b.yml cannot be read
+
+
+def test_tables_declared_through_a_merge_key(tmp_path):
+    ws = _workspace(tmp_path, {"a": """
+        stages:
+          - name: build
+            notebook: n.ipynb
+            produces: [gold.a]
+            tables:
+              gold.a: {<<: {retain: 4}, on_schema_change: fail}
+        """})
+    spec = declared_table_spec(ws, "gold.a")
+    assert (spec.retain, spec.on_schema_change) == (4, "fail")
