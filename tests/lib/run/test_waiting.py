@@ -12,6 +12,7 @@ from pathlib import Path
 from support.workspaces import MAKE_ROWS, make_workspace, write_notebook
 
 from millpond.run.lock import RunLock
+from millpond.run.runner import open_store
 from millpond.warehouse.lease import Lease
 from millpond.workspace import Workspace
 
@@ -65,5 +66,5 @@ def test_stages_waiting_for_the_warehouse_say_who_holds_it(tmp_path):
         assert run.poll() is None
     finally:
         cell.release()
-    assert run.wait(timeout=120) == 0, lines
+    assert run.wait(timeout=120) == 0, (lines, open_store(ws).runs(1) and open_store(ws).stage_runs(open_store(ws).runs(1)[0]["run_id"]))
     assert sum("held by an interactive session" in line for line in lines) == 1
