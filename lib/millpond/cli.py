@@ -7,7 +7,6 @@ exit 2; a run whose stages did not all succeed exits 1.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -15,6 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from millpond.errors import MillpondError
+from millpond.quick_exit import exit_quickly
 
 app = typer.Typer(
     help="millpond: pipelines of Papermill-run notebooks over a shared Ibis library.",
@@ -372,11 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # click's own exits (usage errors print their message)
         return int(exc.code or 0)
     except typer.exceptions.TyperException as exc:  # typer's bundled click: usage errors, bad values
-        show = getattr(exc, "show", None)
-        if show is not None:
-            show()
-        else:
-            print(f"error: {exc}", file=sys.stderr)
+        exc.show() if hasattr(exc, "show") else print(f"error: {exc}", file=sys.stderr)
         return int(getattr(exc, "exit_code", 2))
     except typer.Abort:
         print("aborted", file=sys.stderr)
@@ -390,28 +386,6 @@ def main(argv: list[str] | None = None) -> int:
 def console_main() -> None:
     """The ``millpond`` command: :func:`main`, then :func:`exit_quickly`."""
     exit_quickly(main())
-
-
-def exit_quickly(code: int) -> None:
-    """Exit with ``code`` after the exit handlers (idle kernels, the reaper, log files), with
-    open warehouse files closed, but without tearing down every imported module one by one,
-    which costs a run that imported Papermill and its kernel client 0.1 to 0.2 s. If a
-    thread other than the main one is still at work, exit the usual way, which waits for it."""
-    import atexit
-    import os
-    import threading
-
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
-        sys.exit(code)
-    warehouse = sys.modules.get("millpond.warehouse.connect")
-    if warehouse is not None:  # a DuckDB file still open: checkpoint its log, as the teardown would
-        warehouse.close_open_files()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    atexit._run_exitfuncs()  # what the interpreter runs at exit (logging.shutdown among them)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 if __name__ == "__main__":
