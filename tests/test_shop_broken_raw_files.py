@@ -143,7 +143,7 @@ def test_malformed_rows_are_quarantined_named_and_the_rest_loads(shop, capsys):
         assert held == [(f"data/raw/{source}.csv", line) for line in lines]
 
 
-def test_a_run_failing_after_gold_was_swapped_restores_gold_together(shop, capsys):
+def test_a_run_failing_after_gold_was_built_publishes_no_gold_table(shop, capsys):
     import nbformat
 
     manifest = read_manifest(shop.path("data/raw"))
@@ -151,9 +151,10 @@ def test_a_run_failing_after_gold_was_swapped_restores_gold_together(shop, capsy
     raw = shop.path("data/raw/orders.csv")
     lines = raw.read_bytes().split(b"\n")
     raw.write_bytes(b"\n".join(lines[:-1001] + [b""]))  # the last 1,000 orders are gone: within max_drop
-    mart = shop.path("notebooks/gold/35_build_mart_daily_revenue.ipynb")  # a gold stage that fails after its swap
+    mart = shop.path("notebooks/gold/35_build_mart_daily_revenue.ipynb")  # a gold stage that fails after its build
     notebook = nbformat.read(mart, as_version=4)
-    notebook.cells.append(nbformat.v4.new_code_cell("raise RuntimeError('broken after the swap')"))
+    original = nbformat.writes(notebook)
+    notebook.cells.append(nbformat.v4.new_code_cell("raise RuntimeError('broken after the build')"))
     nbformat.write(notebook, mart)
 
     result, out = rerun(shop, capsys)
@@ -161,14 +162,21 @@ def test_a_run_failing_after_gold_was_swapped_restores_gold_together(shop, capsy
     assert result.exit_code == 1
     stages = {s["stage"]: s["status"] for s in open_store(shop).stage_runs(result.run_id)}
     assert stages["build_fct_order_lines"] == "success" and stages["build_mart_daily_revenue"] == "failed"
-    restored = [line for line in out.splitlines() if " restored gold." in line]
-    assert len(restored) == 1 and "gold.fct_order_lines to version" in restored[0], out
-    # every gold table is as the previous, successful run left it: the generator's truth, consistent
-    after = gold_versions(shop)
-    assert {n: h for n, (_, h) in after.items()} == {n: h for n, (_, h) in before.items()}
+    unpublished = [line for line in out.splitlines() if "not published: " in line]
+    assert len(unpublished) == 1 and "gold.fct_order_lines" in unpublished[0] and "gold.fct_orders" in unpublished[0]
+    # every gold table is as the previous, successful run left it, not one new version: the generator's truth
+    assert gold_versions(shop) == before
     assert count(shop, "gold.fct_orders") == manifest.valid_rows["orders"]
     assert count(shop, "gold.fct_order_lines") == manifest.valid_rows["order_lines"]
     assert query(shop, "SELECT sum(line_count) FROM gold.fct_orders") == [(manifest.valid_rows["order_lines"],)]
     assert count(shop, "silver.orders") < manifest.valid_rows["orders"]  # silver is not in the group
-    notes = {v.note for v in open_store(shop).table_versions("gold.fct_order_lines") if v.stage == "restore"}
-    assert len(notes) == 1 and notes.pop().startswith(f"run {result.run_id} failed: version ")
+    assert query(shop, "SELECT count(*) FROM information_schema.tables WHERE table_name LIKE '_mp_pending_%'") == [(0,)]
+
+    mart.write_text(original)  # fixed: the gold stages run again and the whole group is published
+    fixed, out = rerun(shop, capsys)
+    assert fixed.exit_code == 0, out
+    published = gold_versions(shop)
+    assert published["gold.fct_order_lines"][0] > before["gold.fct_order_lines"][0]
+    assert published["gold.mart_daily_revenue"][0] > before["gold.mart_daily_revenue"][0]
+    assert count(shop, "gold.fct_order_lines") < manifest.valid_rows["order_lines"]  # the new, shorter input
+    assert query(shop, "SELECT count(*) FROM gold.fct_order_lines l ANTI JOIN gold.fct_orders o USING (order_id)") == [(0,)]

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from millpond.errors import MillpondError
-from millpond.warehouse.materialize import Materialized, materialize, split_name
+from millpond.warehouse.materialize import Materialized, split_name
 from millpond.warehouse.connect import Warehouse
 from millpond.workspace import Workspace
 
@@ -103,6 +103,11 @@ class StageContext:
         schema, table = split_name(name)
         if self.under_runner:
             self._note_read(name)
+            from millpond.build_steps import publish_group
+            from millpond.warehouse.staging import in_group
+
+            staged = self.store.staged_location(self.run_id, name) if in_group(name, publish_group()) else None
+            schema, table = split_name(staged) if staged else (schema, table)  # built by this run, not yet published
         if version is not None or as_of is not None:
             from millpond.warehouse.versions import version_table
 
@@ -199,8 +204,6 @@ class StageContext:
         (their recorded builds), incrementally along ``watermark`` where the expression
         allows it (:mod:`millpond.warehouse.matview`).
         """
-        from millpond.store.metadata import Materialization
-
         options: dict[str, Any] = {
             "on_schema_change": on_schema_change, "contract": contract, "run_id": self.run_id,
             "full_refresh": self.refreshes(name) if full_refresh is None else full_refresh,
@@ -211,37 +214,9 @@ class StageContext:
             options["incremental"] = Incremental.of(strategy, unique_key, watermark, partition_by, partitions, lookback)
         elif kind == "materialized_view":
             options |= {"upstream_version": self._recorded_version, "watermark": watermark}
-        from millpond.warehouse.audit import declared_audit  # the declared checks gate the swap
-        from millpond.warehouse.versions import keeping_versions, record_version
+        from millpond.build_steps import build_table
 
-        retain = self.table_spec(name).retain or self.workspace.spec.versions.retain
-        self._check_run_alive(name)
-        with keeping_versions(self.con, self.store, name, kind, retain=retain,
-                              full_refresh=bool(options.get("full_refresh"))) as kept:
-            result = materialize(self.con, expr, name, kind, spec=self.table_spec(name),
-                                 audit=declared_audit(self, name), **options)
-        self._check_run_alive(name)
-        self.store.record_materialization(
-            Materialization(
-                table_name=name, kind=kind, rows=result.rows, schema=result.schema, duration=result.duration,
-                fingerprint=self.fingerprint, run_id=self.run_id, stage=self.stage_name, built_at=time.time(),
-            )
-        )
-        from millpond.lineage.compiled import record_compiled_sql  # its SQL, for column lineage
-
-        record_compiled_sql(self.con, self.store, expr, name, run_id=self.run_id, stage=self.stage_name)
-        keys = [unique_key] if isinstance(unique_key, str) else unique_key
-        record_version(self.con, self.store, result, kept, retain=retain, run_id=self.run_id, stage=self.stage_name,
-                       unique_key=keys if kind == "incremental" else None)
-        if self.table_spec(name).publish is not None:  # `publish:` under the stage's tables
-            self.publish(name)
-        if os.environ.get("MILLPOND_PROFILE") == "1":  # `millpond run --profile`
-            from millpond.warehouse.query_plan import show_query_plan
-
-            show_query_plan(self.con, expr, name)
-        if self.under_runner and self.workspace.spec.quality.monitors.enabled:
-            self._profile(name)
-        return result
+        return build_table(self, expr, name, kind, options, [unique_key] if isinstance(unique_key, str) else unique_key)
 
     def _check_run_alive(self, name: str) -> None:
         """Refuse to build or record ``name`` for a run that is gone (closes the moments before its lifeline acts)."""
@@ -259,7 +234,8 @@ class StageContext:
         The options are those of :class:`~millpond.warehouse.lake.PublishSpec`
         (``format``, ``partition_by``, ``compression``, ``compression_level``,
         ``row_group_size``); given ones override the table's declared ``publish:``.
-        ``ctx.materialize`` calls this itself for a table that declares ``publish:``::
+        ``ctx.materialize`` calls this itself for a table that declares ``publish:`` (for a
+        table the run publishes together, the runner does, once the group is published)::
 
             ctx.publish("gold.fct_orders", partition_by=["order_date"], format="delta")
         """

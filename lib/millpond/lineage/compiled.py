@@ -59,7 +59,11 @@ def compiled_sql(con: BaseBackend, expr: ir.Table, name: str, *, run_id: str | N
         source_name(op): {column: str(dtype) for column, dtype in op.schema.items()}
         for op in expr.op().find((ops.DatabaseTable, ops.InMemoryTable))
     }
-    return TableSql(table_name=name, dialect=dialect, sql=str(sql), sources=sources, run_id=run_id, stage=stage)
+    from millpond.warehouse.staging import unstaged  # a table read before its run published it
+
+    sources = {unstaged(source): columns for source, columns in sources.items()}
+    return TableSql(table_name=name, dialect=dialect, sql=unstaged(str(sql)), sources=sources, run_id=run_id,
+                    stage=stage)
 
 
 def record_compiled_sql(con: BaseBackend, store, expr: ir.Table, name: str, *, run_id: str | None = None,

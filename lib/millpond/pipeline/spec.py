@@ -125,7 +125,7 @@ class PipelineSpec(BaseModel):
     params: dict[str, ParamSpec] = {}
     defaults: RetryPolicy = RetryPolicy()
     publish_together: list[Annotated[str, StringConstraints(pattern=LAYER_OR_TABLE)]] = Field(
-        default=["gold"], description="layers or tables a failed run restores together (run/publish_together.py)"
+        default=["gold"], description="layers or tables a run publishes together, or not at all (run/publish_together.py)"
     )
     stages: list[StageSpec] = Field(min_length=1)
 

@@ -57,8 +57,8 @@ def run_stage_checks(workspace: Workspace, stage: StageSpec, run_id: str | None,
     try:
         con = warehouse.hold()
 
-        def table(name: str):
-            schema, name = split_name(name)
+        def table(name: str):  # this run's staged build of it, if it made one (millpond.warehouse.staging)
+            schema, name = split_name(store.staged_location(run_id, name) or name)
             return described_table(con, name, schema)
 
         now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)

@@ -4,7 +4,8 @@
 skipped when its fingerprint (:mod:`millpond.run.fingerprint`) equals that of its last
 successful execution, each product's latest build came from that execution, the products
 exist, and no table its last execution read has been built again since
-(:mod:`millpond.store.reads`). ``--force`` and ``--full-refresh`` run it; so does an
+(:mod:`millpond.store.reads`). A build its run never published (:mod:`millpond.store.pending`)
+does not count. ``--force`` and ``--full-refresh`` run it; so does an
 upstream stage that runs (``--dry-run`` shows the plan).
 """
 
@@ -54,6 +55,9 @@ class StageDecisions:
         for table in stage.produces:
             m = self.store.latest_materialization(table)
             if m is None or m.fingerprint != fingerprint:
+                unpublished = self.store.unpublished_build_of(table, m.id if m else None)
+                if unpublished:
+                    return fingerprint, f"its build of {table} in run {unpublished} was never published"
                 return fingerprint, f"{table} was rebuilt elsewhere"
         missing = [t for t in stage.produces if t not in self.existing_tables()]
         if missing:

@@ -43,11 +43,13 @@ class StageOutcome:
 
 def kernel_env(workspace_root: Path, run_id: str, pipeline: str, stage: str, fingerprint: str, param_names: list[str],
                full_refresh: list[str] | None = None, profile: bool = False,
-               not_needed: dict[str, str] | None = None) -> dict[str, str]:
+               not_needed: dict[str, str] | None = None, publish_together: list[str] = ()) -> dict[str, str]:
     """The environment a stage's kernel starts with (``MILLPOND_FULL_REFRESH``: the tables
     ``--full-refresh`` rebuilds whole, comma-separated; ``MILLPOND_PROFILE=1``: show each
     materialization's query plan; ``MILLPOND_NOT_NEEDED``: tables of the pipeline the stage
-    must not read, to their producers, see :mod:`millpond.pipeline.reads`)."""
+    must not read, to their producers, see :mod:`millpond.pipeline.reads`;
+    ``MILLPOND_PUBLISH_TOGETHER``: the layers and tables it builds under staged names, see
+    :mod:`millpond.warehouse.staging`)."""
     import json
 
     from millpond.processes import identity
@@ -63,6 +65,7 @@ def kernel_env(workspace_root: Path, run_id: str, pipeline: str, stage: str, fin
         MILLPOND_FULL_REFRESH=",".join(sorted(full_refresh or ())),
         MILLPOND_PROFILE="1" if profile else "",
         MILLPOND_NOT_NEEDED=json.dumps(not_needed or {}, sort_keys=True),
+        MILLPOND_PUBLISH_TOGETHER=json.dumps(list(publish_together)),
         MILLPOND_RUNNER=json.dumps(identity()),  # the run's process: a lease held for it dies with it
         PYDEVD_DISABLE_FILE_VALIDATION="1",
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from millpond.pipeline.spec import StageSpec
@@ -55,8 +56,10 @@ class MonitorsOutcome:
         return f"warning: {len(self.anomalies)} {noun}: {shown}{more}"
 
 
-def profile_products(workspace: Workspace, tables: list[str], holder: str) -> dict[str, list[dict[str, Any]]]:
-    """The profile of each table of ``tables`` that exists in the warehouse (one query each)."""
+def profile_products(workspace: Workspace, tables: list[str], holder: str,
+                     located: Callable[[str], str] = str) -> dict[str, list[dict[str, Any]]]:
+    """The profile of each table of ``tables`` that exists in the warehouse (one query each),
+    read where ``located`` says (a run's staged build of it, :mod:`millpond.warehouse.staging`)."""
     from millpond.warehouse.describe import described_table
 
     warehouse = Warehouse(workspace, holder)
@@ -64,7 +67,7 @@ def profile_products(workspace: Workspace, tables: list[str], holder: str) -> di
     try:
         con = warehouse.hold()
         for name in tables:
-            schema, table = split_name(name)
+            schema, table = split_name(located(name))
             try:  # the runner saw it materialized: asking for it beats listing the schema first
                 found = described_table(con, table, schema)
             except Exception:
@@ -109,7 +112,8 @@ def run_stage_monitors(workspace: Workspace, stage: StageSpec, run_id: str | Non
         profiles = recorded_profiles(store, run_id, stage.name, stage.produces)
         missing = [t for t in stage.produces if t not in profiles]
         if missing:
-            profiles |= profile_products(workspace, missing, f"monitors of stage {stage.name} of run {run_id}")
+            profiles |= profile_products(workspace, missing, f"monitors of stage {stage.name} of run {run_id}",
+                                         lambda t: store.staged_location(run_id, t) or t)
         found: list[dict[str, Any]] = []
         for table, profile in profiles.items():
             earlier = store.profile_history(table, limit_runs=spec.window, before_run=run_id)

@@ -1,104 +1,143 @@
-"""Tables a run publishes together: a failed run restores the ones it replaced.
+"""Tables a run publishes together: all from one successful run, or none change.
 
 A pipeline declares ``publish_together:`` (layers such as ``gold``, or ``layer.table``
-names; default ``[gold]``, ``[]`` turns it off). Tables are still swapped in one by one
-as their stages build them (a later stage reads them). When the run fails, the runner
-restores every table of the group that this run replaced to the version it had before
-the run, in one transaction (:func:`millpond.warehouse.restore.restore_together`), and
-says so on the console; each restore is a recorded version (``millpond versions``, note
-``run RUN failed``). So after a failed run the group is as a successful run left it, all
-from one run; after a successful one, all from that run.
+names; default ``[gold]``, ``[]`` turns it off). The stages of a run build those tables
+under staged names and read each other's staged builds (:mod:`millpond.warehouse.staging`);
+anyone else, a reader in JupyterLab or the docs site, keeps seeing the tables as the last
+successful run left them. When the run ends:
 
-Not restored: a table new in this run (it had no version before; it is left, named in
-the output), one whose previous version expired (``retain: 1``), views (no versions).
-The window that remains: while the run goes on, readers see the group's tables change one
-by one. ``--resume`` reruns the stages whose tables were restored.
+- every stage succeeded: :func:`publish_run` swaps all the staged tables in with one
+  transaction, records each as a version, then writes the lake copies the tables declare
+  (``publish:``); one line on the console names them;
+- anything failed, or the run was interrupted: nothing is swapped; :func:`discard_run`
+  drops the staged tables and says which tables were left as they were;
+- the run was killed: nothing is swapped either; the next run's publish or discard drops
+  what it left, and the stages whose builds were never published run again (their
+  builds no longer count as the tables' latest, see :mod:`millpond.store.pending`;
+  ``--resume`` reruns them too).
 
->>> group_tables(["silver.orders", "gold.a", "gold.b", "marts.x"], ["gold", "marts.x"])
-['gold.a', 'gold.b', 'marts.x']
+Tables outside the group are swapped in one by one as their stages build them.
+
+>>> sorted(staged_schemas(["gold", "marts.daily"]))
+['gold', 'marts']
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from millpond.pipeline.load import Pipeline
-    from millpond.store.metadata import MetadataStore, TableVersion
+    from millpond.run.runner import Runner
+
+
+def staged_schemas(group: list[str]) -> list[str]:
+    """The schemas where the tables of ``group`` are staged."""
+    return list(dict.fromkeys(entry.split(".")[0] for entry in group))
+
+
+def publish_run(root: str, pipeline: str, run_id: str) -> list[str]:
+    """Publish ``run_id``'s staged builds of pipeline file ``pipeline`` together, sweep what
+    killed runs left; lines for the console (JSON, for :func:`~millpond.run.forkserver.call_forked`)."""
+    from millpond.pipeline.load import load_pipeline
+    from millpond.pipeline.tables import declared_table_spec
+    from millpond.store.metadata import MetadataStore
+    from millpond.warehouse.connect import Warehouse
+    from millpond.warehouse.staging import StagedBuild, drop_staged, publish_staged
     from millpond.workspace import Workspace
 
-RESTORE_STAGE = "restore"
-
-
-def group_tables(tables: Iterable[str], group: list[str]) -> list[str]:
-    """The tables of ``tables`` in ``group`` (a layer, or a table name)."""
-    return [t for t in dict.fromkeys(tables) if t in group or t.split(".")[0] in group]
-
-
-def versions_before(store: MetadataStore, run_id: str, tables: list[str]) -> tuple[dict[str, TableVersion], list[str]]:
-    """The version each table had before ``run_id`` changed it, and what cannot be restored."""
-    targets: dict[str, TableVersion] = {}
-    left: list[str] = []
-    for name in tables:
-        versions = store.table_versions(name)
-        mine = [v for v in versions if v.run_id == run_id and v.stage != RESTORE_STAGE]
-        if not mine:
-            continue  # not built by this run
-        before = [v for v in versions if v.version < mine[0].version]
-        if not before:
-            left.append(f"{name} (new in this run)")
-        elif before[-1].content_hash == versions[-1].content_hash:
-            continue  # rebuilt with the same rows
-        elif before[-1].location is None:
-            left.append(f"{name} (version {before[-1].version} expired; raise retain)")
-        else:
-            targets[name] = before[-1]
-    return targets, left
-
-
-def restore_failed_run(workspace: Workspace, store: MetadataStore, pipeline: Pipeline, run_id: str) -> list[str]:
-    """Restore the ``publish_together`` tables ``run_id`` replaced; lines for the console."""
-    group = pipeline.spec.publish_together
-    produced = [t for stage in pipeline.spec.stages for t in stage.produces]
-    targets, left = versions_before(store, run_id, group_tables(produced, group))
+    workspace = Workspace(root)
+    spec = load_pipeline(workspace, pipeline, check_notebooks=False)
+    store = MetadataStore(workspace.meta_dir / "meta.sqlite")
+    pending = store.pending_builds(run_id)
+    retain = workspace.spec.versions.retain
+    builds = [StagedBuild(p["table_name"], p["staged"], p["kind"], p["rows"], p["schema"], p["unique_key"],
+                          declared_table_spec(workspace, p["table_name"], spec.name).retain or retain, p["stage"])
+              for p in pending]
+    warehouse = Warehouse(workspace, f"publish of run {run_id}")
     lines = []
-    if targets:
-        from millpond.pipeline.tables import declared_table_spec
-        from millpond.warehouse.connect import Warehouse
-        from millpond.warehouse.restore import restore_together
-
-        retain = {name: declared_table_spec(workspace, name, pipeline.name).retain or workspace.spec.versions.retain
-                  for name in targets}
-        warehouse = Warehouse(workspace, f"restore after run {run_id}")
-        try:
-            restore_together(warehouse.hold(), store, targets, retain=retain, run_id=run_id,
-                             note=f"run {run_id} failed")
-        finally:
-            warehouse.close()
-        restored = ", ".join(f"{name} to version {v.version}" for name, v in targets.items())
-        lines.append(f"restored {restored}: the run failed and publishes {', '.join(group)} together")
-    if left:
-        lines.append(f"not restored: {', '.join(left)}")
+    try:
+        con = warehouse.hold()
+        if builds:
+            try:
+                publish_staged(con, store, builds, run_id=run_id)
+            except BaseException:  # nothing was swapped: the staged builds go
+                drop_staged(con, staged_schemas(spec.spec.publish_together))
+                raise
+            store.published(run_id)  # after the swap: a crash between the two reruns the stages, never less
+            lines.append(f"published {', '.join(b.name for b in builds)} together")
+            lines += _lake_copies(workspace, con, spec.name, [b.name for b in builds])
+        drop_staged(con, staged_schemas(spec.spec.publish_together))  # what killed runs left
+    finally:
+        warehouse.close()
     return lines
 
 
-def restored_stages(store: MetadataStore, pipeline: Pipeline, run_id: str) -> set[str]:
-    """Stages of ``run_id`` whose tables were restored after it failed (``--resume`` reruns them)."""
-    restored = {m["table_name"] for m in store.materializations(run_id, RESTORE_STAGE)}
-    return {s.name for s in pipeline.spec.stages if restored & set(s.produces)}
+def _lake_copies(workspace, con, pipeline: str, tables: list[str]) -> list[str]:
+    """Write the lake copies that ``tables`` declare (``publish:``), now that they are published."""
+    from millpond.pipeline.tables import declared_table_spec
+    from millpond.warehouse.lake import LAKE_DIR, publish
+
+    lines = []
+    for name in tables:
+        declared = declared_table_spec(workspace, name, pipeline).publish
+        if declared is not None:
+            try:
+                publish(con, None, name, workspace.root / LAKE_DIR, declared)
+            except Exception as exc:  # noqa: BLE001 - the warehouse is published; the lake copy is said to lag
+                lines.append(f"warning: {name} is published but its lake copy failed: {_first_line(exc)}")
+    return lines
 
 
-def restore_after_failure(runner, run_id: str) -> None:
-    """What the runner does when run ``run_id`` of ``runner`` (a :class:`~millpond.run.runner.Runner`)
-    failed: :func:`restore_failed_run`, its lines on the run's console. Never raises: the run
-    has failed already; a restore that cannot be done is said, and the group stays as it is."""
-    group = runner.pipeline.spec.publish_together
-    if not group:
-        return
-    say = getattr(runner.reporter, "_say", print)
+def discard_run(root: str, pipeline: str, run_id: str) -> list[str]:
+    """Drop ``run_id``'s staged tables (it failed): the group stays as it was; lines for the console."""
+    from millpond.pipeline.load import load_pipeline
+    from millpond.store.metadata import MetadataStore
+    from millpond.warehouse.connect import Warehouse
+    from millpond.warehouse.staging import drop_staged
+
+    from millpond.workspace import Workspace
+
+    workspace = Workspace(root)
+    spec = load_pipeline(workspace, pipeline, check_notebooks=False)
+    store = MetadataStore(workspace.meta_dir / "meta.sqlite")
+    tables = [p["table_name"] for p in store.pending_builds(run_id)]
+    warehouse = Warehouse(workspace, f"discard of run {run_id}")
     try:
-        for line in restore_failed_run(runner.workspace, runner.store, runner.pipeline, run_id):
-            say(line)
-    except Exception as exc:  # noqa: BLE001
-        say(f"could not restore {', '.join(group)}: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}")
+        drop_staged(warehouse.hold(), staged_schemas(spec.spec.publish_together))
+    finally:
+        warehouse.close()
+    group = ", ".join(spec.spec.publish_together)
+    return [f"not published: {', '.join(tables)} (left as they were: the run failed, and {group} publish together)"
+            ] if tables else []
+
+
+def finish_publishing(runner: Runner, run_id: str, ok: bool) -> bool:
+    """What ``runner`` does at the end of run ``run_id``: publish the group if ``ok``, else
+    discard it; its lines on the console. Returns whether the run is still ``ok`` (a publish
+    that fails fails the run; nothing was swapped then). On the warm engine the work runs in
+    a child of the fork server, so the runner imports no Ibis."""
+    if not runner.pipeline.spec.publish_together:
+        return ok
+    say = getattr(runner.reporter, "_say", print)
+    if ok and not runner.store.pending_builds(run_id):
+        return ok  # nothing built under a staged name: nothing to swap or sweep
+    target = "publish_run" if ok else "discard_run"
+    payload = {"root": str(runner.workspace.root), "pipeline": str(runner.pipeline.path), "run_id": run_id}
+    try:
+        if runner._engine() == "warm":
+            from millpond.run.forkserver import call_forked
+
+            lines = call_forked(f"millpond.run.publish_together:{target}", payload)
+        else:
+            lines = globals()[target](**payload)
+    except Exception as exc:  # noqa: BLE001 - said on the console; the run fails, the group stays
+        say(f"could not {'publish' if ok else 'drop the staged builds of'} {', '.join(runner.pipeline.spec.publish_together)}:"
+            f" {_first_line(exc)}")
+        return False
+    for line in lines:
+        say(line)
+    return ok
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

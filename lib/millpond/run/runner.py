@@ -21,7 +21,7 @@ from millpond.pipeline.reads import tables_outside_needs
 from millpond.run.decisions import BLOCKING, StageDecisions
 from millpond.run.lock import RunLock
 from millpond.run.progress import PlainReporter
-from millpond.run.publish_together import restore_after_failure, restored_stages
+from millpond.run.publish_together import finish_publishing
 from millpond.secrets import Redactor
 from millpond.store.metadata import FINISHED_OK, MetadataStore, new_run_id
 from millpond.workspace import Workspace
@@ -98,7 +98,7 @@ class Runner(StageDecisions):
         if options.resume:
             self.params = previous["params"]
             done = {s["stage"] for s in self.store.stage_runs(options.resume) if s["status"] in FINISHED_OK}
-            done -= restored_stages(self.store, self.pipeline, options.resume)  # their tables were put back
+            done -= self.store.unpublished_stages(options.resume)  # their builds were never published
             self.selected = [s for s in previous["selected"] if s not in done]
         else:
             self.params = self.pipeline.resolve_params(options.params)
@@ -148,9 +148,8 @@ class Runner(StageDecisions):
                 raise
             _wait_for_html()  # the stages' HTML renderings, done in the background
             ok = all(s in FINISHED_OK for s in self.status.values())
+            ok = finish_publishing(self, run_id, ok)  # the publish_together group: all of it, or none
             status = "success" if ok else "failed"
-            if not ok:
-                restore_after_failure(self, run_id)  # the publish_together tables it replaced
             self.store.finish_run(run_id, status)
             self._alert(run_id)
             counts: dict[str, int] = {}
@@ -312,7 +311,8 @@ class Runner(StageDecisions):
             params=params,
             env=kernel_env(self.workspace.root, run_id, self.pipeline.name, name, fingerprint, list(params),
                            self.options.full_refresh, profile=self.options.profile,
-                           not_needed=tables_outside_needs(self.pipeline, name)),
+                           not_needed=tables_outside_needs(self.pipeline, name),
+                           publish_together=self.pipeline.spec.publish_together),
             cwd=self.workspace.root,
             timeout=timeout,
             retries=retries,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from millpond.store.monitoring import MONITORING_SCHEMA, MonitoringRecords
+from millpond.store.pending import PENDING_SCHEMA, UNPUBLISHED, PendingBuildRecords
 from millpond.store.runs import FINISHED_OK, RUNS_SCHEMA, RunRecords, new_run_id  # noqa: F401 (FINISHED_OK, new_run_id: re-exported)
 from millpond.store.reads import STAGE_READS_SCHEMA, StageReadRecords
 from millpond.store.stage_warnings import STAGE_WARNINGS_SCHEMA, StageWarningRecords
@@ -123,7 +124,8 @@ _CONNECTIONS = threading.local()
 """Per thread: the open connection to each store file, with the file's inode."""
 
 
-class MetadataStore(RunRecords, MonitoringRecords, TableSqlRecords, StageReadRecords, StageWarningRecords):
+class MetadataStore(RunRecords, MonitoringRecords, TableSqlRecords, StageReadRecords, StageWarningRecords,
+                    PendingBuildRecords):
     """The workspace's metadata database.
 
     Examples
@@ -141,7 +143,8 @@ class MetadataStore(RunRecords, MonitoringRecords, TableSqlRecords, StageReadRec
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
-            db.executescript(RUNS_SCHEMA + SCHEMA + MONITORING_SCHEMA + TABLE_SQL_SCHEMA + STAGE_READS_SCHEMA + STAGE_WARNINGS_SCHEMA)
+            db.executescript(RUNS_SCHEMA + SCHEMA + MONITORING_SCHEMA + TABLE_SQL_SCHEMA + STAGE_READS_SCHEMA + STAGE_WARNINGS_SCHEMA
+                            + PENDING_SCHEMA)
             if "resources" not in {row["name"] for row in db.execute("PRAGMA table_info(runs)")}:
                 db.execute("ALTER TABLE runs ADD COLUMN resources TEXT")  # stores made before it existed
 
@@ -179,18 +182,20 @@ class MetadataStore(RunRecords, MonitoringRecords, TableSqlRecords, StageReadRec
         return db
 
     # -- materializations -------------------------------------------------------
-    def record_materialization(self, m: Materialization) -> None:
+    def record_materialization(self, m: Materialization) -> int:
+        """Record build ``m``; returns its id."""
         with self._connect() as db:
-            db.execute(
+            return db.execute(
                 "INSERT INTO materializations (run_id, stage, table_name, kind, rows, schema, duration, fingerprint, built_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (m.run_id, m.stage, m.table_name, m.kind, m.rows, json.dumps(m.schema), m.duration, m.fingerprint, m.built_at),
-            )
+            ).lastrowid
 
     def latest_materialization(self, table_name: str) -> Materialization | None:
         with self._connect() as db:
             row = db.execute(
-                "SELECT * FROM materializations WHERE table_name = ? ORDER BY id DESC LIMIT 1", (table_name,)
+                f"SELECT * FROM materializations WHERE table_name = ? AND {UNPUBLISHED} ORDER BY id DESC LIMIT 1",
+                (table_name,),
             ).fetchone()
         if row is None:
             return None
@@ -204,7 +209,8 @@ class MetadataStore(RunRecords, MonitoringRecords, TableSqlRecords, StageReadRec
         """The latest recorded build of every table, by table name (one query)."""
         with self._connect() as db:
             rows = db.execute(
-                "SELECT * FROM materializations WHERE id IN (SELECT MAX(id) FROM materializations GROUP BY table_name)"
+                "SELECT * FROM materializations WHERE id IN (SELECT MAX(id) FROM materializations"
+                f" WHERE {UNPUBLISHED} GROUP BY table_name)"
                 " ORDER BY table_name"
             ).fetchall()
         return {r["table_name"]: Materialization(

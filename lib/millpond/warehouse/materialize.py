@@ -300,7 +300,9 @@ def _replace_view(con: BaseBackend, expr: ir.Table, schema: str, table: str) -> 
         raise MillpondError(
             f"materialize {schema}.{table}: a view cannot be built over in-memory data; use kind='table'"
         )
-    query = con.compile(expr)
+    from millpond.warehouse.staging import unstaged  # builds on this module
+
+    query = unstaged(con.compile(expr))  # a view of tables a run publishes together reads the published ones
     old = existing_kind(con, schema, table)
     statements = [_drop_statement(con, old, schema, table)] if old == "table" else []
     statements.append(f"CREATE OR REPLACE VIEW {_quote(con, schema, table)} AS {query}")

@@ -1,0 +1,90 @@
+"""The steps of ``ctx.materialize``: build, record, lineage, version, lake, plan, profile.
+
+:func:`build_table` is what :meth:`millpond.context.StageContext.materialize` does once it
+has gathered its options. A table of the run's ``publish_together`` group
+(``MILLPOND_PUBLISH_TOGETHER``, set by the runner) is built under a staged name and
+recorded as waiting (:mod:`millpond.warehouse.staging`); the runner versions it, swaps it
+in with the rest of the group and publishes it to the lake at the end of the run. Any
+other table is swapped in at once and versioned here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+from millpond.errors import MillpondError
+from millpond.warehouse.materialize import Materialized, materialize
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from millpond.context import StageContext
+
+
+def publish_group() -> list[str]:
+    """The ``publish_together`` group of the run this kernel serves (empty outside a run)."""
+    return json.loads(os.environ.get("MILLPOND_PUBLISH_TOGETHER") or "[]")
+
+
+def build_table(ctx: StageContext, expr: ir.Table, name: str, kind: str, options: dict[str, Any],
+                unique_key: list[str] | None) -> Materialized:
+    """Build ``expr`` as ``name`` for ``ctx`` with ``materialize``'s ``options`` and record it."""
+    from millpond.store.metadata import Materialization
+    from millpond.warehouse.audit import declared_audit  # the declared checks gate the swap
+    from millpond.warehouse.staging import STAGED_KINDS, in_group
+
+    spec = ctx.table_spec(name)
+    retain = spec.retain or ctx.workspace.spec.versions.retain
+    staged = ctx.under_runner and kind in STAGED_KINDS and in_group(name, publish_group())
+    ctx._check_run_alive(name)
+    if staged:
+        result, target = _build_staged(ctx, expr, name, kind, options, declared_audit(ctx, name))
+        kept = None
+    else:
+        from millpond.warehouse.versions import keeping_versions
+
+        with keeping_versions(ctx.con, ctx.store, name, kind, retain=retain,
+                              full_refresh=bool(options.get("full_refresh"))) as kept:
+            result = materialize(ctx.con, expr, name, kind, spec=spec, audit=declared_audit(ctx, name), **options)
+    ctx._check_run_alive(name)
+    build = ctx.store.record_materialization(Materialization(
+        table_name=name, kind=kind, rows=result.rows, schema=result.schema, duration=result.duration,
+        fingerprint=ctx.fingerprint, run_id=ctx.run_id, stage=ctx.stage_name, built_at=time.time()))
+    from millpond.lineage.compiled import record_compiled_sql  # its SQL, for column lineage
+
+    record_compiled_sql(ctx.con, ctx.store, expr, name, run_id=ctx.run_id, stage=ctx.stage_name)
+    keys = unique_key if kind == "incremental" else None
+    if staged:
+        ctx.store.record_pending(build, ctx.run_id, name, target, unique_key=keys)
+    else:
+        from millpond.warehouse.versions import record_version
+
+        record_version(ctx.con, ctx.store, result, kept, retain=retain, run_id=ctx.run_id, stage=ctx.stage_name,
+                       unique_key=keys)
+        if spec.publish is not None:  # `publish:` under the stage's tables
+            ctx.publish(name)
+    if os.environ.get("MILLPOND_PROFILE") == "1":  # `millpond run --profile`
+        from millpond.warehouse.query_plan import show_query_plan
+
+        show_query_plan(ctx.con, expr, name)
+    if ctx.under_runner and ctx.workspace.spec.quality.monitors.enabled:
+        ctx._profile(name)
+    return result
+
+
+def _build_staged(ctx: StageContext, expr: ir.Table, name: str, kind: str, options: dict[str, Any],
+                  audit: Any) -> tuple[Materialized, str]:
+    """Build ``name`` under its staged name, from a copy of the live table; the result is named ``name``."""
+    from millpond.warehouse.staging import start_staged, unstaged
+
+    target = start_staged(ctx.con, name, ctx.run_id)
+    try:
+        result = materialize(ctx.con, expr, target, kind, spec=ctx.table_spec(name), audit=audit, **options)
+    except MillpondError as exc:  # say the table's name, not where it was staged
+        exc.args = tuple(unstaged(a) if isinstance(a, str) else a for a in exc.args)
+        raise
+    result.name = name
+    return result, target
