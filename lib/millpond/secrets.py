@@ -230,8 +230,24 @@ _RESOLVED = Redactor()
 
 
 def resolved() -> Redactor:
-    """The values :func:`resolve` returned in this process, by secret name."""
+    """The values :func:`resolve` returned in this process, by secret name (and those
+    :func:`remember_declared` added): the metadata store masks them in all it writes."""
     return _RESOLVED
+
+
+def remember_declared(declared: Mapping[str, str]) -> Redactor:
+    """Add the values of the ``declared`` secrets set in the environment to :func:`resolved`,
+    for a process that handles data a stage made (the runner, a check) without resolving
+    anything itself; returns them.
+
+    >>> os.environ["DOCTEST_TOKEN"] = "tok-remembered"
+    >>> remember_declared({"token": "DOCTEST_TOKEN"}), resolved().text("x tok-remembered")
+    (Redactor(['token']), 'x [secret:token]')
+    """
+    found = Redactor.from_environment(declared)
+    for name, value in found._known:
+        _RESOLVED.add(name, value)
+    return found
 
 
 def redact(text: str, declared: Mapping[str, str]) -> str:

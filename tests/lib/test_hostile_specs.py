@@ -137,6 +137,9 @@ ATTACKS = [
      r"pipelines/shop\.yml:\d+: stages\[7\]\.notebook: path too long \(200000 bytes; at most 4096\)"),
     ("regex", lambda text: text.replace("pattern: email", "pattern: '(unclosed'"),
      r"pipelines/shop\.yml:\d+: stages\[6\]\.checks\.silver\.customers\[2\]\.regex\.pattern: not a valid regular expression"),
+    ("regex RE2 lacks", lambda text: text.replace("pattern: email", "pattern: '(?<!x)@'"),
+     r"pipelines/shop\.yml:\d+: stages\[6\]\.checks\.silver\.customers\[2\]\.regex\.pattern: the warehouse's "
+     r"regular expressions \(RE2\) have no lookahead or lookbehind"),
     ("date override", lambda text: text.replace(
         "notebook: notebooks/gold/32_build_dim_date.ipynb\n",
         "notebook: notebooks/gold/32_build_dim_date.ipynb\n    params: {run_date: not-a-date}\n"),

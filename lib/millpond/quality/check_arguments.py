@@ -188,6 +188,34 @@ class BetweenArguments(CheckArguments):
         return [builtin.between(table, self.column, self.min, self.max, inclusive=self.inclusive)]
 
 
+_NOT_IN_RE2 = {"ASSERT": "lookahead or lookbehind", "ASSERT_NOT": "lookahead or lookbehind",
+               "GROUPREF": "backreference", "GROUPREF_EXISTS": "conditional group", "ATOMIC_GROUP": "atomic group",
+               "POSSESSIVE_REPEAT": "possessive quantifier"}
+
+
+def unsupported_by_re2(pattern: str) -> str | None:
+    """What of a valid Python ``pattern`` RE2 (DuckDB's regular expressions) lacks, if anything.
+
+    >>> unsupported_by_re2(r"^[a-z]+@\\w+$"), unsupported_by_re2(r"(?<!x)y"), unsupported_by_re2(r"(a)\\1")
+    (None, 'lookahead or lookbehind', 'backreference')
+    """
+    import re._parser as parser  # the parse tree of Python's own compiler
+
+    def walk(items) -> str | None:
+        for op, value in items:
+            if str(op) in _NOT_IN_RE2:
+                return _NOT_IN_RE2[str(op)]
+            for part in value if isinstance(value, (list, tuple)) else ():
+                found = walk(part) if isinstance(part, parser.SubPattern) else (
+                    next((f for sub in part if isinstance(sub, parser.SubPattern) and (f := walk(sub))), None)
+                    if isinstance(part, (list, tuple)) else None)
+                if found:
+                    return found
+        return None
+
+    return walk(parser.parse(pattern))
+
+
 class RegexArguments(CheckArguments):
     example: ClassVar[str] = "{column: email, pattern: email}"
 
@@ -208,6 +236,10 @@ class RegexArguments(CheckArguments):
             where = f" at position {exc.pos}" if exc.pos is not None else ""
             raise ValueError(f"not a valid regular expression: {exc.msg}{where} (or a built-in pattern: "
                              f"{', '.join(builtin.PATTERNS)})") from None
+        unsupported = unsupported_by_re2(pattern)
+        if unsupported:
+            raise ValueError(f"the warehouse's regular expressions (RE2) have no {unsupported}; rewrite the pattern"
+                             " without it") from None
         return pattern
 
     def default_names(self) -> list[str]:

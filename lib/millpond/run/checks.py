@@ -52,6 +52,9 @@ def run_stage_checks(workspace: Workspace, stage: StageSpec, run_id: str | None,
     from millpond.quality.declared import build_checks, parse_checks
     from millpond.warehouse.describe import described_table
 
+    from millpond.secrets import remember_declared
+
+    remember_declared(workspace.secret_env())  # a violating row may hold a secret's value: the store masks it
     declarations = parse_checks({"checks": stage.checks})
     warehouse = Warehouse(workspace, f"checks of stage {stage.name} of run {run_id}")
     try:

@@ -119,8 +119,8 @@ def finish_publishing(runner: Runner, run_id: str, ok: bool) -> bool:
     if not runner.pipeline.spec.publish_together:
         return ok
     say = getattr(runner.reporter, "_say", print)
-    if ok and not runner.store.pending_builds(run_id):
-        return ok  # nothing built under a staged name: nothing to swap or sweep
+    if not runner.store.pending_builds(run_id):
+        return ok  # nothing built under a staged name: nothing to swap or drop
     target = "publish_run" if ok else "discard_run"
     payload = {"root": str(runner.workspace.root), "pipeline": str(runner.pipeline.path), "run_id": run_id}
     try:

@@ -22,7 +22,7 @@ from millpond.run.decisions import BLOCKING, StageDecisions
 from millpond.run.lock import RunLock
 from millpond.run.progress import PlainReporter
 from millpond.run.publish_together import finish_publishing
-from millpond.secrets import Redactor
+from millpond.secrets import remember_declared
 from millpond.store.metadata import FINISHED_OK, MetadataStore, new_run_id
 from millpond.workspace import Workspace
 
@@ -104,7 +104,7 @@ class Runner(StageDecisions):
             self.params = self.pipeline.resolve_params(options.params)
             self.selected = select(needs, options.stages, options.from_stages)
         self.status: dict[str, str] = {s: "pending" for s in self.selected}
-        self.redactor = Redactor.from_environment(workspace.secret_env())  # masked in all a run writes
+        self.redactor = remember_declared(workspace.secret_env())  # masked in all a run writes, the store too
         self._warmed, self._warm_lock = False, threading.Lock()
         from millpond.run.forkserver import configure
 

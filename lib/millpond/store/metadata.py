@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from millpond.secrets import resolved
 from millpond.store.monitoring import MONITORING_SCHEMA, MonitoringRecords
 from millpond.store.pending import PENDING_SCHEMA, UNPUBLISHED, PendingBuildRecords
 from millpond.store.runs import FINISHED_OK, RUNS_SCHEMA, RunRecords, new_run_id  # noqa: F401 (FINISHED_OK, new_run_id: re-exported)
@@ -120,6 +121,21 @@ class TableVersion:
         return "expired" if self.location is None else "live" if self.location == self.table_name else "kept"
 
 
+class _RedactingConnection(sqlite3.Connection):
+    """A store connection that masks every secret value this process resolved
+    (:func:`millpond.secrets.resolved`: a kernel after ``ctx.secret``) in what it writes:
+    a value that reached compiled SQL, a check's sample, a warning or a profile is stored
+    as ``[secret:NAME]``."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        redactor = resolved()
+        return super().execute(sql, redactor.data(parameters) if redactor and parameters else parameters)
+
+    def executemany(self, sql: str, rows: Any, /) -> sqlite3.Cursor:
+        redactor = resolved()
+        return super().executemany(sql, [redactor.data(row) for row in rows] if redactor else rows)
+
+
 _CONNECTIONS = threading.local()
 """Per thread: the open connection to each store file, with the file's inode."""
 
@@ -171,7 +187,8 @@ class MetadataStore(RunRecords, MonitoringRecords, TableSqlRecords, StageReadRec
     def _open(self, cached: tuple[sqlite3.Connection, int] | None) -> sqlite3.Connection:
         if cached is not None:
             cached[0].close()
-        db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=True)
+        db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=True,
+                             factory=_RedactingConnection)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable across crashes of any process
         db.execute("PRAGMA busy_timeout=60000")
