@@ -25,7 +25,7 @@ Examples
 >>> ws = Workspace(root)
 >>> store = MetadataStore(ws.meta_dir / "meta.sqlite")
 >>> store.start_run("20240131T060000-ab12", "shop", {}, ["clean"])
->>> store.record_materialization(Materialization("silver.t", "table", 10, {}, 0.1, "f", "20240131T060000-ab12", "clean", 0.0))
+>>> _ = store.record_materialization(Materialization("silver.t", "table", 10, {}, 0.1, "f", "20240131T060000-ab12", "clean", 0.0))
 >>> report = write_quality_report(ws)
 >>> [p.name for p in report.paths]
 ['quality-20240131T060000-ab12.html', 'quality.html']

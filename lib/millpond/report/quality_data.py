@@ -14,7 +14,7 @@ Examples
 >>> from millpond.store.metadata import Materialization, MetadataStore
 >>> store = MetadataStore(Path(tempfile.mkdtemp()) / "meta.sqlite")
 >>> store.start_run("r1", "shop", {}, ["clean"])
->>> store.record_materialization(Materialization("silver.t", "table", 10, {}, 0.1, "f", "r1", "clean", 0.0))
+>>> _ = store.record_materialization(Materialization("silver.t", "table", 10, {}, 0.1, "f", "r1", "clean", 0.0))
 >>> store.record_checks("r1", "clean", [{"table": "silver.t", "check": "id is unique",
 ...     "severity": "error", "status": "fail", "failing_rows": 2, "sample": [{"id": 7}]}])
 >>> data = gather_quality(store)
