@@ -8,7 +8,7 @@ alternating rounds (after one warm-up of each) of:
 A. **Ibis**: the expression the stage notebook builds (the ``millpond.shop.gold`` /
    ``marketing`` function on the silver or gold input tables; for ``dim_customer`` this
    includes the query that finds the snapshot time) and
-   ``millpond.warehouse.ctas.create_table_as`` of it (one ``CREATE TABLE AS`` casting to
+   ``millpond.engines.duckdb_ctas.create_table_as`` of it (one ``CREATE TABLE AS`` casting to
    Ibis's types), which is how ``ctx.materialize`` builds a table, minus its bookkeeping.
    The connection compiles through the workspace's cache of compiled SQL, as every
    connection ``millpond`` opens does (``millpond.warehouse.compile_cache``), warm from the
@@ -258,7 +258,7 @@ class Reader:
         self.con = con
 
     def __call__(self, name: str):
-        from millpond.warehouse.describe import described_table
+        from millpond.engines import described_table
 
         schema, table = name.split(".")
         return described_table(self.con, table, schema)
@@ -307,7 +307,7 @@ def ibis_vs_sql(root: Path, builds: list[Build], repeat: int) -> dict[str, dict[
 
     from millpond.warehouse.compile_cache import CompiledSqlCache, cache_compiles
     from millpond.warehouse.connect import COMPILED_SQL_FILE
-    from millpond.warehouse.ctas import create_table_as
+    from millpond.engines import create_table_as
     from millpond.workspace import Workspace
 
     workspace = Workspace(root)
@@ -441,7 +441,7 @@ def main() -> None:
               f"{ibis_total:>9.1f}{total['engine']:>9.1f}{total['sql']:>9.1f}{ibis_total / total['sql']:>7.2f}"
               f"{(ibis_total + total['compile']) / total['sql']:>10.2f}{total['engine'] / total['sql']:>8.2f}{(total['build'] + total['ibis_ct']) / total['sql']:>9.2f}")
         print("  ibis = build (the gold function, with any query it runs) + create (how ctx.materialize builds it:\n"
-              "  millpond.warehouse.ctas, one compile, through the cache of compiled SQL, and one CREATE TABLE AS\n"
+              "  millpond.engines.duckdb_ctas, one compile, through the cache of compiled SQL, and one CREATE TABLE AS\n"
               "  casting to Ibis's types). compile = Ibis's own compile, without the cache; no cache = (ibis + compile)\n"
               "  / sql, as on the first run after the code changed. engine = Ibis's compiled SQL run by hand as one CREATE TABLE ... AS: the\n"
               "  query's own cost. ibis ct = build + Ibis's own create_table (CREATE, INSERT ... SELECT, DROP, RENAME),\n"

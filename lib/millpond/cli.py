@@ -292,7 +292,7 @@ def spark(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """The workspace's Spark Connect server (warehouse pyspark://...): status, start or stop."""
-    from millpond.warehouse.spark_server import describe_server
+    from millpond.engines.spark_server import describe_server
 
     typer.echo(describe_server(_workspace(workspace), action))
 

@@ -112,7 +112,7 @@ class StageContext:
             from millpond.warehouse.versions import version_table
 
             return version_table(self.con, self.store, name, version, as_of)
-        from millpond.warehouse.describe import described_table
+        from millpond.engines import described_table
 
         try:
             return described_table(self.con, table, schema)

@@ -1,7 +1,7 @@
 """A workspace whose warehouse is PySpark, with its Spark Connect server running.
 
 The server is the one millpond starts for any ``pyspark://`` workspace
-(:mod:`millpond.warehouse.spark_server`); tests stop it when they are done. Without
+(:mod:`millpond.engines.spark_server`); tests stop it when they are done. Without
 PySpark or Java the tests skip, except in CI, where they fail (``support/components.py``).
 """
 
@@ -30,7 +30,7 @@ def require_spark() -> None:
 @contextmanager
 def spark_server(workspace) -> Iterator[None]:
     """Start the workspace's Spark server, and stop it on the way out."""
-    from millpond.warehouse.spark_server import SparkServer
+    from millpond.engines.spark_server import SparkServer
 
     require_spark()
     server = SparkServer(workspace)

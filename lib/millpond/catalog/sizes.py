@@ -32,7 +32,9 @@ def warehouse_sizes(workspace: Workspace, names: list[str]) -> dict[str, int]:
     except MillpondError:
         return {}
     try:
-        return postgres_sizes(con.con, names) if con.name == "postgres" else {}
+        from millpond.engines import engine_for
+
+        return engine_for(con).table_sizes(names)
     except Exception:  # noqa: BLE001 - sizes are optional
         return {}
     finally:

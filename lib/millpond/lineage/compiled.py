@@ -34,7 +34,9 @@ logger = logging.getLogger(__name__)
 
 def dialect_of(con: BaseBackend) -> str:
     """The sqlglot dialect name of a backend (``duckdb``, ``postgres``, ``spark``...)."""
-    return "spark" if con.name == "pyspark" else con.name
+    from millpond.engines import engine_for
+
+    return engine_for(con).dialect
 
 
 def source_name(op: ops.Relation) -> str:
@@ -51,7 +53,7 @@ def source_name(op: ops.Relation) -> str:
 def compiled_sql(con: BaseBackend, expr: ir.Table, name: str, *, run_id: str | None = None,
                  stage: str | None = None) -> TableSql:
     """The SQL ``expr`` compiles to on ``con`` and the schemas of the tables it reads."""
-    from millpond.warehouse.ctas import compiled_for
+    from millpond.engines.duckdb_ctas import compiled_for
 
     dialect = dialect_of(con)
     sql = compiled_for(con, expr) or ibis.to_sql(expr, dialect=con.name)  # compiled once by the build

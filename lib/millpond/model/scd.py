@@ -100,18 +100,11 @@ def existing_snapshot(con: BaseBackend, name: str) -> ir.Table | None:
     >>> existing_snapshot(ibis.duckdb.connect(), "gold.dim_nothing") is None
     True
     """
-    from millpond.warehouse.describe import described_table
-    from millpond.warehouse.materialize import existing_kind, split_name
+    from millpond.engines import engine_for
+    from millpond.warehouse.materialize import split_name
 
     schema, table = split_name(name)
-    if con.name == "duckdb":  # one DESCRIBE; asking the catalog first took as long again
-        import duckdb
-
-        try:
-            return described_table(con, table, schema)
-        except duckdb.CatalogException:
-            return None
-    return described_table(con, table, schema) if existing_kind(con, schema, table) else None
+    return engine_for(con).maybe_table(table, schema)
 
 
 def _time_literal(value: datetime | date, dtype: dt.DataType) -> ir.TimestampScalar:

@@ -152,7 +152,10 @@ def profile_sql(table: ir.Table) -> tuple[Any, str, list[tuple[str, str]]] | Non
     import sqlglot.expressions as sge
 
     op = table.op()
-    if not isinstance(op, ops.DatabaseTable) or getattr(op.source, "name", None) not in ("duckdb", "postgres"):
+    from millpond.engines import ENGINES, engine_for
+
+    if (not isinstance(op, ops.DatabaseTable) or getattr(op.source, "name", None) not in ENGINES
+            or not engine_for(op.source).profiles_in_one_query):
         return None
     database = op.namespace.database
     catalog, database = database if isinstance(database, tuple) else (op.namespace.catalog, database)

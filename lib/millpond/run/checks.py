@@ -50,7 +50,7 @@ class ChecksOutcome:
 def run_stage_checks(workspace: Workspace, stage: StageSpec, run_id: str | None, store: MetadataStore) -> ChecksOutcome:
     """Build, run and record the checks ``stage`` declares; see the module docstring."""
     from millpond.quality.declared import build_checks, parse_checks
-    from millpond.warehouse.describe import described_table
+    from millpond.engines import described_table
 
     from millpond.secrets import remember_declared
 

@@ -62,7 +62,7 @@ PRELOAD = (
     "millpond.warehouse.versions", "millpond.warehouse.lake", "millpond.warehouse.lake_delta",
     "millpond.lineage.compiled", "millpond.quality.declared", "millpond.quality.builtin",
     "millpond.quality.monitors", "millpond.quality.counting", "millpond.run.checks", "millpond.model",
-    "millpond.warehouse.ctas", "deltalake",  # a table published as delta (0.02 s to import)
+    "millpond.engines.duckdb_ctas", "deltalake",  # a table published as delta (0.02 s to import)
 )
 """Modules the server imports before its first fork: what a stage kernel would import anyway.
 A workspace adds its own library with ``execution: {preload: [...]}`` (:func:`configure`)."""

@@ -60,7 +60,7 @@ def profile_products(workspace: Workspace, tables: list[str], holder: str,
                      located: Callable[[str], str] = str) -> dict[str, list[dict[str, Any]]]:
     """The profile of each table of ``tables`` that exists in the warehouse (one query each),
     read where ``located`` says (a run's staged build of it, :mod:`millpond.warehouse.staging`)."""
-    from millpond.warehouse.describe import described_table
+    from millpond.engines import described_table
 
     warehouse = Warehouse(workspace, holder)
     profiles: dict[str, list[dict[str, Any]]] = {}

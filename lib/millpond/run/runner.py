@@ -202,8 +202,8 @@ class Runner(StageDecisions):
 
     def _start_spark_server(self) -> None:
         """On ``warehouse: pyspark://``, start the shared Spark Connect server once, before the
-        stages (each stage's kernel is its client; see :mod:`millpond.warehouse.spark_server`)."""
-        from millpond.warehouse.spark_server import SparkServer, is_spark_url
+        stages (each stage's kernel is its client; see :mod:`millpond.engines.spark_server`)."""
+        from millpond.engines.spark_server import SparkServer, is_spark_url
 
         if not is_spark_url(self.workspace.warehouse_url()):
             return

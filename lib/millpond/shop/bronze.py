@@ -143,14 +143,14 @@ def load_source(
     *,
     root: Path,
     loaded_at: datetime,
-    reader: Literal["duckdb", "arrow"] = "duckdb",
+    reader: Literal["native", "arrow"] | None = None,
 ) -> ir.Table:
     """Return the bronze table of one shop source: every file of it, with load metadata.
 
     Parameters
     ----------
     con
-        Ibis backend; only used to read files when ``reader="duckdb"``.
+        Ibis backend; it reads the files itself when ``reader="native"``.
     raw_dir
         Directory the generator wrote.
     source
@@ -160,12 +160,17 @@ def load_source(
     loaded_at
         Load time to stamp on every row.
     reader
-        ``"duckdb"`` reads through DuckDB; ``"arrow"`` reads with pyarrow into memtables
-        (works on any backend, e.g. PostgreSQL).
+        ``"native"`` reads through the warehouse's own file readers (DuckDB's); ``"arrow"``
+        reads with pyarrow into memtables (works on any engine); by default, natively where
+        the engine can (:attr:`millpond.engines.base.Engine.reads_raw_files`).
     """
+    from millpond.engines import engine_for
+
+    if reader is None:
+        reader = "native" if engine_for(con).reads_raw_files else "arrow"
     paths = source_paths(raw_dir, source)
     expected = CSV_COLUMNS.get(source)
-    if reader == "duckdb" and len(paths) > 1:
+    if reader == "native" and len(paths) > 1:
         raw = read_duckdb(con, paths, filename=True, expected=expected)
         names = {str(path): source_file_name(path, root) for path in paths}
         stamped = with_load_metadata(raw, source_file="", loaded_at=loaded_at)
@@ -173,7 +178,7 @@ def load_source(
         return stamped.drop("filename")
     tables = []
     for path in paths:
-        raw = read_duckdb(con, path, expected=expected) if reader == "duckdb" else ibis.memtable(read_arrow(path, expected))
+        raw = read_duckdb(con, path, expected=expected) if reader == "native" else ibis.memtable(read_arrow(path, expected))
         tables.append(with_load_metadata(raw, source_file=source_file_name(path, root), loaded_at=loaded_at))
     return tables[0] if len(tables) == 1 else ibis.union(*tables, distinct=False)
 

@@ -91,15 +91,9 @@ def measure_waste(con: BaseBackend) -> Waste:
     >>> measure_waste(ibis.duckdb.connect()).ratio
     0.0
     """
-    if con.name == "duckdb":
-        total, free, block = con.con.execute(
-            "SELECT total_blocks, free_blocks, block_size FROM pragma_database_size() WHERE database_name = current_database()"
-        ).fetchone()
-        return Waste(int(total) * int(block), int(free) * int(block))
-    with con.con.cursor() as cur:
-        cur.execute("SELECT coalesce(sum(n_live_tup + n_dead_tup), 0), coalesce(sum(n_dead_tup), 0) FROM pg_stat_user_tables")
-        total, dead = cur.fetchone()
-    return Waste(int(total), int(dead), "rows")
+    from millpond.engines import engine_for
+
+    return engine_for(con).measure_waste()
 
 
 def _table_counts(raw, catalog: str) -> dict[str, int]:
@@ -210,7 +204,7 @@ def compact_workspace(workspace: Workspace, *, if_wasteful: bool = False, holder
             return waste, None
         return waste, compact_duckdb(db_file, holder, wait=wait)
     from millpond.warehouse.connect import connect
-    from millpond.warehouse.spark_server import is_spark_url
+    from millpond.engines.spark_server import is_spark_url
 
     if is_spark_url(workspace.warehouse_url()):
         raise MillpondError("nothing to compact on Spark: each build writes its table's Parquet files whole "

@@ -52,7 +52,6 @@ __all__ = ["CompiledSqlCache", "cache_compiles", "expression_key"]
 
 logger = logging.getLogger(__name__)
 
-CACHED_BACKENDS = frozenset({"duckdb", "postgres"})
 KEEP_UNUSED_DAYS = 30
 _PLAIN = (str, int, float, bool, type(None), bytes, decimal.Decimal, dt.date, dt.time, dt.timedelta, uuid.UUID,
           enum.Enum)
@@ -190,7 +189,9 @@ def cache_compiles(backend: BaseBackend, cache: CompiledSqlCache) -> None:
     Everything Ibis runs goes through ``compile``: builds, ``execute``, ``to_pyarrow``,
     ``count``. The wrapper is an attribute of this backend object only.
     """
-    if backend.name not in CACHED_BACKENDS or "compile" in vars(backend):
+    from millpond.engines import ENGINES, engine_for
+
+    if backend.name not in ENGINES or not engine_for(backend).caches_compiles or "compile" in vars(backend):
         return
     compile_now = backend.compile
     dialect = backend.name

@@ -50,10 +50,10 @@ def connect(workspace: Workspace) -> BaseBackend:
         backend = ibis.duckdb.connect(str(db_file), **config)
         _OPEN_FILES.add(backend)
         return _with_compile_cache(backend, workspace)
-    from millpond.warehouse.spark_server import is_spark_url
+    from millpond.engines.spark_server import is_spark_url
 
     if is_spark_url(url):
-        from millpond.warehouse.spark import connect as connect_spark
+        from millpond.engines.spark_support import connect as connect_spark
 
         return connect_spark(workspace)
     try:

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import ibis
 
 from millpond.errors import MillpondError
-from millpond.warehouse.describe import described_table
+from millpond.engines import described_table
 
 if TYPE_CHECKING:
     import ibis.expr.datatypes as dt
@@ -239,38 +239,10 @@ def misfit_reason(con: BaseBackend, expr: ir.Table, columns: dict[str, dt.DataTy
 
 def _converts_back(con: BaseBackend, value: ir.Column, target: dt.DataType) -> ir.BooleanValue:
     """Whether a non-null value converts to ``target`` and back to its own type unchanged
-    (``1.5`` does not fit an integer, nor ``'007'``): the same rule on both engines."""
-    source = value.type()
-    if con.name == "postgres":
-        _ensure_pg_converts_back(con)
-        return _pg_converts_back(value.cast("string"), _sql_type(con, target), _sql_type(con, source))
-    converted = value.try_cast(target)
-    return converted.notnull() & (converted.cast(source) == value).fill_null(False)
+    (``1.5`` does not fit an integer, nor ``'007'``): the same rule on every engine."""
+    from millpond.engines import engine_for
 
-
-@ibis.udf.scalar.builtin(name="converts_back", database="_millpond")
-def _pg_converts_back(value: str, target: str, source: str) -> bool:
-    """``_millpond.converts_back(value, target, source)`` on PostgreSQL (see ``_PG_FUNCTION``)."""
-
-
-_PG_FUNCTION = """
-CREATE OR REPLACE FUNCTION _millpond.converts_back(value text, target text, source text) RETURNS boolean
-LANGUAGE plpgsql STABLE AS $$
-DECLARE ok boolean;
-BEGIN
-  IF value IS NULL THEN RETURN true; END IF;
-  EXECUTE format('SELECT (%L::%s)::%s = %L::%s', value, target, source, value, source) INTO ok;
-  RETURN coalesce(ok, false);
-EXCEPTION WHEN others THEN RETURN false;
-END $$
-"""
-
-
-def _ensure_pg_converts_back(con: BaseBackend) -> None:
-    """PostgreSQL has no ``TRY_CAST``: a small function in schema ``_millpond`` tries the cast."""
-    from millpond.warehouse.materialize import run_in_transaction
-
-    run_in_transaction(con, ["CREATE SCHEMA IF NOT EXISTS _millpond", _PG_FUNCTION])
+    return engine_for(con).converts_back(value, target)
 
 
 def hold_misfits(con: BaseBackend, expr: ir.Table, columns: dict[str, dt.DataType], schema: str, table: str,

@@ -191,8 +191,8 @@ def apply_incremental(con: BaseBackend, expr: ir.Table, schema: str, table: str,
     [{'id': 1, 'v': 'a'}, {'id': 2, 'v': 'B'}, {'id': 3, 'v': 'c'}]
     """
     from millpond.warehouse.contracts import enforce_contract, key_checks_sql
-    from millpond.warehouse.ctas import create_table_as
-    from millpond.warehouse.describe import described_table
+    from millpond.engines import create_table_as
+    from millpond.engines import described_table
     from millpond.warehouse.evolution import hold_misfits, plan_schema_change
 
     name = f"{schema}.{table}"

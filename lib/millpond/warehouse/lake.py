@@ -316,30 +316,25 @@ def read_lake(con: BaseBackend, name: str, lake: Path, *, version: int | None = 
 def _read_parquet(con: BaseBackend, target: Path, filters: Mapping[str, Any] | None) -> ir.Table:
     import ibis
 
-    from millpond.warehouse.readers import sql_literal
 
     snapshot = target.resolve()  # pinned: a later publish does not change this expression's files
     manifest = json.loads((snapshot / MANIFEST).read_text())
     schema = schema_from_text(manifest["schema"])
     partition_by = manifest["partition_by"]
-    if con.name != "duckdb" or manifest["rows"] == 0:
-        import pyarrow as pa
-        import pyarrow.dataset as ds
+    from millpond.engines import engine_for
 
-        fields = schema.to_pyarrow()
-        partitioning = None
-        if partition_by:
-            partitioning = ds.partitioning(pa.schema([fields.field(c) for c in partition_by]), flavor="hive")
-        dataset = ds.dataset(snapshot, format="parquet", partitioning=partitioning)
-        return ibis.memtable(dataset.to_table(filter=arrow_filter(filters, dataset.schema.names)), schema=schema)
-    from ibis.backends.sql.datatypes import DuckDBType
+    native = engine_for(con).read_parquet_folder(snapshot, schema, partition_by) if manifest["rows"] else None
+    if native is not None:
+        return native
+    import pyarrow as pa
+    import pyarrow.dataset as ds
 
-    options = ""
+    fields = schema.to_pyarrow()
+    partitioning = None
     if partition_by:
-        types = ", ".join(f"{sql_literal(c)}: {sql_literal(DuckDBType.to_string(schema[c]))}" for c in partition_by)
-        options = f", hive_partitioning = true, hive_types = {{{types}}}"
-    files = sql_literal(str(snapshot / ("**/*.parquet" if partition_by else "*.parquet")))
-    return con.sql(f"SELECT * FROM read_parquet({files}{options})").select(*schema.names).cast(schema)
+        partitioning = ds.partitioning(pa.schema([fields.field(c) for c in partition_by]), flavor="hive")
+    dataset = ds.dataset(snapshot, format="parquet", partitioning=partitioning)
+    return ibis.memtable(dataset.to_table(filter=arrow_filter(filters, dataset.schema.names)), schema=schema)
 
 
 def arrow_filter(filters: Mapping[str, Any] | None, columns: list[str]):

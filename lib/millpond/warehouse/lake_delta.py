@@ -82,7 +82,6 @@ def _delta_history(target: Path) -> dict[int, dict[str, Any]]:
 def read_delta(con: BaseBackend, name: str, target: Path, version: int | None,
                filters: Mapping[str, Any] | None) -> ir.Table:
     """``version`` (default the latest) of the delta table at ``target`` as an Ibis table of ``con``."""
-    import ibis
     from deltalake import DeltaTable
 
     history = _delta_history(target)
@@ -92,10 +91,9 @@ def read_delta(con: BaseBackend, name: str, target: Path, version: int | None,
         )
     table = DeltaTable(str(target), version=version)
     dataset = table.to_pyarrow_dataset()
-    if con.name == "duckdb":  # scanned lazily by DuckDB, filters pushed into the dataset
-        result = ibis.memtable(dataset)
-    else:
-        result = ibis.memtable(dataset.to_table(filter=arrow_filter(filters, dataset.schema.names)))
+    from millpond.engines import engine_for
+
+    result = engine_for(con).from_arrow_dataset(dataset, arrow_filter(filters, dataset.schema.names))
     recorded = history.get(table.version(), {}).get(_SCHEMA_KEY)
     if recorded is None:  # written by another tool: the Arrow types as they are
         return result

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
+from millpond.engines import engine_for
 from millpond.errors import MillpondError
 
 if TYPE_CHECKING:
@@ -76,44 +77,21 @@ def split_name(name: str) -> tuple[str, str]:
 
 
 def _quote(con: BaseBackend, *parts: str) -> str:
-    import sqlglot as sg
-
-    from millpond.lineage.compiled import dialect_of
-
-    ident = [sg.to_identifier(p, quoted=True).sql(dialect_of(con)) for p in parts]
-    return ".".join(ident)
+    return engine_for(con).quote(*parts)
 
 
 def existing_kind(con: BaseBackend, schema: str, table: str) -> str | None:
     """``"table"``, ``"view"`` or ``None`` for ``schema.table`` in the warehouse."""
-    sql = (
-        "SELECT table_type FROM information_schema.tables "
-        f"WHERE table_schema = '{schema}' AND table_name = '{table}'"
-    )
-    rows = _fetch(con, sql)
-    if not rows:
-        return None
-    return "view" if "VIEW" in str(rows[0][0]).upper() else "table"
+    return engine_for(con).existing_kind(schema, table)
 
 
 def _fetch(con: BaseBackend, sql: str) -> list[tuple]:
-    if con.name == "duckdb":
-        return con.con.execute(sql).fetchall()
-    if con.name == "postgres":
-        with con.con.cursor() as cur:
-            cur.execute(sql)
-            return list(cur.fetchall())
-    if con.name == "pyspark":
-        from millpond.warehouse.spark import fetch
-
-        return fetch(con, sql)
-    with con.raw_sql(sql) as cur:  # pragma: no cover - other engines
-        return list(cur.fetchall())
+    return engine_for(con).fetch(sql)
 
 
 def run_in_transaction(con: BaseBackend, statements: list[str], *, checks: list[tuple[str, str]] = (),
                        failure=None) -> None:
-    """Run ``statements`` as one transaction on DuckDB or PostgreSQL.
+    """Run ``statements`` as one transaction (in order, where the engine has none).
 
     ``checks`` are ``(count query, message)`` pairs run after the statements, before the
     commit: a non-zero count rolls everything back and raises ``failure(messages)``
@@ -124,31 +102,7 @@ def run_in_transaction(con: BaseBackend, statements: list[str], *, checks: list[
         if problems:
             raise failure(problems) if failure else MillpondError("; ".join(problems))
 
-    if con.name == "duckdb":
-        raw = con.con
-        raw.execute("BEGIN TRANSACTION")
-        try:
-            for sql in statements:
-                raw.execute(sql)
-            verify(lambda sql: raw.execute(sql).fetchone()[0])
-            raw.execute("COMMIT")
-        except BaseException:
-            raw.execute("ROLLBACK")
-            raise
-    elif con.name == "postgres":
-        raw = con.con
-        with raw.transaction(), raw.cursor() as cur:
-            for sql in statements:
-                cur.execute(sql)
-            verify(lambda sql: cur.execute(sql).fetchone()[0])
-    elif con.name == "pyspark":  # no transactions: in order, DELETE copy-on-write (millpond.warehouse.spark)
-        from millpond.warehouse.spark import fetch, run_statements
-
-        run_statements(con, statements)
-        verify(lambda sql: fetch(con, sql)[0][0])
-    else:  # pragma: no cover - other engines arrive with their own issue
-        for sql in statements:
-            con.raw_sql(sql)
+    engine_for(con).run_in_transaction(statements, verify if checks else None)
 
 
 def ensure_schema(con: BaseBackend, schema: str) -> None:
@@ -156,8 +110,7 @@ def ensure_schema(con: BaseBackend, schema: str) -> None:
 
 
 def _drop_statement(con: BaseBackend, kind: str, schema: str, table: str) -> str:
-    cascade = " CASCADE" if con.name == "postgres" else ""
-    return f"DROP {kind.upper()} IF EXISTS {_quote(con, schema, table)}{cascade}"
+    return engine_for(con).drop_statement(kind, schema, table)
 
 
 def materialize(con: BaseBackend, expr: ir.Table, name: str, kind: str = "table", *,
@@ -257,7 +210,7 @@ def materialize(con: BaseBackend, expr: ir.Table, name: str, kind: str = "table"
         if contract is not None:
             raise MillpondError(f"materialize {name}: a contract is enforced on tables; a view has no rows to check")
         _replace_view(con, expr, schema, table)
-    from millpond.warehouse.describe import described_table
+    from millpond.engines import described_table
 
     built = described_table(con, table, schema)
     rows = int(built.count().execute())
@@ -275,7 +228,7 @@ def _swap_in_table(con: BaseBackend, expr: ir.Table, schema: str, table: str, *,
     quarantined rows, a materialized view's state)."""
     temp = f"{TEMP_PREFIX}{table}_{secrets.token_hex(4)}"
     try:
-        from millpond.warehouse.ctas import create_table_as
+        from millpond.engines import create_table_as
 
         built = create_table_as(con, temp, expr, schema)
         if verify is not None:

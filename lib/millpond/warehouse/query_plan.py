@@ -30,19 +30,9 @@ __all__ = ["query_plan", "show_query_plan"]
 
 def query_plan(con: BaseBackend, expr: ir.Table) -> str:
     """The plan of ``expr`` on ``con``, measured (``EXPLAIN ANALYZE``) where the engine can."""
-    import ibis
+    from millpond.engines import engine_for
 
-    sql = str(ibis.to_sql(expr, dialect=con.name))
-    if con.name == "duckdb":
-        return "\n".join(str(row[-1]) for row in con.raw_sql(f"EXPLAIN ANALYZE {sql}").fetchall())
-    if con.name == "postgres":
-        with con.raw_sql(f"EXPLAIN (ANALYZE, BUFFERS) {sql}") as cursor:
-            return "\n".join(row[0] for row in cursor.fetchall())
-    if con.name == "pyspark":  # Spark plans, it does not measure: the optimized plan with its estimates
-        con._run_pre_execute_hooks(expr)
-        return "\n".join(str(row[0]) for row in con.raw_sql(f"EXPLAIN COST {con.compile(expr)}").collect())
-    with con.raw_sql(f"EXPLAIN {sql}") as cursor:  # pragma: no cover - engines without a measured plan
-        return "\n".join(str(row[0]) for row in cursor.fetchall())
+    return engine_for(con).query_plan(expr)
 
 
 def show_query_plan(con: BaseBackend, expr: ir.Table, name: str) -> None:
@@ -50,7 +40,7 @@ def show_query_plan(con: BaseBackend, expr: ir.Table, name: str) -> None:
     cannot be had is said so (profiling never fails a stage)."""
     try:
         text = query_plan(con, expr)
-        title = f"Query plan of {name} ({con.name} EXPLAIN ANALYZE, --profile)"
+        title = f"Query plan of {name} ({con.name} EXPLAIN, --profile)"
     except Exception as exc:  # noqa: BLE001 - a diagnostic only
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         title = f"No query plan for {name}"

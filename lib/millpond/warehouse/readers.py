@@ -45,17 +45,9 @@ def read_files(con: BaseBackend, kind: str, paths: list[Path], options: dict[str
     """
     if kind == "csv":
         options = {"all_varchar": True, "header": True, **options}
-    if con.name == "duckdb":
-        files = sql_literal([str(p) for p in paths])
-        extra = "".join(f", {k} = {sql_literal(v)}" for k, v in options.items())
-        return con.sql(f"SELECT * FROM {_DUCKDB_FUNCTION[kind]}({files}{extra})")
-    if con.name == "pyspark":
-        from millpond.warehouse.spark import read_arrow_as_parquet
+    from millpond.engines import engine_for
 
-        return read_arrow_as_parquet(con, _arrow(kind, paths))
-    import ibis
-
-    return ibis.memtable(_arrow(kind, paths))
+    return engine_for(con).read_files(kind, paths, options, lambda: _arrow(kind, paths))
 
 
 def _arrow(kind: str, paths: list[Path]):

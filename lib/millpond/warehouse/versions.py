@@ -29,7 +29,6 @@ import datetime as dt
 import hashlib
 import json
 import re
-import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from millpond.engines import engine_for
 from millpond.errors import MillpondError
 from millpond.warehouse.materialize import _drop_statement, _fetch, _quote, existing_kind, run_in_transaction, split_name
 
@@ -48,8 +48,6 @@ if TYPE_CHECKING:
     from millpond.warehouse.materialize import Materialized
 
 VERSIONED_KINDS = ("table", "incremental")
-SNAPSHOT_PREFIX = "_mp_v_"
-PG_SNAPSHOT_SCHEMA = "_mp_versions"
 
 
 class VersionsSpec(BaseModel):
@@ -95,24 +93,12 @@ def snapshot_location(con: BaseBackend, schema: str, table: str, version: int | 
     >>> snapshot_location(ibis.duckdb.connect(), "gold", "orders", 3)[1][:17]
     '_mp_v_orders__v3_'
     """
-    suffix = f"v{version or 0}_{secrets.token_hex(2)}"
-    if con.name == "postgres":
-        return PG_SNAPSHOT_SCHEMA, _pg_prefix(schema, table) + suffix
-    return schema, f"{SNAPSHOT_PREFIX}{table}__{suffix}"
-
-
-def _pg_prefix(schema: str, table: str) -> str:
-    prefix = f"{schema}__{table}__"
-    if len(prefix) > 48:  # PostgreSQL names stop at 63 bytes
-        prefix = f"{prefix[:38]}_{hashlib.md5(prefix.encode()).hexdigest()[:8]}__"  # noqa: S324 - a name, not security
-    return prefix
+    return engine_for(con).snapshot_location(schema, table, version)
 
 
 def _snapshot_pattern(con: BaseBackend, schema: str, table: str) -> tuple[str, re.Pattern]:
     """The schema and name pattern of every snapshot of ``schema.table``."""
-    if con.name == "postgres":
-        return PG_SNAPSHOT_SCHEMA, re.compile(re.escape(_pg_prefix(schema, table)) + r"v\d+_[0-9a-f]{4}")
-    return schema, re.compile(re.escape(f"{SNAPSHOT_PREFIX}{table}__") + r"v\d+_[0-9a-f]{4}")
+    return engine_for(con).snapshot_pattern(schema, table)
 
 
 def content_hash(con: BaseBackend, schema: str, table: str) -> str:
@@ -127,15 +113,9 @@ def content_hash(con: BaseBackend, schema: str, table: str) -> str:
     >>> content_hash(con, "main", "a") == content_hash(con, "main", "b")
     True
     """
-    source = f"{_quote(con, schema, table)} AS _mp_row"  # the alias names the whole row
-    if con.name == "postgres":
-        sql = f"SELECT count(*), sum(('x' || substr(md5(_mp_row::text), 1, 16))::bit(64)::bigint) FROM {source}"
-    elif con.name == "pyspark":  # a 64-bit hash of all columns, summed without overflow
-        sql = f"SELECT count(*), sum(CAST(xxhash64(*) AS DECIMAL(38, 0))) FROM {_quote(con, schema, table)}"
-    else:
-        sql = f"SELECT count(*), sum(hash(_mp_row)) FROM {source}"
+    sql = engine_for(con).content_hash_sql(schema, table)
     count, total = _fetch(con, sql)[0]
-    from millpond.warehouse.describe import described_table
+    from millpond.engines import described_table
 
     types = [[c, str(t)] for c, t in described_table(con, table, schema).schema().items()]
     return hashlib.sha256(json.dumps([count, str(total), types]).encode()).hexdigest()[:32]
@@ -156,13 +136,13 @@ def swap_statements(con: BaseBackend, schema: str, table: str, temp: str, old: s
         plan.content_hash = content_hash(con, schema, temp)
     if old is None:
         return [move_in]
-    views = _dependent_views(con, schema, table) if con.name == "postgres" and old == "table" else []
+    views = engine_for(con).dependent_views(schema, table) if old == "table" else []
     keep = plan is not None and old == "table" and plan.keep and plan.content_hash != plan.previous_hash
     if plan is not None:
         plan.unchanged = old == "table" and plan.previous_hash is not None and plan.content_hash == plan.previous_hash
         plan.replaced = not keep and not plan.unchanged
     if not keep:
-        return [_drop_statement(con, old, schema, table), move_in, *_recreate(views)]
+        return [_drop_statement(con, old, schema, table), move_in, *engine_for(con).recreate_views(views)]
     snap_schema, snap = snapshot_location(con, schema, table, plan.version)
     plan.snapshot = f"{snap_schema}.{snap}"
     statements = [f"DROP VIEW IF EXISTS {_quote(con, s, n)} CASCADE" for s, n, kind, _ in views if kind == "v"]
@@ -171,36 +151,7 @@ def swap_statements(con: BaseBackend, schema: str, table: str, temp: str, old: s
     if snap_schema != schema:
         statements += [f"CREATE SCHEMA IF NOT EXISTS {_quote(con, snap_schema)}",
                        f"ALTER TABLE {_quote(con, schema, snap)} SET SCHEMA {_quote(con, snap_schema)}"]
-    return [*statements, move_in, *_recreate(views)]
-
-
-def _dependent_views(con: BaseBackend, schema: str, table: str) -> list[tuple[str, str, str, str]]:
-    """PostgreSQL views (and materialized views) reading ``schema.table``, directly or through
-    each other, as ``(schema, name, relkind, definition)`` in an order that can recreate them."""
-    target = f"'{_quote(con, schema, table)}'::regclass"
-    sql = f"""
-        WITH RECURSIVE deps(oid, depth) AS (
-            SELECT r.ev_class, 1 FROM pg_depend d JOIN pg_rewrite r ON d.objid = r.oid
-            WHERE d.refobjid = {target} AND r.ev_class <> {target}
-            UNION
-            SELECT r.ev_class, deps.depth + 1 FROM deps
-            JOIN pg_depend d ON d.refobjid = deps.oid JOIN pg_rewrite r ON d.objid = r.oid
-            WHERE r.ev_class <> deps.oid AND deps.depth < 50
-        )
-        SELECT n.nspname, c.relname, c.relkind, pg_get_viewdef(c.oid, true), max(deps.depth) AS depth
-        FROM deps JOIN pg_class c ON c.oid = deps.oid JOIN pg_namespace n ON n.oid = c.relnamespace
-        GROUP BY n.nspname, c.relname, c.relkind, c.oid ORDER BY depth, n.nspname, c.relname"""
-    return [(s, n, k, d) for s, n, k, d, _ in _fetch(con, sql)]
-
-
-def _recreate(views: list[tuple[str, str, str, str]]) -> list[str]:
-    import sqlglot as sg
-
-    def q(*parts: str) -> str:
-        return ".".join(sg.to_identifier(p, quoted=True).sql("postgres") for p in parts)
-
-    return [f"CREATE {'MATERIALIZED VIEW' if kind == 'm' else 'VIEW'} {q(s, n)} AS {definition.rstrip().rstrip(';')}"
-            for s, n, kind, definition in views]
+    return [*statements, move_in, *engine_for(con).recreate_views(views)]
 
 
 @contextlib.contextmanager
@@ -357,7 +308,7 @@ def version_table(con: BaseBackend, store: MetadataStore, name: str, version: in
     schema, table = found.location.split(".", 1)
     if existing_kind(con, schema, table) != "table":
         raise MillpondError(f"{name} version {found.version}: its rows ({found.location}) are missing from the warehouse")
-    from millpond.warehouse.describe import described_table
+    from millpond.engines import described_table
 
     return described_table(con, table, schema)
 

@@ -94,7 +94,7 @@ def warehouse(request, generated):
             server.drop_database(database)
     else:
         con = ibis.duckdb.connect()
-        yield con, _build(con, root, manifest, request.param), manifest
+        yield con, _build(con, root, manifest, "native" if request.param == "duckdb" else "arrow"), manifest
 
 
 @pytest.mark.parametrize("source", SOURCES)

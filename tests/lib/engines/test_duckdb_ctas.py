@@ -1,4 +1,4 @@
-"""Tests for millpond.warehouse.ctas: one CREATE TABLE AS gives the table Ibis's create_table gives.
+"""Tests for millpond.engines.duckdb_ctas: one CREATE TABLE AS gives the table Ibis's create_table gives.
 
 The reference is Ibis's own ``create_table`` on the same expression, on the same connection:
 column names, order, DuckDB types and nullability from ``information_schema``, and rows.
@@ -10,7 +10,7 @@ import ibis
 import ibis.expr.datatypes as dt
 import pytest
 
-from millpond.warehouse.ctas import compiled_for, create_table_as
+from millpond.engines.duckdb_ctas import compiled_for, create_table_as
 
 SOURCE = """
 CREATE SCHEMA s;

@@ -16,7 +16,7 @@ from millpond.cli import main
 from millpond.errors import MillpondError
 from millpond.warehouse.incremental import Incremental
 from millpond.warehouse.materialize import existing_kind, materialize
-from millpond.warehouse.spark import catalog_tables, fetch, run_statements
+from millpond.engines.spark_support import catalog_tables, fetch, run_statements
 from millpond.warehouse.versions import content_hash
 
 pytestmark = pytest.mark.spark

@@ -3,8 +3,8 @@
 ``con.table(name, database=...)`` on DuckDB runs ``DESCRIBE`` and parses every column's
 type name with sqlglot, about 1 ms for a table of ten columns, on every read of every
 stage. :func:`described_table` parses each type name once per process and builds the
-same expression (the same operation, equal to the one ``con.table`` returns). Other
-engines go through ``con.table``.
+same expression (the same operation, equal to the one ``con.table`` returns). It is the
+DuckDB engine's ``describe`` (:mod:`millpond.engines.duckdb`).
 
 >>> import ibis
 >>> con = ibis.duckdb.connect()
@@ -27,12 +27,10 @@ __all__ = ["described_table", "duckdb_table", "parsed_type", "quoted"]
 
 
 def described_table(con: BaseBackend, table: str, database: str) -> ir.Table:
-    """``con.table(table, database=database)``; on DuckDB without parsing a type twice.
+    """``con.table(table, database=database)`` of a DuckDB ``con``, without parsing a type twice.
 
     A missing table raises what DuckDB raises (``duckdb.CatalogException``).
     """
-    if con.name != "duckdb":
-        return con.table(table, database=database)
     described = con.con.execute(f"DESCRIBE {quoted(database)}.{quoted(table)}").fetchall()  # name, type, null, ...
     schema = ibis.schema({column: parsed_type(typ, null == "YES") for column, typ, null, *_ in described})
     return duckdb_table(con, table, database, schema)

@@ -11,7 +11,8 @@ The cast is free where the query already has that type (DuckDB drops it). It com
 the expression once and keeps the SQL (:func:`compiled_for`), so the lineage record of
 ``ctx.materialize`` does not compile it again.
 
-Anything else goes through ``create_table``: another engine, in-memory tables (Ibis
+It is the DuckDB engine's ``create_table_as`` (:mod:`millpond.engines.duckdb`). Anything
+else goes through ``create_table``: in-memory tables (Ibis
 registers them first) and a schema with a ``NOT NULL`` column (a ``CREATE TABLE AS``
 cannot declare it).
 """
@@ -27,7 +28,7 @@ import ibis.expr.operations as ops
 import ibis.expr.types as ir
 from ibis.backends import BaseBackend
 
-from millpond.warehouse.describe import described_table, duckdb_table, parsed_type, quoted
+from millpond.engines.duckdb_describe import described_table, duckdb_table, parsed_type, quoted
 
 __all__ = ["compiled_for", "create_table_as"]
 
@@ -54,7 +55,7 @@ def create_table_as(con: BaseBackend, name: str, expr: ir.Table, database: str) 
     [{'k': 'a', 'x': Decimal('1.50')}]
     """
     schema = expr.schema()
-    if (con.name != "duckdb" or schema.null_fields or any(not dtype.nullable for dtype in schema.types)
+    if (schema.null_fields or any(not dtype.nullable for dtype in schema.types)
             or expr.op().find(ops.InMemoryTable)):
         return con.create_table(name, expr, database=database)
     query = con.compile(expr)

@@ -1,4 +1,4 @@
-"""Tests for millpond.warehouse.describe: the same table expression ``con.table`` returns.
+"""Tests for millpond.engines.duckdb_describe: the same table expression ``con.table`` returns.
 
 The reference is Ibis's own ``con.table`` on the same connection: the operations must be
 equal (name, namespace, schema with every type and its nullability).
@@ -10,7 +10,7 @@ import duckdb
 import ibis
 import pytest
 
-from millpond.warehouse.describe import described_table
+from millpond.engines import described_table
 
 TYPES = '''
 CREATE SCHEMA "odd schema";

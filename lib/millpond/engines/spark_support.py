@@ -1,7 +1,7 @@
 """PySpark as the warehouse, through Ibis's PySpark backend and Spark Connect.
 
 A kernel connects to the workspace's Spark Connect server
-(:mod:`millpond.warehouse.spark_server`) and gets an Ibis PySpark backend; the shared
+(:mod:`millpond.engines.spark_server`) and gets an Ibis PySpark backend; the shared
 library runs on it unchanged. What Spark lacks next to DuckDB and PostgreSQL is filled in
 here, in one place:
 
@@ -40,7 +40,7 @@ def connect(workspace: Workspace) -> BaseBackend:
     """An Ibis PySpark backend on the workspace's Spark Connect server (started if needed)."""
     from pyspark.sql import SparkSession
 
-    from millpond.warehouse.spark_server import SparkServer
+    from millpond.engines.spark_server import SparkServer
 
     server = SparkServer(workspace)
     remote = server.remote_url()  # as written: a token stays a ${secret:...} reference here

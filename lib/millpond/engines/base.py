@@ -1,0 +1,164 @@
+"""What every warehouse engine provides: the protocol of :mod:`millpond.engines`.
+
+:class:`Engine` wraps one Ibis backend connection. The defaults here are standard SQL
+(``information_schema``, ``DROP ... IF EXISTS``, ``ALTER TABLE ... RENAME``); an engine
+overrides what its backend does otherwise. The conformance suite
+(``tests/lib/engines/test_conformance.py``) runs every operation on every engine.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    from ibis.backends import BaseBackend
+
+SNAPSHOT_PREFIX = "_mp_v_"
+
+
+class Engine:
+    """One warehouse backend's way of doing what millpond needs."""
+
+    name: str = ""
+    dialect: str = ""
+    """The sqlglot dialect its SQL is written in."""
+    transactional: bool = True
+    """Whether :meth:`run_in_transaction` is atomic (all statements or none)."""
+    reads_raw_files: bool = False
+    """Whether :meth:`read_files` reads CSV, JSON and Parquet itself (else Arrow reads them)."""
+    caches_compiles: bool = False
+    """Whether compiled SQL may be cached across processes (:mod:`millpond.warehouse.compile_cache`)."""
+    profiles_in_one_query: bool = False
+    """Whether a table's profile is one aggregate query (:func:`millpond.quality.monitors.profile_query`)."""
+
+    def __init__(self, con: BaseBackend):
+        self.con = con
+
+    # -- SQL text ------------------------------------------------------------------------
+    def quote(self, *parts: str) -> str:
+        """``"schema"."table"`` in this engine's dialect."""
+        return _quote(self.dialect, parts)
+
+    def drop_statement(self, kind: str, schema: str, table: str) -> str:
+        """``DROP TABLE|VIEW IF EXISTS schema.table`` (with what the engine needs to drop dependants)."""
+        return f"DROP {kind.upper()} IF EXISTS {self.quote(schema, table)}"
+
+    # -- running SQL ---------------------------------------------------------------------
+    def fetch(self, sql: str) -> list[tuple]:
+        """The rows of ``sql``."""
+        with self.con.raw_sql(sql) as cur:
+            return list(cur.fetchall())
+
+    def run_in_transaction(self, statements: list[str], verify=None) -> None:
+        """Run ``statements`` as one transaction; ``verify(fetch_one)`` runs before the commit
+        (``fetch_one(sql)`` is the first value of ``sql``) and rolls everything back by raising."""
+        raise NotImplementedError
+
+    # -- the catalog ---------------------------------------------------------------------
+    def existing_kind(self, schema: str, table: str) -> str | None:
+        """``"table"``, ``"view"`` or ``None``."""
+        rows = self.fetch("SELECT table_type FROM information_schema.tables "
+                          f"WHERE table_schema = '{schema}' AND table_name = '{table}'")
+        if not rows:
+            return None
+        return "view" if "VIEW" in str(rows[0][0]).upper() else "table"
+
+    def table_names(self, schema: str, like: str) -> list[str]:
+        """Names of the tables in ``schema`` matching the SQL pattern ``like``."""
+        return [r[0] for r in self.fetch("SELECT table_name FROM information_schema.tables "
+                                         f"WHERE table_schema = '{schema}' AND table_name LIKE '{like}'")]
+
+    def describe(self, table: str, schema: str) -> ir.Table:
+        """The Ibis table ``schema.table`` (raises the backend's error when it is missing)."""
+        return self.con.table(table, database=schema)
+
+    def maybe_table(self, table: str, schema: str) -> ir.Table | None:
+        """The Ibis table ``schema.table``, or ``None`` when there is none."""
+        return self.describe(table, schema) if self.existing_kind(schema, table) else None
+
+    def dependent_views(self, schema: str, table: str) -> list[tuple[str, str, str, str]]:
+        """Views a swap of ``schema.table`` drops and must recreate, as ``(schema, name,
+        relkind, definition)``; none where views bind by name."""
+        return []
+
+    def recreate_views(self, views: list[tuple[str, str, str, str]]) -> list[str]:
+        """The statements that recreate :meth:`dependent_views` after a swap."""
+        return [f"CREATE {'MATERIALIZED VIEW' if kind == 'm' else 'VIEW'} {self.quote(s, n)} AS "
+                f"{definition.rstrip().rstrip(';')}" for s, n, kind, definition in views]
+
+    def table_sizes(self, names: list[str]) -> dict[str, int]:
+        """Bytes of each table among ``names`` (empty where the engine cannot tell)."""
+        return {}
+
+    # -- building ------------------------------------------------------------------------
+    def create_table_as(self, name: str, expr: ir.Table, database: str) -> ir.Table:
+        """Create ``database.name`` holding ``expr``'s rows and return it."""
+        return self.con.create_table(name, expr, database=database)
+
+    def read_files(self, kind: str, paths: list[Path], options: dict[str, Any], arrow) -> ir.Table:
+        """Raw ``csv``/``parquet``/``json`` files as a table; ``arrow()`` reads them with Arrow."""
+        import ibis
+
+        return ibis.memtable(arrow())
+
+    def from_arrow_dataset(self, dataset, arrow_filter) -> ir.Table:
+        """A table of a pyarrow ``dataset`` (``arrow_filter``: the filter to apply when read eagerly)."""
+        import ibis
+
+        return ibis.memtable(dataset.to_table(filter=arrow_filter))
+
+    def read_parquet_folder(self, folder: Path, schema, partition_by: list[str]) -> ir.Table | None:
+        """The Parquet files under ``folder`` (hive-partitioned by ``partition_by``) read by the
+        engine itself, lazily, as ``schema``; ``None`` where it cannot (Arrow reads them then)."""
+        return None
+
+    # -- versions ------------------------------------------------------------------------
+    def snapshot_location(self, schema: str, table: str, version: int | None) -> tuple[str, str]:
+        """A fresh ``(schema, name)`` for a snapshot of ``schema.table`` holding ``version``."""
+        return schema, f"{SNAPSHOT_PREFIX}{table}__v{version or 0}_{secrets.token_hex(2)}"
+
+    def snapshot_pattern(self, schema: str, table: str) -> tuple[str, re.Pattern]:
+        """The schema and name pattern of every snapshot of ``schema.table``."""
+        return schema, re.compile(re.escape(f"{SNAPSHOT_PREFIX}{table}__") + r"v\d+_[0-9a-f]{4}")
+
+    def content_hash_sql(self, schema: str, table: str) -> str:
+        """``SELECT count, sum of one 64-bit hash per row`` of ``schema.table``."""
+        raise NotImplementedError
+
+    # -- looking inside ------------------------------------------------------------------
+    def query_plan(self, expr: ir.Table) -> str:
+        """The plan of ``expr``, measured where the engine can."""
+        import ibis
+
+        return "\n".join(str(r[0]) for r in self.fetch(f"EXPLAIN {ibis.to_sql(expr, dialect=self.dialect)}"))
+
+    def measure_waste(self):
+        """How much of the warehouse is reclaimable (:class:`millpond.warehouse.compact.Waste`)."""
+        from millpond.warehouse.compact import Waste
+
+        return Waste(0, 0)
+
+    def converts_back(self, value: ir.Column, target) -> ir.BooleanValue:
+        """Whether a non-null ``value`` converts to ``target`` and back unchanged."""
+        converted = value.try_cast(target)
+        return converted.notnull() & (converted.cast(value.type()) == value).fill_null(False)
+
+
+@functools.lru_cache(maxsize=4096)
+def _quote(dialect: str, parts: tuple[str, ...]) -> str:
+    import sqlglot as sg
+
+    return ".".join(sg.to_identifier(p, quoted=True).sql(dialect) for p in parts)
+
+
+def short_name(prefix: str, limit: int = 48) -> str:
+    """``prefix``, shortened with a hash when longer than ``limit`` (PostgreSQL names stop at 63 bytes)."""
+    if len(prefix) > limit:
+        prefix = f"{prefix[:38]}_{hashlib.md5(prefix.encode()).hexdigest()[:8]}__"  # noqa: S324 - a name
+    return prefix

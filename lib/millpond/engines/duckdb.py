@@ -1,0 +1,102 @@
+"""The DuckDB engine: the embedded default (a file, or in memory)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from millpond.engines.base import Engine
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+_READ_FUNCTION = {"csv": "read_csv", "parquet": "read_parquet", "json": "read_json_auto"}
+
+
+class DuckDBEngine(Engine):
+    """DuckDB through Ibis's ``duckdb`` backend (``con.con`` is the DuckDB connection).
+
+    >>> import ibis
+    >>> engine = DuckDBEngine(ibis.duckdb.connect())
+    >>> engine.run_in_transaction(["CREATE SCHEMA s", "CREATE TABLE s.t AS SELECT 1 AS x"])
+    >>> engine.fetch("SELECT x FROM s.t"), engine.existing_kind("s", "t"), engine.existing_kind("s", "nope")
+    ([(1,)], 'table', None)
+    """
+
+    name = dialect = "duckdb"
+    reads_raw_files = caches_compiles = profiles_in_one_query = True
+
+    def fetch(self, sql: str) -> list[tuple]:
+        return self.con.con.execute(sql).fetchall()
+
+    def run_in_transaction(self, statements: list[str], verify=None) -> None:
+        raw = self.con.con
+        raw.execute("BEGIN TRANSACTION")
+        try:
+            for sql in statements:
+                raw.execute(sql)
+            if verify is not None:
+                verify(lambda sql: raw.execute(sql).fetchone()[0])
+            raw.execute("COMMIT")
+        except BaseException:
+            raw.execute("ROLLBACK")
+            raise
+
+    def describe(self, table: str, schema: str) -> ir.Table:
+        from millpond.engines.duckdb_describe import described_table
+
+        return described_table(self.con, table, schema)
+
+    def maybe_table(self, table: str, schema: str) -> ir.Table | None:
+        import duckdb
+
+        try:  # one DESCRIBE; asking the catalog first took as long again
+            return self.describe(table, schema)
+        except duckdb.CatalogException:
+            return None
+
+    def create_table_as(self, name: str, expr: ir.Table, database: str) -> ir.Table:
+        from millpond.engines.duckdb_ctas import create_table_as
+
+        return create_table_as(self.con, name, expr, database)
+
+    def read_files(self, kind: str, paths: list[Path], options: dict[str, Any], arrow) -> ir.Table:
+        from millpond.warehouse.readers import sql_literal
+
+        files = sql_literal([str(p) for p in paths])
+        extra = "".join(f", {k} = {sql_literal(v)}" for k, v in options.items())
+        return self.con.sql(f"SELECT * FROM {_READ_FUNCTION[kind]}({files}{extra})")
+
+    def from_arrow_dataset(self, dataset, arrow_filter) -> ir.Table:
+        import ibis
+
+        return ibis.memtable(dataset)  # scanned lazily by DuckDB, filters pushed into the dataset
+
+    def read_parquet_folder(self, folder: Path, schema, partition_by: list[str]) -> ir.Table | None:
+        from ibis.backends.sql.datatypes import DuckDBType
+
+        from millpond.warehouse.readers import sql_literal
+
+        options = ""
+        if partition_by:
+            types = ", ".join(f"{sql_literal(c)}: {sql_literal(DuckDBType.to_string(schema[c]))}" for c in partition_by)
+            options = f", hive_partitioning = true, hive_types = {{{types}}}"
+        files = sql_literal(str(folder / ("**/*.parquet" if partition_by else "*.parquet")))
+        return self.con.sql(f"SELECT * FROM read_parquet({files}{options})").select(*schema.names).cast(schema)
+
+    def content_hash_sql(self, schema: str, table: str) -> str:
+        return f"SELECT count(*), sum(hash(_mp_row)) FROM {self.quote(schema, table)} AS _mp_row"
+
+    def query_plan(self, expr: ir.Table) -> str:
+        import ibis
+
+        sql = ibis.to_sql(expr, dialect=self.dialect)
+        return "\n".join(str(row[-1]) for row in self.con.raw_sql(f"EXPLAIN ANALYZE {sql}").fetchall())
+
+    def measure_waste(self):
+        from millpond.warehouse.compact import Waste
+
+        total, free, block = self.con.con.execute(
+            "SELECT total_blocks, free_blocks, block_size FROM pragma_database_size()"
+            " WHERE database_name = current_database()").fetchone()
+        return Waste(int(total) * int(block), int(free) * int(block))
