@@ -182,7 +182,7 @@ def validate(
     from millpond.pipeline.load import check_declared_columns, load_pipeline
 
     ws = _workspace(workspace)
-    names = pipeline or sorted(p.stem for p in ws.pipelines_dir.glob("*.yml"))
+    names = pipeline or [p.stem for p in ws.pipeline_files()]
     for name in names:
         p = load_pipeline(ws, name)
         check_declared_columns(p)

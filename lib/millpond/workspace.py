@@ -240,6 +240,13 @@ class Workspace:
         location = url.removeprefix("duckdb://").split("?")[0]
         return Path(location) if location and location != ":memory:" else None
 
+    def pipeline_files(self) -> list[Path]:
+        """Every pipeline spec file, ``pipelines/*.yml`` and ``pipelines/*.yaml`` alike, sorted by name."""
+        if not self.pipelines_dir.is_dir():
+            return []
+        return sorted((p for p in self.pipelines_dir.iterdir() if p.suffix in {".yml", ".yaml"} and p.is_file()),
+                      key=lambda p: (p.stem, p.suffix))
+
     def pipeline_file(self, name: str) -> Path:
         """The spec file of pipeline ``name`` (a name, or a path to a .yml)."""
         candidate = Path(name)
@@ -252,7 +259,7 @@ class Workspace:
             p = self.pipelines_dir / f"{name}{suffix}"
             if p.is_file():
                 return p
-        known = sorted(p.stem for p in self.pipelines_dir.glob("*.y*ml"))
+        known = [p.stem for p in self.pipeline_files()]
         raise MillpondError(f"no pipeline {name!r} in {self.relative(self.pipelines_dir)} (known: {', '.join(known) or 'none'})")
 
 

@@ -99,7 +99,7 @@ def _declared(workspace: Workspace) -> tuple[dict[str, _Producer], dict[str, _Ra
 
     producers: dict[str, _Producer] = {}
     raw_reads: dict[str, _RawRead] = {}
-    files = sorted(workspace.pipelines_dir.glob("*.yml")) if workspace.pipelines_dir.is_dir() else []
+    files = workspace.pipeline_files()
     for path in files:
         display = workspace.relative(path)
         data, lines = load_yaml(path, display)  # libyaml's parser, bounded (hostile files: one line)

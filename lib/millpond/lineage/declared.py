@@ -77,7 +77,7 @@ def pipeline_facts(workspace: Workspace) -> PipelineFacts:
     from millpond.quality.declared import parse_checks
 
     facts = PipelineFacts()
-    for path in sorted(workspace.pipelines_dir.glob("*.y*ml")):
+    for path in workspace.pipeline_files():
         pipeline = load_pipeline(workspace, path.stem, check_notebooks=False)
         stages = {stage.name: stage for stage in pipeline.spec.stages}
         for stage in pipeline.spec.stages:

@@ -151,7 +151,7 @@ def declared_table_spec(workspace: Workspace, name: str, pipeline: str | None = 
     An empty :class:`TableSpec` when no stage declares ``name`` under ``tables:``.
     Files that do not parse are passed over here: validation reports them.
     """
-    files = sorted(workspace.pipelines_dir.glob("*.yml")) if workspace.pipelines_dir.is_dir() else []
+    files = workspace.pipeline_files()
     if pipeline:
         files.sort(key=lambda f: f.stem != pipeline)
     for path in files:
@@ -164,7 +164,7 @@ def declared_table_spec(workspace: Workspace, name: str, pipeline: str | None = 
 def declared_checks(workspace: Workspace, name: str, pipeline: str | None = None) -> list[Any]:
     """The checks declared for table ``name`` under a stage's ``checks:`` (YAML mappings),
     from ``pipeline`` first, then any pipeline; empty when none."""
-    files = sorted(workspace.pipelines_dir.glob("*.yml")) if workspace.pipelines_dir.is_dir() else []
+    files = workspace.pipeline_files()
     if pipeline:
         files.sort(key=lambda f: f.stem != pipeline)
     for path in files:

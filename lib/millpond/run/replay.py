@@ -66,7 +66,7 @@ class ReplayOutcome:
 
 def find_producer(workspace: Workspace, table: str, pipeline: str | None = None) -> tuple[str, str]:
     """The ``(pipeline, stage)`` that produces ``table``; an error naming the choices if ambiguous."""
-    names = [pipeline] if pipeline else sorted(p.stem for p in workspace.pipelines_dir.glob("*.yml"))
+    names = [pipeline] if pipeline else [p.stem for p in workspace.pipeline_files()]
     found = []
     for name in names:
         spec = load_pipeline(workspace, name, check_notebooks=False)
