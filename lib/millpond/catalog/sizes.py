@@ -89,16 +89,3 @@ def duckdb_sizes(con: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, 
         ).fetchone()[0]
         sizes[name] = int(blocks) * int(block)
     return sizes
-
-
-def postgres_sizes(raw, names: list[str]) -> dict[str, int]:
-    """``pg_total_relation_size`` of each table or materialized view among ``names``
-    (``raw``: a psycopg connection)."""
-    wanted = set(names)
-    with raw.cursor() as cur:
-        cur.execute(
-            "SELECT n.nspname, c.relname, pg_total_relation_size(c.oid) FROM pg_class c"
-            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'm', 'p')"
-        )
-        rows = cur.fetchall()
-    return {f"{s}.{t}": int(b) for s, t, b in rows if f"{s}.{t}" in wanted}

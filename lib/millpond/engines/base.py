@@ -12,6 +12,7 @@ import functools
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,41 @@ if TYPE_CHECKING:
     from ibis.backends import BaseBackend
 
 SNAPSHOT_PREFIX = "_mp_v_"
+MB = 1024 * 1024
+
+
+@dataclass
+class Waste:
+    """How much of a warehouse is free space."""
+
+    total_bytes: int
+    free_bytes: int
+    unit: str = "bytes"
+    """``bytes`` (DuckDB blocks) or ``rows`` (PostgreSQL live and dead rows)."""
+
+    @property
+    def ratio(self) -> float:
+        return self.free_bytes / self.total_bytes if self.total_bytes else 0.0
+
+    def __str__(self) -> str:
+        if self.unit == "rows":
+            return f"{self.free_bytes:,} dead rows of {self.total_bytes:,} ({self.ratio:.0%})"
+        return f"{self.free_bytes / MB:.1f} MB free of {self.total_bytes / MB:.1f} MB ({self.ratio:.0%})"
+
+
+def sql_literal(value: Any) -> str:
+    """A Python value as a SQL literal (strings quoted, lists as ``[...]``).
+
+    >>> sql_literal(["a'b", 1, True])
+    "['a''b', 1, true]"
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(sql_literal(v) for v in value) + "]"
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 class Engine:
@@ -140,8 +176,6 @@ class Engine:
 
     def measure_waste(self):
         """How much of the warehouse is reclaimable (:class:`millpond.warehouse.compact.Waste`)."""
-        from millpond.warehouse.compact import Waste
-
         return Waste(0, 0)
 
     def converts_back(self, value: ir.Column, target) -> ir.BooleanValue:

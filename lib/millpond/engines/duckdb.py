@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from millpond.engines.base import Engine
+from millpond.engines.base import Engine, Waste, sql_literal
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -61,8 +61,6 @@ class DuckDBEngine(Engine):
         return create_table_as(self.con, name, expr, database)
 
     def read_files(self, kind: str, paths: list[Path], options: dict[str, Any], arrow) -> ir.Table:
-        from millpond.warehouse.readers import sql_literal
-
         files = sql_literal([str(p) for p in paths])
         extra = "".join(f", {k} = {sql_literal(v)}" for k, v in options.items())
         return self.con.sql(f"SELECT * FROM {_READ_FUNCTION[kind]}({files}{extra})")
@@ -74,8 +72,6 @@ class DuckDBEngine(Engine):
 
     def read_parquet_folder(self, folder: Path, schema, partition_by: list[str]) -> ir.Table | None:
         from ibis.backends.sql.datatypes import DuckDBType
-
-        from millpond.warehouse.readers import sql_literal
 
         options = ""
         if partition_by:
@@ -94,8 +90,6 @@ class DuckDBEngine(Engine):
         return "\n".join(str(row[-1]) for row in self.con.raw_sql(f"EXPLAIN ANALYZE {sql}").fetchall())
 
     def measure_waste(self):
-        from millpond.warehouse.compact import Waste
-
         total, free, block = self.con.con.execute(
             "SELECT total_blocks, free_blocks, block_size FROM pragma_database_size()"
             " WHERE database_name = current_database()").fetchone()

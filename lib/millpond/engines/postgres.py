@@ -7,7 +7,7 @@ import re
 import secrets
 from typing import TYPE_CHECKING
 
-from millpond.engines.base import Engine, short_name
+from millpond.engines.base import Engine, Waste, short_name
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -56,9 +56,11 @@ class PostgresEngine(Engine):
         return [(s, n, k, d) for s, n, k, d, _ in self.fetch(sql)]
 
     def table_sizes(self, names: list[str]) -> dict[str, int]:
-        from millpond.catalog.sizes import postgres_sizes
-
-        return postgres_sizes(self.con.con, names)
+        """``pg_total_relation_size`` of each table or materialized view among ``names``."""
+        wanted = set(names)
+        rows = self.fetch("SELECT n.nspname, c.relname, pg_total_relation_size(c.oid) FROM pg_class c"
+                          " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'm', 'p')")
+        return {f"{s}.{t}": int(b) for s, t, b in rows if f"{s}.{t}" in wanted}
 
     def snapshot_location(self, schema: str, table: str, version: int | None) -> tuple[str, str]:
         return SNAPSHOT_SCHEMA, short_name(f"{schema}__{table}__") + f"v{version or 0}_{secrets.token_hex(2)}"
@@ -76,18 +78,15 @@ class PostgresEngine(Engine):
         return "\n".join(r[0] for r in self.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {ibis.to_sql(expr, dialect=self.dialect)}"))
 
     def measure_waste(self):
-        from millpond.warehouse.compact import Waste
-
         total, dead = self.fetch("SELECT coalesce(sum(n_live_tup + n_dead_tup), 0), coalesce(sum(n_dead_tup), 0)"
                                  " FROM pg_stat_user_tables")[0]
         return Waste(int(total), int(dead), "rows")
 
     def converts_back(self, value: ir.Column, target) -> ir.BooleanValue:
         """PostgreSQL has no ``TRY_CAST``: a small function in schema ``_millpond`` tries the cast."""
-        from millpond.warehouse.evolution import _sql_type
-
         self.run_in_transaction(["CREATE SCHEMA IF NOT EXISTS _millpond", _CONVERTS_BACK])
-        return _converts_back_udf()(value.cast("string"), _sql_type(self.con, target), _sql_type(self.con, value.type()))
+        spell = lambda dtype: self.con.compiler.type_mapper.to_string(dtype.copy(nullable=True))  # noqa: E731
+        return _converts_back_udf()(value.cast("string"), spell(target), spell(value.type()))
 
 
 _CONVERTS_BACK = """

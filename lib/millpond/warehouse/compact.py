@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from millpond.engines.base import Waste  # noqa: F401 - re-exported: compaction's measure
 from millpond.errors import MillpondError
 
 if TYPE_CHECKING:
@@ -50,25 +51,6 @@ class CompactionSpec(BaseModel):
     auto: bool = Field(default=True, description="compact at the end of a run when the thresholds are passed")
     waste: float = Field(default=0.3, gt=0, lt=1, description="share of the file that is free space")
     min_size_mb: float = Field(default=64, ge=0, allow_inf_nan=False, description="smaller files are never compacted automatically")
-
-
-@dataclass
-class Waste:
-    """How much of a warehouse is free space."""
-
-    total_bytes: int
-    free_bytes: int
-    unit: str = "bytes"
-    """``bytes`` (DuckDB blocks) or ``rows`` (PostgreSQL live and dead rows)."""
-
-    @property
-    def ratio(self) -> float:
-        return self.free_bytes / self.total_bytes if self.total_bytes else 0.0
-
-    def __str__(self) -> str:
-        if self.unit == "rows":
-            return f"{self.free_bytes:,} dead rows of {self.total_bytes:,} ({self.ratio:.0%})"
-        return f"{self.free_bytes / MB:.1f} MB free of {self.total_bytes / MB:.1f} MB ({self.ratio:.0%})"
 
 
 @dataclass

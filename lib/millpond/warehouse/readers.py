@@ -11,21 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from millpond.engines.base import sql_literal  # noqa: F401 - re-exported for the readers of raw files
+
 if TYPE_CHECKING:
     import ibis.expr.types as ir
     from ibis.backends import BaseBackend
 
 _DUCKDB_FUNCTION = {"csv": "read_csv", "parquet": "read_parquet", "json": "read_json"}
-
-
-def sql_literal(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(sql_literal(v) for v in value) + "]"
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def read_files(con: BaseBackend, kind: str, paths: list[Path], options: dict[str, Any]) -> ir.Table:

@@ -114,13 +114,14 @@ def test_an_alias_bomb_in_a_pipeline_file_is_one_line(workspace):
 def test_warehouse_sizes_on_each_engine_leave_views_out(con):
     import ibis
 
-    from millpond.catalog.sizes import duckdb_sizes, postgres_sizes
+    from millpond.catalog.sizes import duckdb_sizes
+    from millpond.engines import engine_for
     from millpond.warehouse.materialize import materialize
 
     materialize(con, ibis.memtable({"id": list(range(1000))}), "gold.t")
     materialize(con, con.table("t", database="gold"), "gold.v", kind="view")
     if con.name == "postgres":
-        sizes = postgres_sizes(con.con, ["gold.t", "gold.v"])
+        sizes = engine_for(con).table_sizes(["gold.t", "gold.v"])
         # 1000 int64 rows need more than one 8 kB heap page; the size is whole pages
         assert list(sizes) == ["gold.t"] and sizes["gold.t"] >= 2 * 8192 and sizes["gold.t"] % 8192 == 0
     else:  # an in-memory database writes no blocks

@@ -18,7 +18,7 @@ import pytest
 from support.spark import require_spark, spark_server, spark_workspace
 
 from millpond.engines import ENGINES, Engine, engine_for
-from millpond.warehouse.compact import Waste
+from millpond.engines.base import Waste
 
 ALL = [pytest.param("duckdb", id="duckdb"), pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
        pytest.param("pyspark", id="pyspark", marks=pytest.mark.spark)]

@@ -1,0 +1,51 @@
+"""The shape of the code, checked: import layers, where backends are named, module sizes,
+and a no-change run that stays off Ibis (ARCHITECTURE.md, issue 20)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from support.workspaces import make_workspace, write_notebook
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+LIBRARY = REPOSITORY / "lib" / "millpond"
+BRANCH_ON_BACKEND = re.compile(r"""\.name\s*(==|!=|in)\s*[\(\{\[]?\s*["'](duckdb|postgres|pyspark)["']""")
+
+
+def test_the_import_layers_hold():
+    done = subprocess.run([str(Path(sys.executable).parent / "lint-imports")], cwd=REPOSITORY,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "Contracts: 3 kept, 0 broken." in done.stdout
+
+
+def test_only_the_engine_layer_branches_on_a_backend():
+    found = [f"{path.relative_to(REPOSITORY)}:{number}" for path in LIBRARY.rglob("*.py")
+             if "engines" not in path.relative_to(LIBRARY).parts
+             for number, line in enumerate(path.read_text().splitlines(), 1) if BRANCH_ON_BACKEND.search(line)]
+    notebooks = [str(p.relative_to(REPOSITORY)) for p in (REPOSITORY / "notebooks").rglob("*.ipynb")
+                 if any(BRANCH_ON_BACKEND.search("".join(cell["source"])) for cell in json.loads(p.read_text())["cells"])]
+    assert found == [] and notebooks == []
+
+
+def test_no_module_passes_400_lines():
+    long = {str(p.relative_to(REPOSITORY)): n for p in LIBRARY.rglob("*.py") if (n := len(p.read_text().splitlines())) > 400}
+    assert long == {}
+
+
+def test_a_no_change_run_imports_no_ibis(tmp_path):
+    write_notebook(tmp_path / "notebooks/make.ipynb", "n = 3",
+                   "import millpond as mp, ibis\nctx = mp.stage()",
+                   "ctx.materialize(ibis.memtable({'id': list(range(n))}), 'gold.t')")
+    make_workspace(tmp_path, {"p": {"stages": [{"name": "s", "notebook": "notebooks/make.ipynb", "produces": ["gold.t"],
+                                                "checks": {"gold.t": [{"unique": "id"}]}}]}})
+    probe = ("import sys\nfrom millpond.cli import main\ncode = main(['run', 'p', '-C', sys.argv[1], '--plain'])\n"
+             "print('ibis imported' if 'ibis' in sys.modules else 'no ibis', code)")
+    first = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert first.stdout.strip().endswith(" 0"), first.stdout + first.stderr
+    again = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert "skipped" in again.stdout and again.stdout.strip().splitlines()[-1] == "no ibis 0", again.stdout + again.stderr
