@@ -20,7 +20,7 @@ from support.spark import SPARK_URL, spark_server
 
 from millpond.pipeline.load import load_pipeline
 from millpond.run.progress import PlainReporter
-from millpond.run.runner import RunOptions, run_pipeline
+from millpond.run.runner import RunOptions, open_store, run_pipeline
 from millpond.warehouse.compare import table_differences
 from millpond.warehouse.connect import connect
 from millpond.workspace import Workspace
@@ -41,7 +41,8 @@ def test_the_shop_pipeline_builds_the_same_tables_on_spark_as_on_duckdb(tmp_path
     with spark_server(ws):
         with open(os.devnull, "w") as quiet:
             result = run_pipeline(ws, "shop", RunOptions(jobs=2), reporter=PlainReporter(quiet))
-        assert result.exit_code == 0, result.stages
+        errors = {s["stage"]: s["error"] for s in open_store(ws).stage_runs(result.run_id) if s["error"]}
+        assert result.exit_code == 0, errors  # the stages' own errors when it fails
         built = sorted({t for s in load_pipeline(ws, "shop").spec.stages for t in s.produces})
         assert [t for t in built if t.startswith("gold.")] == [
             "gold.dim_customer", "gold.dim_date", "gold.dim_product", "gold.fct_order_lines", "gold.fct_orders",
