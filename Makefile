@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SEED ?= 42
 SCALE ?= 1
 
-.PHONY: run test venv venv-test lab clean-data help
+.PHONY: run test venv venv-test lab clean-data help lock
 .DEFAULT_GOAL := help
 
 help:
@@ -21,13 +21,13 @@ $(BIN)/python:
 
 # An editable install leaves millpond's own modules uncompiled, and with PYTHONDONTWRITEBYTECODE
 # set every command would compile them again (0.05 s a command): compile them once here.
-$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[examples]'
+$(VENV)/.installed-run: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[examples]'
 	@$(BIN)/python -m compileall -q lib/millpond > /dev/null
 	@touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test,examples,spark]'
+$(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,examples,spark]'
 	@$(BIN)/python -m compileall -q lib/millpond > /dev/null
 	@touch $@ $(VENV)/.installed-run
 
@@ -50,3 +50,12 @@ lab: venv
 
 clean-data:
 	rm -rf data/warehouse.duckdb data/warehouse.duckdb.* data/runs data/reports data/.millpond data/raw
+
+# Resolve pyproject.toml's ranges afresh and pin the result in constraints.txt (commit it).
+lock:
+	rm -rf .venv-lock && python3 -m venv .venv-lock
+	.venv-lock/bin/python -m pip install -q --upgrade pip
+	.venv-lock/bin/python -m pip install -q -e '.[test,examples,spark]'
+	{ sed -n '/^#/p' constraints.txt; .venv-lock/bin/python -m pip freeze --exclude-editable | grep -v '^millpond' | sort -f; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt && rm -rf .venv-lock
+

@@ -23,6 +23,12 @@ def test_the_import_layers_hold():
     assert "Contracts: 3 kept, 0 broken." in done.stdout
 
 
+def test_ruff_finds_nothing():
+    done = subprocess.run([str(Path(sys.executable).parent / "ruff"), "check", "lib", "tests", "benchmarks"],
+                          cwd=REPOSITORY, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+
+
 def test_only_the_engine_layer_branches_on_a_backend():
     found = [f"{path.relative_to(REPOSITORY)}:{number}" for path in LIBRARY.rglob("*.py")
              if "engines" not in path.relative_to(LIBRARY).parts

@@ -62,3 +62,19 @@ def test_create_table_overwrite_works_with_installed_versions():
     con.create_table("t", ibis.memtable({"a": [1, 2]}), overwrite=True)
     con.create_table("t", ibis.memtable({"a": [1, 2, 3]}), overwrite=True)
     assert con.table("t").count().execute() == 3
+
+
+def _pins() -> dict[str, Version]:
+    lines = (ROOT / "constraints.txt").read_text().splitlines()
+    return {name.lower(): Version(pin) for name, pin in (line.split("==") for line in lines if "==" in line)}
+
+
+def test_every_pin_lies_in_pyproject_ranges_and_is_installed():
+    pins = _pins()
+    conda_to_pypi = {v: k for k, v in CONDA_NAMES.items()}
+    for name, spec in _pyproject_requirements().items():
+        pypi = conda_to_pypi.get(name, name)
+        assert pypi in pins, f"{pypi} is not pinned in constraints.txt (run `make lock`)"
+        assert pins[pypi] in SpecifierSet(spec), f"{pypi}=={pins[pypi]} is outside {spec} (run `make lock`)"
+    for name in ("ibis-framework", "duckdb", "sqlglot", "pytest"):  # what the suite runs on is what is pinned
+        assert Version(version(name)) == pins[name], name

@@ -52,7 +52,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import ibis
 import ibis.expr.types as ir
 import pandas as pd
 

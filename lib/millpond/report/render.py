@@ -310,13 +310,13 @@ def _decorated_table_view(block: Table) -> dict[str, Any]:
             raise ValueError(f"Table links stay within the report: expected '#anchor', got {target!r}")
     frame = block.df if isinstance(block.df.index, pd.RangeIndex) else block.df.reset_index()
     for row, values in zip(view["rows"], frame.head(block.max_rows).itertuples(index=False, name=None)):
-        for cell, badge, link, value in zip(row, view["badges"], links, values):
-            if cell["null"]:
+        for shown, badge, link, value in zip(row, view["badges"], links, values):
+            if shown["null"]:
                 continue
             if badge:
-                cell["tone"] = status_tone(cell["text"])
+                shown["tone"] = status_tone(shown["text"])
             if link and isinstance(value, str) and value in link:
-                cell["href"] = link[value]
+                shown["href"] = link[value]
     return view
 
 

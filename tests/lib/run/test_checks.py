@@ -124,7 +124,7 @@ def test_a_failed_run_sends_one_alert_per_incident(tmp_path, monkeypatch):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("MILLPOND_TEST_HOOK_TOKEN", "hook-t0ken-value")
-    ws = workspace(tmp_path, {"silver.orders": [{"unique": "id"}, {"not_null": "status"}]})
+    workspace(tmp_path, {"silver.orders": [{"unique": "id"}, {"not_null": "status"}]})
     config = {
         "name": "alerting",
         "secrets": {"hook_token": {"env": "MILLPOND_TEST_HOOK_TOKEN"}},

@@ -6,7 +6,7 @@ import uuid
 
 import ibis
 import pytest
-from support.workspaces import COPY_TABLE, make_workspace, write_notebook
+from support.workspaces import make_workspace, write_notebook
 
 from millpond.run.runner import open_store, run_pipeline
 from millpond.workspace import Workspace

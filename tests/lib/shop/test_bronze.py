@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import ibis
 import pytest
 
 from millpond.shop.bronze import load_source, read_arrow, source_file_name

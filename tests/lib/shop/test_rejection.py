@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ibis
 import pyarrow as pa
-import pytest
 
 from millpond.shop.parse import parse_int, parse_timestamp
 from millpond.shop.rejection import classify

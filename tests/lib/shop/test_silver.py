@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import ibis
 import pyarrow as pa
-import pytest
 
 from millpond.shop import silver
 

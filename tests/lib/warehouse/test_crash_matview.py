@@ -90,7 +90,7 @@ REFRESH = {"full": "refreshed whole", "rows": "refreshed incrementally", "groups
 
 
 @pytest.mark.parametrize("shape", ["full", "rows", "groups"])
-def test_sigkill_mid_refresh_leaves_the_previous_refresh(tmp_path, warehouse, shape):
+def test_sigkill_mid_refresh_leaves_the_previous_refresh(tmp_path, warehouse, shape):  # noqa: F811 - the fixture, imported
     wh = warehouse
     # 95 ids: shop 9 holds 5 of its 10; growing to 130 touches shop 9 and adds shops 10 to 12
     assert run_to_completion(tmp_path, wh, 95, shape, script=MATVIEW_CHILD) == "done refreshed whole"
