@@ -70,6 +70,8 @@ class Engine:
     """Whether :meth:`read_files` reads CSV, JSON and Parquet itself (else Arrow reads them)."""
     caches_compiles: bool = False
     """Whether compiled SQL may be cached across processes (:mod:`millpond.warehouse.compile_cache`)."""
+    plan_statement: str = "EXPLAIN"
+    """How :meth:`query_plan` asks for the plan (shown in the ``--profile`` title)."""
     profiles_in_one_query: bool = False
     """Whether a table's profile is one aggregate query (:func:`millpond.quality.monitors.profile_query`)."""
 
@@ -172,7 +174,7 @@ class Engine:
         """The plan of ``expr``, measured where the engine can."""
         import ibis
 
-        return "\n".join(str(r[0]) for r in self.fetch(f"EXPLAIN {ibis.to_sql(expr, dialect=self.dialect)}"))
+        return "\n".join(str(r[0]) for r in self.fetch(f"{self.plan_statement} {ibis.to_sql(expr, dialect=self.dialect)}"))
 
     def measure_waste(self):
         """How much of the warehouse is reclaimable (:class:`millpond.warehouse.compact.Waste`)."""

@@ -24,6 +24,7 @@ class DuckDBEngine(Engine):
     """
 
     name = dialect = "duckdb"
+    plan_statement = "EXPLAIN ANALYZE"
     reads_raw_files = caches_compiles = profiles_in_one_query = True
 
     def fetch(self, sql: str) -> list[tuple]:
@@ -87,7 +88,7 @@ class DuckDBEngine(Engine):
         import ibis
 
         sql = ibis.to_sql(expr, dialect=self.dialect)
-        return "\n".join(str(row[-1]) for row in self.con.raw_sql(f"EXPLAIN ANALYZE {sql}").fetchall())
+        return "\n".join(str(row[-1]) for row in self.con.raw_sql(f"{self.plan_statement} {sql}").fetchall())
 
     def measure_waste(self):
         total, free, block = self.con.con.execute(

@@ -21,6 +21,7 @@ class PostgresEngine(Engine):
     drops and recreates the views reading the swapped table."""
 
     name = dialect = "postgres"
+    plan_statement = "EXPLAIN (ANALYZE, BUFFERS)"
     caches_compiles = profiles_in_one_query = True
 
     def drop_statement(self, kind: str, schema: str, table: str) -> str:
@@ -71,11 +72,6 @@ class PostgresEngine(Engine):
     def content_hash_sql(self, schema: str, table: str) -> str:
         return (f"SELECT count(*), sum(('x' || substr(md5(_mp_row::text), 1, 16))::bit(64)::bigint)"
                 f" FROM {self.quote(schema, table)} AS _mp_row")
-
-    def query_plan(self, expr: ir.Table) -> str:
-        import ibis
-
-        return "\n".join(r[0] for r in self.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {ibis.to_sql(expr, dialect=self.dialect)}"))
 
     def measure_waste(self):
         total, dead = self.fetch("SELECT coalesce(sum(n_live_tup + n_dead_tup), 0), coalesce(sum(n_dead_tup), 0)"

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 class SparkEngine(Engine):
     name = "pyspark"
     dialect = "spark"
+    plan_statement = "EXPLAIN COST"
     transactional = False
 
     def fetch(self, sql: str) -> list[tuple]:
@@ -42,4 +43,4 @@ class SparkEngine(Engine):
 
     def query_plan(self, expr: ir.Table) -> str:  # Spark plans, it does not measure: the optimized plan, estimates
         self.con._run_pre_execute_hooks(expr)
-        return "\n".join(str(row[0]) for row in self.con.raw_sql(f"EXPLAIN COST {self.con.compile(expr)}").collect())
+        return "\n".join(str(row[0]) for row in self.con.raw_sql(f"{self.plan_statement} {self.con.compile(expr)}").collect())

@@ -39,8 +39,11 @@ def show_query_plan(con: BaseBackend, expr: ir.Table, name: str) -> None:
     """Show the plan of the build of ``name`` as output of the running cell; a plan that
     cannot be had is said so (profiling never fails a stage)."""
     try:
-        text = query_plan(con, expr)
-        title = f"Query plan of {name} ({con.name} EXPLAIN, --profile)"
+        from millpond.engines import engine_for
+
+        engine = engine_for(con)
+        text = engine.query_plan(expr)
+        title = f"Query plan of {name} ({engine.name} {engine.plan_statement}, --profile)"
     except Exception as exc:  # noqa: BLE001 - a diagnostic only
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         title = f"No query plan for {name}"
