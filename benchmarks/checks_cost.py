@@ -7,7 +7,7 @@ Copies the reference workspace to a temporary folder, generates the sample data 
 A. (once, from the run's records) the build: the sum of the materialization times of
    every table, without kernel start-up, so a stricter denominator than the run's wall time;
 B. every declared check of every stage, built and run as the runner does
-   (``run/checks.py``), plus the gold checks of the ``check_gold`` stage;
+   (``stage/checks.py``), plus the gold checks of the ``check_gold`` stage;
 C. the monitors: one profile query per produced table, as ``ctx.materialize`` runs it
    in the stage's kernel right after the build (``quality/monitors.py``).
 
@@ -41,7 +41,7 @@ def _copy_workspace(root: Path) -> None:
 def _quality_seconds(ws, pipeline, store) -> tuple[float, float]:
     """Seconds of every declared check (plus the gold checks) and of every stage's monitors."""
     from millpond.quality.basic import run_check
-    from millpond.run.checks import run_stage_checks
+    from millpond.stage_api.checks import run_stage_checks
     from millpond.quality.monitors import profile_table
     from millpond.shop.checks import gold_checks
     from millpond.warehouse.connect import Warehouse

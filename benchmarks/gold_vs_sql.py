@@ -371,7 +371,7 @@ def ibis_vs_sql(root: Path, builds: list[Build], repeat: int) -> dict[str, dict[
 
 def whole_path(root: Path, builds: list[Build], repeat: int) -> dict[str, dict[str, float]]:
     """Medians (ms) of plain create_table vs ctx.materialize + the monitors' profile, on the stage's connection."""
-    from millpond.context import StageContext
+    from millpond.stage_api.context import StageContext
     from millpond.quality.monitors import profile_table
     from millpond.workspace import Workspace
 

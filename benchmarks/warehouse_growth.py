@@ -62,7 +62,7 @@ def _rebuild_all(root: Path, change: bool) -> None:
     """Rebuild every table through ``ctx.materialize``, on a fresh connection (closed after)."""
     import ibis
 
-    from millpond.context import StageContext
+    from millpond.stage_api.context import StageContext
     from millpond.workspace import Workspace
 
     ctx = StageContext(Workspace(root))

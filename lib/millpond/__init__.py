@@ -28,7 +28,7 @@ __all__ = ["__version__", "stage", "Workspace"]
 
 def __getattr__(name: str):
     if name == "stage":
-        from millpond.context import stage
+        from millpond.stage_api.context import stage
 
         return stage
     if name == "Workspace":

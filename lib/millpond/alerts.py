@@ -37,7 +37,7 @@ from typing import Any
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from millpond.alert_settings import AlertsSpec, ChannelSpec, CommandChannel, LogChannel, Trigger, WebhookChannel
+from millpond.settings.alerts import AlertsSpec, ChannelSpec, CommandChannel, LogChannel, Trigger, WebhookChannel
 from millpond.secrets import Redactor, expand_placeholders
 
 __all__ = ["AlertsSpec", "Anomaly", "ChannelResult", "ChannelSpec", "Incident", "incident_for_run", "send"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["guard_kernel"]
@@ -25,12 +26,15 @@ __all__ = ["guard_kernel"]
 _GUARDED = "_millpond_redacts_secrets"
 
 
-def guard_kernel() -> bool:
-    """Redact resolved secrets from every message this process's kernel sends, from now on.
+def guard_kernel(redactor: Callable[[], Any]) -> bool:
+    """Redact, with what ``redactor()`` returns when a message goes out (a
+    :class:`millpond.secrets.Redactor`, falsy while nothing is resolved), every message
+    this process's kernel sends, from now on.
 
     Returns whether this process is a kernel (and so is guarded); idempotent.
 
-    >>> guard_kernel()  # a doctest runs outside a kernel
+    >>> from millpond.secrets import resolved
+    >>> guard_kernel(resolved)  # a doctest runs outside a kernel
     False
     """
     ipython_module = sys.modules.get("IPython")
@@ -39,14 +43,13 @@ def guard_kernel() -> bool:
     if session is None:
         return False
     if not getattr(session, _GUARDED, False):  # the kernel's one session: its streams, displays and replies use it
-        session.send = _redacting(session.send)
+        session.send = _redacting(session.send, redactor)
         setattr(session, _GUARDED, True)
     return True
 
 
-def _redacting(send):
+def _redacting(send, resolved: Callable[[], Any]):
     """A session's bound ``send`` with the message's content redacted (a built message or ``content``)."""
-    from millpond.secrets import resolved
 
     @functools.wraps(send)
     def redacting_send(stream, msg_or_type, content: Any = None, *args, **kwargs):

@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 from millpond.errors import MillpondError
+from millpond.kernel_redaction import guard_kernel
 
 SECRET_PREFIX = "secret:"
 _PLACEHOLDER = re.compile(r"\$\{secret:([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -72,9 +73,7 @@ def resolve(reference: str, declared: Mapping[str, str]) -> str:
     if value is None:
         raise MillpondError(f"secret {name!r}: environment variable {env_var} is not set")
     _RESOLVED.add(name, value)
-    from millpond.kernel_redaction import guard_kernel  # imported here: it needs this module
-
-    guard_kernel()
+    guard_kernel(resolved)
     return value
 
 

@@ -6,7 +6,7 @@ import ibis
 import pytest
 from support.workspaces import COPY_TABLE, make_workspace, write_notebook
 
-from millpond.context import StageContext
+from millpond.stage_api.context import StageContext
 from millpond.errors import MillpondError
 from millpond.quality.basic import Check, not_null
 from millpond.quality.pii import MASK

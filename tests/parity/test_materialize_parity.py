@@ -16,7 +16,8 @@ import pyarrow as pa
 import pytest
 
 from millpond.warehouse.incremental import Incremental
-from millpond.warehouse.lake import PublishSpec, publish, read_lake
+from millpond.warehouse.lake import publish, read_lake
+from millpond.settings.tables import PublishSpec
 from millpond.warehouse.materialize import materialize
 
 UTC = timezone.utc

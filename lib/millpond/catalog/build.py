@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from millpond.catalog.entry import Catalog, CatalogEntry, ColumnEntry, QualityStatus
 from millpond.catalog.times import utc_from_timestamp
-from millpond.pipeline.products import product_status
-from millpond.pipeline.tables import TableSpec
+from millpond.catalog.products import product_status
+from millpond.settings.tables import TableSpec
 
 if TYPE_CHECKING:
     from millpond.store.metadata import Materialization, MetadataStore
@@ -93,7 +93,7 @@ def _declared(workspace: Workspace) -> tuple[dict[str, _Producer], dict[str, _Ra
     from pydantic import ValidationError
 
     from millpond.errors import SpecError
-    from millpond.pipeline.spec import PipelineSpec
+    from millpond.settings.pipeline import PipelineSpec
     from millpond.validation import spec_error
     from millpond.yaml_source import load_yaml
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from millpond.catalog.lake_copies import LakeCopy
 from millpond.errors import MillpondError
-from millpond.pipeline.products import ProductStatus
+from millpond.catalog.products import ProductStatus
 
 
 class ColumnEntry(BaseModel):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 
-# Imported on first use (PEP 562): the command line reads ``millpond.quality.settings``
+# Imported on first use (PEP 562): the command line reads the quality settings
 # for every workspace and must not pay for Ibis and pandas to decide that nothing runs.
 _HOMES = {
     "millpond.quality.basic": ("Check", "CheckResult", "accepted_values", "not_null", "relationships",

@@ -18,7 +18,7 @@ The rule (``quality.monitors`` in ``millpond.yml``: ``window``, ``min_runs``,
 
 Examples
 --------
->>> from millpond.quality.settings import MonitorsSpec
+>>> from millpond.settings.quality import MonitorsSpec
 >>> b = band([10, 11, 12, 13, 14])             # Q1 = 11, Q3 = 13, IQR = 2, tolerance 0.12
 >>> round(b.lower, 2), round(b.upper, 2)
 (7.88, 16.12)
@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from millpond.quality.settings import MonitorsSpec
+from millpond.settings.quality import MonitorsSpec
 
 #: The band is widened on each side by ``max(ABSOLUTE_TOLERANCE, RELATIVE_TOLERANCE * |median|)``.
 ABSOLUTE_TOLERANCE = 1e-9

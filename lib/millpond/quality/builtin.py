@@ -22,6 +22,8 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 from ibis.common.deferred import Deferred
 
+from millpond.settings.tables import parse_dtype
+
 __all__ = [
     "EMAIL",
     "PATTERNS",
@@ -209,25 +211,6 @@ def schema_contract(
             if column not in columns:
                 report(column, None, str(actual), "unexpected")
     return ibis.memtable(problems, schema=SCHEMA_PROBLEM_COLUMNS)
-
-
-def parse_dtype(spelled: str, column: str) -> dt.DataType:
-    """The Ibis dtype spelled ``spelled``; a ``ValueError`` naming ``column`` if none.
-
-    >>> parse_dtype("decimal(18, 2)", "amount")
-    Decimal(precision=18, scale=2, nullable=True)
-    >>> parse_dtype("integr", "id")
-    Traceback (most recent call last):
-    ...
-    ValueError: column 'id': 'integr' is not an Ibis type (such as int64, float64, string, date, timestamp, decimal(18, 2))
-    """
-    try:
-        return ibis.dtype(spelled)
-    except Exception:
-        raise ValueError(
-            f"column {column!r}: {spelled!r} is not an Ibis type "
-            "(such as int64, float64, string, date, timestamp, decimal(18, 2))"
-        ) from None
 
 
 def dtype_fits(expected: dt.DataType, actual: dt.DataType) -> bool:

@@ -127,10 +127,10 @@ def profile_table(table: ir.Table, table_name: str) -> list[dict[str, Any]]:
     """
     direct = profile_sql(table)
     if direct is not None:
-        from millpond.warehouse.materialize import _fetch
+        from millpond.engines import engine_for
 
         backend, sql, measures = direct
-        (values,) = _fetch(backend, sql)
+        (values,) = engine_for(backend).fetch(sql)
         return profile_values({f"m{i}": v for i, v in enumerate(values)}, measures, table_name)
     query, measures = profile_query(table)
     (row,) = query.to_pyarrow().to_pylist()

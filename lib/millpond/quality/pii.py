@@ -7,7 +7,7 @@ name matches a ``quality.pii`` pattern of ``millpond.yml`` are replaced by
 
 Examples
 --------
->>> from millpond.quality.settings import QualitySpec
+>>> from millpond.settings.quality import QualitySpec
 >>> spec = QualitySpec(pii=["email", "*_name"])
 >>> mask_sample([{"id": 1, "email": "ann@example.com", "last_name": None}], spec)
 [{'id': 1, 'email': '***', 'last_name': None}]
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from millpond.quality.settings import QualitySpec
+from millpond.settings.quality import QualitySpec
 
 MASK = "***"
 

@@ -9,10 +9,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from millpond.errors import StageFailed
 from millpond.secrets import Redactor
+
+if TYPE_CHECKING:
+    from millpond.settings.pipeline import StageSpec
 
 
 @dataclass
@@ -43,13 +46,15 @@ class StageOutcome:
 
 def kernel_env(workspace_root: Path, run_id: str, pipeline: str, stage: str, fingerprint: str, param_names: list[str],
                full_refresh: list[str] | None = None, profile: bool = False,
-               not_needed: dict[str, str] | None = None, publish_together: list[str] = ()) -> dict[str, str]:
+               not_needed: dict[str, str] | None = None, publish_together: list[str] = (),
+               declarations: dict[str, Any] | None = None) -> dict[str, str]:
     """The environment a stage's kernel starts with (``MILLPOND_FULL_REFRESH``: the tables
     ``--full-refresh`` rebuilds whole, comma-separated; ``MILLPOND_PROFILE=1``: show each
     materialization's query plan; ``MILLPOND_NOT_NEEDED``: tables of the pipeline the stage
     must not read, to their producers, see :mod:`millpond.pipeline.reads`;
     ``MILLPOND_PUBLISH_TOGETHER``: the layers and tables it builds under staged names, see
-    :mod:`millpond.warehouse.staging`)."""
+    :mod:`millpond.warehouse.staging`; ``MILLPOND_DECLARATIONS``: the stage's ``tables:`` and
+    ``checks:`` as the run validated them, see :func:`stage_declarations`)."""
     import json
 
     from millpond.processes import identity
@@ -66,10 +71,29 @@ def kernel_env(workspace_root: Path, run_id: str, pipeline: str, stage: str, fin
         MILLPOND_PROFILE="1" if profile else "",
         MILLPOND_NOT_NEEDED=json.dumps(not_needed or {}, sort_keys=True),
         MILLPOND_PUBLISH_TOGETHER=json.dumps(list(publish_together)),
+        MILLPOND_DECLARATIONS=json.dumps(declarations or {}),
         MILLPOND_RUNNER=json.dumps(identity()),  # the run's process: a lease held for it dies with it
         PYDEVD_DISABLE_FILE_VALIDATION="1",
     )
     return env
+
+
+def stage_declarations(stage: StageSpec) -> dict[str, Any]:
+    """What the kernel of ``stage`` is handed of its declarations, so that it builds and
+    audits with what the run validated (and fingerprinted), not with a file read later:
+    ``tables`` as JSON, ``checks`` as YAML text (dates in check arguments stay dates).
+
+    >>> from millpond.settings.pipeline import StageSpec
+    >>> s = StageSpec(name="s", notebook="s.ipynb", produces=["gold.t"],
+    ...               tables={"gold.t": {"retain": 2}}, checks={"gold.t": [{"unique": "id"}]})
+    >>> passed = stage_declarations(s)
+    >>> passed["tables"], passed["checks"].splitlines()
+    ({'gold.t': {'retain': 2}}, ['gold.t:', '- unique: id'])
+    """
+    import yaml
+
+    tables = {name: spec.model_dump(mode="json", exclude_unset=True) for name, spec in stage.tables.items()}
+    return {"tables": tables, "checks": yaml.safe_dump(stage.checks, sort_keys=False)}
 
 
 def _import_papermill():

@@ -19,7 +19,7 @@ from typing import Any
 import millpond
 from millpond.pipeline.load import Pipeline
 from millpond.pipeline.notebooks import source_fingerprint
-from millpond.pipeline.spec import StageSpec
+from millpond.settings.pipeline import StageSpec
 from millpond.store.metadata import MetadataStore
 
 

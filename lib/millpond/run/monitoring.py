@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from collections.abc import Callable
 from typing import Any
 
-from millpond.pipeline.spec import StageSpec
+from millpond.settings.pipeline import StageSpec
 from millpond.quality.anomaly import describe, find_anomalies
 from millpond.quality.monitors import profile_table
 from millpond.store.metadata import MetadataStore

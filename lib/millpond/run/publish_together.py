@@ -35,23 +35,36 @@ def staged_schemas(group: list[str]) -> list[str]:
     return list(dict.fromkeys(entry.split(".")[0] for entry in group))
 
 
-def publish_run(root: str, pipeline: str, run_id: str) -> list[str]:
-    """Publish ``run_id``'s staged builds of pipeline file ``pipeline`` together, sweep what
-    killed runs left; lines for the console (JSON, for :func:`~millpond.run.forkserver.call_forked`)."""
-    from millpond.pipeline.load import load_pipeline
+def declared_tables(runner: Runner) -> dict[str, dict]:
+    """The ``tables:`` declarations of ``runner``'s pipeline as the run loaded them (JSON)."""
+    return {name: spec.model_dump(mode="json", exclude_unset=True)
+            for stage in runner.pipeline.spec.stages for name, spec in stage.tables.items()}
+
+
+def _table_spec(workspace, tables: dict[str, dict], pipeline: str, name: str):
+    """``name``'s declarations: the run's, else any pipeline file's (a table its stage does not declare)."""
     from millpond.pipeline.tables import declared_table_spec
+    from millpond.settings.tables import TableSpec
+
+    return TableSpec.model_validate(tables[name]) if name in tables else declared_table_spec(workspace, name, pipeline)
+
+
+def publish_run(root: str, pipeline: str, group: list[str], tables: dict[str, dict], run_id: str) -> list[str]:
+    """Publish ``run_id``'s staged builds of ``pipeline``'s ``group`` together, with the
+    ``tables`` declarations the run loaded, and sweep what killed runs left; lines for the
+    console (JSON, for :func:`~millpond.run.forkserver.call_forked`)."""
     from millpond.store.metadata import MetadataStore
     from millpond.warehouse.connect import Warehouse
     from millpond.warehouse.staging import StagedBuild, drop_staged, publish_staged
     from millpond.workspace import Workspace
 
     workspace = Workspace(root)
-    spec = load_pipeline(workspace, pipeline, check_notebooks=False)
     store = MetadataStore(workspace.meta_dir / "meta.sqlite")
     pending = store.pending_builds(run_id)
     retain = workspace.spec.versions.retain
+    specs = {p["table_name"]: _table_spec(workspace, tables, pipeline, p["table_name"]) for p in pending}
     builds = [StagedBuild(p["table_name"], p["staged"], p["kind"], p["rows"], p["schema"], p["unique_key"],
-                          declared_table_spec(workspace, p["table_name"], spec.name).retain or retain, p["stage"])
+                          specs[p["table_name"]].retain or retain, p["stage"])
               for p in pending]
     warehouse = Warehouse(workspace, f"publish of run {run_id}")
     lines = []
@@ -61,25 +74,24 @@ def publish_run(root: str, pipeline: str, run_id: str) -> list[str]:
             try:
                 publish_staged(con, store, builds, run_id=run_id)
             except BaseException:  # nothing was swapped: the staged builds go
-                drop_staged(con, staged_schemas(spec.spec.publish_together))
+                drop_staged(con, staged_schemas(group))
                 raise
             store.published(run_id)  # after the swap: a crash between the two reruns the stages, never less
             lines.append(f"published {', '.join(b.name for b in builds)} together")
-            lines += _lake_copies(workspace, con, spec.name, [b.name for b in builds])
-        drop_staged(con, staged_schemas(spec.spec.publish_together))  # what killed runs left
+            lines += _lake_copies(workspace, con, {b.name: specs[b.name] for b in builds})
+        drop_staged(con, staged_schemas(group))  # what killed runs left
     finally:
         warehouse.close()
     return lines
 
 
-def _lake_copies(workspace, con, pipeline: str, tables: list[str]) -> list[str]:
-    """Write the lake copies that ``tables`` declare (``publish:``), now that they are published."""
-    from millpond.pipeline.tables import declared_table_spec
+def _lake_copies(workspace, con, tables: dict) -> list[str]:
+    """Write the lake copies that ``tables`` (name: declarations) declare (``publish:``), now that they are published."""
     from millpond.warehouse.lake import LAKE_DIR, publish
 
     lines = []
-    for name in tables:
-        declared = declared_table_spec(workspace, name, pipeline).publish
+    for name, spec in tables.items():
+        declared = spec.publish
         if declared is not None:
             try:
                 publish(con, None, name, workspace.root / LAKE_DIR, declared)
@@ -88,27 +100,24 @@ def _lake_copies(workspace, con, pipeline: str, tables: list[str]) -> list[str]:
     return lines
 
 
-def discard_run(root: str, pipeline: str, run_id: str) -> list[str]:
-    """Drop ``run_id``'s staged tables (it failed): the group stays as it was; lines for the console."""
-    from millpond.pipeline.load import load_pipeline
+def discard_run(root: str, pipeline: str, group: list[str], tables: dict[str, dict], run_id: str) -> list[str]:
+    """Drop ``run_id``'s staged tables of ``group`` (it failed): the group stays as it was;
+    lines for the console."""
     from millpond.store.metadata import MetadataStore
     from millpond.warehouse.connect import Warehouse
     from millpond.warehouse.staging import drop_staged
-
     from millpond.workspace import Workspace
 
     workspace = Workspace(root)
-    spec = load_pipeline(workspace, pipeline, check_notebooks=False)
     store = MetadataStore(workspace.meta_dir / "meta.sqlite")
-    tables = [p["table_name"] for p in store.pending_builds(run_id)]
+    built = [p["table_name"] for p in store.pending_builds(run_id)]
     warehouse = Warehouse(workspace, f"discard of run {run_id}")
     try:
-        drop_staged(warehouse.hold(), staged_schemas(spec.spec.publish_together))
+        drop_staged(warehouse.hold(), staged_schemas(group))
     finally:
         warehouse.close()
-    group = ", ".join(spec.spec.publish_together)
-    return [f"not published: {', '.join(tables)} (left as they were: the run failed, and {group} publish together)"
-            ] if tables else []
+    return [f"not published: {', '.join(built)} (left as they were: the run failed, and {', '.join(group)} publish together)"
+            ] if built else []
 
 
 def finish_publishing(runner: Runner, run_id: str, ok: bool) -> bool:
@@ -122,7 +131,8 @@ def finish_publishing(runner: Runner, run_id: str, ok: bool) -> bool:
     if not runner.store.pending_builds(run_id):
         return ok  # nothing built under a staged name: nothing to swap or drop
     target = "publish_run" if ok else "discard_run"
-    payload = {"root": str(runner.workspace.root), "pipeline": str(runner.pipeline.path), "run_id": run_id}
+    payload = {"root": str(runner.workspace.root), "pipeline": runner.pipeline.name, "run_id": run_id,
+               "group": list(runner.pipeline.spec.publish_together), "tables": declared_tables(runner)}
     try:
         if runner._engine() == "warm":
             from millpond.run.forkserver import call_forked

@@ -286,7 +286,7 @@ class Runner(StageDecisions):
         self.reporter.stage_finished(name, status, duration, rows, detail)
 
     def _run_stage(self, run_id: str, name: str) -> None:
-        from millpond.run.execute import StageJob, kernel_env, run_with_retries
+        from millpond.run.execute import StageJob, kernel_env, run_with_retries, stage_declarations
 
         stage = self.pipeline.stage(name)
         t0 = time.time()
@@ -312,7 +312,8 @@ class Runner(StageDecisions):
             env=kernel_env(self.workspace.root, run_id, self.pipeline.name, name, fingerprint, list(params),
                            self.options.full_refresh, profile=self.options.profile,
                            not_needed=tables_outside_needs(self.pipeline, name),
-                           publish_together=self.pipeline.spec.publish_together),
+                           publish_together=self.pipeline.spec.publish_together,
+                           declarations=stage_declarations(stage)),
             cwd=self.workspace.root,
             timeout=timeout,
             retries=retries,
@@ -361,15 +362,14 @@ class Runner(StageDecisions):
     def _checks(self, stage, run_id: str):
         """Run ``stage``'s declared checks: on the warm engine in a child of the fork server (which
         has Ibis and DuckDB loaded), so the runner never imports them; else here."""
-        from millpond.run.checks import ChecksOutcome, run_stage_checks
+        from millpond.stage_api.checks import ChecksOutcome, run_stage_checks, stage_as_yaml
 
         if self._engine() == "warm":
             from millpond.run.forkserver import call_forked
 
             try:
-                found = call_forked("millpond.run.checks:stage_checks_in_child", {
-                    "root": str(self.workspace.root), "pipeline": str(self.pipeline.path), "stage": stage.name,
-                    "run_id": run_id})
+                found = call_forked("millpond.stage_api.checks:stage_checks_in_child", {
+                    "root": str(self.workspace.root), "stage": stage_as_yaml(stage), "run_id": run_id})
             except RuntimeError as exc:  # the child died or the server is gone: this stage fails, not the run
                 raise MillpondError(str(exc)) from None
             return ChecksOutcome(**found)

@@ -11,7 +11,7 @@ import pandas as pd
 from millpond.report import Chart, Checks, Heading, Metrics, Paragraph, Table, bar_chart, line_chart, write_report
 
 if TYPE_CHECKING:
-    from millpond.context import StageContext
+    from millpond.stage_api.context import StageContext
 
 LAYERS = ("bronze", "silver", "gold", "quality")
 SOURCES = ("customers", "products", "orders", "order_lines", "payments", "events")

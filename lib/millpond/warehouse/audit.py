@@ -46,9 +46,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
 
 from millpond.errors import MillpondError
+from millpond.settings.tables import VolumeGuard
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -58,34 +58,6 @@ AFTER_THE_SWAP_ONLY = ("sql", "freshness")
 
 Audit = Callable[["ir.Table"], list[str]]
 """Problems of a freshly built table (the temporary one), one item each; empty passes."""
-
-
-class VolumeGuard(BaseModel):
-    """``volume:`` of a table: how few rows, and how sudden a drop, a build may bring.
-
-    >>> VolumeGuard.model_validate({"min_rows": 1, "max_drop": 0.5}).max_drop
-    0.5
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    min_rows: int = Field(default=0, ge=0, description="the fewest rows a build may have")
-    max_drop: float | None = Field(
-        default=None, gt=0, le=1, description="the largest share of the replaced table's rows a build may lose"
-    )
-    allow_empty: bool = Field(default=False, description="an empty build may replace a table that has rows")
-
-
-def default_volume_guard(name: str) -> VolumeGuard:
-    """The guard of a table that declares none: no empty build over a non-empty table,
-    except in the ``quarantine`` layer.
-
-    >>> default_volume_guard("silver.orders").allow_empty, default_volume_guard("quarantine.orders").allow_empty
-    (False, True)
-    """
-    from millpond.quality.quarantine import QUARANTINE_LAYER
-
-    return VolumeGuard(allow_empty=name.split(".")[0] == QUARANTINE_LAYER)
 
 
 def volume_problem(guard: VolumeGuard, rows: int, previous: int | None) -> str | None:
@@ -192,19 +164,3 @@ def build_audit(con: Any, name: str, *, volume: VolumeGuard | None, checks: Audi
     return verify
 
 
-def declared_audit(ctx: Any, name: str) -> Audit | None:
-    """The :func:`checks_audit` of table ``name`` for a stage context ``ctx``
-    (:class:`millpond.context.StageContext`): the checks its pipeline declares; under the
-    runner a failed audit is recorded with the run and stage, samples PII-masked."""
-    from millpond.pipeline.tables import declared_checks
-
-    def record(rows: list[dict]) -> None:
-        from millpond.quality.pii import mask_sample
-
-        if ctx.under_runner:
-            quality = ctx.workspace.spec.quality
-            ctx.store.record_checks(ctx.run_id, ctx.stage_name,
-                                    [r | {"sample": mask_sample(r["sample"], quality)} for r in rows])
-
-    declared = declared_checks(ctx.workspace, name, ctx.pipeline)
-    return checks_audit(name, declared, table=ctx.table, con=ctx.con, record=record) if declared else None

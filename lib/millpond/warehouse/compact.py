@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field
 
 from millpond.engines.base import Waste  # noqa: F401 - re-exported: compaction's measure
 from millpond.errors import MillpondError
@@ -37,20 +36,6 @@ if TYPE_CHECKING:
     from millpond.workspace import Workspace
 
 MB = 1024 * 1024
-
-
-class CompactionSpec(BaseModel):
-    """``compaction:`` in ``millpond.yml``.
-
-    >>> CompactionSpec().waste
-    0.3
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    auto: bool = Field(default=True, description="compact at the end of a run when the thresholds are passed")
-    waste: float = Field(default=0.3, gt=0, lt=1, description="share of the file that is free space")
-    min_size_mb: float = Field(default=64, ge=0, allow_inf_nan=False, description="smaller files are never compacted automatically")
 
 
 @dataclass

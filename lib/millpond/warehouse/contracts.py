@@ -19,76 +19,16 @@ line naming the table, the clause and a count, and the previous version stays.
 
 from __future__ import annotations
 
-import re
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from millpond.errors import MillpondError
+from millpond.settings.tables import Contract
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
     from ibis.backends import BaseBackend
-
-
-_PLAIN_DTYPE = re.compile(
-    r"!?(boolean|bool|u?int(8|16|32|64)|float(16|32|64)|string|binary|date|time|json|uuid|inet|macaddr|null"
-    r"|decimal(\(\d+,\d+\))?|timestamp(\(\d\))?|interval\('?(second|minute|hour|day|week|month|year)'?\))"
-)
-"""Type names Ibis certainly parses (checked in tests); a spec's contract is validated
-without importing Ibis when every type is one of them."""
-
-
-class Contract(BaseModel):
-    """A table's promised shape.
-
-    >>> Contract.model_validate({"columns": {"id": "int64"}, "primary_key": ["id"]}).primary_key
-    ['id']
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    columns: dict[str, str] | None = None
-    not_null: list[str] = []
-    primary_key: list[str] = []
-
-    @field_validator("columns")
-    @classmethod
-    def _types_parse(cls, columns: dict[str, str] | None) -> dict[str, str] | None:
-        for column, spelled in (columns or {}).items():
-            if not _PLAIN_DTYPE.fullmatch(spelled.replace(" ", "")):  # anything else: ask Ibis (0.4 s to import)
-                from millpond.quality.builtin import parse_dtype
-
-                parse_dtype(spelled, column)
-        return columns
-
-    @model_validator(mode="after")
-    def _names_are_columns(self) -> Contract:
-        if self.columns is not None:
-            unknown = [c for c in [*self.not_null, *self.primary_key] if c not in self.columns]
-            if unknown:
-                raise ValueError(f"not_null/primary_key name column(s) not in columns: {', '.join(unknown)}")
-        return self
-
-
-def parse_contract(value: Contract | dict[str, Any] | None, name: str) -> Contract | None:
-    """A :class:`Contract` from a declaration, or one line naming the table and the bad field.
-
-    >>> parse_contract({"columns": {"id": "integr"}}, "gold.t")
-    Traceback (most recent call last):
-    ...
-    millpond.errors.MillpondError: contract of gold.t: columns: column 'id': 'integr' is not an Ibis type (such as int64, float64, string, date, timestamp, decimal(18, 2))
-    """
-    if value is None or isinstance(value, Contract):
-        return value
-    try:
-        return Contract.model_validate(value)
-    except ValidationError as invalid:
-        error = invalid.errors()[0]
-        where = ".".join(str(p) for p in error["loc"]) or "contract"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        raise MillpondError(f"contract of {name}: {where}: {message}") from None
 
 
 def contract_violations(contract: Contract, table: ir.Table, *, check_key: bool = True) -> list[str]:

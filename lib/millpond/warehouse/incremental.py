@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
     from ibis.backends import BaseBackend
 
-    from millpond.warehouse.contracts import Contract
+    from millpond.settings.tables import Contract
 
 STRATEGIES = ("append", "merge", "delete+insert")
 _UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}

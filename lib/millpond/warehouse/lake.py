@@ -38,11 +38,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
 
 from millpond.errors import MillpondError
+from millpond.settings.tables import PublishSpec
 from millpond.warehouse.materialize import split_name
 
 if TYPE_CHECKING:
@@ -55,24 +55,6 @@ LAKE_DIR = "data/lake"
 MANIFEST = "_millpond_lake.json"
 """The file in a parquet snapshot that records its schema and options (ignored by readers)."""
 CODECS = {"zstd": "ZSTD", "snappy": "SNAPPY", "gzip": "GZIP", "lz4": "LZ4", "brotli": "BROTLI", "none": "UNCOMPRESSED"}
-
-
-class PublishSpec(BaseModel):
-    """How a table is published to the lake (``publish:`` under a stage's ``tables:``).
-
-    >>> PublishSpec.model_validate({"partition_by": ["order_date"], "format": "delta"}).compression
-    'zstd'
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    format: Literal["parquet", "delta"] = Field(default="parquet",
-                                                description="plain Parquet snapshots or a Delta table")
-    partition_by: list[str] = Field(default=[], description="Hive partition columns (integer, string, date or boolean)")
-    compression: Literal["zstd", "snappy", "gzip", "lz4", "brotli", "none"] = "zstd"
-    compression_level: int | None = Field(default=None, description="the codec's level; its default when unset")
-    row_group_size: int = Field(default=122_880, gt=0,
-                                description="rows per Parquet row group (the last may be smaller)")
 
 
 @dataclass

@@ -27,16 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from millpond.errors import MillpondError
-from millpond.warehouse.lake import (
-    CODECS,
-    Published,
-    PublishSpec,
-    RowCounter,
-    arrow_filter,
-    existing_lake_table,
-    schema_from_text,
-    schema_text,
-)
+from millpond.warehouse.lake import CODECS, Published, RowCounter, arrow_filter, existing_lake_table, schema_from_text, schema_text
+from millpond.settings.tables import PublishSpec
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir

@@ -25,8 +25,7 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
     from ibis.backends import BaseBackend
 
-    from millpond.pipeline.tables import TableSpec
-    from millpond.warehouse.contracts import Contract
+    from millpond.settings.tables import Contract, TableSpec
     from millpond.warehouse.incremental import Incremental
 
 KINDS = ("table", "view", "incremental", "materialized_view")
@@ -180,7 +179,8 @@ def materialize(con: BaseBackend, expr: ir.Table, name: str, kind: str = "table"
     started = time.perf_counter()
     ensure_schema(con, schema)
     new_rows = held = refresh = None
-    from millpond.warehouse.contracts import enforce_contract, parse_contract
+    from millpond.warehouse.contracts import enforce_contract
+    from millpond.settings.tables import parse_contract
     from millpond.warehouse.evolution import check_policy, rebuild
 
     policy = check_policy(on_schema_change or (spec.on_schema_change if spec else None), name)

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
     from ibis.backends import BaseBackend
 
-    from millpond.warehouse.contracts import Contract
+    from millpond.settings.tables import Contract
 
 STATE_SCHEMA, STATE_TABLE = "_millpond", "materialized_views"
 STATE_COLUMNS = {

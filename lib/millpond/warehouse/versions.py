@@ -34,7 +34,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
 
 from millpond.engines import engine_for
 from millpond.errors import MillpondError
@@ -48,18 +47,6 @@ if TYPE_CHECKING:
     from millpond.warehouse.materialize import Materialized
 
 VERSIONED_KINDS = ("table", "incremental")
-
-
-class VersionsSpec(BaseModel):
-    """``versions:`` in ``millpond.yml``.
-
-    >>> VersionsSpec().retain
-    3
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    retain: int = Field(default=3, ge=1, description="versions kept per table, the live one included")
 
 
 @dataclass

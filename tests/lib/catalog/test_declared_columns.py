@@ -11,7 +11,8 @@ from pydantic import ValidationError
 
 from millpond.cli import main
 from millpond.errors import MillpondError
-from millpond.pipeline.tables import ColumnDoc, TableSpec, declared_table_spec
+from millpond.pipeline.tables import declared_table_spec
+from millpond.settings.tables import ColumnDoc, TableSpec
 from millpond.store.metadata import Materialization, MetadataStore
 from millpond.warehouse.incremental import Incremental
 from millpond.warehouse.materialize import TEMP_PREFIX, materialize

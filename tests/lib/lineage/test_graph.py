@@ -22,7 +22,7 @@ import pytest
 from support.workspaces import make_workspace, write_notebook
 
 from millpond.cli import main
-from millpond.context import StageContext
+from millpond.stage_api.context import StageContext
 from millpond.errors import MillpondError
 from millpond.lineage.columns import IN_MEMORY, ColumnRef
 from millpond.lineage.view import impact, workspace_lineage

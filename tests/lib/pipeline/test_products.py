@@ -9,7 +9,8 @@ from millpond.catalog import build_catalog
 from millpond.catalog.entry import QualityStatus
 from millpond.errors import SpecError
 from millpond.pipeline.load import load_pipeline
-from millpond.pipeline.products import ProductSpec, parse_duration, product_status
+from millpond.catalog.products import product_status
+from millpond.settings.tables import ProductSpec, parse_duration
 from millpond.store.metadata import Materialization, MetadataStore
 from millpond.workspace import Workspace
 

@@ -6,7 +6,8 @@ import textwrap
 
 import pytest
 
-from millpond.pipeline.tables import TableSpec, declared_table_spec
+from millpond.pipeline.tables import declared_table_spec
+from millpond.settings.tables import TableSpec
 from millpond.workspace import Workspace
 
 
@@ -47,7 +48,7 @@ def test_options_come_from_the_stage_that_declares_them(tmp_path):
 
 
 def test_a_table_not_produced_by_the_stage_is_refused(tmp_path):
-    from millpond.pipeline.spec import PipelineSpec
+    from millpond.settings.pipeline import PipelineSpec
 
     with pytest.raises(ValueError, match="gold.x.*not among this stage's produces"):
         PipelineSpec.model_validate(

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from millpond.quality.anomaly import band, describe, find_anomalies, judge
-from millpond.quality.settings import MonitorsSpec
+from millpond.settings.quality import MonitorsSpec
 
 
 def bounds(b) -> tuple[float, float]:

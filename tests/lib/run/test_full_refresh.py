@@ -6,7 +6,7 @@ import duckdb
 import pytest
 from support.workspaces import make_workspace, write_notebook
 
-from millpond.context import StageContext
+from millpond.stage_api.context import StageContext
 from millpond.errors import SpecError
 from millpond.run.runner import RunOptions, open_store, run_pipeline
 from millpond.workspace import Workspace

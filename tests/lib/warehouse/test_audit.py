@@ -6,7 +6,7 @@ import ibis
 import pytest
 
 from millpond.errors import MillpondError
-from millpond.pipeline.tables import TableSpec
+from millpond.settings.tables import TableSpec
 from millpond.warehouse.audit import checks_audit
 from millpond.warehouse.incremental import Incremental
 from millpond.warehouse.materialize import TEMP_PREFIX, materialize

@@ -10,7 +10,7 @@ import pytest
 from support.workspaces import make_workspace, write_notebook
 
 from millpond.cli import main
-from millpond.context import StageContext
+from millpond.stage_api.context import StageContext
 from millpond.warehouse.compact import MB, compact_after_run, compact_postgres, duckdb_file_waste, measure_waste
 from millpond.warehouse.incremental import Incremental
 from millpond.warehouse.materialize import materialize

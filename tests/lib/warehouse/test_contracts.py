@@ -6,8 +6,7 @@ import ibis
 import pytest
 
 from millpond.errors import MillpondError
-from millpond.pipeline.tables import TableSpec
-from millpond.warehouse.contracts import parse_contract
+from millpond.settings.tables import TableSpec, parse_contract
 from millpond.warehouse.incremental import Incremental
 from millpond.warehouse.materialize import TEMP_PREFIX, materialize
 
@@ -115,7 +114,7 @@ def test_a_contract_on_a_view_is_refused(previous):
 def test_the_stage_context_enforces_what_the_pipeline_declares(tmp_path):
     from support.workspaces import make_workspace
 
-    from millpond.context import StageContext
+    from millpond.stage_api.context import StageContext
     from millpond.workspace import Workspace
 
     declared = {"on_schema_change": "append_new_columns", "contract": {"not_null": ["v"], "primary_key": ["id"]}}
@@ -145,14 +144,14 @@ def test_types_recognised_without_ibis_are_types_ibis_parses(spelled):
     each must be a type Ibis itself parses, or a bad contract would slip through."""
     import ibis
 
-    from millpond.warehouse.contracts import _PLAIN_DTYPE
+    from millpond.settings.tables import _PLAIN_DTYPE
 
     assert _PLAIN_DTYPE.fullmatch(spelled.replace(" ", ""))
     ibis.dtype(spelled)
 
 
 def test_a_misspelt_type_is_still_refused():
-    from millpond.warehouse.contracts import Contract
+    from millpond.settings.tables import Contract
 
     with pytest.raises(ValueError, match="'integr' is not an Ibis type"):
         Contract.model_validate({"columns": {"id": "integr"}})

@@ -17,7 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from millpond.errors import MillpondError
-from millpond.warehouse.lake import PublishSpec, lake_path, publish, read_lake
+from millpond.warehouse.lake import lake_path, publish, read_lake
+from millpond.settings.tables import PublishSpec
 from millpond.warehouse.lake_delta import delta_versions
 
 UTC = dt.timezone.utc
@@ -199,7 +200,7 @@ def test_mistakes_are_one_line_errors(duckdb_con, lake):
 def test_a_table_declaring_publish_is_published_by_materialize(tmp_path, monkeypatch):
     from support.workspaces import make_workspace
 
-    from millpond.context import StageContext
+    from millpond.stage_api.context import StageContext
     from millpond.workspace import Workspace
 
     for name in ("MILLPOND_RUN_ID", "MILLPOND_STAGE", "MILLPOND_PIPELINE"):
@@ -223,7 +224,7 @@ def test_a_table_declaring_publish_is_published_by_materialize(tmp_path, monkeyp
 def test_a_bad_publish_declaration_is_refused_with_the_spec():
     from pydantic import ValidationError
 
-    from millpond.pipeline.spec import PipelineSpec
+    from millpond.settings.pipeline import PipelineSpec
 
     stage = {"name": "s", "notebook": "n.ipynb", "produces": ["gold.a"],
              "tables": {"gold.a": {"publish": {"compression": "lzma", "partition_by": ["day"]}}}}

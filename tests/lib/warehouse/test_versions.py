@@ -228,7 +228,7 @@ def cli(capsys, *args) -> tuple[int, str, str]:
 
 
 def test_stage_context_and_commands_read_diff_and_roll_back(workspace, capsys):
-    from millpond.context import StageContext
+    from millpond.stage_api.context import StageContext
 
     root = str(workspace.root)
     ctx = StageContext(workspace)
@@ -268,7 +268,7 @@ def test_stage_context_and_commands_read_diff_and_roll_back(workspace, capsys):
 
 
 def test_a_stage_can_declare_its_own_retention(tmp_path):
-    from millpond.context import StageContext
+    from millpond.stage_api.context import StageContext
     from millpond.workspace import Workspace
 
     (tmp_path / "millpond.yml").write_text("name: t\n")

@@ -30,10 +30,10 @@ from millpond.warehouse.connect import Warehouse
 from millpond.workspace import Workspace
 
 if TYPE_CHECKING:
+    from millpond.settings.tables import TableSpec
     import ibis.expr.types as ir
     import pandas as pd
 
-    from millpond.pipeline.tables import TableSpec
     from millpond.warehouse.lake import Published
     from millpond.quality.basic import Check
     from ibis.backends import BaseBackend
@@ -64,7 +64,7 @@ class StageContext:
 
             die_with(json.loads(os.environ.get("MILLPOND_RUNNER") or "null"))  # any engine's kernel ends with its run
         else:
-            from millpond.interactive import pause_between_cells
+            from millpond.stage_api.interactive import pause_between_cells
 
             pause_between_cells(self)
 
@@ -103,7 +103,7 @@ class StageContext:
         schema, table = split_name(name)
         if self.under_runner:
             self._note_read(name)
-            from millpond.build_steps import publish_group
+            from millpond.stage_api.build import publish_group
             from millpond.warehouse.staging import in_group
 
             staged = self.store.staged_location(self.run_id, name) if in_group(name, publish_group()) else None
@@ -214,7 +214,7 @@ class StageContext:
             options["incremental"] = Incremental.of(strategy, unique_key, watermark, partition_by, partitions, lookback)
         elif kind == "materialized_view":
             options |= {"upstream_version": self._recorded_version, "watermark": watermark}
-        from millpond.build_steps import build_table
+        from millpond.stage_api.build import build_table
 
         return build_table(self, expr, name, kind, options, [unique_key] if isinstance(unique_key, str) else unique_key)
 
@@ -239,7 +239,8 @@ class StageContext:
 
             ctx.publish("gold.fct_orders", partition_by=["order_date"], format="delta")
         """
-        from millpond.warehouse.lake import LAKE_DIR, PublishSpec, publish
+        from millpond.warehouse.lake import LAKE_DIR, publish
+        from millpond.settings.tables import PublishSpec
 
         declared = self.table_spec(name).publish
         spec = PublishSpec.model_validate({**(declared.model_dump() if declared else {}), **options})
@@ -253,9 +254,10 @@ class StageContext:
         return read_lake(self.con, name, self.path(LAKE_DIR), version=version, filters=filters)
 
     def table_spec(self, name: str) -> TableSpec:
-        """The options declared for ``name`` under a stage's ``tables:`` in ``pipelines/*.yml``
-        (this run's pipeline first); empty when none. Interactively too, so a notebook run in
-        JupyterLab keeps the same contract, schema policy and retention as under the runner."""
+        """The options declared for ``name`` under a stage's ``tables:``: under the runner as
+        the run loaded them, else from ``pipelines/*.yml`` (this run's pipeline first), so a
+        notebook run in JupyterLab keeps the same contract, schema policy and retention as
+        under the runner (:func:`millpond.pipeline.tables.declared_table_spec`)."""
         from millpond.pipeline.tables import declared_table_spec
 
         return declared_table_spec(self.workspace, name, self.pipeline)
@@ -320,7 +322,7 @@ class StageContext:
 
         from millpond.quality.basic import Check
         from millpond.quality.declared import build_checks, parse_checks
-        from millpond.run.checks import run_and_record
+        from millpond.stage_api.checks import run_and_record
 
         if isinstance(target, str):
             if declared is None:

@@ -28,7 +28,7 @@ win over merged ones, and of a list (``<<: [*slow, *defaults]``) the first mappi
 
 Durations are bounded (a stage ``timeout`` of at most a week, a ``retry_backoff`` of at
 most an hour, neither ``.inf`` nor ``.nan``), and ``notebook`` and ``reads`` must be
-paths and globs the system can use (:mod:`millpond.spec_values`).
+paths and globs the system can use (:mod:`millpond.settings.values`).
 
 Only structure and types are checked here; :mod:`millpond.pipeline.load` checks
 what needs the whole file or the notebooks (cycles, unknown ``needs``, parameters).
@@ -40,10 +40,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from millpond.pipeline.params import ParamType, coerce
-from millpond.pipeline.products import DOMAIN
-from millpond.pipeline.tables import TableSpec
-from millpond.spec_values import MAX_BACKOFF, MAX_TIMEOUT, GlobPattern, WorkspacePath
+from millpond.settings.params import ParamType, coerce
+from millpond.settings.tables import DOMAIN, TableSpec
+from millpond.settings.values import MAX_BACKOFF, MAX_TIMEOUT, GlobPattern, WorkspacePath
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 TABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$"

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from millpond.pipeline.spec import StageSpec
+from millpond.settings.pipeline import StageSpec
 from millpond.quality.pii import mask_sample
 from millpond.store.metadata import MetadataStore
 from millpond.warehouse.connect import Warehouse
@@ -48,7 +48,8 @@ class ChecksOutcome:
 
 
 def run_stage_checks(workspace: Workspace, stage: StageSpec, run_id: str | None, store: MetadataStore) -> ChecksOutcome:
-    """Build, run and record the checks ``stage`` declares; see the module docstring."""
+    """Build, run and record the checks ``stage`` declares (as the run loaded them); see the
+    module docstring."""
     from millpond.quality.declared import build_checks, parse_checks
     from millpond.engines import described_table
 
@@ -70,18 +71,36 @@ def run_stage_checks(workspace: Workspace, stage: StageSpec, run_id: str | None,
         warehouse.close()
 
 
-def stage_checks_in_child(root: str, pipeline: str, stage: str, run_id: str | None) -> dict:
+def stage_checks_in_child(root: str, stage: str, run_id: str | None) -> dict:
     """:func:`run_stage_checks` for a child of the fork server
-    (:func:`millpond.run.forkserver.call_forked`): the runner then imports no Ibis."""
+    (:func:`millpond.run.forkserver.call_forked`): the runner then imports no Ibis. ``stage``
+    is the stage's declaration as the run loaded it (:func:`stage_as_yaml`), not read again
+    from its file."""
     import dataclasses
 
-    from millpond.pipeline.load import load_pipeline
+    import yaml
+
     from millpond.store.metadata import MetadataStore
 
     workspace = Workspace(root)
-    spec = load_pipeline(workspace, pipeline, check_notebooks=False).stage(stage)
+    spec = StageSpec.model_validate(yaml.safe_load(stage))
     store = MetadataStore(workspace.meta_dir / "meta.sqlite")  # as the runner opens it
     return dataclasses.asdict(run_stage_checks(workspace, spec, run_id, store))
+
+
+def stage_as_yaml(stage: StageSpec) -> str:
+    """``stage``'s declaration as YAML text: what the runner hands a process that must act on
+    it as the run loaded it (YAML, not JSON, so that dates in check arguments stay dates).
+
+    >>> import datetime as dt, yaml
+    >>> s = StageSpec(name="s", notebook="s.ipynb", produces=["gold.t"],
+    ...               checks={"gold.t": [{"between": {"column": "d", "min_value": dt.date(2024, 1, 1)}}]})
+    >>> StageSpec.model_validate(yaml.safe_load(stage_as_yaml(s))) == s
+    True
+    """
+    import yaml
+
+    return yaml.safe_dump(stage.model_dump(mode="python", exclude_unset=True), sort_keys=False)
 
 
 def run_and_record(checks: Iterable[Check], workspace: Workspace, store: MetadataStore | None,

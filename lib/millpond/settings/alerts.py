@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from millpond.spec_values import MAX_BACKOFF
+from millpond.settings.values import MAX_BACKOFF
 
 Trigger = Literal["run_failed", "check_failed", "anomaly"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from millpond.context import StageContext
+    from millpond.stage_api.context import StageContext
 
 
 def pause_between_cells(ctx: StageContext) -> None:

@@ -1,6 +1,6 @@
 """The steps of ``ctx.materialize``: build, record, lineage, version, lake, plan, profile.
 
-:func:`build_table` is what :meth:`millpond.context.StageContext.materialize` does once it
+:func:`build_table` is what :meth:`millpond.stage_api.context.StageContext.materialize` does once it
 has gathered its options. A table of the run's ``publish_together`` group
 (``MILLPOND_PUBLISH_TOGETHER``, set by the runner) is built under a staged name and
 recorded as waiting (:mod:`millpond.warehouse.staging`); the runner versions it, swaps it
@@ -16,12 +16,15 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from millpond.errors import MillpondError
+from millpond.pipeline.tables import declared_checks
+from millpond.quality.pii import mask_sample
+from millpond.warehouse.audit import Audit, checks_audit
 from millpond.warehouse.materialize import Materialized, materialize
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-    from millpond.context import StageContext
+    from millpond.stage_api.context import StageContext
 
 
 def publish_group() -> list[str]:
@@ -33,7 +36,6 @@ def build_table(ctx: StageContext, expr: ir.Table, name: str, kind: str, options
                 unique_key: list[str] | None) -> Materialized:
     """Build ``expr`` as ``name`` for ``ctx`` with ``materialize``'s ``options`` and record it."""
     from millpond.store.metadata import Materialization
-    from millpond.warehouse.audit import declared_audit  # the declared checks gate the swap
     from millpond.warehouse.staging import STAGED_KINDS, in_group
 
     spec = ctx.table_spec(name)
@@ -88,3 +90,17 @@ def _build_staged(ctx: StageContext, expr: ir.Table, name: str, kind: str, optio
         raise
     result.name = name
     return result, target
+
+
+def declared_audit(ctx: Any, name: str) -> Audit | None:
+    """The :func:`checks_audit` of table ``name`` for a stage context ``ctx``
+    (:class:`millpond.stage_api.context.StageContext`): the checks its pipeline declares; under the
+    runner a failed audit is recorded with the run and stage, samples PII-masked."""
+    def record(rows: list[dict]) -> None:
+        if ctx.under_runner:
+            quality = ctx.workspace.spec.quality
+            ctx.store.record_checks(ctx.run_id, ctx.stage_name,
+                                    [r | {"sample": mask_sample(r["sample"], quality)} for r in rows])
+
+    declared = declared_checks(ctx.workspace, name, ctx.pipeline)
+    return checks_audit(name, declared, table=ctx.table, con=ctx.con, record=record) if declared else None
