@@ -10,7 +10,7 @@ of an error, on IOPub and in the execute reply) has every resolved value replace
 already masked: the executed notebook, JupyterLab's screen, Papermill's error.
 
 Outside a kernel (a script, the runner) it does nothing. The runner masks the declared
-secrets again in what it writes (:mod:`millpond.run.engine`), for values a stage did not
+secrets again in what it writes (:mod:`millpond.kernels.papermill_engine`), for values a stage did not
 resolve through millpond (read from the environment directly).
 """
 

@@ -117,14 +117,14 @@ def run_once(job: StageJob) -> None:
     pm = _import_papermill()
     from papermill.exceptions import PapermillExecutionError
 
-    import millpond.run.engine  # noqa: F401  - registers the engine
+    import millpond.kernels.papermill_engine  # noqa: F401  - registers the engine
 
     logging.getLogger("papermill").setLevel(logging.ERROR)
     timed_out = threading.Event()
     job.output.parent.mkdir(parents=True, exist_ok=True)
     extra: dict[str, Any] = {}
     if job.engine == "warm":
-        from millpond.run.fork_kernel import ForkKernelManager
+        from millpond.kernels.fork_kernel import ForkKernelManager
 
         extra["kernel_manager_class"] = ForkKernelManager
     try:
@@ -239,7 +239,7 @@ def wait_for_html() -> None:
 
 def render_html_forked(notebook: Path) -> Path | None:
     """:func:`render_html` in a child of the warm fork server."""
-    from millpond.run.forkserver import call_forked
+    from millpond.kernels.forkserver import call_forked
 
     try:
         done = call_forked("millpond.run.execute:render_html_in_child", {"notebook": str(notebook)}, timeout=600)
@@ -250,14 +250,14 @@ def render_html_forked(notebook: Path) -> Path | None:
 
 
 def render_html_in_child(notebook: str) -> str | None:
-    """:func:`render_html` as :func:`millpond.run.forkserver.call_forked` calls it (JSON in and out)."""
+    """:func:`render_html` as :func:`millpond.kernels.forkserver.call_forked` calls it (JSON in and out)."""
     done = render_html(Path(notebook))
     return str(done) if done else None
 
 
 def render_html(notebook: Path) -> Path | None:
     """An HTML rendering of an executed notebook, input cells hidden, that opens offline."""
-    from millpond.run.notebook_html import notebook_to_html
+    from millpond.kernels.notebook_html import notebook_to_html
 
     try:
         return notebook_to_html(notebook)

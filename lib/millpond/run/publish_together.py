@@ -52,7 +52,7 @@ def _table_spec(workspace, tables: dict[str, dict], pipeline: str, name: str):
 def publish_run(root: str, pipeline: str, group: list[str], tables: dict[str, dict], run_id: str) -> list[str]:
     """Publish ``run_id``'s staged builds of ``pipeline``'s ``group`` together, with the
     ``tables`` declarations the run loaded, and sweep what killed runs left; lines for the
-    console (JSON, for :func:`~millpond.run.forkserver.call_forked`)."""
+    console (JSON, for :func:`~millpond.kernels.forkserver.call_forked`)."""
     from millpond.store.metadata import MetadataStore
     from millpond.warehouse.connect import Warehouse
     from millpond.warehouse.staging import StagedBuild, drop_staged, publish_staged
@@ -135,7 +135,7 @@ def finish_publishing(runner: Runner, run_id: str, ok: bool) -> bool:
                "group": list(runner.pipeline.spec.publish_together), "tables": declared_tables(runner)}
     try:
         if runner._engine() == "warm":
-            from millpond.run.forkserver import call_forked
+            from millpond.kernels.forkserver import call_forked
 
             lines = call_forked(f"millpond.run.publish_together:{target}", payload)
         else:

@@ -66,7 +66,7 @@ def _wait_for_html() -> None:
     execute = sys.modules.get("millpond.run.execute")  # not imported: no stage ran, nothing to wait for
     if execute is not None:
         execute.wait_for_html()
-    fork_kernel = sys.modules.get("millpond.run.fork_kernel")
+    fork_kernel = sys.modules.get("millpond.kernels.fork_kernel")
     if fork_kernel is not None:
         fork_kernel.REAPER.wait()
 
@@ -106,7 +106,7 @@ class Runner(StageDecisions):
         self.status: dict[str, str] = {s: "pending" for s in self.selected}
         self.redactor = remember_declared(workspace.secret_env())  # masked in all a run writes, the store too
         self._warmed, self._warm_lock = False, threading.Lock()
-        from millpond.run.forkserver import configure
+        from millpond.kernels.forkserver import configure
 
         configure(workspace.spec.execution.keep_warm, workspace.spec.execution.preload)
         self._check_full_refresh()
@@ -190,7 +190,7 @@ class Runner(StageDecisions):
         def warm() -> None:
             try:
                 if engine == "warm":
-                    from millpond.run.kernel_pool import kernel_pool
+                    from millpond.kernels.pool import kernel_pool
 
                     kernel_pool(max(1, self.options.jobs)).fill()
                 if checks:
@@ -365,7 +365,7 @@ class Runner(StageDecisions):
         from millpond.stage_api.checks import ChecksOutcome, run_stage_checks, stage_as_yaml
 
         if self._engine() == "warm":
-            from millpond.run.forkserver import call_forked
+            from millpond.kernels.forkserver import call_forked
 
             try:
                 found = call_forked("millpond.stage_api.checks:stage_checks_in_child", {

@@ -48,7 +48,7 @@ class ExecutionSpec(BaseModel):
     engine: Literal["warm", "papermill"] = Field(
         default="warm",
         description="warm: each stage's kernel is forked from one process that imported everything once "
-                    "(millpond.run.forkserver); papermill: a fresh `python -m ipykernel_launcher` per stage")
+                    "(millpond.kernels.forkserver); papermill: a fresh `python -m ipykernel_launcher` per stage")
     keep_warm: float = Field(
         default=600, ge=0, le=MAX_TIMEOUT, allow_inf_nan=False,
         description="seconds (at most a week) the warm engine's fork server outlives a run, to serve the next one without "

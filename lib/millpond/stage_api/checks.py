@@ -73,7 +73,7 @@ def run_stage_checks(workspace: Workspace, stage: StageSpec, run_id: str | None,
 
 def stage_checks_in_child(root: str, stage: str, run_id: str | None) -> dict:
     """:func:`run_stage_checks` for a child of the fork server
-    (:func:`millpond.run.forkserver.call_forked`): the runner then imports no Ibis. ``stage``
+    (:func:`millpond.kernels.forkserver.call_forked`): the runner then imports no Ibis. ``stage``
     is the stage's declaration as the run loaded it (:func:`stage_as_yaml`), not read again
     from its file."""
     import dataclasses

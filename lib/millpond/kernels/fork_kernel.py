@@ -1,7 +1,7 @@
 """Jupyter kernel managers whose kernels come from the warm fork server.
 
 :class:`ForkKernelManager` is jupyter_client's ``AsyncKernelManager`` with one change:
-its provisioner, :class:`ForkProvisioner`, asks :func:`millpond.run.forkserver.fork_server`
+its provisioner, :class:`ForkProvisioner`, asks :func:`millpond.kernels.forkserver.fork_server`
 for a new kernel process instead of starting ``python -m ipykernel_launcher``. Everything
 else (the connection file, ports, the messaging, interrupts, shutdown, the restarter) is
 jupyter_client's own, so nbclient and Papermill drive it like any kernel.
@@ -75,8 +75,8 @@ class ForkProvisioner(LocalProvisioner):
     """A local provisioner that forks its kernel from the warm server."""
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any):
-        from millpond.run.forkserver import fork_server
-        from millpond.run.kernel_pool import kernel_pool
+        from millpond.kernels.forkserver import fork_server
+        from millpond.kernels.pool import kernel_pool
 
         argv = _kernel_arguments(cmd)
         env = kwargs.get("env") or dict(os.environ)
@@ -247,9 +247,9 @@ class ForkKernelManager(AsyncKernelManager):
     # thread that close() already stopped, while close() joins the control thread): about
     # one kernel in 20 here. jupyter_client waits half of this before SIGTERM (default 5 s).
     shutdown_wait_time = Float(0.6).tag(config=True)
-    use_pool = Bool(True, help="take kernels forked ahead of need (millpond.run.kernel_pool)").tag(config=True)
+    use_pool = Bool(True, help="take kernels forked ahead of need (millpond.kernels.pool)").tag(config=True)
     pending_setup: tuple[dict, str] | None = None
-    client_class = DottedObjectName("millpond.run.fork_kernel.WelcomeClient")
+    client_class = DottedObjectName("millpond.kernels.fork_kernel.WelcomeClient")
     client_factory = Type(klass=AsyncKernelClient, default_value=WelcomeClient)
 
     async def _async_finish_shutdown(self, waittime: float | None = None, pollinterval: float = 0.1,

@@ -5,7 +5,7 @@ started it (``execution: {keep_warm: SECONDS}``): it listens on a Unix socket un
 ``/tmp/millpond-<uid>/`` named by :func:`signature`, a digest of what its kernels depend
 on (the interpreter, ``sys.path``, millpond's sources and the preloaded packages'), so an
 edited module or a new package gives a new server. How the server itself serves:
-:mod:`millpond.run.forkserver`.
+:mod:`millpond.kernels.forkserver`.
 
 Every request names the process that asks (:func:`with_lifeline`): the child it gets
 dies with that process (:func:`millpond.processes.die_with`).
@@ -62,7 +62,7 @@ class DaemonForkServer:
         self.socket_path.unlink(missing_ok=True)
         with open(self.socket_path.with_suffix(".log"), "ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "millpond.run.forkserver", "--listen", str(self.socket_path),
+                [sys.executable, "-m", "millpond.kernels.forkserver", "--listen", str(self.socket_path),
                  "--idle", str(idle), *preload],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                 env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"},
@@ -104,7 +104,7 @@ def signature(preload: Sequence[str], idle: float = 0.0) -> str:
 
     import millpond
 
-    from millpond.run.forkserver import PRELOAD
+    from millpond.kernels.forkserver import PRELOAD
 
     own = [m for m in preload if m not in PRELOAD]  # a workspace's library, maybe outside site-packages
     packages = {Path(millpond.__file__).parent, *filter(None, map(_package_dir, own))}

@@ -4,7 +4,7 @@ Starting a Jupyter kernel costs a new Python (about 0.3 s here), ipykernel (0.4 
 then, in the first cell, the stage's imports (Ibis, pandas, DuckDB and millpond: 1.4 s).
 :class:`ForkServer` starts *one* Python that does all of those imports and then waits;
 for each stage it forks a child that becomes a brand-new ipykernel on the connection file
-the kernel manager wrote (:mod:`millpond.run.fork_kernel`). The child is a separate process,
+the kernel manager wrote (:mod:`millpond.kernels.fork_kernel`). The child is a separate process,
 so isolation is the same as a fresh kernel's: no variable, module state, open connection,
 environment variable or working directory passes from one stage to the next, and a stage
 that kills its kernel kills only its own process. What is shared is read-only memory of
@@ -42,8 +42,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from millpond.run.fork_children import become_kernel, run_call
-from millpond.run.fork_daemon import DaemonForkServer, with_lifeline
+from millpond.kernels.fork_children import become_kernel, run_call
+from millpond.kernels.fork_daemon import DaemonForkServer, with_lifeline
 
 __all__ = ["PRELOAD", "DaemonForkServer", "ForkServer", "call_forked", "configure", "fork_server"]
 
@@ -67,7 +67,7 @@ PRELOAD = (
 """Modules the server imports before its first fork: what a stage kernel would import anyway.
 A workspace adds its own library with ``execution: {preload: [...]}`` (:func:`configure`)."""
 
-WARM_UP_LATER = ("millpond.run.warm_paths:exercise", "millpond.run.notebook_html:warm_up")
+WARM_UP_LATER = ("millpond.kernels.warm_paths:exercise", "millpond.kernels.notebook_html:warm_up")
 """Called once the server has answered its first request (while the first stage runs), so
 they never delay it: a typical stage's code paths run once (first-use caches of Ibis and
 sqlglot, inherited by every later kernel) and nbconvert for the HTML copies."""
@@ -79,7 +79,7 @@ class ForkServer:
     def __init__(self, preload: Sequence[str] = PRELOAD) -> None:
         self._lock = threading.Lock()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "millpond.run.forkserver", *preload],
+            [sys.executable, "-m", "millpond.kernels.forkserver", *preload],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, text=True, bufsize=1,
             env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"},
         )

@@ -1,4 +1,4 @@
-"""The fork server's warm-up (``millpond.run.warm_paths``) leaves children that work.
+"""The fork server's warm-up (``millpond.kernels.warm_paths``) leaves children that work.
 
 It runs in a fresh interpreter, as the server does: preload, exercise, then fork. The
 server only forks with one Python thread; the children must still run DuckDB on several
@@ -13,13 +13,13 @@ import textwrap
 
 SCRIPT = textwrap.dedent("""
     import importlib, os, threading
-    from millpond.run.forkserver import PRELOAD
+    from millpond.kernels.forkserver import PRELOAD
     for name in PRELOAD:
         try:
             importlib.import_module(name)
         except ImportError:
             pass
-    from millpond.run.warm_paths import exercise
+    from millpond.kernels.warm_paths import exercise
     exercise()
     assert threading.active_count() == 1, threading.enumerate()
     children = []

@@ -13,7 +13,7 @@ from pathlib import Path
 from support.workspaces import make_workspace, write_notebook
 
 from millpond.processes import is_alive
-from millpond.run.fork_daemon import signature as _signature
+from millpond.kernels.fork_daemon import signature as _signature
 
 MILLPOND = str(Path(sys.executable).parent / "millpond")
 WHO = (

@@ -1,4 +1,4 @@
-"""Kernels forked ahead of need (:mod:`millpond.run.kernel_pool`) bind ports of their own
+"""Kernels forked ahead of need (:mod:`millpond.kernels.pool`) bind ports of their own
 choosing: nothing picks a port in one process for another to bind later."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 
 import psutil
 
-from millpond.run.kernel_pool import KERNEL_ARGUMENTS, PORTS, KernelPool
+from millpond.kernels.pool import KERNEL_ARGUMENTS, PORTS, KernelPool
 
 
 def test_a_pooled_kernel_listens_on_the_ports_it_is_taken_with(tmp_path):

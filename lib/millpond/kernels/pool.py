@@ -9,7 +9,7 @@ stage that just started. Each kernel serves exactly one stage: nothing is reused
 A pooled kernel was forked before its stage was known, so its environment and working
 directory are the runner's; the stage's own (``MILLPOND_RUN_ID``, ``MILLPOND_STAGE`` ...)
 are set by a silent request before the notebook's first cell
-(:class:`millpond.run.fork_kernel.WelcomeClient`). Kernels still in the pool when the
+(:class:`millpond.kernels.fork_kernel.WelcomeClient`). Kernels still in the pool when the
 process exits are killed; if the process dies without that, each kernel exits by itself
 once the fork server (its parent) is gone (``JPY_PARENT_PID``), and in any case with the
 process that asked for it (:func:`millpond.processes.die_with`).
@@ -59,7 +59,7 @@ class KernelPool:
 
     def take(self, arguments: list[str]) -> PooledKernel | None:
         """An idle kernel started with ``arguments`` (``None`` if there is none), then refill."""
-        from millpond.run.fork_kernel import _alive
+        from millpond.kernels.fork_kernel import _alive
 
         found = None
         with self._lock:
@@ -77,7 +77,7 @@ class KernelPool:
             self._fill()
 
     def _fill(self) -> None:
-        from millpond.run.forkserver import fork_server
+        from millpond.kernels.forkserver import fork_server
 
         server = fork_server()
         while len(self._idle) < self.size:
@@ -113,7 +113,7 @@ PORTS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
 def _bound(kernel: PooledKernel, timeout: float = 10.0) -> bool:
     """Wait until ``kernel`` has written the ports it bound into its connection file, and
     take them into ``kernel.info``; ``False`` if it died or took too long (then it is killed)."""
-    from millpond.run.fork_kernel import _alive
+    from millpond.kernels.fork_kernel import _alive
 
     deadline = time.monotonic() + timeout
     while _alive(kernel.pid) and time.monotonic() < deadline:
