@@ -70,3 +70,12 @@ def test_a_no_change_run_imports_no_ibis(tmp_path):
     assert first.stdout.strip().endswith(" 0"), first.stdout + first.stderr
     again = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert "skipped" in again.stdout and again.stdout.strip().splitlines()[-1] == "no ibis 0", again.stdout + again.stderr
+
+
+def test_only_the_command_line_draws_on_the_terminal():
+    """Terminal views live with the CLI (``cli/*_view.py``); the library returns data. The
+    runner's progress lines (``run/progress.py``) are the one other place that uses rich."""
+    drawing = {str(p.relative_to(LIBRARY)) for p in LIBRARY.rglob("*.py")
+               if re.search(r"^\s*(from rich|import rich)", p.read_text(), re.M)}
+    assert {p for p in drawing if not p.startswith("cli/")} == {"run/progress.py"}
+    assert {"cli/catalog_view.py", "cli/lineage_view.py", "cli/versions_view.py"} <= drawing

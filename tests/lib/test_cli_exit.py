@@ -1,4 +1,4 @@
-"""The ``millpond`` command's quick exit (``millpond.cli.exit_quickly``): the exit code and
+"""The ``millpond`` command's quick exit (``millpond.quick_exit.exit_quickly``): the exit code and
 every byte written reach the caller, through pipes, after a real run.
 
 That the exit handlers still run (idle kernels killed) is shown by
@@ -53,7 +53,7 @@ def test_a_warehouse_file_left_open_is_checkpointed_before_the_quick_exit(tmp_pa
         "import sys\n"
         "from millpond.workspace import Workspace\n"
         "from millpond.warehouse.connect import connect\n"
-        "from millpond.cli import exit_quickly\n"
+        "from millpond.quick_exit import exit_quickly\n"
         "con = connect(Workspace(sys.argv[1]))\n"
         "con.raw_sql('CREATE TABLE kept AS SELECT 42 AS answer')\n"
         "exit_quickly(0)\n"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from millpond.catalog.view import age_text, lake_text, size_text
+from millpond.catalog.text import age_text, lake_text, size_text
 from millpond.report.render import status_tone
 
 __all__ = ["human_time", "number", "register_filters"]

@@ -75,7 +75,7 @@ class SiteData:
 
 def gather_site(workspace: Workspace) -> SiteData:
     """Read the catalog, the lineage and the store of ``workspace`` into a :class:`SiteData`."""
-    from millpond.lineage.view import workspace_lineage
+    from millpond.lineage.workspace import workspace_lineage
 
     catalog = build_catalog(workspace)
     lineage = workspace_lineage(workspace).graph

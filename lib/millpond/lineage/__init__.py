@@ -4,7 +4,7 @@
 :mod:`~millpond.lineage.columns` analyses one table's SQL (sqlglot),
 :mod:`~millpond.lineage.graph` follows columns through tables,
 :mod:`~millpond.lineage.declared` adds the pipelines' ``needs`` and checks, and
-:mod:`~millpond.lineage.view` prints it (``millpond lineage``, ``millpond impact``).
+:mod:`~millpond.lineage.workspace` prints it (``millpond lineage``, ``millpond impact``).
 See docs/lineage.md.
 """
 

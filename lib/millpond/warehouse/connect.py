@@ -28,7 +28,7 @@ _OPEN_FILES: weakref.WeakSet = weakref.WeakSet()
 
 def close_open_files() -> None:
     """Close every DuckDB file backend still open, so its write-ahead log is checkpointed
-    (``millpond.cli.exit_quickly``: a process that skips its teardown would leave it)."""
+    (``millpond.quick_exit.exit_quickly``: a process that skips its teardown would leave it)."""
     for backend in list(_OPEN_FILES):
         try:
             backend.disconnect()

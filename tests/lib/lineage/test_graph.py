@@ -25,7 +25,7 @@ from millpond.cli import main
 from millpond.stage_api.context import StageContext
 from millpond.errors import MillpondError
 from millpond.lineage.columns import IN_MEMORY, ColumnRef
-from millpond.lineage.view import impact, workspace_lineage
+from millpond.lineage.workspace import impact, workspace_lineage
 from millpond.workspace import Workspace
 
 STAGES = [
@@ -150,6 +150,6 @@ def test_unknown_tables_and_columns_are_one_line_errors(workspace, capsys, targe
 
 def test_a_table_without_a_column_is_not_an_impact_target(workspace):
     with pytest.raises(MillpondError, match="impact is per column"):
-        from millpond.lineage.view import show_impact
+        from millpond.cli.lineage_view import show_impact
 
         show_impact(workspace, "gold.revenue")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import pytest
 
 from millpond.lineage.columns import ColumnRef
-from millpond.lineage.view import impact, workspace_lineage
+from millpond.lineage.workspace import impact, workspace_lineage
 
 pytestmark = pytest.mark.slow
 

@@ -95,7 +95,7 @@ def runs(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """List run history, or one run's stages."""
-    from millpond.run.history import show_run, show_runs
+    from millpond.cli.runs_view import show_run, show_runs
 
     ws = _workspace(workspace)
     if run_id:
@@ -112,7 +112,7 @@ def checks(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Latest result of every declared check, with its trend over recent runs."""
-    from millpond.run.history import show_checks
+    from millpond.cli.runs_view import show_checks
 
     show_checks(_workspace(workspace), table=table, failing=failing, as_json=as_json)
 
@@ -125,7 +125,7 @@ def monitors(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Latest profile values with the band of recent runs and their trend, or the anomalies."""
-    from millpond.run.monitors_view import show_monitors
+    from millpond.cli.monitors_view import show_monitors
 
     show_monitors(_workspace(workspace), table=table, anomalies=anomalies, as_json=as_json)
 
@@ -141,7 +141,7 @@ def quarantine(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Rows held in quarantine for TABLE, by reason and run; --replay re-processes them."""
-    from millpond.run.history import show_quarantine
+    from millpond.cli.runs_view import show_quarantine
 
     ws = _workspace(workspace)
     if replay:
@@ -240,7 +240,7 @@ def versions(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """List a table's versions: when, by which run and stage, rows, and whether still kept."""
-    from millpond.warehouse.versions_view import show_versions
+    from millpond.cli.versions_view import show_versions
 
     show_versions(_workspace(workspace), table, as_json=as_json)
 
@@ -256,7 +256,7 @@ def diff(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Rows added, removed and changed between two versions of a table."""
-    from millpond.warehouse.versions_view import show_diff
+    from millpond.cli.versions_view import show_diff
 
     keys = [k.strip() for k in key.split(",") if k.strip()] if key else None
     show_diff(_workspace(workspace), table, old, new, key=keys, limit=limit, as_json=as_json)
@@ -269,7 +269,7 @@ def rollback(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Restore an earlier version of a table as its new latest version (atomic swap)."""
-    from millpond.warehouse.versions_view import run_rollback
+    from millpond.cli.versions_view import run_rollback
 
     typer.echo(run_rollback(_workspace(workspace), table, version_))
 
@@ -280,7 +280,7 @@ def compact(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Give back the warehouse's free space (DuckDB: rewrite the file; PostgreSQL: VACUUM)."""
-    from millpond.warehouse.versions_view import run_compact
+    from millpond.cli.versions_view import run_compact
 
     typer.echo(run_compact(_workspace(workspace), if_wasteful=if_wasteful))
 
@@ -306,7 +306,7 @@ def catalog(
 ) -> None:
     """Every table the workspace builds or reads: owner, tags, rows, size, last build, freshness, quality."""
     from millpond.catalog import build_catalog
-    from millpond.catalog.view import show_catalog, show_entry
+    from millpond.cli.catalog_view import show_catalog, show_entry
 
     found = build_catalog(_workspace(workspace))
     if table:
@@ -324,7 +324,7 @@ def lineage(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Table or column lineage as a tree, computed from the SQL each build compiled to."""
-    from millpond.lineage.view import show_lineage
+    from millpond.cli.lineage_view import show_lineage
 
     show_lineage(_workspace(workspace), target, downstream=not upstream, depth=depth, as_json=as_json)
 
@@ -336,7 +336,7 @@ def impact(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Every downstream table, column and declared check that changing a column affects."""
-    from millpond.lineage.view import show_impact
+    from millpond.cli.lineage_view import show_impact
 
     show_impact(_workspace(workspace), target, as_json=as_json)
 

@@ -1,23 +1,15 @@
-"""``millpond lineage`` and ``millpond impact``: the workspace's lineage, as text or JSON.
-
-:func:`workspace_lineage` reads the recorded SQL from the metadata store and the
-pipeline files; :func:`impact` lists what changing one column affects: every
-downstream column, its tables, and the declared checks on any of those columns
-(or on the column itself).
-"""
+"""``millpond lineage`` and ``millpond impact``: the workspace's lineage as a tree, the
+impact of changing a column, or JSON (the data: :mod:`millpond.lineage.workspace`)."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 from millpond.errors import MillpondError
 from millpond.lineage.columns import ColumnRef
-from millpond.lineage.declared import DeclaredCheck, PipelineFacts, pipeline_facts
-from millpond.lineage.graph import LineageGraph, LineageNode
+from millpond.lineage.graph import LineageNode
+from millpond.lineage.workspace import impact, parse_target, workspace_lineage
 from millpond.workspace import Workspace
-
-__all__ = ["WorkspaceLineage", "impact", "parse_target", "show_impact", "show_lineage", "workspace_lineage"]
 
 _KIND_NOTE = {
     "file": " [dim](raw file)[/]",
@@ -26,35 +18,6 @@ _KIND_NOTE = {
     "repeated": " [dim](shown above)[/]",
     "cycle": " [yellow](reads itself)[/]",
 }
-
-
-@dataclass
-class WorkspaceLineage:
-    graph: LineageGraph
-    facts: PipelineFacts
-
-
-def workspace_lineage(workspace: Workspace) -> WorkspaceLineage:
-    """The lineage graph of ``workspace`` (recorded SQL plus the pipelines' declarations)."""
-    from millpond.store.metadata import MetadataStore
-
-    path = workspace.meta_dir / "meta.sqlite"
-    records = MetadataStore(path).table_sqls() if path.is_file() else {}
-    facts = pipeline_facts(workspace)
-    return WorkspaceLineage(LineageGraph(records, facts.declared_reads, root=str(workspace.root)), facts)
-
-
-def parse_target(graph: LineageGraph, text: str) -> tuple[str, str | None]:
-    """``layer.table`` or ``layer.table.column`` (a known table name wins)."""
-    if text in graph.tables:
-        return text, None
-    table, dot, column = text.rpartition(".")
-    if not dot or not table:
-        raise MillpondError(f"{text}: name a table as layer.table, or a column as layer.table.column")
-    if table not in graph.tables and "." not in table:  # `layer.table` of an unknown table
-        graph.require(text)
-    graph.require(table, column)
-    return table, column
 
 
 def _label(node: LineageNode) -> str:
@@ -87,31 +50,6 @@ def show_lineage(workspace: Workspace, target: str, *, downstream: bool = False,
         print(json.dumps({"direction": "downstream" if downstream else "upstream", **tree.to_dict()}, indent=2))
     else:
         Console(soft_wrap=True).print(_rich_tree(tree))
-
-
-def impact(lineage: WorkspaceLineage, ref: ColumnRef) -> dict:
-    """What changing ``ref`` affects: downstream columns and tables, and the checks on them."""
-    graph = lineage.graph
-    graph.require(ref.table, ref.column)
-    columns, row_tables = graph.affected(ref)
-    touched = columns | {ref}
-    # a check is affected when it reads a touched column, or checks a table whose rows may change
-    checks: list[DeclaredCheck] = [c for c in lineage.facts.checks if touched & set(c.columns) or c.table in row_tables]
-    stages: dict[str, set[str]] = {}
-    for table in {c.table for c in touched}:
-        for stage in lineage.facts.readers.get(table, ()):
-            stages.setdefault(stage, set()).add(table)
-    return {
-        "column": str(ref),
-        "tables": sorted({c.table for c in columns}),
-        "columns": [str(c) for c in sorted(columns)],
-        # tables whose rows it decides (a filter, join key or grouping on it or on what derives from it)
-        "rows": sorted(row_tables),
-        "checks": [{"table": c.table, "check": c.name, "severity": c.severity, "stage": c.stage,
-                    "columns": [str(r) for r in c.columns if r in touched]} for c in checks],
-        # table level, from the pipelines: stages (reports included) whose `needs` give them a table above
-        "stages": [{"stage": stage, "reads": sorted(tables)} for stage, tables in sorted(stages.items())],
-    }
 
 
 def show_impact(workspace: Workspace, target: str, *, as_json: bool = False) -> None:

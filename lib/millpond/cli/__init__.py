@@ -1,0 +1,7 @@
+"""The command line, on top of everything, and alone printing: :mod:`~millpond.cli.app`
+parses (typer) and calls a library or runner function that returns data; the ``*_view``
+modules turn that data into rich tables, trees and JSON on the terminal."""
+
+from millpond.cli.app import app, console_main, main
+
+__all__ = ["app", "console_main", "main"]
