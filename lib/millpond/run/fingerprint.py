@@ -1,7 +1,8 @@
 """Stage fingerprints: what decides that a stage can be skipped.
 
 A stage's fingerprint covers the notebook's source (not its outputs), the stage's
-declaration, its resolved parameters, the build of every table its upstream
+declaration (notebook, reads, produces, and what it declares of each table under
+``tables:``: kind, strategy, keys, contract, retention...), its resolved parameters, the build of every table its upstream
 stages produce (a new build, even of the same recipe, is a new version), the content of the raw files it reads, the warehouse it writes to
 and the millpond version. A stage is skipped when its fingerprint equals that of its
 last successful run, each product's latest build came from that run, and the
@@ -101,6 +102,7 @@ def stage_fingerprint(
         "millpond": library_version(),
         "notebook": source_fingerprint(pipeline.notebook_path(stage)),
         "stage": stage.model_dump(include={"name", "notebook", "reads", "produces"}),
+        "tables": {name: spec.model_dump(mode="json", exclude_unset=True) for name, spec in stage.tables.items()},
         "params": params,
         "upstream": upstream_versions(pipeline, stage, store),
         "raw": raw_inputs(pipeline, stage, store),

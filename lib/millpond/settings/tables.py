@@ -216,6 +216,8 @@ class ProductSpec(BaseModel):
 
 
 SchemaChangePolicy = Literal["fail", "append_new_columns", "sync_all_columns", "quarantine"]
+Kind = Literal["table", "view", "incremental", "materialized_view"]
+Strategy = Literal["append", "merge", "delete+insert"]
 TAG = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
 Tag = Annotated[str, StringConstraints(pattern=TAG)]
 
@@ -242,6 +244,15 @@ class TableSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    kind: Kind | None = Field(
+        default=None, description="how ctx.materialize builds it (default table); an argument of the notebook overrides it"
+    )
+    strategy: Strategy | None = Field(default=None, description="an incremental table's strategy (default append)")
+    unique_key: list[str] | None = Field(default=None, description="an incremental table's key: merge upserts on it")
+    watermark: str | None = Field(default=None, description="the column whose max - lookback decides what is new")
+    partition_by: str | None = Field(default=None, description="the column whose partitions delete+insert replaces")
+    lookback: str | None = Field(default=None, pattern=r"^\s*\d+\s*[wdhms]\s*$",
+                                 description="how far behind the watermark rows may arrive, e.g. 3d")
     on_schema_change: SchemaChangePolicy | None = Field(
         default=None, description="what a change of columns or types does (see warehouse/evolution.py)"
     )
@@ -261,6 +272,23 @@ class TableSpec(BaseModel):
     product: ProductSpec | None = Field(
         default=None, description="publish as a data product of the stage's domain (docs/products.md)"
     )
+
+    @field_validator("unique_key", mode="before")
+    @classmethod
+    def _key_as_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _incremental_settings(self) -> TableSpec:
+        incremental = ("strategy", "watermark", "partition_by", "lookback")
+        given = [f for f in incremental if getattr(self, f) is not None]
+        if given and self.kind not in ("incremental", "materialized_view", None):
+            raise ValueError(f"{', '.join(given)} only apply to kind incremental, not {self.kind}")
+        needs = {"merge": ("unique_key", "merge upserts on unique_key"),
+                 "delete+insert": ("partition_by", "delete+insert replaces the partitions of partition_by")}
+        if self.strategy in needs and not getattr(self, needs[self.strategy][0]):
+            raise ValueError(f"strategy {self.strategy} needs {needs[self.strategy][0]} ({needs[self.strategy][1]})")
+        return self
 
     @model_validator(mode="after")
     def _one_primary_key(self) -> TableSpec:

@@ -174,7 +174,7 @@ class StageContext:
         return resolve(reference, self.workspace.secret_env())
 
     # -- writing ---------------------------------------------------------------
-    def materialize(self, expr: ir.Table, name: str, kind: str = "table", *, strategy: str = "append",
+    def materialize(self, expr: ir.Table, name: str, kind: str | None = None, *, strategy: str | None = None,
                     unique_key: str | list[str] | None = None, watermark: str | None = None,
                     partition_by: str | None = None, partitions: Any = None, lookback: Any = None,
                     full_refresh: bool | None = None, on_schema_change: str | None = None,
@@ -203,7 +203,20 @@ class StageContext:
         ``kind="materialized_view"`` refreshes only when its upstream tables changed since
         (their recorded builds), incrementally along ``watermark`` where the expression
         allows it (:mod:`millpond.warehouse.matview`).
+
+        Each of ``kind``, ``strategy``, ``unique_key``, ``watermark``, ``partition_by`` and
+        ``lookback`` not given here comes from the table's declaration under ``tables:``
+        (:class:`millpond.settings.tables.TableSpec`), so a table's settings live in one
+        place and an argument is only an override; ``kind`` defaults to ``table`` and
+        ``strategy`` to ``append``.
         """
+        declared = self.table_spec(name)
+        kind = kind or declared.kind or "table"
+        strategy = strategy or declared.strategy or "append"
+        unique_key = unique_key if unique_key is not None else declared.unique_key
+        watermark = watermark or declared.watermark
+        partition_by = partition_by or declared.partition_by
+        lookback = lookback if lookback is not None else declared.lookback
         options: dict[str, Any] = {
             "on_schema_change": on_schema_change, "contract": contract, "run_id": self.run_id,
             "full_refresh": self.refreshes(name) if full_refresh is None else full_refresh,
