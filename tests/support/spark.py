@@ -49,3 +49,19 @@ def spark_workspace(root: Path):
     (root / "millpond.yml").write_text(f"name: sparktest\nwarehouse: {SPARK_URL}\n")
     (root / "pipelines").mkdir(exist_ok=True)
     return Workspace(root)
+
+
+@contextmanager
+def spark_connection(root: Path):
+    """A PySpark workspace at ``root`` with its server running: ``(workspace, connection)``;
+    the connection is closed and the server stopped on the way out."""
+    from millpond.warehouse.connect import connect
+
+    require_spark()
+    ws = spark_workspace(root)
+    with spark_server(ws):
+        con = connect(ws)
+        try:
+            yield ws, con
+        finally:
+            con.disconnect()

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-from support.spark import require_spark, spark_server, spark_workspace
+from support.spark import spark_connection
 
 from millpond.engines import ENGINES, Engine, engine_for
 from millpond.engines.base import Waste
@@ -26,16 +26,8 @@ ALL = [pytest.param("duckdb", id="duckdb"), pytest.param("postgres", id="postgre
 
 @pytest.fixture(scope="module")
 def spark_con(tmp_path_factory):
-    require_spark()
-    ws = spark_workspace(tmp_path_factory.mktemp("conformance") / "workspace")
-    with spark_server(ws):
-        from millpond.warehouse.connect import connect
-
-        con = connect(ws)
-        try:
-            yield con
-        finally:
-            con.disconnect()
+    with spark_connection(tmp_path_factory.mktemp("conformance") / "workspace") as (_, con):
+        yield con
 
 
 @pytest.fixture(params=ALL)

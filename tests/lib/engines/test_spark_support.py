@@ -10,7 +10,7 @@ import decimal
 import ibis
 import pyarrow as pa
 import pytest
-from support.spark import require_spark, spark_server, spark_workspace
+from support.spark import spark_connection
 
 from millpond.cli import main
 from millpond.errors import MillpondError
@@ -34,16 +34,8 @@ ROWS = pa.table({
 
 @pytest.fixture(scope="module")
 def spark(tmp_path_factory):
-    require_spark()
-    ws = spark_workspace(tmp_path_factory.mktemp("spark") / "workspace")
-    with spark_server(ws):
-        from millpond.warehouse.connect import connect
-
-        con = connect(ws)
-        try:
-            yield ws, con
-        finally:
-            con.disconnect()
+    with spark_connection(tmp_path_factory.mktemp("spark") / "workspace") as (ws, con):
+        yield ws, con
 
 
 @pytest.fixture
