@@ -43,7 +43,7 @@ def _quality_seconds(ws, pipeline, store) -> tuple[float, float]:
     from millpond.quality.basic import run_check
     from millpond.stage_api.checks import run_stage_checks
     from millpond.quality.monitors import profile_table
-    from millpond.shop.checks import gold_checks
+    from shop.checks import gold_checks
     from millpond.warehouse.connect import Warehouse
     from millpond.warehouse.materialize import split_name
 

@@ -78,7 +78,7 @@ def dbt_executable(venv: Path) -> Path:
 
 def make_workspace(root: Path, scale: float) -> None:
     """A copy of the reference workspace with the shop at ``scale``, built once by millpond."""
-    from millpond.shop.generate import generate
+    from shop.generate import generate
 
     for name in ("millpond.yml", "pipelines", "notebooks"):
         src = REPO / name

@@ -5,7 +5,7 @@ Copies the reference workspace to a temporary folder, generates the shop at ``--
 then opens the warehouse file directly and, for every gold table, times ``--repeat``
 alternating rounds (after one warm-up of each) of:
 
-A. **Ibis**: the expression the stage notebook builds (the ``millpond.shop.gold`` /
+A. **Ibis**: the expression the stage notebook builds (the ``shop.gold`` /
    ``marketing`` function on the silver or gold input tables; for ``dim_customer`` this
    includes the query that finds the snapshot time) and
    ``millpond.engines.duckdb_ctas.create_table_as`` of it (one ``CREATE TABLE AS`` casting to
@@ -225,7 +225,7 @@ class Build:
 
 def gold_builds() -> list[Build]:
     from millpond.model.scd import existing_snapshot
-    from millpond.shop import gold, marketing
+    from shop import gold, marketing
 
     def previous(t):  # what notebooks/gold/30_build_dim_customer.ipynb passes on a rerun
         return existing_snapshot(t.con, "gold.dim_customer")
@@ -266,7 +266,7 @@ class Reader:
 
 def make_workspace(scale: float) -> Path:
     """A fresh copy of the reference workspace at ``scale``, built once by `millpond run shop`."""
-    from millpond.shop.generate import generate
+    from shop.generate import generate
 
     root = Path(tempfile.mkdtemp(prefix="millpond-gold-sql-"))
     for name in ("millpond.yml", "pipelines", "notebooks"):

@@ -85,7 +85,7 @@ def _keep_until(full: Path, raw: Path, last_day: dt.date) -> None:
 
 
 def measure(history: int, repeat: int, jobs: int, work: Path) -> dict[str, float]:
-    from millpond.shop.generate import generate
+    from shop.generate import generate
 
     root = work / f"h{history}"
     root.mkdir()

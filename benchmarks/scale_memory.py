@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the workspace and print its path")
     args = parser.parse_args()
-    from millpond.shop.generate import generate
+    from shop.generate import generate
 
     root = Path(tempfile.mkdtemp(prefix="millpond-scale-"))
     for name in ("millpond.yml", "pipelines", "notebooks"):

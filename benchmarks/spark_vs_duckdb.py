@@ -32,7 +32,7 @@ GOLD = ("dim_customer", "dim_date", "dim_product", "fct_order_lines", "fct_order
 
 
 def workspace(root: Path, scale: float, warehouse: str | None) -> Path:
-    from millpond.shop.generate import generate
+    from shop.generate import generate
 
     root.mkdir(parents=True)
     for name in ("millpond.yml", "pipelines", "notebooks"):

@@ -5,7 +5,7 @@ What the pages must show comes from sources independent of the site code:
 * every table: the warehouse's own ``information_schema`` plus what the pipeline files
   declare (raw files read, tables produced: flights' too, though only shop ran);
 * a table's columns: DuckDB's ``DESCRIBE``;
-* the upstream of ``gold.mart_daily_revenue``, read off lib/millpond/shop/*.py and the
+* the upstream of ``gold.mart_daily_revenue``, read off lib/shop/*.py and the
   notebooks: the mart reads ``fct_orders`` and ``dim_date`` (a date spine the engine
   generates: it reads no table); ``fct_orders`` reads silver orders, order lines, payments and
   ``dim_customer``; silver orders read bronze orders and silver customers, order lines

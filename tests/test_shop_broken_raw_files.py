@@ -16,7 +16,7 @@ from support.workspaces import query
 
 from millpond.run.progress import PlainReporter
 from millpond.run.runner import RunOptions, open_store, run_pipeline
-from millpond.shop.manifest import read_manifest
+from shop.manifest import read_manifest
 from millpond.workspace import Workspace
 
 pytestmark = pytest.mark.slow
@@ -111,7 +111,7 @@ def _break(path, broken: dict) -> int:
 
 def test_malformed_rows_are_quarantined_named_and_the_rest_loads(shop, capsys):
     from millpond.cli import main
-    from millpond.shop.raw_files import CSV_COLUMNS
+    from shop.raw_files import CSV_COLUMNS
 
     raw_rows = {
         "orders": _break(shop.path("data/raw/orders.csv"), {10: lambda b: b + b",extra", 20: lambda b: b.rsplit(b",", 1)[0]}),

@@ -20,7 +20,7 @@ from support.workspaces import query
 from millpond.pipeline.dag import downstream_of
 from millpond.pipeline.load import load_pipeline
 from millpond.run.runner import RunOptions, open_store, run_pipeline
-from millpond.shop.manifest import read_manifest
+from shop.manifest import read_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -198,7 +198,7 @@ def _outputs(path: Path) -> str:
 
 def test_committed_notebook_outputs_agree_with_the_generator():
     """nbval compares notebooks with their committed outputs; here those outputs meet the truth."""
-    from millpond.shop.generate import generate
+    from shop.generate import generate
 
     import tempfile
 

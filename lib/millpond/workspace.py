@@ -6,6 +6,8 @@ Every path resolves from the workspace root, wherever a command is started.
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -137,6 +139,61 @@ class Workspace:
             return None
         location = url.removeprefix("duckdb://").split("?")[0]
         return Path(location) if location and location != ":memory:" else None
+
+    # -- the workspace's own code -------------------------------------------------
+    @property
+    def code_dir(self) -> Path:
+        """The folder of the workspace's own modules (``folders.lib``, by default ``lib/``)."""
+        return self.path(self.spec.folders.lib)
+
+    def use_code(self) -> None:
+        """Make the workspace's own modules importable here and in the processes started from here.
+
+        The folder goes first on ``sys.path`` and on ``$PYTHONPATH`` (kernels, the warm
+        forkserver), so a stage's ``from shop import gold`` finds the workspace's ``lib/shop``.
+        Nothing happens when the folder does not exist.
+
+        >>> import sys, tempfile
+        >>> root = Path(tempfile.mkdtemp())
+        >>> _ = (root / "millpond.yml").write_text("name: demo\\n")
+        >>> (root / "lib").mkdir()
+        >>> Workspace(root).use_code()
+        >>> sys.path[0] == str(root.resolve() / "lib")
+        True
+        >>> _ = sys.path.pop(0)
+        """
+        folder = self.code_dir
+        if not folder.is_dir():
+            return
+        entry = str(folder)
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+        paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        if entry not in paths:
+            os.environ["PYTHONPATH"] = os.pathsep.join([entry, *paths])
+
+    def generator(self) -> Callable[..., object]:
+        """The function ``generator:`` names in ``millpond.yml``, imported from the workspace's code.
+
+        ``millpond generate`` calls it as ``generator(out_dir, seed=, scale=, start=, days=)``.
+        """
+        import importlib
+
+        declared = self.spec.generator
+        line = self.lines.line_of(("generator",))
+        if declared is None:
+            raise MillpondError(f"{WORKSPACE_FILE}: no `generator:` (module:function) to write sample data with")
+        module_name, _, function = declared.partition(":")
+        self.use_code()
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise MillpondError(f"{WORKSPACE_FILE}:{line}: generator: cannot import {module_name} ({exc}); "
+                                f"is it under {self.relative(self.code_dir)}/?") from None
+        found = getattr(module, function, None)
+        if not callable(found):
+            raise MillpondError(f"{WORKSPACE_FILE}:{line}: generator: {module_name} has no function {function}")
+        return found
 
     def pipeline_files(self) -> list[Path]:
         """Every pipeline spec file, ``pipelines/*.yml`` and ``pipelines/*.yaml`` alike, sorted by name."""

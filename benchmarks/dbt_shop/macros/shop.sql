@@ -3,12 +3,12 @@
     cast(year({{ day }}) * 10000 + month({{ day }}) * 100 + day({{ day }}) as integer)
 {%- endmacro %}
 
-{# Money: decimal(18, 2), millpond.shop.parse.MONEY #}
+{# Money: decimal(18, 2), millpond.model.parse.MONEY #}
 {% macro money(expr) -%}
     cast({{ expr }} as decimal(18, 2))
 {%- endmacro %}
 
-{# Statuses that earn nothing: millpond.shop.domain.NON_REVENUE_STATUSES #}
+{# Statuses that earn nothing: shop.domain.NON_REVENUE_STATUSES #}
 {% macro is_revenue(status) -%}
     {{ status }} not in ('cancelled')
 {%- endmacro %}

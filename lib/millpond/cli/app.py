@@ -6,7 +6,6 @@ exit 2; a run whose stages did not all succeed exits 1.
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -187,42 +186,6 @@ def validate(
         p = load_pipeline(ws, name)
         check_declared_columns(p)
         typer.echo(f"{ws.relative(p.path)}: ok ({len(p.spec.stages)} stages)")
-
-
-@app.command()
-def generate(
-    seed: Annotated[int, typer.Option(help="Random seed: same seed, same files.")] = 42,
-    scale: Annotated[float, typer.Option(help="1 is a small shop; row counts scale linearly.")] = 1.0,
-    out: Annotated[Optional[Path], typer.Option(help="Where to write (default: the workspace's raw folder).")] = None,
-    days: Annotated[int, typer.Option(help="Days of orders and events.")] = 31,
-    start: Annotated[str, typer.Option(help="First day (YYYY-MM-DD).")] = "2024-01-01",
-    workspace: WorkspaceOpt = None,
-) -> None:
-    """Generate the deterministic, deliberately dirty sample shop data."""
-    from millpond.shop.generate import generate as run_generate
-
-    ws = _workspace(workspace)
-    target = out or ws.path(ws.spec.folders.raw)
-    try:
-        first = dt.date.fromisoformat(start)
-    except ValueError:
-        raise MillpondError(f"--start {start}: expected a date YYYY-MM-DD") from None
-    manifest = run_generate(target, seed=seed, scale=scale, start=first, days=days)
-    typer.echo(f"sample data: {ws.relative(target)} (seed {seed}, scale {scale:g})")
-    del manifest
-
-
-@app.command()
-def lab(
-    port: Annotated[Optional[int], typer.Option(help="Port to serve on.")] = None,
-    no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open a browser.")] = False,
-    workspace: WorkspaceOpt = None,
-) -> None:
-    """Open JupyterLab at the workspace root with the project's environment as kernel."""
-    from millpond.lab import launch_lab
-
-    ws = _workspace(workspace)
-    raise typer.Exit(launch_lab(ws.root, port=port, open_browser=not no_browser))
 
 
 @app.command()

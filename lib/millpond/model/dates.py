@@ -146,3 +146,27 @@ def date_dimension(start: date, end: date, columns: Sequence[str] = COLUMNS) -> 
     day = _Day(date=spine.day_start.cast("date"))
     days = spine.select(**{name: day[name] for name in columns})
     return days.order_by("date") if "date" in columns else days
+
+
+#: The compact calendar of :func:`calendar`: what most stars need of a day.
+CALENDAR_COLUMNS = ("date_key", "date", "year", "month", "day", "weekday", "weekday_name", "is_weekend")
+
+
+def calendar(start: date, end: date) -> ir.Table:
+    """Return the compact date dimension from ``start`` to ``end`` (both included), ordered by date.
+
+    Columns (:data:`CALENDAR_COLUMNS`): ``date_key`` (yyyymmdd), ``date``, ``year``, ``month``,
+    ``day``, ``weekday`` (ISO: 1 = Monday ... 7 = Sunday), ``weekday_name`` and ``is_weekend``,
+    a selection of :func:`date_dimension`.
+
+    Examples
+    --------
+    >>> import ibis
+    >>> from datetime import date
+    >>> days = ibis.duckdb.connect().to_pyarrow(calendar(date(2024, 1, 6), date(2024, 1, 8))).to_pylist()
+    >>> [(d["date_key"], d["weekday"], d["weekday_name"], d["is_weekend"]) for d in days]
+    [(20240106, 6, 'Saturday', True), (20240107, 7, 'Sunday', True), (20240108, 1, 'Monday', False)]
+    """
+    days = date_dimension(start, end, ("date_key", "date", "year", "month", "day", "day_of_week", "day_name",
+                                       "is_weekend"))
+    return days.rename(weekday="day_of_week", weekday_name="day_name")

@@ -88,7 +88,7 @@ def exact_quotient(total: ir.NumericValue, count: ir.IntegerValue, scale: int) -
 
     The rounding refers to its operands many times; given columns of an aggregated table
     (``daily.total``) instead of aggregates, its SQL is smaller, which compiles and runs
-    faster (``millpond.shop.gold.mart_daily_revenue``). ``NULL`` when ``count`` is zero.
+    faster (the reference shop's ``gold.mart_daily_revenue``). ``NULL`` when ``count`` is zero.
 
     >>> import ibis, pyarrow as pa
     >>> from decimal import Decimal

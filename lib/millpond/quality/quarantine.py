@@ -1,7 +1,7 @@
 """Quarantine (dead-letter) tables: rows a stage could not keep, with why, kept whole.
 
 A silver stage splits its input into clean rows and rejected rows with a ``reason``
-(see :mod:`millpond.shop.rejection`); the rejected rows go, unchanged, into
+(see :mod:`millpond.model.rejection`); the rejected rows go, unchanged, into
 ``quarantine.<source>`` with the run that held them. Nothing is lost:
 rows in = rows out + rows quarantined.
 """

@@ -1,43 +1,41 @@
 """Stage fingerprints: what decides that a stage can be skipped.
 
-A stage's fingerprint covers the notebook's source (not its outputs), the stage's
-declaration (notebook, reads, produces, and what it declares of each table under
-``tables:``: kind, strategy, keys, contract, retention...), its resolved parameters, the build of every table its upstream
-stages produce (a new build, even of the same recipe, is a new version), the content of the raw files it reads, the warehouse it writes to
-and the millpond version. A stage is skipped when its fingerprint equals that of its
-last successful run, each product's latest build came from that run, and the
-products still exist.
+A stage's fingerprint covers:
+
+- the notebook's source (not its outputs);
+- the source of the workspace's own modules it imports (``lib/``, read from its imports:
+  :mod:`millpond.pipeline.workspace_code`); the framework counts by its released version;
+- the stage's declaration (notebook, reads, produces, and what it declares of each table
+  under ``tables:``: kind, strategy, keys, contract, retention...) and its resolved parameters;
+- the build of every table its upstream stages produce (a new build, even of the same
+  recipe, is a new version) and the content of the raw files it reads;
+- the warehouse it writes to.
+
+A stage is skipped when its fingerprint equals that of its last successful run, each
+product's latest build came from that run, and the products still exist.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import millpond
 from millpond.pipeline.load import Pipeline
 from millpond.pipeline.notebooks import source_fingerprint
+from millpond.pipeline.workspace_code import imported_modules
 from millpond.settings.pipeline import StageSpec
 from millpond.store.metadata import MetadataStore
 
 
-@lru_cache(maxsize=1)
-def library_version() -> str:
-    """The millpond version plus a hash of the library's own source files.
-
-    Stage notebooks are thin: their logic lives in ``lib/millpond``. Editing the
-    library (a transform, a check) must rerun the stages, so the "version" in a
-    fingerprint is the code itself, not only the release number.
-    """
-    digest = hashlib.sha256()
-    package = Path(millpond.__file__).parent
-    for path in sorted(package.rglob("*.py")):
-        digest.update(str(path.relative_to(package)).encode())
-        digest.update(path.read_bytes())
-    return f"{millpond.__version__}+{digest.hexdigest()[:12]}"
+def workspace_code(pipeline: Pipeline, stage: StageSpec, store: MetadataStore | None) -> list[tuple[str, str]]:
+    """``(relative path, sha256)`` of each of the workspace's own modules the stage's notebook
+    imports, directly or through another (:mod:`millpond.pipeline.workspace_code`)."""
+    workspace = pipeline.workspace
+    files = imported_modules(pipeline.notebook_path(stage), workspace.code_dir)
+    return [(workspace.relative(path), file_sha256(path, store)) for path in files]
 
 
 def file_sha256(path: Path, store: MetadataStore | None = None) -> str:
@@ -99,7 +97,8 @@ def stage_fingerprint(
 ) -> str:
     """The fingerprint of ``stage`` with its injected ``params``, as a hex string."""
     payload = {
-        "millpond": library_version(),
+        "millpond": millpond.__version__,
+        "code": workspace_code(pipeline, stage, store),
         "notebook": source_fingerprint(pipeline.notebook_path(stage)),
         "stage": stage.model_dump(include={"name", "notebook", "reads", "produces"}),
         "tables": {name: spec.model_dump(mode="json", exclude_unset=True) for name, spec in stage.tables.items()},

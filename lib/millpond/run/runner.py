@@ -108,6 +108,7 @@ class Runner(StageDecisions):
         self._warmed, self._warm_lock = False, threading.Lock()
         from millpond.kernels.forkserver import configure
 
+        workspace.use_code()  # before the forkserver starts: it preloads the workspace's modules
         configure(workspace.spec.execution.keep_warm, workspace.spec.execution.preload)
         self._check_full_refresh()
         self._existing: set[str] | None = None

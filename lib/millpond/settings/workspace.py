@@ -30,6 +30,8 @@ class Folders(BaseModel):
     meta: WorkspacePath = "data/.millpond"
     pipelines: WorkspacePath = "pipelines"
     notebooks: WorkspacePath = "notebooks"
+    lib: WorkspacePath = "lib"
+    """The workspace's own Python modules (its transforms), importable by its stages."""
 
 
 class SecretSpec(BaseModel):
@@ -132,6 +134,8 @@ class WorkspaceSpec(BaseModel):
     compaction: CompactionSpec = CompactionSpec()
     execution: ExecutionSpec = ExecutionSpec()
     resources: ResourcesSpec = ResourcesSpec()
+    generator: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    """``module:function`` of the workspace's sample-data generator, run by ``millpond generate``."""
 
     @field_validator("warehouse")
     @classmethod

@@ -380,11 +380,12 @@ def stage(workspace: str | Path | None = None) -> StageContext:
     In a notebook, after the ``parameters`` cell::
 
         import millpond as mp
-        ctx = mp.stage()
+        ctx = mp.stage()  # also makes the workspace's lib/ importable: import its modules after it
         orders = ctx.table("silver.orders")
         ctx.materialize(orders.group_by("order_date").agg(n=orders.count()), "gold.daily", kind="table")
     """
     ws = Workspace(workspace) if workspace else Workspace.find()
+    ws.use_code()
     names = json.loads(os.environ.get("MILLPOND_PARAM_NAMES", "[]"))
     caller = sys._getframe(1).f_globals
     params = {n: caller[n] for n in names if n in caller}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ibis
 
-from millpond.flights import problems
+from flights import problems
 
 COLUMNS = ["year", "month", "day", "dep_time", "sched_dep_time", "dep_delay", "arr_time", "arr_delay", "carrier",
            "tailnum", "origin", "dest", "time_hour"]

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from millpond.errors import MillpondError
-from millpond.flights import source
+from flights import source
 
 
 def test_every_table_is_found_in_the_installed_package_without_importing_it():

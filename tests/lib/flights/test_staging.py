@@ -7,7 +7,7 @@ import datetime as dt
 import ibis
 import pytest
 
-from millpond.flights import staging
+from flights import staging
 
 FLIGHT = {
     "year": 2013, "month": 1, "day": 1, "dep_time": 517.0, "sched_dep_time": 515, "dep_delay": 2.0,

@@ -6,7 +6,7 @@ import datetime as dt
 
 import ibis
 
-from millpond.flights import star
+from flights import star
 
 
 def staged_flights() -> ibis.Table:

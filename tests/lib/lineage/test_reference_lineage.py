@@ -1,6 +1,6 @@
 """The column lineage of gold columns of the reference workspace, pinned.
 
-Expected answers come from reading lib/millpond/shop/{bronze,silver,gold}.py and
+Expected answers come from reading lib/shop/{bronze,silver,gold}.py and
 lib/millpond/model/{scd,keys}.py, not from running the lineage code:
 
 * ``mart_daily_revenue.revenue`` = ``sum(fct_orders.net_amount)`` (filters on

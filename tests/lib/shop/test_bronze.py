@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from millpond.shop.bronze import load_source, read_arrow, source_file_name
-from millpond.shop.generate import generate
-from millpond.shop.raw_files import CSV_COLUMNS, SOURCES
+from millpond.warehouse.raw_files import read_arrow, source_file_name
+from shop.bronze import load_source
+from shop.generate import generate
+from shop.raw_files import CSV_COLUMNS, SOURCES
 
 LOADED = datetime(2024, 2, 1, 6, 30)
 
@@ -64,7 +65,7 @@ def test_aware_load_time_is_stored_as_utc(duckdb_con, workspace):
 
 
 def test_errors_say_what_to_do(duckdb_con, workspace, tmp_path):
-    with pytest.raises(FileNotFoundError, match="run `python -m millpond.shop.generate"):
+    with pytest.raises(FileNotFoundError, match="run `python -m shop.generate"):
         load_source(duckdb_con, tmp_path, "orders", root=tmp_path, loaded_at=LOADED)
     with pytest.raises(ValueError, match="unknown shop source 'refunds'"):
         load_source(duckdb_con, workspace / "data" / "raw", "refunds", root=workspace, loaded_at=LOADED)

@@ -16,10 +16,10 @@ from pathlib import Path
 import ibis
 import pytest
 
-from millpond.shop import bronze, gold, silver
-from millpond.shop.generate import generate
-from millpond.shop.manifest import Manifest, read_manifest
-from millpond.shop.raw_files import SOURCES
+from shop import bronze, gold, silver
+from shop.generate import generate
+from shop.manifest import Manifest, read_manifest
+from shop.raw_files import SOURCES
 
 LOADED = datetime(2024, 2, 1)
 

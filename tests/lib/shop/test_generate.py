@@ -16,8 +16,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from millpond.shop.generate import generate, main
-from millpond.shop.manifest import read_manifest
+from shop.generate import generate, main
+from shop.manifest import read_manifest
 
 STATUSES = {"placed", "shipped", "delivered", "cancelled", "returned"}
 EVENT_TYPES = {"page_view", "add_to_cart", "checkout", "purchase"}

@@ -10,7 +10,7 @@ import ibis
 import pyarrow as pa
 import pytest
 
-from millpond.shop import gold
+from shop import gold
 
 D = Decimal
 MONEY = pa.decimal128(18, 2)

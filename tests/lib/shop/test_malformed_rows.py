@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from millpond.shop import silver
-from millpond.shop.bronze import load_source, malformed_rows_warning
-from millpond.shop.generate import generate
-from millpond.shop.raw_files import CSV_COLUMNS
+from shop import silver
+from millpond.warehouse.raw_files import malformed_rows_warning
+from shop.bronze import load_source
+from shop.generate import generate
+from shop.raw_files import CSV_COLUMNS
 
 LOADED = datetime(2024, 2, 1, 6, 30)
 # file line (1 = header) -> how the test breaks it

@@ -7,7 +7,7 @@ from decimal import Decimal as D
 import ibis
 import pyarrow as pa
 
-from millpond.shop.marketing import revenue_by_country
+from shop.marketing import revenue_by_country
 
 MONEY = pa.decimal128(18, 2)
 

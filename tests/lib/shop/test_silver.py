@@ -8,7 +8,7 @@ from decimal import Decimal
 import ibis
 import pyarrow as pa
 
-from millpond.shop import silver
+from shop import silver
 
 LOADED = datetime(2024, 2, 1)
 

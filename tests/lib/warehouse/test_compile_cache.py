@@ -119,7 +119,7 @@ def test_a_second_process_finds_what_the_first_compiled(tmp_path, shop_reference
     script = textwrap.dedent("""
         import datetime as dt, json, sys
         import ibis
-        from millpond.shop import gold, marketing
+        from shop import gold, marketing
         from millpond.model.scd import existing_snapshot
         from millpond.warehouse.compile_cache import CompiledSqlCache, cache_compiles
 

@@ -1,4 +1,4 @@
--- millpond.shop.gold.dim_customer: the type 2 snapshot of silver.customers as its first
+-- shop.gold.dim_customer: the type 2 snapshot of silver.customers as its first
 -- build makes it. Each silver row opens a version at its updated_at; a version closes when
 -- the customer's next one opens (silver keeps one row per customer, so all are current).
 with versions as (

@@ -1,4 +1,4 @@
--- millpond.shop.gold.dim_date: one row per day from start_date to run_date
+-- shop.gold.dim_date: one row per day from start_date to run_date
 with days as (
     select cast(generate_series as date) as date
     from generate_series(timestamp '{{ var("start_date") }}', timestamp '{{ var("run_date") }}', interval 1 day)

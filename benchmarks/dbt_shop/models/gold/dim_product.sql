@@ -1,4 +1,4 @@
--- millpond.shop.gold.dim_product
+-- shop.gold.dim_product
 select
     row_number() over (order by product_id) as product_key,
     product_id,

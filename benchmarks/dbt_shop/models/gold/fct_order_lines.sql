@@ -1,4 +1,4 @@
--- millpond.shop.gold.fct_order_lines
+-- shop.gold.fct_order_lines
 select
     l.order_line_id,
     l.order_id,

@@ -1,4 +1,4 @@
--- millpond.shop.gold.fct_orders, merged like the pipeline's build: on order_id, the rows
+-- shop.gold.fct_orders, merged like the pipeline's build: on order_id, the rows
 -- whose updated_at is at or after the table's latest minus 3 days.
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='order_id',
           on_schema_change='fail') }}

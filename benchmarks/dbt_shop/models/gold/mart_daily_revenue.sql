@@ -1,4 +1,4 @@
--- millpond.shop.gold.mart_daily_revenue: every day of dim_date up to run_date
+-- shop.gold.mart_daily_revenue: every day of dim_date up to run_date
 with reported as (
     select * from {{ ref('fct_orders') }} where order_date <= date '{{ var("run_date") }}'
 ),

@@ -1,4 +1,4 @@
--- millpond.shop.marketing.revenue_by_country: revenue orders by the customer's current country
+-- shop.marketing.revenue_by_country: revenue orders by the customer's current country
 with current_customers as (
     select customer_key, country from {{ ref('dim_customer') }} where is_current
 ),

@@ -1,6 +1,6 @@
 """Split a bronze table into clean rows and rejected rows, each rejected row with one reason.
 
-Silver for every shop source is one :func:`classify` call: it types the raw columns,
+A silver stage is one :func:`classify` call per source: it types the raw columns,
 gives every row at most one ``reason`` and hands back a :class:`Classified` whose
 :meth:`~Classified.clean` and :meth:`~Classified.rejected` are complementary filters of
 the same expression. So ``rows in = clean + rejected`` holds by construction.
@@ -23,7 +23,7 @@ Load metadata (columns starting with ``_``, e.g. ``_source_file``) is kept in bo
 outputs and is never part of a duplicate comparison.
 
 >>> import ibis
->>> from millpond.shop.parse import parse_int
+>>> from millpond.model.parse import parse_int
 >>> import pyarrow as pa
 >>> raw = ibis.memtable(pa.table({"id": ["1", "1", "2", "x"], "v": ["a", "a", "b", "c"]}))
 >>> typed = {"id": parse_int(raw.id), "v": raw.v}

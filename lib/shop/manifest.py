@@ -13,7 +13,7 @@ raw_rows
     Rows written per source, all files together, dirt included.
 dirt
     ``source -> reason -> rows``: rows injected that silver must reject, keyed by the
-    exact ``reason`` code silver gives them (see :mod:`millpond.shop.silver`).
+    exact ``reason`` code silver gives them (see :mod:`shop.silver`).
 normalization
     ``source -> kind -> rows``: valid rows written in a non-canonical form that silver
     must normalize, not reject (``email``: upper case and/or surrounding blanks;
@@ -45,7 +45,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from millpond.shop.raw_files import MANIFEST_FILE
+from shop.raw_files import MANIFEST_FILE
 
 
 class Manifest(BaseModel):
@@ -64,7 +64,7 @@ class Manifest(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    generator: str = "millpond.shop.generate/1"
+    generator: str = "shop.generate/1"
     seed: int
     scale: float
     start: date
@@ -100,17 +100,17 @@ class Manifest(BaseModel):
 
 
 def read_manifest(raw_dir: Path) -> Manifest:
-    """Read ``_manifest.json`` from a raw directory written by :func:`~millpond.shop.generate.generate`.
+    """Read ``_manifest.json`` from a raw directory written by :func:`~shop.generate.generate`.
 
     >>> import tempfile
     >>> read_manifest(Path(tempfile.mkdtemp()))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    FileNotFoundError: no _manifest.json under ...; run `python -m millpond.shop.generate --out ...` first
+    FileNotFoundError: no _manifest.json under ...; run `python -m shop.generate --out ...` first
     """
     path = Path(raw_dir) / MANIFEST_FILE
     if not path.is_file():
         raise FileNotFoundError(
-            f"no {MANIFEST_FILE} under {raw_dir}; run `python -m millpond.shop.generate --out {raw_dir}` first"
+            f"no {MANIFEST_FILE} under {raw_dir}; run `python -m shop.generate --out {raw_dir}` first"
         )
     return Manifest.model_validate_json(path.read_text(encoding="utf-8"))

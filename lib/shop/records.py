@@ -2,7 +2,7 @@
 
 Every function draws from the ``random.Random`` it is given, in a fixed order, so the
 same seed gives the same records. Values are typed Python (``int``, ``Decimal``,
-``date``, naive UTC ``datetime``); :mod:`millpond.shop.dirt` turns them into raw rows.
+``date``, naive UTC ``datetime``); :mod:`shop.dirt` turns them into raw rows.
 
 >>> import random
 >>> customers = make_customers(random.Random(1), 3, date(2024, 1, 1))
@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import accumulate
 
-from millpond.shop.domain import COUNTRY_CALLING_CODES, CURRENCY
+from shop.domain import COUNTRY_CALLING_CODES, CURRENCY
 
 CENT = Decimal("0.01")
 

@@ -6,17 +6,17 @@ JFK, LGA) in 2013, with airlines, airports, planes and hourly weather. Its probl
 are real, and the pipeline (``pipelines/flights.yml``) records them instead of hiding
 them. Layers, one module each, all pure Ibis except the reader:
 
-- :mod:`~millpond.flights.source` reads the package's five tables as it ships them,
+- :mod:`~flights.source` reads the package's five tables as it ships them,
   plus load metadata (schema ``flights_bronze``);
-- :mod:`~millpond.flights.staging` types and keys them, and returns the rows it cannot
+- :mod:`~flights.staging` types and keys them, and returns the rows it cannot
   keep with a ``reason`` for ``quarantine.<table>`` (schema ``flights_silver``);
-- :mod:`~millpond.flights.star` builds the star schema: four dimensions with inferred
+- :mod:`~flights.star` builds the star schema: four dimensions with inferred
   members for codes the reference tables lack, and the flights fact with the weather at
   departure (schema ``flights_gold``);
-- :mod:`~millpond.flights.problems` counts each known problem of the data, one Ibis
+- :mod:`~flights.problems` counts each known problem of the data, one Ibis
   expression selecting the offending rows per problem (``flights_quality.findings``).
 
->>> from millpond.flights.source import SOURCES
+>>> from flights.source import SOURCES
 >>> SOURCES
 ('airlines', 'airports', 'planes', 'weather', 'flights')
 """

@@ -5,8 +5,8 @@ from __future__ import annotations
 import ibis
 import pyarrow as pa
 
-from millpond.shop.parse import parse_int, parse_timestamp
-from millpond.shop.rejection import classify
+from millpond.model.parse import parse_int, parse_timestamp
+from millpond.model.rejection import classify
 
 
 

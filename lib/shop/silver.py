@@ -1,14 +1,14 @@
 """Silver: typed, cleaned, deduplicated and conformed shop tables, plus what was rejected.
 
 Every source has three functions: ``classify_<source>`` (a
-:class:`~millpond.shop.rejection.Classified`), ``clean_<source>`` (the clean rows) and
+:class:`~millpond.model.rejection.Classified`), ``clean_<source>`` (the clean rows) and
 ``rejected_<source>`` (the raw rows that were dropped, with a ``reason``). For every
 source ``count(bronze) == count(clean) + count(rejected)``. Orphans are rejected, not
 kept flagged, and children are checked against their *clean* parents, so a rejected
 order takes its lines and payments with it (``orphan_order``).
 
 Reason codes, in the order they are checked (first match wins; see
-:mod:`millpond.shop.rejection` for ``duplicate``/``superseded``/``duplicate_key``, and
+:mod:`millpond.model.rejection` for ``duplicate``/``superseded``/``duplicate_key``, and
 for ``malformed_row``, checked first in the CSV sources: a raw row that did not parse):
 
 ===========  ==================================================================
@@ -35,7 +35,7 @@ events       missing_event_id, missing_session_id, invalid_customer_id,
 ===========  ==================================================================
 
 Cleaning: text is trimmed (blank = NULL); e-mails lower-cased; phones E.164 (see
-:func:`~millpond.shop.parse.normalize_phone`); countries and currencies upper-case;
+:func:`~millpond.model.parse.normalize_phone`); countries and currencies upper-case;
 statuses, channels, methods and event types lower-case; money decimal(18, 2); a missing
 ``discount`` is 0. Events are not checked against customers or products (clickstream
 is kept even for unknown ids); ``is_late`` marks events received on a later UTC day.
@@ -59,8 +59,8 @@ from collections.abc import Sequence
 
 import ibis.expr.types as ir
 
-from millpond.shop.domain import COUNTRY_CALLING_CODES, CURRENCIES, EVENT_TYPES, ORDER_STATUSES
-from millpond.shop.parse import (
+from shop.domain import COUNTRY_CALLING_CODES, CURRENCIES, EVENT_TYPES, ORDER_STATUSES
+from millpond.model.parse import (
     blank_to_null,
     normalize_email,
     normalize_phone,
@@ -69,7 +69,7 @@ from millpond.shop.parse import (
     parse_money,
     parse_timestamp,
 )
-from millpond.shop.rejection import Classified, classify
+from millpond.model.rejection import Classified, classify
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 

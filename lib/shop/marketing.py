@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ibis.expr.types as ir
 
-from millpond.shop.parse import MONEY
+from millpond.model.parse import MONEY
 
 
 def revenue_by_country(orders: ir.Table, customers: ir.Table) -> ir.Table:

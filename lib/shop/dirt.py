@@ -13,7 +13,7 @@ CSV sources come out as text (``None`` is written as an empty field); parquet an
 JSON sources keep their types. Every function returns ``(rows, rejects, normalization)``.
 
 >>> import random
->>> from millpond.shop.records import make_customers
+>>> from shop.records import make_customers
 >>> clean = make_customers(random.Random(0), 100, date(2024, 1, 1))
 >>> rows, rejects, normalization = dirty_customers(random.Random(0), clean)
 >>> len(rows) == len(clean) + sum(rejects.values())
@@ -26,7 +26,7 @@ import random
 from collections import Counter
 from datetime import date, datetime, timedelta
 
-from millpond.shop.domain import COUNTRY_CALLING_CODES
+from shop.domain import COUNTRY_CALLING_CODES
 
 ORPHAN_KEY_BASE = 10_000_000
 """Orphan foreign keys are ``ORPHAN_KEY_BASE + i``: no generated row ever has such a key."""

@@ -46,7 +46,7 @@ import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
 
-from millpond.flights.staging import MAX_WIND_SPEED, local_date
+from flights.staging import MAX_WIND_SPEED, local_date
 from millpond.quality.basic import unique
 
 QUALITY = "flights_quality"
@@ -250,7 +250,7 @@ def weather_duplicate_key(weather: ir.Table) -> Problem:
 
 
 def implausible_wind_speed(weather: ir.Table) -> Problem:
-    """Weather rows whose wind speed is above :data:`~millpond.flights.staging.MAX_WIND_SPEED`."""
+    """Weather rows whose wind speed is above :data:`~flights.staging.MAX_WIND_SPEED`."""
     rows = weather.filter(weather.wind_speed > MAX_WIND_SPEED)
     rows = rows.mutate(wind_mph=rows.wind_speed.round(0).cast("int64"))
     return Problem(

@@ -1,39 +1,38 @@
-"""Bronze: the raw shop files as they are, plus where and when they were loaded.
+"""Loading raw files as they are: every column of a CSV file as text, malformed rows kept, and where and when each row was loaded.
 
-Reading is the only I/O here and is kept apart from the rest:
+The framework half of a bronze stage, for any workspace:
 
-* :func:`read_duckdb` reads one file through DuckDB (``read_csv(all_varchar=True)``,
-  ``read_parquet``, ``read_json`` with the fixed events schema);
+* :func:`read_duckdb` reads files through DuckDB (``read_csv`` via
+  :mod:`millpond.warehouse.csv_rejects`, ``read_parquet``, ``read_json`` with a fixed schema);
 * :func:`read_arrow` reads one file into a ``pyarrow.Table`` with the same columns and
-  types, for backends that cannot read files (PostgreSQL): wrap it in ``ibis.memtable``.
+  types, for engines that cannot read files (PostgreSQL): wrap it in ``ibis.memtable``;
+* :func:`with_load_metadata` adds ``_source_file`` (the path from the workspace root, with
+  ``/``) and ``_loaded_at`` (passed in, so runs are reproducible);
+* :func:`load_files` does both for a list of files and unions them, natively where the
+  engine reads files (:attr:`millpond.engines.base.Engine.reads_raw_files`);
+* :func:`malformed_rows_warning` says in one line which rows did not parse, and where.
 
 CSV columns are always text, so nothing is lost before silver types them; an empty
 CSV field is NULL. A CSV row that does not parse (a missing or an extra field, a byte
 that is not UTF-8) is kept as a row of NULLs with its ``_source_line``, ``_load_error``
-and ``_raw_line`` (:mod:`millpond.warehouse.csv_rejects`); silver holds it in quarantine
-(reason ``malformed_row``) and :func:`malformed_rows_warning` says where it was. Parquet
-and JSON keep their types (see :mod:`millpond.shop.raw_files`).
-
-:func:`with_load_metadata` adds ``_source_file`` (the file's path relative to the
-workspace root, with ``/``) and ``_loaded_at`` (passed in, so runs are reproducible).
-:func:`load_source` does both for every file of a source and unions them.
+and ``_raw_line``; silver holds it in quarantine (reason ``malformed_row``,
+:mod:`millpond.model.rejection`). Parquet and JSON lines keep their types.
 
 >>> import tempfile, ibis
->>> from millpond.shop.generate import generate
 >>> root = Path(tempfile.mkdtemp())
->>> _ = generate(root / "raw", seed=1, scale=0.01, days=2)
+>>> _ = (root / "raw").mkdir()
+>>> _ = (root / "raw" / "a.csv").write_text("id,name\\n1,ann\\n")
+>>> _ = (root / "raw" / "b.csv").write_text("id,name\\n2,\\n")
 >>> con = ibis.duckdb.connect()
->>> orders = load_source(con, root / "raw", "orders", root=root, loaded_at=datetime(2024, 2, 1))
->>> str(orders.schema()["order_ts"]), orders.columns[-2:]
-('string', ('_source_file', '_loaded_at'))
->>> con.to_pyarrow(orders.select("_source_file").distinct())["_source_file"].to_pylist()
-['raw/orders.csv']
+>>> t = load_files(con, sorted((root / "raw").glob("*.csv")), root=root, loaded_at=datetime(2024, 2, 1))
+>>> sorted((r["id"], r["name"], r["_source_file"]) for r in con.to_pyarrow(t).to_pylist())
+[('1', 'ann', 'raw/a.csv'), ('2', None, 'raw/b.csv')]
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
@@ -43,11 +42,10 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from millpond.shop.raw_files import CSV_COLUMNS, EVENTS_SCHEMA, source_paths
+from millpond.engines.base import sql_literal
 from millpond.warehouse.csv_rejects import read_csv_arrow, read_csv_duckdb
-from millpond.warehouse.readers import sql_literal
 
-_DUCKDB_TYPES = {pa.string(): "VARCHAR", pa.int64(): "BIGINT"}
+_DUCKDB_TYPES = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN"}
 
 
 def source_file_name(path: Path, root: Path) -> str:
@@ -66,11 +64,12 @@ def source_file_name(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def read_arrow(path: Path, expected: Sequence[str] | None = None) -> pa.Table:
+def read_arrow(path: Path, expected: Sequence[str] | None = None, json_schema: pa.Schema | None = None) -> pa.Table:
     """Read one raw file (``.csv``, ``.parquet`` or ``.jsonl``) into a ``pyarrow.Table``.
 
     CSV columns are all strings and only an empty field is NULL (``"N/A"`` stays text);
-    ``expected`` names the columns of a 0-byte CSV file (it has no header).
+    ``expected`` names the columns of a 0-byte CSV file (it has no header); ``json_schema``
+    fixes the columns and types of a ``.jsonl`` file (a field it lacks is an error).
 
     >>> import tempfile
     >>> path = Path(tempfile.mkdtemp()) / "t.csv"
@@ -84,18 +83,18 @@ def read_arrow(path: Path, expected: Sequence[str] | None = None) -> pa.Table:
     if path.suffix == ".parquet":
         return pq.read_table(path)
     if path.suffix == ".jsonl":
-        options = pa_json.ParseOptions(explicit_schema=EVENTS_SCHEMA, unexpected_field_behavior="error")
+        options = pa_json.ParseOptions(explicit_schema=json_schema, unexpected_field_behavior="error" if json_schema else "infer")
         return pa_json.read_json(path, parse_options=options)
     raise ValueError(f"cannot read raw file {path}: expected .csv, .parquet or .jsonl")
 
 
 def read_duckdb(con, path: Path | Sequence[Path], *, filename: bool = False,
-                expected: Sequence[str] | None = None) -> ir.Table:
+                expected: Sequence[str] | None = None, json_schema: pa.Schema | None = None) -> ir.Table:
     """Read raw files of one format through a DuckDB backend, as :func:`read_arrow` types them.
 
     ``path`` may be a list of files of the same format, read as one table; with
     ``filename=True`` a ``filename`` column holds each row's file, as given;
-    ``expected`` names the columns of a 0-byte CSV file.
+    ``expected`` names the columns of a 0-byte CSV file; ``json_schema`` those of JSON lines.
     """
     paths = [Path(path)] if isinstance(path, (str, Path)) else [Path(p) for p in path]
     suffixes = {p.suffix for p in paths}
@@ -112,9 +111,10 @@ def read_duckdb(con, path: Path | Sequence[Path], *, filename: bool = False,
     if suffixes == {".parquet"}:
         return con.sql(f"SELECT * FROM read_parquet({files}, filename = {filename})")
     if suffixes == {".jsonl"}:
-        columns = "{" + ", ".join(f"'{f.name}': '{_DUCKDB_TYPES[f.type]}'" for f in EVENTS_SCHEMA) + "}"
+        columns = "" if json_schema is None else (
+            ", columns = {" + ", ".join(f"'{f.name}': '{_DUCKDB_TYPES[f.type]}'" for f in json_schema) + "}")
         return con.sql(
-            f"SELECT * FROM read_json({files}, columns = {columns}, format = 'newline_delimited', filename = {filename})"
+            f"SELECT * FROM read_json({files}{columns}, format = 'newline_delimited', filename = {filename})"
         )
     raise ValueError(f"cannot read raw file {paths[0]}: expected .csv, .parquet or .jsonl")
 
@@ -136,25 +136,24 @@ def with_load_metadata(table: ir.Table, *, source_file: str, loaded_at: datetime
     )
 
 
-def load_source(
+def load_files(
     con,
-    raw_dir: Path,
-    source: str,
+    paths: Sequence[Path],
     *,
     root: Path,
     loaded_at: datetime,
     reader: Literal["native", "arrow"] | None = None,
+    expected: Sequence[str] | None = None,
+    json_schema: pa.Schema | None = None,
 ) -> ir.Table:
-    """Return the bronze table of one shop source: every file of it, with load metadata.
+    """Return the rows of ``paths`` (all of one format) as one table, with load metadata.
 
     Parameters
     ----------
     con
         Ibis backend; it reads the files itself when ``reader="native"``.
-    raw_dir
-        Directory the generator wrote.
-    source
-        One of :data:`~millpond.shop.raw_files.SOURCES`.
+    paths
+        The files, all ``.csv``, all ``.parquet`` or all ``.jsonl``; at least one.
     root
         Workspace root; ``_source_file`` is relative to it.
     loaded_at
@@ -163,22 +162,27 @@ def load_source(
         ``"native"`` reads through the warehouse's own file readers (DuckDB's); ``"arrow"``
         reads with pyarrow into memtables (works on any engine); by default, natively where
         the engine can (:attr:`millpond.engines.base.Engine.reads_raw_files`).
+    expected
+        The columns of a 0-byte CSV file (it has no header).
+    json_schema
+        The columns and types of JSON lines files.
     """
     from millpond.engines import engine_for
 
     if reader is None:
         reader = "native" if engine_for(con).reads_raw_files else "arrow"
-    paths = source_paths(raw_dir, source)
-    expected = CSV_COLUMNS.get(source)
+    if not paths:
+        raise ValueError("load_files: no files given")
     if reader == "native" and len(paths) > 1:
-        raw = read_duckdb(con, paths, filename=True, expected=expected)
+        raw = read_duckdb(con, paths, filename=True, expected=expected, json_schema=json_schema)
         names = {str(path): source_file_name(path, root) for path in paths}
         stamped = with_load_metadata(raw, source_file="", loaded_at=loaded_at)
         stamped = stamped.mutate(_source_file=raw.filename.substitute(names))
         return stamped.drop("filename")
     tables = []
     for path in paths:
-        raw = read_duckdb(con, path, expected=expected) if reader == "native" else ibis.memtable(read_arrow(path, expected))
+        raw = (read_duckdb(con, path, expected=expected, json_schema=json_schema) if reader == "native"
+               else ibis.memtable(read_arrow(path, expected, json_schema)))
         tables.append(with_load_metadata(raw, source_file=source_file_name(path, root), loaded_at=loaded_at))
     return tables[0] if len(tables) == 1 else ibis.union(*tables, distinct=False)
 

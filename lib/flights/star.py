@@ -51,8 +51,7 @@ from datetime import date
 import ibis
 import ibis.expr.types as ir
 
-from millpond.model.dates import date_key
-from millpond.shop.gold import dim_date as _date_spine
+from millpond.model.dates import calendar, date_key
 from millpond.model.timeseries import asof_join
 
 GOLD = "flights_gold"
@@ -139,8 +138,9 @@ def dim_plane(planes: ir.Table, flights: ir.Table) -> ir.Table:
 
 
 def dim_date(first_day: date, last_day: date) -> ir.Table:
-    """One row per day from ``first_day`` to ``last_day`` (the shop's calendar columns)."""
-    return _date_spine(first_day, last_day)
+    """One row per day from ``first_day`` to ``last_day``: the framework's compact calendar
+    (:func:`millpond.model.dates.calendar`)."""
+    return calendar(first_day, last_day)
 
 
 def fct_flights(
@@ -155,7 +155,7 @@ def fct_flights(
     Parameters
     ----------
     flights, weather
-        Staged tables (:mod:`millpond.flights.staging`).
+        Staged tables (:mod:`flights.staging`).
     airlines, airports, planes
         :func:`dim_airline`, :func:`dim_airport`, :func:`dim_plane`.
     """

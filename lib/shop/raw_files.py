@@ -116,7 +116,7 @@ def source_paths(raw_dir: Path, source: str) -> list[Path]:
         paths = [path] if path.exists() else []
     if not paths:
         raise FileNotFoundError(
-            f"no raw {source} file under {raw_dir}; run `python -m millpond.shop.generate --out {raw_dir}` first"
+            f"no raw {source} file under {raw_dir}; run `python -m shop.generate --out {raw_dir}` first"
         )
     return paths
 

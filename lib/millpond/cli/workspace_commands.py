@@ -1,0 +1,60 @@
+"""Commands that make or feed a workspace: ``init`` (a new one), ``generate`` (its sample data), ``lab``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from millpond.cli.app import WorkspaceOpt, _workspace, app
+from millpond.errors import MillpondError
+
+
+@app.command()
+def init(
+    folder: Annotated[Path, typer.Argument(help="The new workspace's folder (new or empty).")],
+    example: Annotated[Optional[str], typer.Option(help="Copy a reference workspace instead of the starter: shop.")] = None,
+) -> None:
+    """Create a workspace: millpond.yml, a bronze-silver-gold pipeline with checks, its own lib/, tests, a Makefile."""
+    from millpond.scaffold import init_workspace
+
+    created = init_workspace(folder, example=example)
+    typer.echo(f"created {folder} ({len(created)} files): cd {folder} && make run && make test")
+
+
+@app.command()
+def generate(
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same files.")] = 42,
+    scale: Annotated[float, typer.Option(help="1 is a small shop; row counts scale linearly.")] = 1.0,
+    out: Annotated[Optional[Path], typer.Option(help="Where to write (default: the workspace's raw folder).")] = None,
+    days: Annotated[int, typer.Option(help="Days of orders and events.")] = 31,
+    start: Annotated[str, typer.Option(help="First day (YYYY-MM-DD).")] = "2024-01-01",
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Write the workspace's sample data (its millpond.yml `generator:`, e.g. the reference shop's)."""
+    ws = _workspace(workspace)
+    run_generate = ws.generator()
+    target = out or ws.path(ws.spec.folders.raw)
+    try:
+        first = dt.date.fromisoformat(start)
+    except ValueError:
+        raise MillpondError(f"--start {start}: expected a date YYYY-MM-DD") from None
+    manifest = run_generate(target, seed=seed, scale=scale, start=first, days=days)
+    typer.echo(f"sample data: {ws.relative(target)} (seed {seed}, scale {scale:g})")
+    del manifest
+
+
+@app.command()
+def lab(
+    port: Annotated[Optional[int], typer.Option(help="Port to serve on.")] = None,
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open a browser.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Open JupyterLab at the workspace root with the project's environment as kernel."""
+    from millpond.lab import launch_lab
+
+    ws = _workspace(workspace)
+    ws.use_code()  # the lab's kernels import the workspace's own modules
+    raise typer.Exit(launch_lab(ws.root, port=port, open_browser=not no_browser))
