@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from millpond.settings.tables import Contract, TableSpec
     from millpond.warehouse.incremental import Incremental
 
-KINDS = ("table", "view", "incremental", "materialized_view")
 TEMP_PREFIX = "_mp_tmp_"
 
 
@@ -169,8 +168,9 @@ def materialize(con: BaseBackend, expr: ir.Table, name: str, kind: str = "table"
     ...             incremental=Incremental.of("append", watermark="id"))
     Materialized gold.numbers (incremental): 4 rows, 1 columns, 1 new rows by append
     """
-    if kind not in KINDS:
-        raise MillpondError(f"materialize {name}: unknown kind {kind!r} (choose from {', '.join(KINDS)})")
+    builder = _KIND_BUILDERS.get(kind)
+    if builder is None:
+        raise MillpondError(f"materialize {name}: unknown kind {kind!r} (choose from {', '.join(kinds())})")
     if kind == "incremental" and incremental is None:
         raise MillpondError(f"materialize {name}: kind 'incremental' needs incremental=Incremental.of(strategy, ...)")
     schema, table = split_name(name)
@@ -178,10 +178,9 @@ def materialize(con: BaseBackend, expr: ir.Table, name: str, kind: str = "table"
         spec.check_columns(name, list(expr.columns))
     started = time.perf_counter()
     ensure_schema(con, schema)
-    new_rows = held = refresh = None
     from millpond.warehouse.contracts import enforce_contract
     from millpond.settings.tables import parse_contract
-    from millpond.warehouse.evolution import check_policy, rebuild
+    from millpond.warehouse.evolution import check_policy
 
     policy = check_policy(on_schema_change or (spec.on_schema_change if spec else None), name)
     contract = parse_contract(contract if contract is not None else (spec.contract if spec else None), name)
@@ -189,27 +188,9 @@ def materialize(con: BaseBackend, expr: ir.Table, name: str, kind: str = "table"
 
     verify = build_audit(con, name, volume=spec.volume_guard(name) if spec is not None else None, checks=audit,
                          contract_check=(lambda temp: enforce_contract(name, contract, temp)) if contract else None)
-    if kind == "incremental":
-        from millpond.warehouse.incremental import apply_incremental, drop_stale_staging
-
-        incremental.validate(name, list(expr.columns))
-        drop_stale_staging(con, schema, table)
-        if full_refresh or existing_kind(con, schema, table) != "table":
-            _swap_in_table(con, expr, schema, table, verify=verify)
-        else:
-            new_rows, held = apply_incremental(con, expr, schema, table, incremental, on_schema_change=policy,
-                                               contract=contract, run_id=run_id)
-    elif kind == "table":
-        held = rebuild(con, expr, schema, table, policy, full_refresh=full_refresh, run_id=run_id, verify=verify)
-    elif kind == "materialized_view":
-        from millpond.warehouse.matview import refresh_materialized_view
-
-        new_rows, refresh = refresh_materialized_view(con, expr, schema, table, upstream_version=upstream_version,
-                                                      watermark=watermark, contract=contract)
-    else:
-        if contract is not None:
-            raise MillpondError(f"materialize {name}: a contract is enforced on tables; a view has no rows to check")
-        _replace_view(con, expr, schema, table)
+    outcome = builder(BuildRequest(con, expr, name, schema, table, incremental, full_refresh, policy, contract,
+                                   run_id, verify, upstream_version, watermark))
+    new_rows, held, refresh = outcome.new_rows, outcome.held, outcome.refresh
     from millpond.engines import described_table
 
     built = described_table(con, table, schema)
@@ -273,3 +254,96 @@ def drop_leftover_temporaries(con: BaseBackend, schema: str) -> list[str]:
     if names:
         run_in_transaction(con, [_drop_statement(con, "table", schema, n) for n in names])
     return names
+
+
+# -- the kinds: one builder each, in a registry ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """What a kind's builder gets: the expression, where it goes, and the checks it must pass."""
+
+    con: BaseBackend
+    expr: ir.Table
+    name: str
+    schema: str
+    table: str
+    incremental: Incremental | None
+    full_refresh: bool
+    policy: str
+    """The schema-change policy (:mod:`millpond.warehouse.evolution`)."""
+    contract: Contract | None
+    run_id: str | None
+    verify: Callable[[ir.Table], None]
+    """Audits a temporary build before it is swapped in (contract, volume, declared checks)."""
+    upstream_version: Callable[[str], str | None] | None = None
+    watermark: str | None = None
+
+
+@dataclass(frozen=True)
+class KindOutcome:
+    """What a kind's builder reports beyond the table itself."""
+
+    new_rows: int | None = None
+    held: int | None = None
+    refresh: str | None = None
+
+
+KindBuilder = Callable[[BuildRequest], KindOutcome]
+_KIND_BUILDERS: dict[str, KindBuilder] = {}
+
+
+def register_kind(name: str, builder: KindBuilder) -> None:
+    """Make ``kind=name`` build with ``builder``: a new materialization kind is one function and this line.
+
+    >>> register_kind("table", _build_table)  # the built-in kinds register themselves the same way
+    >>> kinds()
+    ('table', 'view', 'incremental', 'materialized_view')
+    """
+    _KIND_BUILDERS[name] = builder
+
+
+def kinds() -> tuple[str, ...]:
+    """The materialization kinds there are, in the order they were registered."""
+    return tuple(_KIND_BUILDERS)
+
+
+def _build_table(r: BuildRequest) -> KindOutcome:
+    from millpond.warehouse.evolution import rebuild
+
+    return KindOutcome(held=rebuild(r.con, r.expr, r.schema, r.table, r.policy, full_refresh=r.full_refresh,
+                                    run_id=r.run_id, verify=r.verify))
+
+
+def _build_view(r: BuildRequest) -> KindOutcome:
+    if r.contract is not None:
+        raise MillpondError(f"materialize {r.name}: a contract is enforced on tables; a view has no rows to check")
+    _replace_view(r.con, r.expr, r.schema, r.table)
+    return KindOutcome()
+
+
+def _build_incremental(r: BuildRequest) -> KindOutcome:
+    from millpond.warehouse.incremental import apply_incremental, drop_stale_staging
+
+    r.incremental.validate(r.name, list(r.expr.columns))
+    drop_stale_staging(r.con, r.schema, r.table)
+    if r.full_refresh or existing_kind(r.con, r.schema, r.table) != "table":
+        _swap_in_table(r.con, r.expr, r.schema, r.table, verify=r.verify)
+        return KindOutcome()
+    new_rows, held = apply_incremental(r.con, r.expr, r.schema, r.table, r.incremental, on_schema_change=r.policy,
+                                       contract=r.contract, run_id=r.run_id)
+    return KindOutcome(new_rows=new_rows, held=held)
+
+
+def _build_materialized_view(r: BuildRequest) -> KindOutcome:
+    from millpond.warehouse.matview import refresh_materialized_view
+
+    new_rows, refresh = refresh_materialized_view(r.con, r.expr, r.schema, r.table, upstream_version=r.upstream_version,
+                                                  watermark=r.watermark, contract=r.contract)
+    return KindOutcome(new_rows=new_rows, refresh=refresh)
+
+
+register_kind("table", _build_table)
+register_kind("view", _build_view)
+register_kind("incremental", _build_incremental)
+register_kind("materialized_view", _build_materialized_view)

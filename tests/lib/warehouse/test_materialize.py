@@ -101,3 +101,28 @@ def test_readers_never_see_a_missing_or_half_built_table(con):
     errors = [s for s in seen if isinstance(s, Exception)]
     assert errors == []
     assert set(seen) <= {100, 200} and len(seen) > 0
+
+
+def test_a_new_kind_is_one_builder_and_one_registry_line():
+    """Issue 20.2: materialization kinds are strategies in a registry; a new one gets the same
+    audit (here a contract) before its swap as the built-in kinds."""
+    from millpond.warehouse import materialize as kinds_module
+
+    def build_copy(request):
+        kinds_module._swap_in_table(request.con, request.expr, request.schema, request.table, verify=request.verify)
+        return kinds_module.KindOutcome()
+
+    con = ibis.duckdb.connect()
+    kinds_module.register_kind("copy", build_copy)
+    try:
+        built = materialize(con, ibis.memtable({"id": [1, 2, None]}), "gold.copied", kind="copy")
+        assert (built.kind, built.rows) == ("copy", 3)
+        assert con.table("copied", database="gold").count().execute() == 3
+        with pytest.raises(MillpondError, match="id"):
+            materialize(con, ibis.memtable({"id": [5, None]}), "gold.copied", kind="copy",
+                        contract={"not_null": ["id"]})
+        assert sorted(con.table("copied", database="gold").id.fill_null(0).execute()) == [0, 1, 2]  # old build kept
+    finally:
+        del kinds_module._KIND_BUILDERS["copy"]
+    with pytest.raises(MillpondError, match=r"unknown kind 'copy' \(choose from table, view, incremental, materialized_view\)"):
+        materialize(con, ibis.memtable({"id": [1]}), "gold.other", kind="copy")
