@@ -200,8 +200,9 @@ def _workspace_param_error(workspace: Workspace, name: str, kind: str, value: An
 
 
 def check_declared_columns(pipeline: Pipeline) -> None:
-    """Columns declared under ``tables:`` (``columns``, ``primary_key``) exist in the table's
-    latest recorded build, when there is one (``millpond validate``; not at run time, where a
+    """What the metadata store knows agrees with the declarations: each stage's recorded reads
+    come from stages it needs, and the columns declared under ``tables:`` (``columns``,
+    ``primary_key``) exist in the table's latest recorded build, when there is one (``millpond validate``; not at run time, where a
     build may be about to add them: ``materialize()`` checks them then)."""
     from millpond.store.metadata import MetadataStore
 
@@ -210,6 +211,7 @@ def check_declared_columns(pipeline: Pipeline) -> None:
         return
     store = MetadataStore(path)
     display = pipeline.workspace.relative(pipeline.path)
+    _check_recorded_reads(pipeline, store, display)
     for i, stage in enumerate(pipeline.spec.stages):
         for table, spec in stage.tables.items():
             declared = spec.declared_columns()
@@ -224,6 +226,19 @@ def check_declared_columns(pipeline: Pipeline) -> None:
                     f"{f' (run {built.run_id})' if built.run_id else ''}; columns: {', '.join(built.schema)}; "
                     "fix the name, or run the stage if the column is new",
                 )
+
+
+def _check_recorded_reads(pipeline: Pipeline, store, display: str) -> None:
+    """What each stage's last execution read (recorded by ``ctx.table``) must still come from a
+    stage it needs: the reads the notebook does not show (a name built at run time) are
+    reconciled with ``needs`` too, once the stage has run (:mod:`millpond.pipeline.reads`)."""
+    from millpond.pipeline.reads import refusal, tables_outside_needs
+
+    for index, stage in enumerate(pipeline.spec.stages):
+        outside = tables_outside_needs(pipeline, stage.name)
+        for table in sorted(store.reads_of_last_execution(pipeline.name, stage.name).keys() & outside.keys()):
+            raise _fail(display, pipeline.lines, ("stages", index, "needs"),
+                        refusal(stage.name, table, outside[table]) + " (its last run read it)")
 
 
 def _fail(display: str, lines: LineMap, loc: tuple, message: str) -> SpecError:
