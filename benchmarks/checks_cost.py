@@ -41,11 +41,11 @@ def _copy_workspace(root: Path) -> None:
 def _quality_seconds(ws, pipeline, store) -> tuple[float, float]:
     """Seconds of every declared check (plus the gold checks) and of every stage's monitors."""
     from millpond.quality.basic import run_check
-    from millpond.stage_api.checks import run_stage_checks
     from millpond.quality.monitors import profile_table
-    from shop.checks import gold_checks
+    from millpond.stage_api.checks import run_stage_checks
     from millpond.warehouse.connect import Warehouse
     from millpond.warehouse.materialize import split_name
+    from shop.checks import gold_checks
 
     t0 = time.perf_counter()
     for stage in pipeline.spec.stages:

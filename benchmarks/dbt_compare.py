@@ -42,9 +42,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from timing import median, timed
-
 import duckdb
+from timing import median, timed
 
 REPO = Path(__file__).resolve().parents[1]
 MILLPOND = str(Path(sys.executable).parent / "millpond")

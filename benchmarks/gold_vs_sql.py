@@ -305,9 +305,9 @@ def ibis_vs_sql(root: Path, builds: list[Build], repeat: int) -> dict[str, dict[
     hand-written SQL; fails unless the Ibis and hand-written tables are equal."""
     import ibis
 
+    from millpond.engines import create_table_as
     from millpond.warehouse.compile_cache import CompiledSqlCache, cache_compiles
     from millpond.warehouse.connect import COMPILED_SQL_FILE
-    from millpond.engines import create_table_as
     from millpond.workspace import Workspace
 
     workspace = Workspace(root)
@@ -371,8 +371,8 @@ def ibis_vs_sql(root: Path, builds: list[Build], repeat: int) -> dict[str, dict[
 
 def whole_path(root: Path, builds: list[Build], repeat: int) -> dict[str, dict[str, float]]:
     """Medians (ms) of plain create_table vs ctx.materialize + the monitors' profile, on the stage's connection."""
-    from millpond.stage_api.context import StageContext
     from millpond.quality.monitors import profile_table
+    from millpond.stage_api.context import StageContext
     from millpond.workspace import Workspace
 
     os.environ["MILLPOND_PIPELINE"] = "shop"

@@ -29,10 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from timing import median
-
 import nbformat
 import yaml
+from timing import median
 
 BIN = Path(sys.executable).parent
 

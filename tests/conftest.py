@@ -23,6 +23,7 @@ from collections.abc import Iterator
 
 import ibis
 import pytest
+
 from support.components import require_component
 from support.postgres import PostgresUnavailable, ThrowawayPostgres
 

@@ -28,11 +28,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from millpond.docs import write_site
 from support.chromium import render_page, require_chromium
 from support.reference import REPO
 from support.workspaces import query
-
-from millpond.docs import write_site
 
 pytestmark = [pytest.mark.slow, pytest.mark.chromium]
 

@@ -14,10 +14,10 @@ from types import SimpleNamespace
 import nbformat
 import pandas as pd
 import pytest
-from support.reference import REPO, copy_workspace
-from support.workspaces import query
 
 from millpond.run.runner import RunOptions, open_store, run_pipeline
+from support.reference import REPO, copy_workspace
+from support.workspaces import query
 
 pytestmark = pytest.mark.slow
 

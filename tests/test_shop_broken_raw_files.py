@@ -11,13 +11,13 @@ import json
 import shutil
 
 import pytest
-from support.reference import build_reference_workspace
-from support.workspaces import query
 
 from millpond.run.progress import PlainReporter
 from millpond.run.runner import RunOptions, open_store, run_pipeline
-from shop.manifest import read_manifest
 from millpond.workspace import Workspace
+from shop.manifest import read_manifest
+from support.reference import build_reference_workspace
+from support.workspaces import query
 
 pytestmark = pytest.mark.slow
 

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from support.chromium import render_page, require_chromium
-from support.reference import REPO, build_reference_workspace
-from support.workspaces import query
 
 from millpond.pipeline.dag import downstream_of
 from millpond.pipeline.load import load_pipeline
 from millpond.run.runner import RunOptions, open_store, run_pipeline
 from shop.manifest import read_manifest
+from support.chromium import render_page, require_chromium
+from support.reference import REPO, build_reference_workspace
+from support.workspaces import query
 
 pytestmark = pytest.mark.slow
 
@@ -198,9 +198,9 @@ def _outputs(path: Path) -> str:
 
 def test_committed_notebook_outputs_agree_with_the_generator():
     """nbval compares notebooks with their committed outputs; here those outputs meet the truth."""
-    from shop.generate import generate
-
     import tempfile
+
+    from shop.generate import generate
 
     truth = generate(Path(tempfile.mkdtemp()) / "raw", seed=42, scale=1.0)
     mart = _outputs(Path("notebooks/gold/35_build_mart_daily_revenue.ipynb"))

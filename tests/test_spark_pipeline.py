@@ -15,8 +15,6 @@ import re
 
 import ibis
 import pytest
-from support.reference import build_reference_workspace
-from support.spark import SPARK_URL, spark_server
 
 from millpond.pipeline.load import load_pipeline
 from millpond.run.progress import PlainReporter
@@ -24,6 +22,8 @@ from millpond.run.runner import RunOptions, open_store, run_pipeline
 from millpond.warehouse.compare import table_differences
 from millpond.warehouse.connect import connect
 from millpond.workspace import Workspace
+from support.reference import build_reference_workspace
+from support.spark import SPARK_URL, spark_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 

@@ -56,9 +56,9 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from flights.source import BRONZE, SOURCES
-from millpond.quality.quarantine import quarantine_name
 from millpond.model.parse import blank_to_null, parse_date, parse_timestamp
 from millpond.model.rejection import Classified, classify
+from millpond.quality.quarantine import quarantine_name
 
 SILVER = "flights_silver"
 """The schema of the staged tables: ``flights_silver.<source>``."""

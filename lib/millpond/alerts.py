@@ -37,8 +37,8 @@ from typing import Any
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from millpond.settings.alerts import AlertsSpec, ChannelSpec, CommandChannel, LogChannel, Trigger, WebhookChannel
 from millpond.secrets import Redactor, expand_placeholders
+from millpond.settings.alerts import AlertsSpec, ChannelSpec, CommandChannel, LogChannel, Trigger, WebhookChannel
 
 __all__ = ["AlertsSpec", "Anomaly", "ChannelResult", "ChannelSpec", "Incident", "incident_for_run", "send"]
 

@@ -46,9 +46,9 @@ import ibis.expr.types as ir
 from millpond.model.dates import calendar, date_key
 from millpond.model.keys import surrogate_key
 from millpond.model.numeric import exact_quotient
+from millpond.model.parse import MONEY
 from millpond.model.scd import scd2_snapshot
 from shop.domain import NON_REVENUE_STATUSES
-from millpond.model.parse import MONEY
 
 
 def line_amount(lines: ir.Table) -> ir.DecimalValue:

@@ -59,7 +59,6 @@ from collections.abc import Sequence
 
 import ibis.expr.types as ir
 
-from shop.domain import COUNTRY_CALLING_CODES, CURRENCIES, EVENT_TYPES, ORDER_STATUSES
 from millpond.model.parse import (
     blank_to_null,
     normalize_email,
@@ -70,6 +69,7 @@ from millpond.model.parse import (
     parse_timestamp,
 )
 from millpond.model.rejection import Classified, classify
+from shop.domain import COUNTRY_CALLING_CODES, CURRENCIES, EVENT_TYPES, ORDER_STATUSES
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 

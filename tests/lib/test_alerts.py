@@ -9,9 +9,9 @@ import sys
 import pydantic
 import pytest
 import yaml
-from support.webhook import PROXY_VARIABLES, Hook
 
 from millpond.alerts import AlertsSpec, ChannelSpec, Incident, incident_for_run, send
+from support.webhook import PROXY_VARIABLES, Hook
 
 SECRET = "tok-5up3r-s3cret"
 SECRETS = {"hook_token": "MILLPOND_TEST_HOOK_TOKEN"}

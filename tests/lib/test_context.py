@@ -14,10 +14,10 @@ import time
 
 import pytest
 from jupyter_client.manager import start_new_kernel
-from support.workspaces import MAKE_ROWS, make_workspace, write_notebook
 
 from millpond.run.runner import RunOptions, open_store, run_pipeline
 from millpond.workspace import Workspace
+from support.workspaces import MAKE_ROWS, make_workspace, write_notebook
 
 
 @pytest.fixture

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import ibis
 import pytest
-from support.workspaces import COPY_TABLE, make_workspace, write_notebook
 
-from millpond.stage_api.context import StageContext
 from millpond.errors import MillpondError
 from millpond.quality.basic import Check, not_null
 from millpond.quality.pii import MASK
 from millpond.run.runner import RunOptions, open_store, run_pipeline
+from millpond.stage_api.context import StageContext
 from millpond.workspace import Workspace
+from support.workspaces import COPY_TABLE, make_workspace, write_notebook
 
 # Three customers: id 2 twice (a duplicate key), one missing e-mail.
 MAKE_CUSTOMERS = (

@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 
 import pytest
-from support.reference import copy_workspace
-from support.spec_mutants import ALIAS_BOMB, Mutant, mutants
 
 from millpond.cli import main
+from support.reference import copy_workspace
+from support.spec_mutants import ALIAS_BOMB, Mutant, mutants
 
 MILLPOND = str(Path(sys.executable).parent / "millpond")
 ERROR_LINE = re.compile(r"^error: (pipelines/shop\.yml|millpond\.yml):\d+: \S")

@@ -19,6 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from jupyter_client import BlockingKernelClient
+
 from millpond.lab import lab_command, lab_environment
 
 STARTUP_SECONDS = 30

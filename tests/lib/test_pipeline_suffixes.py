@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import yaml
-from support.workspaces import make_workspace, write_notebook
 
 from millpond.cli import main
 from millpond.pipeline.tables import declared_checks, declared_table_spec
 from millpond.workspace import Workspace
+from support.workspaces import make_workspace, write_notebook
 
 
 def workspace(root):

@@ -6,6 +6,7 @@ import socket
 
 import ibis
 import pytest
+
 from support.components import require_component
 from support.postgres import PostgresUnavailable, ThrowawayPostgres
 

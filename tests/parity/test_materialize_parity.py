@@ -15,9 +15,9 @@ import ibis
 import pyarrow as pa
 import pytest
 
+from millpond.settings.tables import PublishSpec
 from millpond.warehouse.incremental import Incremental
 from millpond.warehouse.lake import publish, read_lake
-from millpond.settings.tables import PublishSpec
 from millpond.warehouse.materialize import materialize
 
 UTC = timezone.utc

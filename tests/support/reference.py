@@ -41,8 +41,8 @@ def build_reference_workspace(target: Path, *, run: bool = True, jobs: int = 2, 
     in order (the last one is the workspace's latest run)."""
     from millpond.run.progress import PlainReporter
     from millpond.run.runner import RunOptions, run_pipeline
-    from shop.generate import generate
     from millpond.workspace import Workspace
+    from shop.generate import generate
 
     copy_workspace(target)
     ws = Workspace(target)

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from millpond.catalog.entry import Catalog, CatalogEntry, ColumnEntry, QualityStatus
-from millpond.catalog.times import utc_from_timestamp
 from millpond.catalog.products import product_status
+from millpond.catalog.times import utc_from_timestamp
 from millpond.settings.tables import TableSpec
 
 if TYPE_CHECKING:

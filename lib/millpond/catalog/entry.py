@@ -14,8 +14,8 @@ import datetime as dt
 from pydantic import BaseModel
 
 from millpond.catalog.lake_copies import LakeCopy
-from millpond.errors import MillpondError
 from millpond.catalog.products import ProductStatus
+from millpond.errors import MillpondError
 
 
 class ColumnEntry(BaseModel):

@@ -3,8 +3,6 @@ tag or search, for the command line and the docs site."""
 
 from __future__ import annotations
 
-
-
 from millpond.catalog.entry import Catalog, CatalogEntry
 from millpond.catalog.lake_copies import LakeCopy
 

@@ -63,7 +63,7 @@ def run(
 ) -> None:
     """Run a pipeline's stages in DAG order, skipping what has not changed."""
     from millpond.run.progress import make_reporter
-    from millpond.run.runner import RunOptions, Runner
+    from millpond.run.runner import Runner, RunOptions
 
     if pipeline is None and resume is None:
         raise MillpondError("name a pipeline (e.g. `millpond run shop`) or pass --resume RUN_ID")

@@ -103,7 +103,6 @@ def signature(preload: Sequence[str], idle: float = 0.0) -> str:
     import hashlib
 
     import millpond
-
     from millpond.kernels.forkserver import PRELOAD
 
     own = [m for m in preload if m not in PRELOAD]  # a workspace's library, maybe outside site-packages

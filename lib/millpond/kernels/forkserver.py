@@ -240,11 +240,10 @@ def _warm_up_later() -> None:
 def _serve_socket(path: str, idle: float) -> None:
     """Serve fork requests on the Unix socket ``path`` until ``idle`` seconds pass with no
     request and no kernel of this server alive."""
+    import signal
     import time
 
     from millpond.processes import is_alive
-
-    import signal
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stopped: still clean up below
     listener = socket.socket(socket.AF_UNIX)

@@ -26,9 +26,9 @@ import itertools
 import json
 import os
 import signal
-import time
 import tempfile
 import threading
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass

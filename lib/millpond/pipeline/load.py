@@ -17,8 +17,8 @@ from pydantic import ValidationError
 from millpond.errors import SpecError
 from millpond.pipeline.dag import find_cycle, topological_order
 from millpond.pipeline.notebooks import declared_parameters
-from millpond.settings.params import coerce, compatible, python_type_name
 from millpond.pipeline.products import check_products
+from millpond.settings.params import coerce, compatible, python_type_name
 from millpond.settings.pipeline import PipelineSpec, StageSpec
 from millpond.validation import spec_error
 from millpond.workspace import Workspace

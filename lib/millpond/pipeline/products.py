@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-
 from millpond.errors import SpecError
 
 if TYPE_CHECKING:

@@ -14,13 +14,13 @@ alert, it must not break a run.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from millpond.settings.pipeline import StageSpec
 from millpond.quality.anomaly import describe, find_anomalies
 from millpond.quality.monitors import profile_table
+from millpond.settings.pipeline import StageSpec
 from millpond.store.metadata import MetadataStore
 from millpond.warehouse.connect import Warehouse
 from millpond.warehouse.materialize import split_name

@@ -47,7 +47,6 @@ def existing_tables(workspace: Workspace) -> set[str]:
         _write_atomically(cache, json.dumps({"signature": signature, "tables": sorted(tables)}))
         return tables
     from millpond.warehouse.connect import connect
-
     from millpond.warehouse.materialize import _fetch
 
     con = connect(workspace)

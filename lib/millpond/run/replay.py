@@ -25,7 +25,7 @@ import pyarrow as pa
 from millpond.errors import MillpondError
 from millpond.pipeline.load import load_pipeline
 from millpond.quality.quarantine import quarantine_name
-from millpond.run.runner import RunOptions, Runner
+from millpond.run.runner import Runner, RunOptions
 from millpond.warehouse.connect import Warehouse
 from millpond.warehouse.materialize import split_name
 from millpond.workspace import Workspace

@@ -27,7 +27,6 @@ from millpond.store.metadata import FINISHED_OK, MetadataStore, new_run_id
 from millpond.workspace import Workspace
 
 
-
 @dataclass
 class RunOptions:
     """What ``millpond run`` was asked to do."""

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from millpond.settings.pipeline import StageSpec
 from millpond.quality.pii import mask_sample
+from millpond.settings.pipeline import StageSpec
 from millpond.store.metadata import MetadataStore
 from millpond.warehouse.connect import Warehouse
 from millpond.warehouse.materialize import split_name
@@ -50,9 +50,8 @@ class ChecksOutcome:
 def run_stage_checks(workspace: Workspace, stage: StageSpec, run_id: str | None, store: MetadataStore) -> ChecksOutcome:
     """Build, run and record the checks ``stage`` declares (as the run loaded them); see the
     module docstring."""
-    from millpond.quality.declared import build_checks, parse_checks
     from millpond.engines import described_table
-
+    from millpond.quality.declared import build_checks, parse_checks
     from millpond.secrets import remember_declared
 
     remember_declared(workspace.secret_env())  # a violating row may hold a secret's value: the store masks it

@@ -25,18 +25,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from millpond.errors import MillpondError
-from millpond.warehouse.materialize import Materialized, split_name
 from millpond.warehouse.connect import Warehouse
+from millpond.warehouse.materialize import Materialized, split_name
 from millpond.workspace import Workspace
 
 if TYPE_CHECKING:
-    from millpond.settings.tables import TableSpec
     import ibis.expr.types as ir
     import pandas as pd
-
-    from millpond.warehouse.lake import Published
-    from millpond.quality.basic import Check
     from ibis.backends import BaseBackend
+
+    from millpond.quality.basic import Check
+    from millpond.settings.tables import TableSpec
+    from millpond.warehouse.lake import Published
 
 
 class StageContext:
@@ -252,8 +252,8 @@ class StageContext:
 
             ctx.publish("gold.fct_orders", partition_by=["order_date"], format="delta")
         """
-        from millpond.warehouse.lake import LAKE_DIR, publish
         from millpond.settings.tables import PublishSpec
+        from millpond.warehouse.lake import LAKE_DIR, publish
 
         declared = self.table_spec(name).publish
         spec = PublishSpec.model_validate({**(declared.model_dump() if declared else {}), **options})

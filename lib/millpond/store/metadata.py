@@ -19,8 +19,8 @@ from typing import Any
 from millpond.secrets import resolved
 from millpond.store.monitoring import MONITORING_SCHEMA, MonitoringRecords
 from millpond.store.pending import PENDING_SCHEMA, UNPUBLISHED, PendingBuildRecords
-from millpond.store.runs import FINISHED_OK, RUNS_SCHEMA, RunRecords, new_run_id  # noqa: F401 (FINISHED_OK, new_run_id: re-exported)
 from millpond.store.reads import STAGE_READS_SCHEMA, StageReadRecords
+from millpond.store.runs import FINISHED_OK, RUNS_SCHEMA, RunRecords, new_run_id  # noqa: F401 (FINISHED_OK, new_run_id: re-exported)
 from millpond.store.stage_warnings import STAGE_WARNINGS_SCHEMA, StageWarningRecords
 from millpond.store.table_sql import TABLE_SQL_SCHEMA, TableSqlRecords
 

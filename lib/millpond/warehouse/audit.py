@@ -46,7 +46,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-
 from millpond.errors import MillpondError
 from millpond.settings.tables import VolumeGuard
 
@@ -121,8 +120,8 @@ def checks_audit(name: str, declared: list[dict[str, Any]], *, table: Callable[[
         return None
 
     def audit(built: ir.Table) -> list[str]:
-        from millpond.quality.declared import build_checks, parse_checks
         from millpond.quality.basic import run_all
+        from millpond.quality.declared import build_checks, parse_checks
 
         checks = build_checks(parse_checks({"checks": {name: gating}}),
                               lambda other: built if other == name else table(other), con=con)

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-
 from millpond.engines.base import Waste  # noqa: F401 - re-exported: compaction's measure
 from millpond.errors import MillpondError
 
@@ -170,8 +169,8 @@ def compact_workspace(workspace: Workspace, *, if_wasteful: bool = False, holder
         if if_wasteful and (waste.ratio < settings.waste or db_file.stat().st_size < settings.min_size_mb * MB):
             return waste, None
         return waste, compact_duckdb(db_file, holder, wait=wait)
-    from millpond.warehouse.connect import connect
     from millpond.engines.spark_server import is_spark_url
+    from millpond.warehouse.connect import connect
 
     if is_spark_url(workspace.warehouse_url()):
         raise MillpondError("nothing to compact on Spark: each build writes its table's Parquet files whole "

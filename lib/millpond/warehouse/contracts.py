@@ -19,9 +19,7 @@ line naming the table, the clause and a count, and the previous version stays.
 
 from __future__ import annotations
 
-
 from typing import TYPE_CHECKING
-
 
 from millpond.errors import MillpondError
 from millpond.settings.tables import Contract

@@ -42,8 +42,8 @@ from typing import TYPE_CHECKING, Any
 
 import ibis
 
-from millpond.errors import MillpondError
 from millpond.engines import described_table
+from millpond.errors import MillpondError
 
 if TYPE_CHECKING:
     import ibis.expr.datatypes as dt

@@ -190,9 +190,8 @@ def apply_incremental(con: BaseBackend, expr: ir.Table, schema: str, table: str,
     >>> sorted(con.table("t").to_pyarrow().to_pylist(), key=lambda r: r["id"])
     [{'id': 1, 'v': 'a'}, {'id': 2, 'v': 'B'}, {'id': 3, 'v': 'c'}]
     """
+    from millpond.engines import create_table_as, described_table
     from millpond.warehouse.contracts import enforce_contract, key_checks_sql
-    from millpond.engines import create_table_as
-    from millpond.engines import described_table
     from millpond.warehouse.evolution import hold_misfits, plan_schema_change
 
     name = f"{schema}.{table}"

@@ -40,7 +40,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-
 from millpond.errors import MillpondError
 from millpond.settings.tables import PublishSpec
 from millpond.warehouse.materialize import split_name

@@ -27,8 +27,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from millpond.errors import MillpondError
-from millpond.warehouse.lake import CODECS, Published, RowCounter, arrow_filter, existing_lake_table, schema_from_text, schema_text
 from millpond.settings.tables import PublishSpec
+from millpond.warehouse.lake import (
+    CODECS,
+    Published,
+    RowCounter,
+    arrow_filter,
+    existing_lake_table,
+    schema_from_text,
+    schema_text,
+)
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir

@@ -178,8 +178,8 @@ def materialize(con: BaseBackend, expr: ir.Table, name: str, kind: str = "table"
         spec.check_columns(name, list(expr.columns))
     started = time.perf_counter()
     ensure_schema(con, schema)
-    from millpond.warehouse.contracts import enforce_contract
     from millpond.settings.tables import parse_contract
+    from millpond.warehouse.contracts import enforce_contract
     from millpond.warehouse.evolution import check_policy
 
     policy = check_policy(on_schema_change or (spec.on_schema_change if spec else None), name)

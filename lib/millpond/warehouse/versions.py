@@ -34,10 +34,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-
 from millpond.engines import engine_for
 from millpond.errors import MillpondError
-from millpond.warehouse.materialize import _drop_statement, _fetch, _quote, existing_kind, run_in_transaction, split_name
+from millpond.warehouse.materialize import (
+    _drop_statement,
+    _fetch,
+    _quote,
+    existing_kind,
+    run_in_transaction,
+    split_name,
+)
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir

@@ -17,7 +17,6 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
-from support.workspaces import make_workspace
 
 from millpond.cli import main
 from millpond.docs import write_site
@@ -27,6 +26,7 @@ from millpond.errors import MillpondError
 from millpond.store.metadata import Materialization, MetadataStore
 from millpond.store.table_sql import TableSql
 from millpond.workspace import Workspace
+from support.workspaces import make_workspace
 
 PIPELINE = """\
 name: shop

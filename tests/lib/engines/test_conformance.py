@@ -15,10 +15,10 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-from support.spark import spark_connection
 
 from millpond.engines import ENGINES, Engine, engine_for
 from millpond.engines.base import Waste
+from support.spark import spark_connection
 
 ALL = [pytest.param("duckdb", id="duckdb"), pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
        pytest.param("pyspark", id="pyspark", marks=pytest.mark.spark)]

@@ -10,14 +10,14 @@ import decimal
 import ibis
 import pyarrow as pa
 import pytest
-from support.spark import spark_connection
 
 from millpond.cli import main
+from millpond.engines.spark_support import catalog_tables, fetch, run_statements
 from millpond.errors import MillpondError
 from millpond.warehouse.incremental import Incremental
 from millpond.warehouse.materialize import existing_kind, materialize
-from millpond.engines.spark_support import catalog_tables, fetch, run_statements
 from millpond.warehouse.versions import content_hash
+from support.spark import spark_connection
 
 pytestmark = pytest.mark.spark
 

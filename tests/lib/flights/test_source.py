@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import pytest
 
-from millpond.errors import MillpondError
 from flights import source
+from millpond.errors import MillpondError
 
 
 def test_every_table_is_found_in_the_installed_package_without_importing_it():

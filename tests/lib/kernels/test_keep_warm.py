@@ -10,10 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from support.workspaces import make_workspace, write_notebook
-
-from millpond.processes import is_alive
 from millpond.kernels.fork_daemon import signature as _signature
+from millpond.processes import is_alive
+from support.workspaces import make_workspace, write_notebook
 
 MILLPOND = str(Path(sys.executable).parent / "millpond")
 WHO = (

@@ -11,10 +11,10 @@ import re
 
 import nbformat
 import pytest
-from support.workspaces import make_workspace, write_notebook
 
 from millpond.run.runner import RunOptions, open_store, run_pipeline
 from millpond.workspace import Workspace
+from support.workspaces import make_workspace, write_notebook
 
 DIRTY = (
     "import os, sys, json, duckdb, pandas as pd",

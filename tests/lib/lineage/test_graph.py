@@ -19,14 +19,14 @@ import json
 
 import ibis
 import pytest
-from support.workspaces import make_workspace, write_notebook
 
 from millpond.cli import main
-from millpond.stage_api.context import StageContext
 from millpond.errors import MillpondError
 from millpond.lineage.columns import IN_MEMORY, ColumnRef
 from millpond.lineage.workspace import impact, workspace_lineage
+from millpond.stage_api.context import StageContext
 from millpond.workspace import Workspace
+from support.workspaces import make_workspace, write_notebook
 
 STAGES = [
     {"name": "ingest", "notebook": "notebooks/n.ipynb", "produces": ["bronze.orders", "bronze.customers"]},

@@ -19,7 +19,6 @@ from millpond.model.parse import (
 )
 
 
-
 def _column(con, values, parser):
     table = ibis.memtable(pa.table({"i": list(range(len(values))), "raw": values}))
     return con.to_pyarrow(table.select("i", value=parser(table.raw)).order_by("i"))["value"].to_pylist()

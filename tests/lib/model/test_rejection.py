@@ -9,7 +9,6 @@ from millpond.model.parse import parse_int, parse_timestamp
 from millpond.model.rejection import classify
 
 
-
 def _value(con, scalar):
     """Execute a scalar expression through Arrow (``execute`` goes through pandas)."""
     return con.to_pyarrow(scalar).as_py()

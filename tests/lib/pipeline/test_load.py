@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from support.workspaces import make_workspace, write_notebook
 
 from millpond.errors import SpecError
 from millpond.pipeline.load import load_pipeline
 from millpond.workspace import Workspace
+from support.workspaces import make_workspace, write_notebook
 
 
 @pytest.fixture

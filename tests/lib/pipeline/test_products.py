@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from support.workspaces import make_workspace, write_notebook
 
 from millpond.catalog import build_catalog
 from millpond.catalog.entry import QualityStatus
+from millpond.catalog.products import product_status
 from millpond.errors import SpecError
 from millpond.pipeline.load import load_pipeline
-from millpond.catalog.products import product_status
 from millpond.settings.tables import ProductSpec, parse_duration
 from millpond.store.metadata import Materialization, MetadataStore
 from millpond.workspace import Workspace
+from support.workspaces import make_workspace, write_notebook
 
 PRODUCT = """\
         description: One row per order.

@@ -16,7 +16,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from support.chromium import render_page, require_chromium
 
 from millpond.cli import main
 from millpond.errors import MillpondError
@@ -25,6 +24,7 @@ from millpond.report.quality import render_quality_report, write_quality_report
 from millpond.report.quality_data import gather_quality
 from millpond.store.metadata import Materialization, MetadataStore
 from millpond.workspace import Workspace
+from support.chromium import render_page, require_chromium
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 CHARTS_DRAWN = "document.querySelectorAll('.mp-chart:not([data-rendered])').length === 0"

@@ -18,7 +18,6 @@ import altair as alt
 import pandas as pd
 import pytest
 import vl_convert
-from support.chromium import render_page, require_chromium
 
 from millpond.report import (
     Chart,
@@ -34,6 +33,7 @@ from millpond.report import (
     render_report_html,
     write_report,
 )
+from support.chromium import render_page, require_chromium
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 EXTERNAL_RESOURCE = re.compile(r"<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*[\"']?\s*(?:https?:)?//", re.I)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from support.workspaces import COPY_TABLE, make_workspace, query, write_notebook
 
 from millpond.cli import main
 from millpond.errors import SpecError
 from millpond.pipeline.load import load_pipeline
 from millpond.run.runner import open_store, run_pipeline
 from millpond.workspace import Workspace
+from support.workspaces import COPY_TABLE, make_workspace, query, write_notebook
 
 # ids 1, 2, 2, 3 and statuses with one unknown value: 2 duplicate rows, 1 bad status
 MAKE_ORDERS = (

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from support.workspaces import make_workspace, query, write_notebook
 
 from millpond.cli import main
 from millpond.run.runner import RunOptions, open_store, run_pipeline
 from millpond.settings.tables import TableSpec
 from millpond.workspace import Workspace
+from support.workspaces import make_workspace, query, write_notebook
 
 # Each run's rows: ids 1..n with version v; a merge keeps one row per id with the latest version.
 BUILD = (

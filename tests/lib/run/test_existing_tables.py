@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import duckdb
-from support.workspaces import make_workspace
 
 from millpond.run.products import existing_tables
 from millpond.workspace import Workspace
+from support.workspaces import make_workspace
 
 
 def test_the_cache_answers_until_the_file_changes(tmp_path):

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import shutil
 
-from support.workspaces import COPY_TABLE, MAKE_ROWS, make_workspace, query, write_notebook
-
 from millpond.run.fingerprint import warehouse_key
 from millpond.run.runner import open_store, run_pipeline
 from millpond.workspace import Workspace
+from support.workspaces import COPY_TABLE, MAKE_ROWS, make_workspace, query, write_notebook
 
 
 def test_a_moved_workspace_reruns_nothing(tmp_path):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import duckdb
 import pytest
-from support.workspaces import make_workspace, write_notebook
 
-from millpond.stage_api.context import StageContext
 from millpond.errors import SpecError
 from millpond.run.runner import RunOptions, open_store, run_pipeline
+from millpond.stage_api.context import StageContext
 from millpond.workspace import Workspace
+from support.workspaces import make_workspace, write_notebook
 
 INCREMENTAL = (
     "import millpond as mp\nctx = mp.stage()",

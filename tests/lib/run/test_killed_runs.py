@@ -25,10 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from support.workspaces import make_workspace, query, write_notebook
-
 from millpond.processes import is_alive
 from millpond.workspace import Workspace
+from support.workspaces import make_workspace, query, write_notebook
 
 MILLPOND = str(Path(sys.executable).parent / "millpond")
 

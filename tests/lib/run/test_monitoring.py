@@ -7,14 +7,14 @@ import json
 
 import duckdb
 import pytest
-from support.webhook import PROXY_VARIABLES, Hook
-from support.workspaces import make_workspace, write_notebook
 
 from millpond.cli import main
 from millpond.run.monitoring import profile_products
 from millpond.run.progress import PlainReporter
 from millpond.run.runner import RunOptions, open_store, run_pipeline
 from millpond.workspace import Workspace
+from support.webhook import PROXY_VARIABLES, Hook
+from support.workspaces import make_workspace, write_notebook
 
 # n rows of constant values: only row_count moves when n does
 MAKE_TABLE = (

@@ -6,10 +6,10 @@ import uuid
 
 import ibis
 import pytest
-from support.workspaces import make_workspace, write_notebook
 
 from millpond.run.runner import open_store, run_pipeline
 from millpond.workspace import Workspace
+from support.workspaces import make_workspace, write_notebook
 
 PASSWORD = "pg-s3cret-value"
 

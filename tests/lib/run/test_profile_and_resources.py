@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import nbformat
 import pytest
-from support.workspaces import COPY_TABLE, MAKE_ROWS, make_workspace, write_notebook
 
 from millpond.cli import main
 from millpond.run.runner import RunOptions, open_store, run_pipeline
 from millpond.workspace import Workspace
+from support.workspaces import COPY_TABLE, MAKE_ROWS, make_workspace, write_notebook
 
 
 @pytest.fixture

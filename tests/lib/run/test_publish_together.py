@@ -16,7 +16,6 @@ from pathlib import Path
 
 import ibis
 import pytest
-from support.workspaces import make_workspace, query, write_notebook
 
 from millpond.pipeline.load import load_pipeline
 from millpond.run.progress import PlainReporter
@@ -26,6 +25,7 @@ from millpond.warehouse.materialize import materialize
 from millpond.warehouse.staging import PENDING_PREFIX, StagedBuild, publish_staged, start_staged
 from millpond.warehouse.versions import keeping_versions, record_version
 from millpond.workspace import Workspace
+from support.workspaces import make_workspace, query, write_notebook
 
 MILLPOND = str(Path(sys.executable).parent / "millpond")
 MAKE = ("import millpond as mp, ibis\nctx = mp.stage()",

@@ -6,11 +6,11 @@ import re
 
 import duckdb
 import pytest
-from support.workspaces import COPY_TABLE, make_workspace, write_notebook
 
 from millpond.cli import main
 from millpond.run.runner import RunOptions, open_store, run_pipeline
 from millpond.workspace import Workspace
+from support.workspaces import COPY_TABLE, make_workspace, write_notebook
 
 # bronze: ten readings x = 1..10, one of them (x = 4) sent twice
 INGEST = (

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import duckdb
 import pytest
-from support.workspaces import COPY_TABLE, MAKE_ROWS, make_workspace, write_notebook
 
 from millpond.cli import main
 from millpond.errors import LockError
 from millpond.run.lock import RunLock
 from millpond.run.runner import RunOptions, open_store, run_pipeline
 from millpond.workspace import Workspace
+from support.workspaces import COPY_TABLE, MAKE_ROWS, make_workspace, write_notebook
 
 
 def rows(ws: Workspace, table: str) -> int:

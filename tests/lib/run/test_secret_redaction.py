@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+
 from support.webhook import PROXY_VARIABLES, Hook
 from support.workspaces import make_workspace, write_notebook
 

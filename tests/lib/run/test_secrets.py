@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from support.workspaces import make_workspace, write_notebook
 
 from millpond.cli import main
 from millpond.workspace import Workspace
+from support.workspaces import make_workspace, write_notebook
 
 VALUE = "tr0ub4dor-and-3-horses"
 

@@ -8,12 +8,12 @@ import json
 
 import pytest
 import yaml
-from support.workspaces import make_workspace, query, write_notebook
 
 from millpond.pipeline.load import load_pipeline
 from millpond.run.execute import kernel_env, stage_declarations
 from millpond.run.runner import RunOptions, open_store, run_pipeline
 from millpond.workspace import Workspace
+from support.workspaces import make_workspace, query, write_notebook
 
 # The stage's notebook rewrites its own pipeline file, then builds: the new contract asks for
 # a column the build lacks, the new check for at most 1 row; either would fail the build.

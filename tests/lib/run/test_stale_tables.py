@@ -7,14 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from support.workspaces import make_workspace, query, write_notebook
+import pytest
 
 from millpond.errors import SpecError
 from millpond.pipeline.load import load_pipeline
 from millpond.run.runner import RunOptions, open_store, run_pipeline
 from millpond.workspace import Workspace
-
-import pytest
+from support.workspaces import make_workspace, query, write_notebook
 
 MILLPOND = str(Path(sys.executable).parent / "millpond")
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from support.workspaces import COPY_TABLE, MAKE_ROWS, make_workspace, write_notebook
-
 from millpond.run.runner import RunOptions, open_store, run_pipeline
 from millpond.workspace import Workspace
+from support.workspaces import COPY_TABLE, MAKE_ROWS, make_workspace, write_notebook
 
 
 def test_an_all_done_stage_runs_after_a_failure_and_the_run_still_fails(tmp_path):

@@ -9,12 +9,11 @@ import threading
 import time
 from pathlib import Path
 
-from support.workspaces import MAKE_ROWS, make_workspace, write_notebook
-
 from millpond.run.lock import RunLock
 from millpond.run.runner import open_store
 from millpond.warehouse.lease import Lease
 from millpond.workspace import Workspace
+from support.workspaces import MAKE_ROWS, make_workspace, write_notebook
 
 MILLPOND = str(Path(sys.executable).parent / "millpond")
 

@@ -49,7 +49,7 @@ def _build(con, root: Path, manifest: Manifest, reader: str) -> dict[str, dict]:
     dim_customer = _create(con, "dim_customer", gold.dim_customer(clean["customers"]))
     dim_product = _create(con, "dim_product", gold.dim_product(clean["products"]))
     dim_date = _create(con, "dim_date", gold.dim_date(manifest.start, manifest.end))
-    fct_orders = _create(con, 
+    fct_orders = _create(con,
         "fct_orders", gold.fct_orders(clean["orders"], clean["order_lines"], clean["payments"], dim_customer)
     )
     gold_tables = {
@@ -57,10 +57,10 @@ def _build(con, root: Path, manifest: Manifest, reader: str) -> dict[str, dict]:
         "dim_product": dim_product,
         "dim_date": dim_date,
         "fct_orders": fct_orders,
-        "fct_order_lines": _create(con, 
+        "fct_order_lines": _create(con,
             "fct_order_lines", gold.fct_order_lines(clean["order_lines"], clean["orders"], dim_product)
         ),
-        "mart_daily_revenue": _create(con, 
+        "mart_daily_revenue": _create(con,
             "mart_daily_revenue", gold.mart_daily_revenue(fct_orders, dim_date, manifest.end)
         ),
     }

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from shop import silver
 from millpond.warehouse.raw_files import malformed_rows_warning
+from shop import silver
 from shop.bronze import load_source
 from shop.generate import generate
 from shop.raw_files import CSV_COLUMNS

@@ -7,7 +7,6 @@ import io
 import duckdb
 import ibis
 import pytest
-from support.workspaces import make_workspace, write_notebook
 
 from millpond.cli import main
 from millpond.stage_api.context import StageContext
@@ -15,6 +14,7 @@ from millpond.warehouse.compact import MB, compact_after_run, compact_postgres, 
 from millpond.warehouse.incremental import Incremental
 from millpond.warehouse.materialize import materialize
 from millpond.workspace import Workspace
+from support.workspaces import make_workspace, write_notebook
 
 BIG = "SELECT range AS id, md5(range::VARCHAR) AS label FROM range({n})"
 

@@ -112,10 +112,9 @@ def test_a_contract_on_a_view_is_refused(previous):
 
 
 def test_the_stage_context_enforces_what_the_pipeline_declares(tmp_path):
-    from support.workspaces import make_workspace
-
     from millpond.stage_api.context import StageContext
     from millpond.workspace import Workspace
+    from support.workspaces import make_workspace
 
     declared = {"on_schema_change": "append_new_columns", "contract": {"not_null": ["v"], "primary_key": ["id"]}}
     stage = {"name": "build", "notebook": "n.ipynb", "produces": ["gold.t"], "tables": {"gold.t": declared}}

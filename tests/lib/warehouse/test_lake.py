@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from millpond.errors import MillpondError
-from millpond.warehouse.lake import lake_path, publish, read_lake
 from millpond.settings.tables import PublishSpec
+from millpond.warehouse.lake import lake_path, publish, read_lake
 from millpond.warehouse.lake_delta import delta_versions
 
 UTC = dt.timezone.utc
@@ -198,10 +198,9 @@ def test_mistakes_are_one_line_errors(duckdb_con, lake):
 
 
 def test_a_table_declaring_publish_is_published_by_materialize(tmp_path, monkeypatch):
-    from support.workspaces import make_workspace
-
     from millpond.stage_api.context import StageContext
     from millpond.workspace import Workspace
+    from support.workspaces import make_workspace
 
     for name in ("MILLPOND_RUN_ID", "MILLPOND_STAGE", "MILLPOND_PIPELINE"):
         monkeypatch.delenv(name, raising=False)

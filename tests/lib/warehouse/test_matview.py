@@ -203,10 +203,9 @@ def test_in_memory_data_is_refused(wh):
 
 
 def test_the_stage_context_refreshes_from_recorded_builds(tmp_path):
-    from support.workspaces import make_workspace
-
     from millpond.stage_api.context import StageContext
     from millpond.workspace import Workspace
+    from support.workspaces import make_workspace
 
     ctx = StageContext(Workspace(make_workspace(tmp_path, {})))
     try:

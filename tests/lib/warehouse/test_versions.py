@@ -10,13 +10,13 @@ import uuid
 import ibis
 import pytest
 
+from millpond.engines.base import SNAPSHOT_PREFIX
+from millpond.engines.postgres import SNAPSHOT_SCHEMA as PG_SNAPSHOT_SCHEMA
 from millpond.errors import MillpondError
 from millpond.store.metadata import MetadataStore
 from millpond.warehouse.incremental import Incremental
 from millpond.warehouse.materialize import materialize
 from millpond.warehouse.version_diff import diff_versions
-from millpond.engines.base import SNAPSHOT_PREFIX
-from millpond.engines.postgres import SNAPSHOT_SCHEMA as PG_SNAPSHOT_SCHEMA
 from millpond.warehouse.versions import (
     keeping_versions,
     record_version,
