@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from millpond.pipeline.dag import upstream_of
+from millpond.pipeline.workspace_code import parse_python
 
 
 def producers(pipeline: Any) -> dict[str, str]:
@@ -64,7 +65,7 @@ def visible_reads(notebook: Path, params: dict[str, Any]) -> set[str]:
             continue
         source = "".join(cell.get("source", []))
         try:
-            tree = ast.parse(source)
+            tree = parse_python(source)
         except SyntaxError:
             continue
         for node in ast.walk(tree):

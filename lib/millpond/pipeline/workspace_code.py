@@ -28,7 +28,13 @@ from __future__ import annotations
 
 import ast
 import json
+import threading
+from functools import lru_cache
 from pathlib import Path
+
+_PARSING = threading.Lock()
+"""``ast.parse`` from two threads at once can fail on Python 3.11 ("AST constructor recursion
+depth mismatch", CPython gh-106905), and the runner fingerprints stages on a thread pool."""
 
 
 def notebook_code(path: Path) -> str:
@@ -44,12 +50,19 @@ def notebook_code(path: Path) -> str:
     return "\n".join(lines)
 
 
-def _imports(source: str, package: str) -> set[str]:
+def parse_python(source: str) -> ast.Module:
+    """``ast.parse``, one thread at a time (see ``_PARSING``); raises ``SyntaxError``."""
+    with _PARSING:
+        return ast.parse(source)
+
+
+@lru_cache(maxsize=512)
+def _imports(source: str, package: str) -> frozenset[str]:
     """Absolute names of the modules ``source`` imports (``package``: its own, for relative imports)."""
     try:
-        tree = ast.parse(source)
+        tree = parse_python(source)
     except SyntaxError:  # a cell that is not Python: the stage fails on it, and says so, when it runs
-        return set()
+        return frozenset()
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -64,7 +77,7 @@ def _imports(source: str, package: str) -> set[str]:
             if stem:
                 found.add(stem)
                 found.update(f"{stem}.{alias.name}" for alias in node.names if alias.name != "*")
-    return found
+    return frozenset(found)
 
 
 def _files_of(name: str, code_dir: Path) -> list[tuple[str, Path]]:
