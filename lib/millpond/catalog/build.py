@@ -90,26 +90,12 @@ def build_catalog(workspace: Workspace, *, sizes: bool = True, now: float | None
 
 
 def _declared(workspace: Workspace) -> tuple[dict[str, _Producer], dict[str, _RawRead]]:
-    from pydantic import ValidationError
-
-    from millpond.errors import SpecError
-    from millpond.settings.pipeline import PipelineSpec
-    from millpond.validation import spec_error
-    from millpond.yaml_source import load_yaml
+    from millpond.project import project_of
 
     producers: dict[str, _Producer] = {}
     raw_reads: dict[str, _RawRead] = {}
-    files = workspace.pipeline_files()
-    for path in files:
-        display = workspace.relative(path)
-        data, lines = load_yaml(path, display)  # libyaml's parser, bounded (hostile files: one line)
-        if not isinstance(data, dict):
-            raise SpecError(f"{display}:1: a pipeline file must be a mapping with a 'stages' list") from None
-        try:
-            spec = PipelineSpec.model_validate(data)
-        except ValidationError as exc:
-            raise spec_error(exc, display, lines, PipelineSpec) from None
-        pipeline = spec.name or path.stem
+    for parsed in project_of(workspace).pipeline_specs().values():
+        spec, pipeline = parsed.spec, parsed.name
         for stage in spec.stages:
             for table in stage.produces:
                 producers.setdefault(table, _Producer(pipeline, stage.name, stage.notebook,
@@ -122,10 +108,9 @@ def _declared(workspace: Workspace) -> tuple[dict[str, _Producer], dict[str, _Ra
 
 def _open_store(workspace: Workspace) -> MetadataStore | None:
     """The metadata store, or ``None`` when nothing was ever recorded (not created here)."""
-    from millpond.store.metadata import MetadataStore
+    from millpond.project import project_of
 
-    path = workspace.meta_dir / "meta.sqlite"
-    return MetadataStore(path) if path.is_file() else None
+    return project_of(workspace).recorded_store()
 
 
 def _table_entry(name: str, producer: _Producer | None, built: Materialization | None, now: float) -> CatalogEntry:

@@ -178,12 +178,14 @@ def validate(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Check pipeline specs, their notebooks and declared columns (against the latest builds) without running anything."""
-    from millpond.pipeline.load import check_declared_columns, load_pipeline
+    from millpond.pipeline.load import check_declared_columns
+    from millpond.project import project_of
 
     ws = _workspace(workspace)
+    project = project_of(ws)
     names = pipeline or [p.stem for p in ws.pipeline_files()]
     for name in names:
-        p = load_pipeline(ws, name)
+        p = project.pipeline(name)
         check_declared_columns(p)
         typer.echo(f"{ws.relative(p.path)}: ok ({len(p.spec.stages)} stages)")
 

@@ -23,9 +23,9 @@ if TYPE_CHECKING:
 
 
 def _store(workspace: Workspace) -> MetadataStore:
-    from millpond.store.metadata import MetadataStore
+    from millpond.project import project_of
 
-    return MetadataStore(workspace.meta_dir / "meta.sqlite")
+    return project_of(workspace).store()
 
 
 @contextmanager

@@ -101,10 +101,9 @@ def gather_site(workspace: Workspace) -> SiteData:
 
 
 def _store(workspace: Workspace):
-    from millpond.store.metadata import MetadataStore
+    from millpond.project import project_of
 
-    path = workspace.meta_dir / "meta.sqlite"
-    return MetadataStore(path) if path.is_file() else None
+    return project_of(workspace).recorded_store()
 
 
 def _checks_by_table(history: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

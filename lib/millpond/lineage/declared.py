@@ -73,12 +73,13 @@ def checks_of(stage: str, declarations) -> list[DeclaredCheck]:
 
 def pipeline_facts(workspace: Workspace) -> PipelineFacts:
     """Read every ``pipelines/*.yml`` of ``workspace`` (notebooks are not inspected)."""
-    from millpond.pipeline.load import load_pipeline
+    from millpond.project import project_of
     from millpond.quality.declared import parse_checks
 
+    project = project_of(workspace)
     facts = PipelineFacts()
     for path in workspace.pipeline_files():
-        pipeline = load_pipeline(workspace, path.stem, check_notebooks=False)
+        pipeline = project.pipeline(path.stem, check_notebooks=False)
         stages = {stage.name: stage for stage in pipeline.spec.stages}
         for stage in pipeline.spec.stages:
             upstream = {table for need in stage.needs for table in stages[need].produces}

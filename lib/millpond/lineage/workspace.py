@@ -27,10 +27,10 @@ class WorkspaceLineage:
 
 def workspace_lineage(workspace: Workspace) -> WorkspaceLineage:
     """The lineage graph of ``workspace`` (recorded SQL plus the pipelines' declarations)."""
-    from millpond.store.metadata import MetadataStore
+    from millpond.project import project_of
 
-    path = workspace.meta_dir / "meta.sqlite"
-    records = MetadataStore(path).table_sqls() if path.is_file() else {}
+    store = project_of(workspace).recorded_store()
+    records = store.table_sqls() if store is not None else {}
     facts = pipeline_facts(workspace)
     return WorkspaceLineage(LineageGraph(records, facts.declared_reads, root=str(workspace.root)), facts)
 

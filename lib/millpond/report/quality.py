@@ -112,10 +112,10 @@ def write_quality_report(
     MillpondError
         For an unknown run id, or a workspace without runs.
     """
+    from millpond.project import project_of
     from millpond.secrets import Redactor
-    from millpond.store.metadata import MetadataStore
 
-    store = MetadataStore(workspace.meta_dir / "meta.sqlite")
+    store = project_of(workspace).store()
     data = gather_quality(store, run_id or None, runs=runs)
     html = Redactor.from_environment(workspace.secret_env()).text(render_quality_report(data, generated_at=generated_at))
     if output is not None:

@@ -53,13 +53,13 @@ def publish_run(root: str, pipeline: str, group: list[str], tables: dict[str, di
     """Publish ``run_id``'s staged builds of ``pipeline``'s ``group`` together, with the
     ``tables`` declarations the run loaded, and sweep what killed runs left; lines for the
     console (JSON, for :func:`~millpond.kernels.forkserver.call_forked`)."""
-    from millpond.store.metadata import MetadataStore
+    from millpond.project import project_of
     from millpond.warehouse.connect import Warehouse
     from millpond.warehouse.staging import StagedBuild, drop_staged, publish_staged
     from millpond.workspace import Workspace
 
     workspace = Workspace(root)
-    store = MetadataStore(workspace.meta_dir / "meta.sqlite")
+    store = project_of(workspace).store()
     pending = store.pending_builds(run_id)
     retain = workspace.spec.versions.retain
     specs = {p["table_name"]: _table_spec(workspace, tables, pipeline, p["table_name"]) for p in pending}
@@ -103,13 +103,13 @@ def _lake_copies(workspace, con, tables: dict) -> list[str]:
 def discard_run(root: str, pipeline: str, group: list[str], tables: dict[str, dict], run_id: str) -> list[str]:
     """Drop ``run_id``'s staged tables of ``group`` (it failed): the group stays as it was;
     lines for the console."""
-    from millpond.store.metadata import MetadataStore
+    from millpond.project import project_of
     from millpond.warehouse.connect import Warehouse
     from millpond.warehouse.staging import drop_staged
     from millpond.workspace import Workspace
 
     workspace = Workspace(root)
-    store = MetadataStore(workspace.meta_dir / "meta.sqlite")
+    store = project_of(workspace).store()
     built = [p["table_name"] for p in store.pending_builds(run_id)]
     warehouse = Warehouse(workspace, f"discard of run {run_id}")
     try:

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from millpond.errors import MillpondError
-from millpond.pipeline.load import load_pipeline
 from millpond.quality.quarantine import quarantine_name
 from millpond.run.runner import Runner, RunOptions
 from millpond.warehouse.connect import Warehouse
@@ -66,10 +65,13 @@ class ReplayOutcome:
 
 def find_producer(workspace: Workspace, table: str, pipeline: str | None = None) -> tuple[str, str]:
     """The ``(pipeline, stage)`` that produces ``table``; an error naming the choices if ambiguous."""
+    from millpond.project import project_of
+
+    project = project_of(workspace)
     names = [pipeline] if pipeline else [p.stem for p in workspace.pipeline_files()]
     found = []
     for name in names:
-        spec = load_pipeline(workspace, name, check_notebooks=False)
+        spec = project.pipeline(name, check_notebooks=False)
         found += [(name, s.name) for s in spec.spec.stages if table in s.produces]
     if not found:
         where = f"pipeline {pipeline}" if pipeline else f"any pipeline in {workspace.relative(workspace.pipelines_dir)}"

@@ -16,8 +16,9 @@ from typing import Any
 
 from millpond.errors import MillpondError, SpecError, StageFailed
 from millpond.pipeline.dag import select
-from millpond.pipeline.load import Pipeline, load_pipeline
+from millpond.pipeline.load import Pipeline
 from millpond.pipeline.reads import tables_outside_needs
+from millpond.project import project_of
 from millpond.run.decisions import BLOCKING, StageDecisions
 from millpond.run.lock import RunLock
 from millpond.run.progress import PlainReporter
@@ -71,7 +72,8 @@ def _wait_for_html() -> None:
 
 
 def open_store(workspace: Workspace) -> MetadataStore:
-    return MetadataStore(workspace.meta_dir / "meta.sqlite")
+    """The workspace's metadata store, as its project hands it out."""
+    return project_of(workspace).store()
 
 
 class Runner(StageDecisions):
@@ -89,7 +91,7 @@ class Runner(StageDecisions):
                 raise MillpondError(f"--resume {options.resume}: no such run (see `millpond runs`)")
             pipeline = previous["pipeline"]
             self.resumed_from = options.resume
-        self.pipeline: Pipeline = load_pipeline(workspace, pipeline)
+        self.pipeline: Pipeline = project_of(workspace).pipeline(pipeline)
         needs = self.pipeline.needs
         for name in [*options.stages, *options.from_stages]:
             if name not in needs:

@@ -79,11 +79,11 @@ def stage_checks_in_child(root: str, stage: str, run_id: str | None) -> dict:
 
     import yaml
 
-    from millpond.store.metadata import MetadataStore
+    from millpond.project import project_of
 
     workspace = Workspace(root)
     spec = StageSpec.model_validate(yaml.safe_load(stage))
-    store = MetadataStore(workspace.meta_dir / "meta.sqlite")  # as the runner opens it
+    store = project_of(workspace).store()  # as the runner opens it
     return dataclasses.asdict(run_stage_checks(workspace, spec, run_id, store))
 
 

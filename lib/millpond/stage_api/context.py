@@ -88,9 +88,9 @@ class StageContext:
     @property
     def store(self):
         if self._store is None:
-            from millpond.store import MetadataStore
+            from millpond.project import project_of
 
-            self._store = MetadataStore(self.workspace.meta_dir / "meta.sqlite")
+            self._store = project_of(self.workspace).store()
         return self._store
 
     # -- reading ---------------------------------------------------------------

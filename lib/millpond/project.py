@@ -1,0 +1,145 @@
+"""The project: one workspace, its pipelines read once, and its metadata store, handed out.
+
+Every command, the runner, a stage's ``mp.stage()``, the catalog, lineage and the docs
+site get a workspace's declarations and its store from here, instead of each reading
+the pipeline files and opening the store on its own:
+
+- :meth:`Project.pipeline_specs`: every pipeline file (``.yml`` or ``.yaml``) parsed and
+  validated as a settings model, read again only when the file changed;
+- :meth:`Project.pipeline`: one pipeline loaded whole (graph, parameters, notebooks,
+  checks, visible reads: :func:`millpond.pipeline.load.load_pipeline`), once;
+- :meth:`Project.store`: the metadata store, created when missing;
+  :meth:`Project.recorded_store`: the store only when something was recorded.
+
+:func:`project_of` gives the one project of a loaded workspace.
+
+Examples
+--------
+>>> from millpond.workspace import example_workspace
+>>> ws = example_workspace("stages:\\n- {name: s, notebook: n.ipynb, produces: [gold.a]}\\n")
+>>> project = project_of(ws)
+>>> project is project_of(ws), list(project.pipeline_specs())
+(True, ['p'])
+>>> project.pipeline_specs()["p"].spec.stages[0].produces
+['gold.a']
+>>> project.recorded_store() is None  # nothing recorded yet, and nothing created
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from millpond.settings.pipeline import PipelineSpec
+from millpond.yaml_source import LineMap
+
+if TYPE_CHECKING:
+    from millpond.pipeline.load import Pipeline
+    from millpond.store.metadata import MetadataStore
+    from millpond.workspace import Workspace
+
+STORE_FILE = "meta.sqlite"
+
+
+@dataclass(frozen=True)
+class PipelineFile:
+    """A pipeline file parsed and validated: its path, its spec and the line of each field."""
+
+    name: str
+    path: Path
+    spec: PipelineSpec
+    lines: LineMap
+
+
+class Project:
+    """A workspace with its pipelines and metadata store (see the module docstring)."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self._specs: dict[Path, tuple[tuple[int, int], PipelineFile]] = {}
+        self._pipelines: dict[tuple[str, bool], tuple[tuple, Pipeline]] = {}
+        self._store: MetadataStore | None = None
+
+    # -- declarations ------------------------------------------------------------------
+    def pipeline_specs(self) -> dict[str, PipelineFile]:
+        """Every pipeline file of the workspace, by file stem (as commands name it; its
+        :attr:`PipelineFile.name` is the file's ``name:``, or the stem)."""
+        return {path.stem: self._spec_of(path) for path in self.workspace.pipeline_files()}
+
+    def _spec_of(self, path: Path) -> PipelineFile:
+        from pydantic import ValidationError
+
+        from millpond.errors import SpecError
+        from millpond.validation import spec_error
+        from millpond.yaml_source import load_yaml
+
+        stat = path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        cached = self._specs.get(path)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        display = self.workspace.relative(path)
+        data, lines = load_yaml(path, display)  # libyaml's parser, bounded (hostile files: one line)
+        if not isinstance(data, dict):
+            raise SpecError(f"{display}:1: a pipeline file must be a mapping with a 'stages' list") from None
+        try:
+            spec = PipelineSpec.model_validate(data)
+        except ValidationError as exc:
+            raise spec_error(exc, display, lines, PipelineSpec) from None
+        parsed = PipelineFile(spec.name or path.stem, path, spec, lines)
+        self._specs[path] = (stamp, parsed)
+        return parsed
+
+    def pipeline(self, name: str, *, check_notebooks: bool = True) -> Pipeline:
+        """The pipeline ``name`` loaded whole and validated; loaded again when its file or a
+        notebook of its stages changed."""
+        from millpond.pipeline.load import load_pipeline
+
+        key = (name, check_notebooks)
+        cached = self._pipelines.get(key)
+        if cached is not None and cached[0] == _stamps(cached[1]):
+            return cached[1]
+        loaded = load_pipeline(self.workspace, name, check_notebooks=check_notebooks)
+        self._pipelines[key] = (_stamps(loaded), loaded)
+        return loaded
+
+    # -- the metadata store --------------------------------------------------------------
+    @property
+    def store_path(self) -> Path:
+        return self.workspace.meta_dir / STORE_FILE
+
+    def store(self) -> MetadataStore:
+        """The metadata store, created when missing; one per project."""
+        if self._store is None:
+            from millpond.store.metadata import MetadataStore
+
+            self._store = MetadataStore(self.store_path)
+        return self._store
+
+    def recorded_store(self) -> MetadataStore | None:
+        """The metadata store when something was recorded; ``None`` (and nothing created) otherwise."""
+        return self.store() if self._store is not None or self.store_path.is_file() else None
+
+
+def _stamps(pipeline: Pipeline) -> tuple:
+    """The state of the files a loaded pipeline was read from: its file and its notebooks."""
+    return (_stamp(pipeline.path), *(_stamp(pipeline.notebook_path(s)) for s in pipeline.spec.stages))
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+def project_of(workspace: Workspace) -> Project:
+    """The project of ``workspace``: made once, then handed out to every caller."""
+    project = getattr(workspace, "_project", None)
+    if project is None:
+        project = Project(workspace)
+        workspace._project = project
+    return project
