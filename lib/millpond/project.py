@@ -69,25 +69,14 @@ class Project:
         return {path.stem: self._spec_of(path) for path in self.workspace.pipeline_files()}
 
     def _spec_of(self, path: Path) -> PipelineFile:
-        from pydantic import ValidationError
-
-        from millpond.errors import SpecError
-        from millpond.validation import spec_error
-        from millpond.yaml_source import load_yaml
+        from millpond.pipeline.load import parse_pipeline_file
 
         stat = path.stat()
         stamp = (stat.st_mtime_ns, stat.st_size)
         cached = self._specs.get(path)
         if cached is not None and cached[0] == stamp:
             return cached[1]
-        display = self.workspace.relative(path)
-        data, lines = load_yaml(path, display)  # libyaml's parser, bounded (hostile files: one line)
-        if not isinstance(data, dict):
-            raise SpecError(f"{display}:1: a pipeline file must be a mapping with a 'stages' list") from None
-        try:
-            spec = PipelineSpec.model_validate(data)
-        except ValidationError as exc:
-            raise spec_error(exc, display, lines, PipelineSpec) from None
+        spec, lines = parse_pipeline_file(self.workspace, path)
         parsed = PipelineFile(spec.name or path.stem, path, spec, lines)
         self._specs[path] = (stamp, parsed)
         return parsed

@@ -87,6 +87,20 @@ class Pipeline:
         return params
 
 
+def parse_pipeline_file(workspace: Workspace, path: Path) -> tuple[PipelineSpec, LineMap]:
+    """A pipeline file read (bounded YAML) and validated as its settings model, with the line of each
+    field; the one reader of pipeline files (:func:`load_pipeline`, :class:`millpond.project.Project`)."""
+    display = workspace.relative(path)
+    data, lines = load_yaml(path, display)
+    if not isinstance(data, dict):
+        raise SpecError(f"{display}:1: a pipeline file must be a mapping with a 'stages' list")
+    try:
+        spec = PipelineSpec.model_validate(data)
+    except ValidationError as exc:
+        raise spec_error(exc, display, lines, PipelineSpec) from None
+    return spec, lines
+
+
 def load_pipeline(workspace: Workspace, name: str, *, check_notebooks: bool = True) -> Pipeline:
     """Read and validate ``pipelines/<name>.yml`` of ``workspace``.
 
@@ -101,13 +115,7 @@ def load_pipeline(workspace: Workspace, name: str, *, check_notebooks: bool = Tr
     """
     path = workspace.pipeline_file(name)
     display = workspace.relative(path)
-    data, lines = load_yaml(path, display)
-    if not isinstance(data, dict):
-        raise SpecError(f"{display}:1: a pipeline file must be a mapping with a 'stages' list")
-    try:
-        spec = PipelineSpec.model_validate(data)
-    except ValidationError as exc:
-        raise spec_error(exc, display, lines, PipelineSpec) from None
+    spec, lines = parse_pipeline_file(workspace, path)
     pipeline = Pipeline(workspace, spec.name or path.stem, path, spec, lines)
     _check_graph(pipeline, display)
     _check_param_overrides(pipeline, display)
