@@ -311,7 +311,7 @@ def ibis_vs_sql(root: Path, builds: list[Build], repeat: int) -> dict[str, dict[
     from millpond.workspace import Workspace
 
     workspace = Workspace(root)
-    con = ibis.duckdb.connect(str(workspace.duckdb_file()))
+    con = ibis.duckdb.connect(str(workspace.warehouse_file()))
     cache_compiles(con, CompiledSqlCache(workspace.meta_dir / COMPILED_SQL_FILE))  # as millpond's connections do
     uncached = ibis.duckdb.connect()  # Ibis's own compile, for the "compile" column
     raw = con.con

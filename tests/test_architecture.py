@@ -55,6 +55,58 @@ def test_only_the_engine_layer_branches_on_a_backend():
     assert found == [] and notebooks == []
 
 
+BACKENDS = {"duckdb", "postgres", "postgresql", "psycopg", "pyspark", "spark"}
+"""Names of the backends and their client modules, which only ``engines/`` may use in code."""
+
+
+def _backend_names_in_code(path: Path) -> list[str]:
+    """``line: token`` for each name or string in ``path``'s code (docstrings, comments and
+    doctest examples left out) that is a backend's name, a module path through one
+    (``ibis.duckdb``) or a warehouse URL of one (``"duckdb://..."``)."""
+    import ast
+    import io
+    import tokenize
+
+    source = path.read_text()
+    docstrings = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                docstrings.add(first.lineno)
+        # an attribute's docstring: a string statement right after an assignment
+        for body in (getattr(node, "body", None), getattr(node, "orelse", None)):
+            if isinstance(body, list):
+                docstrings.update(b.lineno for a, b in zip(body, body[1:])
+                                  if isinstance(a, (ast.Assign, ast.AnnAssign)) and isinstance(b, ast.Expr)
+                                  and isinstance(b.value, ast.Constant) and isinstance(b.value.value, str))
+    found = []
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.NAME and token.string in BACKENDS:
+            found.append(f"{token.start[0]}: {token.string}")
+        elif token.type == tokenize.STRING and token.start[0] not in docstrings:
+            text = token.string.strip("rbuf").strip("'\"")
+            if text.split("://")[0] in BACKENDS or text in BACKENDS:
+                found.append(f"{token.start[0]}: {token.string}")
+    return found
+
+
+def test_no_backend_is_named_outside_the_engine_layer():
+    """Only ``engines/`` names a backend in code: no ``import duckdb``, ``ibis.duckdb``,
+    ``"postgres://"`` or ``"pyspark"`` elsewhere (prose and doctest examples may)."""
+    found = {str(p.relative_to(REPOSITORY)): names for p in LIBRARY.rglob("*.py")
+             if "engines" not in p.relative_to(LIBRARY).parts and (names := _backend_names_in_code(p))}
+    assert found == {}
+
+
+def test_the_backend_name_finder_finds_them(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text('"""Uses ``duckdb`` in prose.\n\n>>> import duckdb\n"""\nimport duckdb\n'
+                      'URL = "postgres://h/db"\n"""A URL such as "pyspark://local"."""\nx = ibis.pyspark\n'
+                      'text = "a duckdb file"  # duckdb in a comment\n')
+    assert _backend_names_in_code(module) == ["5: duckdb", '6: "postgres://h/db"', "8: pyspark"]
+
+
 def test_no_module_passes_400_lines():
     long = {str(p.relative_to(REPOSITORY)): n for p in LIBRARY.rglob("*.py") if (n := len(p.read_text().splitlines())) > 400}
     assert long == {}

@@ -48,7 +48,7 @@ def test_the_shop_pipeline_builds_the_same_tables_on_spark_as_on_duckdb(tmp_path
             "gold.dim_customer", "gold.dim_date", "gold.dim_product", "gold.fct_order_lines", "gold.fct_orders",
             "gold.mart_daily_revenue", "gold.mart_revenue_by_country"]
         spark = connect(ws)
-        duck = ibis.duckdb.connect(str(shop_reference.duckdb_file()), read_only=True)
+        duck = ibis.duckdb.connect(str(shop_reference.warehouse_file()), read_only=True)
         try:
             differences = {}
             for name in built:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from millpond.engines import DEFAULT_URL, engine_class
 from millpond.errors import MillpondError, SpecError
 from millpond.secrets import expand_placeholders
 from millpond.settings.workspace import WorkspaceSpec
@@ -117,28 +118,22 @@ class Workspace:
         return {name: s.env for name, s in self.spec.secrets.items()}
 
     def warehouse_url(self, *, resolve_secrets: bool = False) -> str:
-        """The warehouse URL with relative DuckDB paths made absolute.
+        """The warehouse URL, with what it names inside the workspace made absolute.
 
-        ``$MILLPOND_WAREHOUSE`` overrides ``millpond.yml``. Secret placeholders
-        (``${secret:NAME}``) are only expanded when ``resolve_secrets`` is true,
-        which only the process that connects does.
+        ``$MILLPOND_WAREHOUSE`` overrides ``millpond.yml``; neither: the embedded default.
+        Secret placeholders (``${secret:NAME}``) are only expanded when ``resolve_secrets``
+        is true, which only the process that connects does.
         """
-        url = os.environ.get("MILLPOND_WAREHOUSE") or self.spec.warehouse
-        if url.startswith("duckdb://"):
-            location = url.removeprefix("duckdb://")
-            if location and location != ":memory:" and not location.startswith("/"):
-                url = "duckdb://" + str(self.path(location))
+        url = os.environ.get("MILLPOND_WAREHOUSE") or self.spec.warehouse or DEFAULT_URL
+        url = engine_class(url).absolute_url(url, self.root)
         if resolve_secrets:
             url = expand_placeholders(url, self.secret_env())
         return url
 
-    def duckdb_file(self) -> Path | None:
-        """The DuckDB file of the warehouse, or ``None`` for other engines."""
+    def warehouse_file(self) -> Path | None:
+        """The one file holding the warehouse (an embedded engine's), or ``None`` for a server."""
         url = self.warehouse_url()
-        if not url.startswith("duckdb://"):
-            return None
-        location = url.removeprefix("duckdb://").split("?")[0]
-        return Path(location) if location and location != ":memory:" else None
+        return engine_class(url).database_file(url)
 
     # -- the workspace's own code -------------------------------------------------
     @property

@@ -46,7 +46,7 @@ COPY_TABLE = (
 
 def query(ws, sql: str) -> list[tuple]:
     """Rows of ``sql`` on workspace ``ws``'s DuckDB warehouse, opened read-only."""
-    con = duckdb.connect(str(ws.duckdb_file()), read_only=True)
+    con = duckdb.connect(str(ws.warehouse_file()), read_only=True)
     try:
         return con.execute(sql).fetchall()
     finally:

@@ -81,8 +81,8 @@ def run(
     out = ws.runs_dir / result.run_id
     if out.exists():
         typer.echo(f"executed notebooks: {ws.relative(out)}")
-    if ws.duckdb_file() is not None:
-        typer.echo(f"warehouse: {ws.relative(ws.duckdb_file())}")
+    if ws.warehouse_file() is not None:
+        typer.echo(f"warehouse: {ws.relative(ws.warehouse_file())}")
     raise typer.Exit(result.exit_code)
 
 
@@ -252,14 +252,16 @@ def compact(
 
 
 @app.command()
-def spark(
+def server(
     action: Annotated[str, typer.Argument(help="status, start or stop.")] = "status",
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """The workspace's Spark Connect server (warehouse pyspark://...): status, start or stop."""
-    from millpond.engines.spark_server import describe_server
+    """The warehouse engine's server that millpond runs for the workspace (a Spark Connect
+    server on pyspark://...): status, start or stop."""
+    from millpond.engines import engine_class
 
-    typer.echo(describe_server(_workspace(workspace), action))
+    ws = _workspace(workspace)
+    typer.echo(engine_class(ws.warehouse_url()).server_action(ws, action))
 
 @app.command()
 def catalog(

@@ -24,17 +24,48 @@ if TYPE_CHECKING:
 
 ENGINES: dict[str, str] = {}
 """Backend name to ``module:class`` of its engine (imported when first used)."""
+SCHEMES: dict[str, str] = {}
+"""Warehouse URL scheme to backend name."""
+DEFAULT_URL = "duckdb://data/warehouse.duckdb"
+"""The warehouse of a workspace that names none: the embedded default, a file in ``data/``."""
 
 
-
-def register(name: str, target: str) -> None:
-    """Register the engine class ``target`` (``"module:Class"``) for Ibis backends named ``name``."""
+def register(name: str, target: str, schemes: tuple[str, ...] = ()) -> None:
+    """Register the engine class ``target`` (``"module:Class"``) for Ibis backends named
+    ``name`` and warehouse URLs of ``schemes`` (``name`` itself by default)."""
     ENGINES[name] = target
+    for scheme in schemes or (name,):
+        SCHEMES[scheme] = name
 
 
 register("duckdb", "millpond.engines.duckdb:DuckDBEngine")
-register("postgres", "millpond.engines.postgres:PostgresEngine")
-register("pyspark", "millpond.engines.pyspark:SparkEngine")
+register("postgres", "millpond.engines.postgres:PostgresEngine", ("postgres", "postgresql"))
+register("pyspark", "millpond.engines.pyspark:SparkEngine", ("pyspark", "sc"))
+
+
+def _engine_class(name: str) -> type[Engine]:
+    import importlib
+
+    module, cls = ENGINES[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def engine_class(url: str) -> type[Engine]:
+    """The engine class of a warehouse URL, by its scheme; :class:`Engine` (any Ibis URL,
+    standard SQL) for a scheme no engine registered.
+
+    >>> engine_class("duckdb://data/w.duckdb").name, engine_class("sc://host:15002").name
+    ('duckdb', 'pyspark')
+    >>> engine_class("duckdb://data/w.duckdb").database_file("duckdb:///ws/w.duckdb")
+    PosixPath('/ws/w.duckdb')
+    """
+    name = SCHEMES.get(url.split("://", 1)[0])
+    return _engine_class(name) if name is not None else Engine
+
+
+def scratch():
+    """A private in-memory backend of the default engine (:meth:`Engine.scratch`)."""
+    return engine_class(DEFAULT_URL).scratch()
 
 
 def engine_for(con: BaseBackend) -> Engine:
@@ -45,10 +76,7 @@ def engine_for(con: BaseBackend) -> Engine:
         target = ENGINES.get(con.name)
         if target is None:
             raise MillpondError(f"no millpond engine for the {con.name!r} backend (engines: {', '.join(sorted(ENGINES))})")
-        import importlib
-
-        module, cls = target.split(":")
-        engine = getattr(importlib.import_module(module), cls)(con)
+        engine = _engine_class(con.name)(con)
         con.__dict__["_millpond_engine"] = engine
     return engine
 
@@ -63,4 +91,5 @@ def create_table_as(con: BaseBackend, name: str, expr, database: str):
     return engine_for(con).create_table_as(name, expr, database)
 
 
-__all__ = ["ENGINES", "Engine", "create_table_as", "described_table", "engine_for", "register"]
+__all__ = ["DEFAULT_URL", "ENGINES", "SCHEMES", "Engine", "create_table_as", "described_table", "engine_class",
+           "engine_for", "register", "scratch"]

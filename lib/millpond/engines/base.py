@@ -14,9 +14,13 @@ import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+from millpond.errors import MillpondError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import ibis.expr.types as ir
     from ibis.backends import BaseBackend
 
@@ -41,6 +45,32 @@ class Waste:
         if self.unit == "rows":
             return f"{self.free_bytes:,} dead rows of {self.total_bytes:,} ({self.ratio:.0%})"
         return f"{self.free_bytes / MB:.1f} MB free of {self.total_bytes / MB:.1f} MB ({self.ratio:.0%})"
+
+
+@dataclass
+class Compacted:
+    """What a compaction did."""
+
+    before: int
+    after: int
+    tables: int
+
+    def __str__(self) -> str:
+        return f"compacted the warehouse: {self.before / MB:.1f} MB -> {self.after / MB:.1f} MB ({self.tables} tables)"
+
+
+class WorkspaceView(Protocol):
+    """What an engine reads of a workspace (:class:`millpond.workspace.Workspace` is one;
+    the engine layer sits below it and never imports it)."""
+
+    root: Path
+    meta_dir: Path
+    spec: Any
+
+    def path(self, relative: str | Path) -> Path: ...
+    def relative(self, path: Path) -> str: ...
+    def warehouse_url(self, *, resolve_secrets: bool = False) -> str: ...
+    def secret_env(self) -> dict[str, str]: ...
 
 
 def sql_literal(value: Any) -> str:
@@ -75,8 +105,73 @@ class Engine:
     profiles_in_one_query: bool = False
     """Whether a table's profile is one aggregate query (:func:`millpond.quality.monitors.profile_query`)."""
 
+    schemes: tuple[str, ...] = ()
+    """The warehouse URL schemes it answers (``engines.register``)."""
+    resource_defaults: dict[str, str] = {}
+    """What each ``resources:`` setting falls back to when unset (shown by ``millpond run``)."""
+    warm_modules: tuple[str, ...] = ()
+    """Modules a stage kernel on this engine imports anyway (the warm kernels preload them)."""
+    companion_suffixes: tuple[str, ...] = ()
+    """Files beside a warehouse file that the engine writes too (``.wal``: a write-ahead log)."""
+    cannot_compact: str = ""
+    """Why ``millpond compact`` has nothing to do here (empty: it has)."""
+
     def __init__(self, con: BaseBackend):
         self.con = con
+
+    # -- where the warehouse is: class level, before any connection -----------------------
+    @classmethod
+    def absolute_url(cls, url: str, root: Path) -> str:
+        """``url`` with what it names relative to the workspace ``root`` made absolute."""
+        return url
+
+    @classmethod
+    def database_file(cls, url: str) -> Path | None:
+        """The one file that holds the warehouse (an embedded engine), else ``None``."""
+        return None
+
+    @classmethod
+    def open(cls, url: str, workspace: WorkspaceView) -> BaseBackend:
+        """An Ibis backend on ``url`` (secrets already expanded: never show it)."""
+        import ibis
+
+        return ibis.connect(url)
+
+    @classmethod
+    def prepare_run(cls, workspace: WorkspaceView, say: Callable[[str], None]) -> None:
+        """Before a run's first stage: start what the stages' kernels will connect to."""
+
+    @classmethod
+    def server_action(cls, workspace: WorkspaceView, action: str) -> str:
+        """``millpond server status|start|stop``: the engine's server that millpond runs."""
+        scheme = workspace.warehouse_url().split("://")[0]
+        raise MillpondError(f"the warehouse ({scheme}://) has no server that millpond starts or stops")
+
+    @classmethod
+    def scratch(cls) -> BaseBackend:
+        """A private in-memory backend (the warm kernels exercise Ibis on one)."""
+        raise MillpondError(f"the {cls.name} engine has no in-memory database")
+
+    # -- a database file (embedded engines, where :meth:`database_file` is not None) --------
+    @classmethod
+    def file_tables(cls, path: Path) -> set[str]:
+        """``{"schema.table", ...}`` of the file, opened read-only (the caller holds the lease)."""
+        raise NotImplementedError
+
+    @classmethod
+    def file_table_sizes(cls, path: Path, names: list[str]) -> dict[str, int]:
+        """Bytes of each table among ``names`` in the file, opened read-only."""
+        return {}
+
+    @classmethod
+    def file_waste(cls, path: Path) -> Waste:
+        """:meth:`measure_waste` of the file, opened read-only."""
+        return Waste(0, 0)
+
+    @classmethod
+    def compact_file(cls, path: Path) -> Compacted:
+        """Rewrite the file without its free space (the caller holds the lease)."""
+        raise MillpondError(f"the {cls.name} engine cannot compact its file")
 
     # -- SQL text ------------------------------------------------------------------------
     def quote(self, *parts: str) -> str:
@@ -145,6 +240,21 @@ class Engine:
 
         return ibis.memtable(arrow())
 
+    def read_raw_files(self, paths: list[Path], *, filename: bool = False, expected=None, json_schema=None) -> ir.Table:
+        """Raw files of one format as one table, typed as :mod:`millpond.warehouse.raw_files`
+        says (CSV all text, malformed rows kept); where the engine has no readers of its own
+        (``reads_raw_files`` false), Arrow reads them into a memtable."""
+        import ibis
+        import pyarrow as pa
+
+        from millpond.engines.raw_arrow import read_any_arrow
+
+        tables = [read_any_arrow(p, expected, json_schema) for p in paths]
+        if filename:
+            tables = [t.append_column("filename", pa.array([str(p)] * t.num_rows, pa.string()))
+                      for t, p in zip(tables, paths, strict=True)]
+        return ibis.memtable(pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0])
+
     def from_arrow_dataset(self, dataset, arrow_filter) -> ir.Table:
         """A table of a pyarrow ``dataset`` (``arrow_filter``: the filter to apply when read eagerly)."""
         import ibis
@@ -176,9 +286,13 @@ class Engine:
 
         return "\n".join(str(r[0]) for r in self.fetch(f"{self.plan_statement} {ibis.to_sql(expr, dialect=self.dialect)}"))
 
-    def measure_waste(self):
-        """How much of the warehouse is reclaimable (:class:`millpond.warehouse.compact.Waste`)."""
+    def measure_waste(self) -> Waste:
+        """How much of the warehouse is reclaimable."""
         return Waste(0, 0)
+
+    def compact(self) -> Compacted:
+        """Give back the warehouse's free space (a server engine; files: :meth:`compact_file`)."""
+        raise MillpondError(self.cannot_compact or f"the {self.name} engine cannot compact")
 
     def converts_back(self, value: ir.Column, target) -> ir.BooleanValue:
         """Whether a non-null ``value`` converts to ``target`` and back unchanged."""

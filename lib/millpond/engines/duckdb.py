@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from millpond.engines.base import Engine, Waste, sql_literal
+from millpond.engines import duckdb_file
+from millpond.engines.base import Compacted, Engine, Waste, WorkspaceView, sql_literal
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
+    from ibis.backends import BaseBackend
 
 _READ_FUNCTION = {"csv": "read_csv", "parquet": "read_parquet", "json": "read_json_auto"}
 
@@ -24,8 +26,74 @@ class DuckDBEngine(Engine):
     """
 
     name = dialect = "duckdb"
+    schemes = ("duckdb",)
+    companion_suffixes = (".wal",)
     plan_statement = "EXPLAIN ANALYZE"
     reads_raw_files = caches_compiles = profiles_in_one_query = True
+    resource_defaults = {"threads": "duckdb default (all cores)", "memory_limit": "duckdb default (80% of RAM)",
+                         "temp_directory": "duckdb default (next to the database)"}
+    warm_modules = ("duckdb", "ibis.backends.duckdb", "ibis.backends.duckdb.converter", "millpond.engines.duckdb_ctas")
+
+    # -- the file ------------------------------------------------------------------------
+    @classmethod
+    def absolute_url(cls, url: str, root: Path) -> str:
+        """A relative file made absolute from ``root``.
+
+        >>> DuckDBEngine.absolute_url("duckdb://data/w.duckdb", Path("/ws"))
+        'duckdb:///ws/data/w.duckdb'
+        >>> DuckDBEngine.absolute_url("duckdb://:memory:", Path("/ws"))
+        'duckdb://:memory:'
+        """
+        location = url.removeprefix("duckdb://")
+        if location and not location.startswith((":memory:", "/")):
+            return "duckdb://" + str(root / location)
+        return url
+
+    @classmethod
+    def database_file(cls, url: str) -> Path | None:
+        """
+        >>> DuckDBEngine.database_file("duckdb:///ws/w.duckdb?threads=1"), DuckDBEngine.database_file("duckdb://")
+        (PosixPath('/ws/w.duckdb'), None)
+        """
+        location = url.removeprefix("duckdb://").split("?")[0]
+        return Path(location) if location and location != ":memory:" else None
+
+    @classmethod
+    def open(cls, url: str, workspace: WorkspaceView) -> BaseBackend:
+        import ibis
+
+        db_file = cls.database_file(url)
+        if db_file is None:
+            return ibis.connect(url)
+        db_file.parent.mkdir(parents=True, exist_ok=True)
+        config = workspace.spec.resources.engine_config(workspace.root)
+        if "temp_directory" in config:
+            Path(config["temp_directory"]).mkdir(parents=True, exist_ok=True)
+        return ibis.duckdb.connect(str(db_file), **config)
+
+    @classmethod
+    def scratch(cls) -> BaseBackend:
+        import ibis
+
+        return ibis.duckdb.connect(threads=1)  # no worker threads: the fork server forks after this
+
+    @classmethod
+    def file_tables(cls, path: Path) -> set[str]:
+        return duckdb_file.file_tables(path)
+
+    @classmethod
+    def file_table_sizes(cls, path: Path, names: list[str]) -> dict[str, int]:
+        return duckdb_file.file_table_sizes(path, names)
+
+    @classmethod
+    def file_waste(cls, path: Path) -> Waste:
+        return duckdb_file.file_waste(path)
+
+    @classmethod
+    def compact_file(cls, path: Path) -> Compacted:
+        return duckdb_file.compact_file(path)
+
+    # -- a connection --------------------------------------------------------------------
 
     def fetch(self, sql: str) -> list[tuple]:
         return self.con.con.execute(sql).fetchall()
@@ -66,6 +134,11 @@ class DuckDBEngine(Engine):
         extra = "".join(f", {k} = {sql_literal(v)}" for k, v in options.items())
         return self.con.sql(f"SELECT * FROM {_READ_FUNCTION[kind]}({files}{extra})")
 
+    def read_raw_files(self, paths: list[Path], *, filename: bool = False, expected=None, json_schema=None) -> ir.Table:
+        from millpond.engines.duckdb_raw import read_raw
+
+        return read_raw(self.con, paths, filename=filename, expected=expected, json_schema=json_schema)
+
     def from_arrow_dataset(self, dataset, arrow_filter) -> ir.Table:
         import ibis
 
@@ -80,6 +153,9 @@ class DuckDBEngine(Engine):
             options = f", hive_partitioning = true, hive_types = {{{types}}}"
         files = sql_literal(str(folder / ("**/*.parquet" if partition_by else "*.parquet")))
         return self.con.sql(f"SELECT * FROM read_parquet({files}{options})").select(*schema.names).cast(schema)
+
+    def table_sizes(self, names: list[str]) -> dict[str, int]:  # 0: not written to blocks yet, size unknown
+        return {name: size for name, size in duckdb_file.table_sizes(self.con.con, names).items() if size}
 
     def content_hash_sql(self, schema: str, table: str) -> str:
         return f"SELECT count(*), sum(hash(_mp_row)) FROM {self.quote(schema, table)} AS _mp_row"

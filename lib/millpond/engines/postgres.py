@@ -7,7 +7,7 @@ import re
 import secrets
 from typing import TYPE_CHECKING
 
-from millpond.engines.base import Engine, Waste, short_name
+from millpond.engines.base import Compacted, Engine, Waste, short_name
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -21,6 +21,7 @@ class PostgresEngine(Engine):
     drops and recreates the views reading the swapped table."""
 
     name = dialect = "postgres"
+    schemes = ("postgres", "postgresql")
     plan_statement = "EXPLAIN (ANALYZE, BUFFERS)"
     caches_compiles = profiles_in_one_query = True
 
@@ -77,6 +78,25 @@ class PostgresEngine(Engine):
         total, dead = self.fetch("SELECT coalesce(sum(n_live_tup + n_dead_tup), 0), coalesce(sum(n_dead_tup), 0)"
                                  " FROM pg_stat_user_tables")[0]
         return Waste(int(total), int(dead), "rows")
+
+    def compact(self) -> Compacted:
+        """``VACUUM (ANALYZE)``: dead rows of incremental deletes become reusable (a dropped
+        table's files are given back at once); sizes are the database's, in bytes."""
+        raw = self.con.con
+        autocommit = raw.autocommit
+        raw.autocommit = True  # VACUUM cannot run inside a transaction
+        try:
+            with raw.cursor() as cur:
+                cur.execute("SELECT pg_database_size(current_database())")
+                before = cur.fetchone()[0]
+                cur.execute("SELECT count(*) FROM pg_stat_user_tables")
+                tables = cur.fetchone()[0]
+                cur.execute("VACUUM (ANALYZE)")
+                cur.execute("SELECT pg_database_size(current_database())")
+                after = cur.fetchone()[0]
+        finally:
+            raw.autocommit = autocommit
+        return Compacted(int(before), int(after), int(tables))
 
     def converts_back(self, value: ir.Column, target) -> ir.BooleanValue:
         """PostgreSQL has no ``TRY_CAST``: a small function in schema ``_millpond`` tries the cast."""

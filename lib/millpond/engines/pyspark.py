@@ -9,17 +9,46 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from millpond.engines.base import Engine
+from millpond.engines.base import Engine, WorkspaceView
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import ibis.expr.types as ir
+    from ibis.backends import BaseBackend
 
 
 class SparkEngine(Engine):
     name = "pyspark"
     dialect = "spark"
     plan_statement = "EXPLAIN COST"
+    schemes = ("pyspark", "sc")
     transactional = False
+    cannot_compact = ("nothing to compact on Spark: each build writes its table's Parquet files whole "
+                      "(millpond compact is for DuckDB and PostgreSQL)")
+
+    @classmethod
+    def open(cls, url: str, workspace: WorkspaceView) -> BaseBackend:
+        from millpond.engines.spark_support import connect
+
+        return connect(workspace)
+
+    @classmethod
+    def prepare_run(cls, workspace: WorkspaceView, say: Callable[[str], None]) -> None:
+        """Start the workspace's shared Spark Connect server once, before the stages (each
+        stage's kernel is its client; see :mod:`millpond.engines.spark_server`)."""
+        from millpond.engines.spark_server import SparkServer
+
+        server = SparkServer(workspace)
+        if server.target.remote is None and server.running() is None:
+            say(f"starting the Spark server (master {server.target.master})")
+            server.start()
+
+    @classmethod
+    def server_action(cls, workspace: WorkspaceView, action: str) -> str:
+        from millpond.engines.spark_server import describe_server
+
+        return describe_server(workspace, action)
 
     def fetch(self, sql: str) -> list[tuple]:
         from millpond.engines.spark_support import fetch

@@ -12,7 +12,7 @@ stage sees the same catalog. Query parameters of the URL become Spark settings:
 ``warehouse: sc://HOST:PORT`` uses a Spark Connect server somebody else runs (a
 cluster's, for example); millpond then starts nothing.
 
-The server outlives a run, like a database server: ``millpond spark status|start|stop``.
+The server outlives a run, like a database server: ``millpond server status|start|stop``.
 Its address and process are in ``<meta>/spark/server.json``; starting is guarded by a lock
 file so that two kernels asking at once start one server.
 """
@@ -37,7 +37,7 @@ from millpond.errors import MillpondError
 from millpond.processes import is_alive
 
 if TYPE_CHECKING:
-    from millpond.workspace import Workspace
+    from millpond.engines.base import WorkspaceView as Workspace
 
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 START_TIMEOUT = 240.0
@@ -100,7 +100,7 @@ class SparkServer:
         state = self.running()
         if state is None:
             if not start:
-                raise MillpondError("the workspace's Spark server is not running (millpond spark start)")
+                raise MillpondError("the workspace's Spark server is not running (millpond server start)")
             state = self.start()
         return f"sc://127.0.0.1:{state['port']}"
 
@@ -200,9 +200,9 @@ class SparkServer:
 
 
 def describe_server(workspace: Workspace, action: str = "status") -> str:
-    """What ``millpond spark status|start|stop`` prints."""
+    """What ``millpond server status|start|stop`` prints."""
     if action not in ("status", "start", "stop"):
-        raise MillpondError(f"millpond spark {action}: expected status, start or stop")
+        raise MillpondError(f"millpond server {action}: expected status, start or stop")
     url = workspace.warehouse_url()
     if not is_spark_url(url):
         raise MillpondError(f"the warehouse is {url.split('://')[0]}://, not Spark (set warehouse: pyspark://local[*])")

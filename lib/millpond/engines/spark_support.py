@@ -28,7 +28,7 @@ from millpond.errors import MillpondError
 if TYPE_CHECKING:
     from ibis.backends import BaseBackend
 
-    from millpond.workspace import Workspace
+    from millpond.engines.base import WorkspaceView as Workspace
 
 DIALECT = "spark"
 """The sqlglot dialect of Spark SQL (Ibis's backend is named ``pyspark``)."""

@@ -42,6 +42,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from millpond.engines import DEFAULT_URL, engine_class
 from millpond.kernels.fork_children import become_kernel, run_call
 from millpond.kernels.fork_daemon import DaemonForkServer, with_lifeline
 
@@ -51,18 +52,18 @@ PRELOAD = (
     "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "IPython.core.interactiveshell", "comm",
     "IPython.core.debugger", "IPython.extensions.storemagic", "pdb", "sqlite3", "faulthandler",
     "tornado.platform.asyncio", "psutil", "jupyter_client.localinterfaces",
-    "pandas", "pyarrow", "duckdb", "ibis", "ibis.backends.duckdb", "sqlglot", "sqlglot.lineage",
+    "pandas", "pyarrow", "ibis", *engine_class(DEFAULT_URL).warm_modules, "sqlglot", "sqlglot.lineage",
     "millpond", "millpond.stage_api.context", "millpond.warehouse.materialize",
     # what ctx.materialize, ctx.check and the monitors import on first use (about 0.3 s a stage)
     "pyarrow.dataset", "pyarrow.parquet", "ibis.formats.pyarrow", "ibis.formats.pandas",
-    "ibis.backends.duckdb.converter", "ibis.expr.types.groupby", "pandas.io.formats.html",
+    "ibis.expr.types.groupby", "pandas.io.formats.html",
     "IPython.core.completerlib", "millpond.store.metadata", "millpond.store.monitoring",
     "millpond.pipeline.tables", "millpond.pipeline.products", "millpond.settings",
     "millpond.warehouse.evolution", "millpond.warehouse.contracts", "millpond.warehouse.incremental",
     "millpond.warehouse.versions", "millpond.warehouse.lake", "millpond.warehouse.lake_delta",
     "millpond.lineage.compiled", "millpond.quality.declared", "millpond.quality.builtin",
     "millpond.quality.monitors", "millpond.quality.counting", "millpond.stage_api.checks", "millpond.model",
-    "millpond.engines.duckdb_ctas", "deltalake",  # a table published as delta (0.02 s to import)
+    "deltalake",  # a table published as delta (0.02 s to import)
 )
 """Modules the server imports before its first fork: what a stage kernel would import anyway.
 A workspace adds its own library with ``execution: {preload: [...]}`` (:func:`configure`)."""

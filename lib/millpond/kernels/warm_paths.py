@@ -4,7 +4,7 @@ Ibis, sqlglot and pyarrow fill caches on first use (compiled rewrite rules, disp
 tables, dialect generators, type converters). A stage kernel is a fresh fork, so without
 this every stage paid those first-use costs again: about 0.1 s for a small gold table.
 :func:`exercise` builds, materializes (whole and incrementally, with a contract), profiles
-and reads back a small table on a private in-memory DuckDB, then closes it, so children
+and reads back a small table on a private in-memory database, then closes it, so children
 inherit the warm caches and nothing else: no connection, no table, no thread.
 """
 
@@ -15,19 +15,20 @@ from decimal import Decimal
 
 
 def exercise() -> None:
-    """One small materialization of each kind on an in-memory DuckDB; see the module docstring.
+    """One small materialization of each kind on an in-memory database; see the module docstring.
 
     >>> exercise()
     """
     import ibis
     import pyarrow as pa
 
+    from millpond.engines import scratch
     from millpond.lineage.compiled import compiled_sql
     from millpond.quality.monitors import profile_table
     from millpond.warehouse.incremental import Incremental
     from millpond.warehouse.materialize import materialize
 
-    con = ibis.duckdb.connect(threads=1)  # no worker threads: the server forks after this
+    con = scratch()  # the default engine in memory, without worker threads: the server forks after this
     try:
         day = dt.datetime(2024, 1, 1)
         rows = ibis.memtable(pa.table({

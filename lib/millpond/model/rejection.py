@@ -8,7 +8,7 @@ the same expression. So ``rows in = clean + rejected`` holds by construction.
 A row gets the first reason that applies, checked in this order:
 
 0. ``malformed_row``: the reader could not parse it (its ``_load_error`` is set, see
-   :mod:`millpond.warehouse.csv_rejects`); its line, error and raw text go to quarantine
+   :mod:`millpond.engines.raw_arrow`); its line, error and raw text go to quarantine
    with it, and stay out of the clean table;
 1. **row checks**, in the order given (a required value missing, text that does not
    parse, a value outside its enum, ...);
@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 
-from millpond.warehouse.csv_rejects import PROBLEM_COLUMNS
+from millpond.engines.raw_arrow import PROBLEM_COLUMNS
 
 REASON = "reason"
 MALFORMED = "malformed_row"

@@ -84,11 +84,11 @@ def upstream_versions(pipeline: Pipeline, stage: StageSpec, store: MetadataStore
 
 
 def warehouse_key(workspace) -> str:
-    """The warehouse as the fingerprint sees it: a DuckDB file inside the workspace by its
+    """The warehouse as the fingerprint sees it: a warehouse file inside the workspace by its
     path from the root, so that a copied or moved workspace is the same workspace."""
-    url, database = workspace.warehouse_url(), workspace.duckdb_file()
+    url, database = workspace.warehouse_url(), workspace.warehouse_file()
     if database is not None and database.is_relative_to(workspace.root):
-        return "duckdb://" + database.relative_to(workspace.root).as_posix() + url.partition("?")[1] + url.partition("?")[2]
+        return url.replace(str(database), database.relative_to(workspace.root).as_posix(), 1)
     return url
 
 

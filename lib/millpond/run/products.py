@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+from millpond.engines import engine_class
 from millpond.warehouse.lease import Lease
 from millpond.workspace import Workspace
 
@@ -13,37 +14,34 @@ _QUERY = (
     "SELECT table_schema || '.' || table_name FROM information_schema.tables "
     "WHERE table_schema NOT IN ('information_schema', 'pg_catalog')"
 )
+"""Every table and view of a server warehouse (a warehouse file: ``Engine.file_tables``)."""
 
 
 def existing_tables(workspace: Workspace) -> set[str]:
     """``{"layer.table", ...}`` for every table and view in the warehouse.
 
-    For a DuckDB file the answer is kept in ``<meta>/warehouse_tables.json`` with the
+    For a warehouse file the answer is kept in ``<meta>/warehouse_tables.json`` with the
     file's signature (size, modification and change times of the file and of its
     write-ahead log): while the signature is the same, no table can have been created or
-    dropped, so a no-change run answers without importing DuckDB or waiting for the lease.
+    dropped, so a no-change run answers without importing the engine or waiting for the lease.
     """
-    db_file = workspace.duckdb_file()
+    url = workspace.warehouse_url()
+    engine = engine_class(url)
+    db_file = engine.database_file(url)
     if db_file is not None:
         if not db_file.exists():
             return set()
         cache = workspace.meta_dir / "warehouse_tables.json"
-        signature = _signature(db_file)
+        signature = _signature(db_file, engine.companion_suffixes)
         try:
             cached = json.loads(cache.read_text())
             if cached["signature"] == signature:
                 return set(cached["tables"])
         except (OSError, ValueError, KeyError, TypeError):
             pass
-        import duckdb
-
         with Lease(db_file, "the runner checking products"):
-            signature = _signature(db_file)
-            con = duckdb.connect(str(db_file), read_only=True)
-            try:
-                tables = {row[0] for row in con.execute(_QUERY).fetchall()}
-            finally:
-                con.close()
+            signature = _signature(db_file, engine.companion_suffixes)
+            tables = engine.file_tables(db_file)
         _write_atomically(cache, json.dumps({"signature": signature, "tables": sorted(tables)}))
         return tables
     from millpond.warehouse.connect import connect
@@ -56,10 +54,11 @@ def existing_tables(workspace: Workspace) -> set[str]:
         con.disconnect()
 
 
-def _signature(db_file: Path) -> list[list[int] | None]:
-    """What changes whenever DuckDB writes the file or its write-ahead log."""
+def _signature(db_file: Path, suffixes: tuple[str, ...]) -> list[list[int] | None]:
+    """What changes whenever the engine writes the file or its companions (``suffixes``:
+    a write-ahead log)."""
     found = []
-    for path in (db_file, db_file.with_name(db_file.name + ".wal")):
+    for path in (db_file, *(db_file.with_name(db_file.name + suffix) for suffix in suffixes)):
         try:
             st = path.stat()
         except FileNotFoundError:

@@ -14,6 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from millpond.engines import engine_class
 from millpond.errors import MillpondError, SpecError, StageFailed
 from millpond.pipeline.dag import select
 from millpond.pipeline.load import Pipeline
@@ -138,7 +139,7 @@ class Runner(StageDecisions):
             )
             self.reporter.run_started(run_id, self.pipeline.name, self.selected, self.params)
             try:
-                self._start_spark_server()
+                self._prepare_engine()
                 self._schedule(run_id)
             except BaseException:
                 _wait_for_html()
@@ -166,14 +167,15 @@ class Runner(StageDecisions):
             lock.release()
 
     def resources(self) -> dict[str, Any]:
-        """What this run may use: the ``resources:`` settings (DuckDB's defaults where unset),
+        """What this run may use: the ``resources:`` settings (the engine's defaults where unset),
         the machine's cores and the engine that executes the stages."""
         spec = self.workspace.spec.resources
+        unset = engine_class(self.workspace.warehouse_url()).resource_defaults
         return {
             "cores": os.cpu_count(),
-            "threads": spec.threads if spec.threads is not None else "duckdb default (all cores)",
-            "memory_limit": spec.memory_limit or "duckdb default (80% of RAM)",
-            "temp_directory": spec.temp_directory or "duckdb default (next to the database)",
+            "threads": spec.threads if spec.threads is not None else unset.get("threads", "engine default"),
+            "memory_limit": spec.memory_limit or unset.get("memory_limit", "engine default"),
+            "temp_directory": spec.temp_directory or unset.get("temp_directory", "engine default"),
             "engine": self._engine(),
             "jobs": self.options.jobs,
         }
@@ -202,17 +204,10 @@ class Runner(StageDecisions):
 
         threading.Thread(target=warm, name="millpond-warm-up", daemon=True).start()
 
-    def _start_spark_server(self) -> None:
-        """On ``warehouse: pyspark://``, start the shared Spark Connect server once, before the
-        stages (each stage's kernel is its client; see :mod:`millpond.engines.spark_server`)."""
-        from millpond.engines.spark_server import SparkServer, is_spark_url
-
-        if not is_spark_url(self.workspace.warehouse_url()):
-            return
-        server = SparkServer(self.workspace)
-        if server.target.remote is None and server.running() is None:
-            getattr(self.reporter, "_say", print)(f"starting the Spark server (master {server.target.master})")
-            server.start()
+    def _prepare_engine(self) -> None:
+        """Start what the stages' kernels connect to, once, before the stages (a Spark
+        Connect server on ``pyspark://``; nothing for most engines)."""
+        engine_class(self.workspace.warehouse_url()).prepare_run(self.workspace, getattr(self.reporter, "_say", print))
 
     def _compact_if_wasteful(self) -> None:
         """Compact the warehouse file when its waste passes ``compaction:`` (every stage's kernel
@@ -251,7 +246,7 @@ class Runner(StageDecisions):
     def _schedule(self, run_id: str) -> None:
         pending = list(self.selected)
         running: dict[Future, str] = {}
-        database = self.workspace.duckdb_file()
+        database = self.workspace.warehouse_file()
         lease = None
         if database is not None:
             from millpond.run.lease_watch import LeaseWatch

@@ -16,8 +16,6 @@ from millpond.settings.alerts import AlertsSpec
 from millpond.settings.quality import QualitySpec
 from millpond.settings.values import MAX_TIMEOUT, WorkspacePath
 
-DEFAULT_WAREHOUSE = "duckdb://data/warehouse.duckdb"
-
 
 class Folders(BaseModel):
     """Where things live, relative to the workspace root."""
@@ -75,10 +73,10 @@ class ResourcesSpec(BaseModel):
                                      description="the most memory DuckDB uses before spilling, e.g. 2GB")
     temp_directory: WorkspacePath | None = Field(default=None, description="where DuckDB spills (relative to the workspace)")
 
-    def duckdb_config(self, workspace_root: Path) -> dict[str, Any]:
+    def engine_config(self, workspace_root: Path) -> dict[str, Any]:
         """The settings as DuckDB connection options.
 
-        >>> ResourcesSpec(threads=2, memory_limit="2GB", temp_directory="data/tmp").duckdb_config(Path("/ws"))
+        >>> ResourcesSpec(threads=2, memory_limit="2GB", temp_directory="data/tmp").engine_config(Path("/ws"))
         {'threads': 2, 'memory_limit': '2GB', 'temp_directory': '/ws/data/tmp'}
         """
         config: dict[str, Any] = {}
@@ -124,7 +122,8 @@ class WorkspaceSpec(BaseModel):
 
     name: str = "millpond"
     description: str = ""
-    warehouse: str = DEFAULT_WAREHOUSE
+    warehouse: str | None = None
+    """The warehouse URL (any Ibis URL); unset: the embedded default (``millpond.engines.DEFAULT_URL``)."""
     folders: Folders = Folders()
     params: dict[str, Any] = {}
     secrets: dict[str, SecretSpec] = {}
@@ -139,7 +138,7 @@ class WorkspaceSpec(BaseModel):
 
     @field_validator("warehouse")
     @classmethod
-    def _has_scheme(cls, value: str) -> str:
-        if "://" not in value:
-            raise ValueError(f"warehouse must be an Ibis URL such as {DEFAULT_WAREHOUSE}, got {value!r}")
+    def _has_scheme(cls, value: str | None) -> str | None:
+        if value is not None and "://" not in value:
+            raise ValueError(f"warehouse must be an Ibis URL (scheme://...), got {value!r}")
         return value

@@ -22,7 +22,7 @@ def pause_between_cells(ctx: StageContext) -> None:
     except ImportError:  # pragma: no cover - IPython ships with the project
         return
     shell = get_ipython()
-    if shell is None or not ctx.warehouse.is_duckdb:
+    if shell is None or not ctx.warehouse.is_file:
         return
     previous = getattr(shell, "_millpond_ctx", None)
     if previous is not None:

@@ -8,10 +8,11 @@ placeholders are expanded here, inside the process that connects, and nowhere el
 from __future__ import annotations
 
 import weakref
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from millpond.engines import engine_class
 from millpond.errors import MillpondError
+from millpond.secrets import redact
 from millpond.warehouse.lease import Lease
 
 if TYPE_CHECKING:
@@ -23,11 +24,11 @@ if TYPE_CHECKING:
 COMPILED_SQL_FILE = "compiled-sql.sqlite"
 
 _OPEN_FILES: weakref.WeakSet = weakref.WeakSet()
-"""DuckDB file backends :func:`connect` opened in this process and not yet collected."""
+"""Backends on a warehouse file that :func:`connect` opened in this process and not yet collected."""
 
 
 def close_open_files() -> None:
-    """Close every DuckDB file backend still open, so its write-ahead log is checkpointed
+    """Close every backend on a warehouse file still open, so its write-ahead log is checkpointed
     (``millpond.quick_exit.exit_quickly``: a process that skips its teardown would leave it)."""
     for backend in list(_OPEN_FILES):
         try:
@@ -38,32 +39,18 @@ def close_open_files() -> None:
 
 def connect(workspace: Workspace) -> BaseBackend:
     """An Ibis backend on the workspace's warehouse (no lease taken: see :class:`Warehouse`)."""
-    import ibis
-
     url = workspace.warehouse_url(resolve_secrets=True)
-    db_file = workspace.duckdb_file()
-    if db_file is not None:
-        db_file.parent.mkdir(parents=True, exist_ok=True)
-        config = workspace.spec.resources.duckdb_config(workspace.root)
-        if "temp_directory" in config:
-            Path(config["temp_directory"]).mkdir(parents=True, exist_ok=True)
-        backend = ibis.duckdb.connect(str(db_file), **config)
-        _OPEN_FILES.add(backend)
-        return _with_compile_cache(backend, workspace)
-    from millpond.engines.spark_server import is_spark_url
-
-    if is_spark_url(url):
-        from millpond.engines.spark_support import connect as connect_spark
-
-        return connect_spark(workspace)
+    engine = engine_class(url)
     try:
-        backend = ibis.connect(url)
+        backend = engine.open(url, workspace)
+    except MillpondError:
+        raise
     except Exception as exc:
-        from millpond.secrets import redact
-
         shown = workspace.warehouse_url()
         raise MillpondError(f"cannot connect to warehouse {shown}: {redact(str(exc), workspace.secret_env()).splitlines()[0]}") from None
-    return _with_compile_cache(backend, workspace)
+    if engine.database_file(url) is not None:
+        _OPEN_FILES.add(backend)
+    return _with_compile_cache(backend, workspace) if engine.caches_compiles else backend
 
 
 def _with_compile_cache(backend: BaseBackend, workspace: Workspace) -> BaseBackend:
@@ -76,7 +63,7 @@ def _with_compile_cache(backend: BaseBackend, workspace: Workspace) -> BaseBacke
 
 
 class Warehouse:
-    """The connection of one process, opened lazily under the lease when it is a DuckDB file.
+    """The connection of one process, opened lazily under the lease when the warehouse is a file.
 
     ``hold()`` opens (waiting for the lease) and ``pause()`` closes and releases;
     between the two the same Ibis backend object stays valid, so expressions built
@@ -85,18 +72,20 @@ class Warehouse:
 
     def __init__(self, workspace: Workspace, holder: str):
         self.workspace = workspace
-        db_file = workspace.duckdb_file()
+        db_file = workspace.warehouse_file()
         self.lease = Lease(db_file, holder) if db_file is not None else None
+        """The lease of the warehouse file (``None`` on a server, which needs none)."""
         self._backend: BaseBackend | None = None
         self._connected = False
         self.on_wait = None
 
     @property
-    def is_duckdb(self) -> bool:
+    def is_file(self) -> bool:
+        """Whether the warehouse is one file, shared under the lease."""
         return self.lease is not None
 
     def hold(self) -> BaseBackend:
-        """The backend, connected (and the lease held for DuckDB)."""
+        """The backend, connected (and the lease held for a file)."""
         if self._backend is not None and self._connected:
             return self._backend
         if self.lease is not None:
@@ -115,7 +104,7 @@ class Warehouse:
         return self._backend
 
     def pause(self) -> None:
-        """Close the connection and give the lease back (DuckDB only; a no-op elsewhere)."""
+        """Close the connection and give the lease back (a file only; a no-op on a server)."""
         if self.lease is None or not self._connected:
             return
         try:

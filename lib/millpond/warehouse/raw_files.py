@@ -2,8 +2,8 @@
 
 The framework half of a bronze stage, for any workspace:
 
-* :func:`read_duckdb` reads files through DuckDB (``read_csv`` via
-  :mod:`millpond.warehouse.csv_rejects`, ``read_parquet``, ``read_json`` with a fixed schema);
+* :func:`read_native` reads files through the engine's own readers (DuckDB's ``read_csv``,
+  ``read_parquet``, ``read_json``: :mod:`millpond.engines.duckdb_raw`);
 * :func:`read_arrow` reads one file into a ``pyarrow.Table`` with the same columns and
   types, for engines that cannot read files (PostgreSQL): wrap it in ``ibis.memtable``;
 * :func:`with_load_metadata` adds ``_source_file`` (the path from the workspace root, with
@@ -39,13 +39,9 @@ from typing import Literal
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
-import pyarrow.json as pa_json
-import pyarrow.parquet as pq
 
-from millpond.engines.base import sql_literal
-from millpond.warehouse.csv_rejects import read_csv_arrow, read_csv_duckdb
-
-_DUCKDB_TYPES = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN"}
+from millpond.engines import engine_for
+from millpond.engines.raw_arrow import read_any_arrow as read_arrow
 
 
 def source_file_name(path: Path, root: Path) -> str:
@@ -64,59 +60,18 @@ def source_file_name(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def read_arrow(path: Path, expected: Sequence[str] | None = None, json_schema: pa.Schema | None = None) -> pa.Table:
-    """Read one raw file (``.csv``, ``.parquet`` or ``.jsonl``) into a ``pyarrow.Table``.
-
-    CSV columns are all strings and only an empty field is NULL (``"N/A"`` stays text);
-    ``expected`` names the columns of a 0-byte CSV file (it has no header); ``json_schema``
-    fixes the columns and types of a ``.jsonl`` file (a field it lacks is an error).
-
-    >>> import tempfile
-    >>> path = Path(tempfile.mkdtemp()) / "t.csv"
-    >>> _ = path.write_text("id,amount\\n1,N/A\\n2,\\n")
-    >>> [{k: v for k, v in row.items() if k in ("id", "amount")} for row in read_arrow(path).to_pylist()]
-    [{'id': '1', 'amount': 'N/A'}, {'id': '2', 'amount': None}]
-    """
-    path = Path(path)
-    if path.suffix == ".csv":
-        return read_csv_arrow(path, expected)
-    if path.suffix == ".parquet":
-        return pq.read_table(path)
-    if path.suffix == ".jsonl":
-        options = pa_json.ParseOptions(explicit_schema=json_schema, unexpected_field_behavior="error" if json_schema else "infer")
-        return pa_json.read_json(path, parse_options=options)
-    raise ValueError(f"cannot read raw file {path}: expected .csv, .parquet or .jsonl")
-
-
-def read_duckdb(con, path: Path | Sequence[Path], *, filename: bool = False,
+def read_native(con, path: Path | Sequence[Path], *, filename: bool = False,
                 expected: Sequence[str] | None = None, json_schema: pa.Schema | None = None) -> ir.Table:
-    """Read raw files of one format through a DuckDB backend, as :func:`read_arrow` types them.
+    """Read raw files of one format through the engine's own readers, as :func:`read_arrow`
+    types them (:meth:`millpond.engines.base.Engine.read_raw_files`; where the engine has
+    none, Arrow reads them into a memtable).
 
     ``path`` may be a list of files of the same format, read as one table; with
     ``filename=True`` a ``filename`` column holds each row's file, as given;
     ``expected`` names the columns of a 0-byte CSV file; ``json_schema`` those of JSON lines.
     """
     paths = [Path(path)] if isinstance(path, (str, Path)) else [Path(p) for p in path]
-    suffixes = {p.suffix for p in paths}
-    if len(suffixes) != 1:
-        raise ValueError(f"cannot read {len(paths)} raw files with suffixes {sorted(suffixes)} as one table")
-    # Read inside the query (no temporary view): the expression holds no connection
-    # state, so it survives the reconnects of an interactive session.
-    files = sql_literal([str(p) for p in paths])
-    if suffixes == {".csv"}:  # file by file: each has its header, and its malformed rows their file
-        tables = [read_csv_duckdb(con, p, expected) for p in paths]
-        if filename:
-            tables = [t.mutate(filename=ibis.literal(str(p), type="string")) for t, p in zip(tables, paths, strict=True)]
-        return tables[0] if len(tables) == 1 else ibis.union(*tables, distinct=False)
-    if suffixes == {".parquet"}:
-        return con.sql(f"SELECT * FROM read_parquet({files}, filename = {filename})")
-    if suffixes == {".jsonl"}:
-        columns = "" if json_schema is None else (
-            ", columns = {" + ", ".join(f"'{f.name}': '{_DUCKDB_TYPES[f.type]}'" for f in json_schema) + "}")
-        return con.sql(
-            f"SELECT * FROM read_json({files}{columns}, format = 'newline_delimited', filename = {filename})"
-        )
-    raise ValueError(f"cannot read raw file {paths[0]}: expected .csv, .parquet or .jsonl")
+    return engine_for(con).read_raw_files(paths, filename=filename, expected=expected, json_schema=json_schema)
 
 
 def with_load_metadata(table: ir.Table, *, source_file: str, loaded_at: datetime) -> ir.Table:
@@ -167,21 +122,19 @@ def load_files(
     json_schema
         The columns and types of JSON lines files.
     """
-    from millpond.engines import engine_for
-
     if reader is None:
         reader = "native" if engine_for(con).reads_raw_files else "arrow"
     if not paths:
         raise ValueError("load_files: no files given")
     if reader == "native" and len(paths) > 1:
-        raw = read_duckdb(con, paths, filename=True, expected=expected, json_schema=json_schema)
+        raw = read_native(con, paths, filename=True, expected=expected, json_schema=json_schema)
         names = {str(path): source_file_name(path, root) for path in paths}
         stamped = with_load_metadata(raw, source_file="", loaded_at=loaded_at)
         stamped = stamped.mutate(_source_file=raw.filename.substitute(names))
         return stamped.drop("filename")
     tables = []
     for path in paths:
-        raw = (read_duckdb(con, path, expected=expected, json_schema=json_schema) if reader == "native"
+        raw = (read_native(con, path, expected=expected, json_schema=json_schema) if reader == "native"
                else ibis.memtable(read_arrow(path, expected, json_schema)))
         tables.append(with_load_metadata(raw, source_file=source_file_name(path, root), loaded_at=loaded_at))
     return tables[0] if len(tables) == 1 else ibis.union(*tables, distinct=False)
@@ -195,7 +148,7 @@ def malformed_rows_warning(bronze_table: ir.Table, *, shown: int = 5) -> str | N
     >>> root = Path(tempfile.mkdtemp())
     >>> _ = (root / "orders.csv").write_bytes(b"id,v\\n1,a\\n2,b,c\\n3,\\xff\\n")
     >>> con = ibis.duckdb.connect()
-    >>> table = with_load_metadata(read_duckdb(con, root / "orders.csv"), source_file="raw/orders.csv",
+    >>> table = with_load_metadata(read_native(con, root / "orders.csv"), source_file="raw/orders.csv",
     ...                            loaded_at=datetime(2024, 2, 1))
     >>> malformed_rows_warning(table)
     'raw/orders.csv: 2 malformed rows, held in quarantine (reason malformed_row): line 3: expected 2 fields, found 3; line 4: invalid UTF-8'

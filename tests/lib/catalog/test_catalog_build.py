@@ -114,8 +114,8 @@ def test_an_alias_bomb_in_a_pipeline_file_is_one_line(workspace):
 def test_warehouse_sizes_on_each_engine_leave_views_out(con):
     import ibis
 
-    from millpond.catalog.sizes import duckdb_sizes
     from millpond.engines import engine_for
+    from millpond.engines.duckdb_file import table_sizes as duckdb_sizes
     from millpond.warehouse.materialize import materialize
 
     materialize(con, ibis.memtable({"id": list(range(1000))}), "gold.t")

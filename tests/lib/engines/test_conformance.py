@@ -113,6 +113,16 @@ def test_read_files_reads_csv_with_every_value_as_text(engine, tmp_path):
                                                                 {"id": "2", "amount": "three"}]
 
 
+def test_read_raw_files_keeps_malformed_rows_with_their_file_and_line(engine, tmp_path):
+    (tmp_path / "a.csv").write_bytes(b"id,name\n1,ann\n2,bob,extra\n")
+    (tmp_path / "b.csv").write_bytes(b"id,name\n3,\n")
+    table = engine.read_raw_files([tmp_path / "a.csv", tmp_path / "b.csv"], filename=True)
+    rows = sorted(((r["id"], r["name"], r["_source_line"], r["_load_error"], r["filename"][-5:])
+                   for r in table.to_pyarrow().to_pylist()), key=repr)
+    assert rows == sorted([("1", "ann", None, None, "a.csv"), (None, None, 3, "expected 2 fields, found 3", "a.csv"),
+                           ("3", None, None, None, "b.csv")], key=repr)
+
+
 def test_snapshot_names_match_their_pattern(engine):
     where, name = engine.snapshot_location("gold", "fct_orders", 7)
     pattern_schema, pattern = engine.snapshot_pattern("gold", "fct_orders")

@@ -103,20 +103,20 @@ def test_content_hash_is_of_the_rows_as_a_multiset(con):
     assert content_hash(con, "hashes", "a") != content_hash(con, "hashes", "c")
 
 
-def test_the_spark_command_shows_the_running_server(spark, capsys):
+def test_the_server_command_shows_the_running_spark_server(spark, capsys):
     ws, _ = spark
-    assert main(["spark", "status", "-C", str(ws.root)]) == 0
+    assert main(["server", "status", "-C", str(ws.root)]) == 0
     shown = capsys.readouterr().out
     assert shown.startswith("Spark server on sc://127.0.0.1:") and "master local[2]" in shown
-    assert main(["spark", "start", "-C", str(ws.root)]) == 0  # already running: the same server
+    assert main(["server", "start", "-C", str(ws.root)]) == 0  # already running: the same server
     assert capsys.readouterr().out == shown
 
 
-def test_the_spark_command_refuses_a_duckdb_workspace(tmp_path, capsys):
+def test_the_server_command_refuses_a_warehouse_file(tmp_path, capsys):
     (tmp_path / "millpond.yml").write_text("name: d\n")
-    assert main(["spark", "status", "-C", str(tmp_path)]) == 2
+    assert main(["server", "status", "-C", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "not Spark" in err
+    assert err.count("\n") == 1 and "has no server that millpond starts or stops" in err
 
 
 def test_an_unreachable_remote_server_is_one_clear_error(tmp_path):

@@ -14,7 +14,7 @@ from support.workspaces import make_workspace
 def test_the_cache_answers_until_the_file_changes(tmp_path):
     ws = Workspace(make_workspace(tmp_path, {}))
     assert existing_tables(ws) == set()  # no warehouse file yet
-    db = ws.duckdb_file()
+    db = ws.warehouse_file()
     db.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(db))
     con.execute("CREATE SCHEMA gold; CREATE TABLE gold.a AS SELECT 1 AS x; CREATE TABLE gold.b AS SELECT 2 AS y")

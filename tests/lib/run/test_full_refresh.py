@@ -43,7 +43,7 @@ def two_incremental_tables(tmp_path) -> Workspace:
 
 
 def rows(ws: Workspace, table: str) -> list[tuple]:
-    con = duckdb.connect(str(ws.duckdb_file()), read_only=True)
+    con = duckdb.connect(str(ws.warehouse_file()), read_only=True)
     try:
         return sorted(con.execute(f"SELECT id, v FROM {table}").fetchall())
     finally:

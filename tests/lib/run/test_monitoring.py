@@ -92,8 +92,8 @@ def test_disabled_monitors_record_nothing(tmp_path):
 
 def test_only_tables_that_exist_are_profiled(tmp_path):
     ws = workspace(tmp_path, {})
-    ws.duckdb_file().parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(ws.duckdb_file())) as db:
+    ws.warehouse_file().parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(ws.warehouse_file())) as db:
         db.execute("CREATE SCHEMA bronze; CREATE TABLE bronze.t AS SELECT 1 AS x UNION ALL SELECT 2")
 
     profiles = profile_products(ws, ["bronze.t", "bronze.missing", "nowhere.t"], "test")

@@ -51,7 +51,7 @@ def workspace(tmp_path) -> Workspace:
 
 
 def _tables(ws: Workspace) -> dict[str, list]:
-    with duckdb.connect(str(ws.duckdb_file()), read_only=True) as db:
+    with duckdb.connect(str(ws.warehouse_file()), read_only=True) as db:
         return {t: sorted(db.sql(f"SELECT {'x' if t != 'quarantine.readings' else 'x, reason'} FROM {t}").fetchall())
                 for t in ("bronze.readings", "silver.readings", "quarantine.readings", "gold.readings")}
 

@@ -14,7 +14,7 @@ from support.workspaces import COPY_TABLE, MAKE_ROWS, make_workspace, write_note
 
 
 def rows(ws: Workspace, table: str) -> int:
-    con = duckdb.connect(str(ws.duckdb_file()), read_only=True)
+    con = duckdb.connect(str(ws.warehouse_file()), read_only=True)
     try:
         return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     finally:
@@ -78,7 +78,7 @@ def test_skip_rerun_rules(diamond):
     assert rows(ws, "silver.x") == 3
 
     # a dropped product is rebuilt; --force rebuilds everything selected
-    con = duckdb.connect(str(ws.duckdb_file()))
+    con = duckdb.connect(str(ws.warehouse_file()))
     con.execute("DROP TABLE silver.b")
     con.close()
     fifth = run_pipeline(ws, "p", RunOptions(params={"n": "5"}))

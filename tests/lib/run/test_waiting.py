@@ -57,7 +57,7 @@ def test_waiting_for_another_run_is_said(tmp_path):
 
 def test_stages_waiting_for_the_warehouse_say_who_holds_it(tmp_path):
     ws = _workspace(tmp_path)
-    cell = Lease(ws.duckdb_file(), "an interactive session")
+    cell = Lease(ws.warehouse_file(), "an interactive session")
     cell.acquire()
     run, lines = _start(tmp_path, "--force")
     try:

@@ -9,8 +9,9 @@ import ibis
 import pytest
 
 from millpond.cli import main
+from millpond.engines import engine_for
 from millpond.stage_api.context import StageContext
-from millpond.warehouse.compact import MB, compact_after_run, compact_postgres, duckdb_file_waste, measure_waste
+from millpond.warehouse.compact import MB, compact_after_run, file_waste, measure_waste
 from millpond.warehouse.incremental import Incremental
 from millpond.warehouse.materialize import materialize
 from millpond.workspace import Workspace
@@ -51,9 +52,9 @@ def counts(path) -> dict[str, int]:
 
 def test_compaction_shrinks_a_wasteful_file_and_keeps_every_row(tmp_path, capsys):
     ws = wasteful_workspace(tmp_path / "ws")
-    db = ws.duckdb_file()
+    db = ws.warehouse_file()
     before, rows_before = db.stat().st_size, counts(db)
-    assert duckdb_file_waste(db).ratio > 0.5
+    assert file_waste(db).ratio > 0.5
     assert sorted(rows_before.values()) == [3, 3, 4, 10, 20]  # gold.small v1, v_small, v2, big v2, v3
 
     assert main(["compact", "--if-wasteful", "-C", str(ws.root)]) == 0
@@ -61,7 +62,7 @@ def test_compaction_shrinks_a_wasteful_file_and_keeps_every_row(tmp_path, capsys
     assert out.startswith("compacted the warehouse: ") and "(4 tables)" in out  # silver.big and its version 2, gold.small and its version 1
     assert db.stat().st_size < before / 2
     assert counts(db) == rows_before
-    assert duckdb_file_waste(db).ratio < 0.3
+    assert file_waste(db).ratio < 0.3
     assert not (tmp_path / "ws/data/warehouse.duckdb.compact").exists()
     ctx = StageContext(ws)
     try:
@@ -79,10 +80,10 @@ def test_thresholds_decide_the_automatic_compaction(tmp_path):
     off = wasteful_workspace(tmp_path / "b", compaction="{auto: false, min_size_mb: 0}")
     assert compact_after_run(off) is None
     on = wasteful_workspace(tmp_path / "c")
-    size = on.duckdb_file().stat().st_size
+    size = on.warehouse_file().stat().st_size
     line = compact_after_run(on)
     assert line.startswith(f"compacted the warehouse: {size / MB:.1f} MB -> ")
-    assert on.duckdb_file().stat().st_size < size
+    assert on.warehouse_file().stat().st_size < size
 
 
 def test_the_runner_compacts_at_the_end_of_a_run_and_says_so(tmp_path):
@@ -141,7 +142,7 @@ def test_postgres_compaction_vacuums_dead_rows(pg_con):
             pg_con.con.autocommit = False
 
     assert dead() == 2000  # the merge deleted every row and inserted it again
-    done = compact_postgres(pg_con)
+    done = engine_for(pg_con).compact()
     assert done.tables >= 1 and done.after > 0
     assert dead() == 0
     assert pg_con.table("t", database="gold").count().execute() == 2000
@@ -151,11 +152,11 @@ def test_the_runner_does_not_wait_for_a_busy_warehouse(tmp_path):
     from millpond.warehouse.lease import Lease
 
     ws = wasteful_workspace(tmp_path / "ws")
-    size = ws.duckdb_file().stat().st_size
-    with Lease(ws.duckdb_file(), "a notebook cell"):
+    size = ws.warehouse_file().stat().st_size
+    with Lease(ws.warehouse_file(), "a notebook cell"):
         line = compact_after_run(ws)
     assert line.startswith("warehouse compaction skipped: the warehouse is busy (held by a notebook cell")
-    assert ws.duckdb_file().stat().st_size == size
+    assert ws.warehouse_file().stat().st_size == size
 
 
 @pytest.mark.postgres
@@ -186,7 +187,7 @@ def test_a_file_without_free_space_is_left_as_it_is(tmp_path, capsys):
     raw = duckdb.connect(str(path))
     raw.execute("CREATE TABLE t AS SELECT range AS id, range::VARCHAR AS v FROM range(200000)")
     raw.close()
-    assert duckdb_file_waste(path).free_bytes == 0
+    assert file_waste(path).free_bytes == 0
     stamp = (path.stat().st_size, path.stat().st_mtime_ns, path.stat().st_ino)
     assert main(["compact", "-C", str(tmp_path / "ws")]) == 0
     assert capsys.readouterr().out.startswith("warehouse not compacted: it has no free space")

@@ -1,4 +1,5 @@
-"""Reading a CSV file that may hold malformed rows: the rows that parse, and one row per malformed line.
+"""Raw files read by Arrow: a CSV file that may hold malformed rows (the rows that parse, and
+one row per malformed line), Parquet, JSON lines.
 
 A raw CSV file is read as text (every column a string, an empty field NULL), with three
 columns more, :data:`PROBLEM_COLUMNS`, NULL on every row that parsed:
@@ -11,12 +12,10 @@ A malformed row gets NULL in every column of the header. So nothing that arrived
 lost, the well-formed rows keep the right columns, and the stage that types the rows
 (silver) can hold the malformed ones in quarantine with their file, line and reason.
 
-On DuckDB the file is scanned once with ``read_csv(..., store_rejects = true)`` (DuckDB's
-reject tables give each rejected line and its error), then read inside the query with
-``ignore_errors = true`` (no temporary view: the expression survives an interactive
-reconnect), plus the malformed rows as an in-memory table. Elsewhere PyArrow reads it;
-only when that strict read fails is the file read by Python's ``csv`` module, which finds
-the same lines. The dialect is fixed (``,`` delimiter, ``"`` quote and escape, a header):
+This is how an engine that does not read files itself gets them (``Engine.read_raw_files``):
+PyArrow reads the file; only when that strict read fails is it read by Python's ``csv``
+module, which finds the malformed lines. An engine that reads files finds the same lines
+its own way (the DuckDB engine: :mod:`millpond.engines.duckdb_raw`). The dialect is fixed (``,`` delimiter, ``"`` quote and escape, a header):
 DuckDB's sniffer is what made one broken row turn a file into a single column.
 
 A 0-byte file has no header: it reads as no rows of the ``expected`` columns (an error
@@ -26,37 +25,32 @@ then decides whether that may replace a table.
 >>> import tempfile, ibis
 >>> path = Path(tempfile.mkdtemp()) / "t.csv"
 >>> _ = path.write_bytes(b"id,name\\n1,ann\\n2,bob,extra\\n3,\\xffcat\\n4,\\n")
->>> con = ibis.duckdb.connect()
->>> rows = con.to_pyarrow(read_csv_duckdb(con, path)).to_pylist()
+>>> rows = read_csv_arrow(path).to_pylist()
 >>> [(r["id"], r["name"], r["_source_line"], r["_load_error"], r["_raw_line"]) for r in rows]  # doctest: +NORMALIZE_WHITESPACE
 [('1', 'ann', None, None, None), ('4', None, None, None, None),
  (None, None, 3, 'expected 2 fields, found 3', '2,bob,extra'), (None, None, 4, 'invalid UTF-8', '3,?cat')]
->>> read_csv_arrow(path).to_pylist() == rows
-True
 """
 
 from __future__ import annotations
 
 import csv
-import re
-import secrets
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.json as pa_json
+import pyarrow.parquet as pq
 
 from millpond.errors import MillpondError
 
 if TYPE_CHECKING:
-    import ibis.expr.types as ir
+    pass
 
 PROBLEM_COLUMNS: dict[str, pa.DataType] = {"_source_line": pa.int64(), "_load_error": pa.string(),
                                            "_raw_line": pa.string()}
 """What a malformed row carries; NULL on the rows that parsed."""
 
-_DUCKDB_TYPES = {pa.int64(): "BIGINT", pa.string(): "VARCHAR"}
-_FIELD_COUNT = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
 
 
 def csv_header(path: Path, expected: Sequence[str] | None = None) -> list[str]:
@@ -92,82 +86,12 @@ def _schema(header: Sequence[str]) -> pa.Schema:
     return pa.schema([(name, pa.string()) for name in header] + list(PROBLEM_COLUMNS.items()))
 
 
-def _problem_table(header: Sequence[str], problems: list[dict[str, Any]]) -> pa.Table:
+def problem_table(header: Sequence[str], problems: list[dict[str, Any]]) -> pa.Table:
     """Malformed rows: NULL in every header column, then line, error and text."""
     return pa.Table.from_pylist([{**dict.fromkeys(header), **p} for p in problems], schema=_schema(header))
 
 
-# -- DuckDB ---------------------------------------------------------------------------
-def read_csv_duckdb(con: Any, path: Path, expected: Sequence[str] | None = None) -> ir.Table:
-    """Read one CSV file through a DuckDB backend (see the module docstring)."""
-    import ibis
-
-    from millpond.warehouse.readers import sql_literal
-
-    path = Path(path)
-    header = csv_header(path, expected)
-    columns = "{" + ", ".join(f"{sql_literal(c)}: 'VARCHAR'" for c in header) + "}"
-    nulls = ", ".join(f"CAST(NULL AS {_DUCKDB_TYPES[t]}) AS {c}" for c, t in PROBLEM_COLUMNS.items())
-    if path.stat().st_size == 0:
-        text = ", ".join(f"CAST(NULL AS VARCHAR) AS {_identifier(c)}" for c in header)
-        return con.sql(f"SELECT {text}, {nulls} WHERE false")
-    options = (f"{sql_literal(str(path))}, all_varchar = true, header = true, delim = ',', quote = '\"', "
-               f"escape = '\"', columns = {columns}")
-    problems = _duckdb_rejects(con, path, options, header)
-    if not problems:
-        return con.sql(f"SELECT *, {nulls} FROM read_csv({options})")
-    # Skip the rejected rows. A row's text is checked only when a column of it is read, so
-    # a filter that reads them all keeps a `count(*)` from counting an invalid row as good.
-    every = ", ".join(_identifier(c) for c in header)
-    rows = con.sql(f"SELECT *, {nulls} FROM read_csv({options}, ignore_errors = true) "
-                   f"WHERE length(concat_ws('', {every})) >= 0")
-    return ibis.union(rows, ibis.memtable(_problem_table(header, problems)), distinct=False)
-
-
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _duckdb_rejects(con: Any, path: Path, options: str, header: Sequence[str]) -> list[dict[str, Any]]:
-    """Scan the file once with DuckDB's reject tables; one problem per malformed line."""
-    token = secrets.token_hex(4)
-    errors, scans = f"_mp_rejects_{token}", f"_mp_scans_{token}"
-    every_column = ", ".join(f"count({_identifier(c)})" for c in header)  # all parsed: each is checked
-    raw = con.con
-    try:
-        raw.execute(f"SELECT count(*), {every_column} FROM read_csv({options}, store_rejects = true, "
-                    f"rejects_table = '{errors}', rejects_scan = '{scans}')").fetchall()
-        found = raw.execute(f"SELECT line_byte_position, error_type, error_message, csv_line FROM {errors} "
-                            "ORDER BY line_byte_position").fetchall()
-    finally:
-        raw.execute(f"DROP TABLE IF EXISTS {errors}")
-        raw.execute(f"DROP TABLE IF EXISTS {scans}")
-    if not found:
-        return []
-    spans = [(position, (text or "").strip("\r\n").count("\n") + 1) for position, _, _, text in found]
-    problems: dict[int, dict[str, Any]] = {}
-    for (_, kind, message, _), (line, text) in zip(found, _records_at(path, spans), strict=True):
-        problems.setdefault(line, {"_source_line": line, "_load_error": _duckdb_error(kind, message), "_raw_line": text})
-    return [problems[line] for line in sorted(problems)]
-
-
-def _duckdb_error(kind: str, message: str) -> str:
-    """DuckDB's reject error as the words this module uses.
-
-    >>> _duckdb_error("TOO MANY COLUMNS", "Expected Number of Columns: 3 Found: 4")
-    'expected 3 fields, found 4'
-    >>> _duckdb_error("INVALID ENCODING", "Invalid unicode (byte sequence mismatch) detected.")
-    'invalid UTF-8'
-    """
-    counted = _FIELD_COUNT.search(message or "")
-    if counted:
-        return f"expected {counted.group(1)} fields, found {counted.group(2)}"
-    if "ENCODING" in kind or "UNICODE" in kind:
-        return "invalid UTF-8"
-    return f"{kind.lower()}: {(message or '').splitlines()[0] if message else ''}".rstrip(": ")
-
-
-def _records_at(path: Path, spans: list[tuple[int, int]]) -> list[tuple[int, str]]:
+def records_at(path: Path, spans: list[tuple[int, int]]) -> list[tuple[int, str]]:
     """For each ``(byte position, lines)`` of ``path``: the line (1-based) where the record
     at that position starts (blank lines skipped), and its text as :func:`_shown` shows it
     (DuckDB's own copy of a rejected line loses the bytes around an invalid one)."""
@@ -203,7 +127,7 @@ def read_csv_arrow(path: Path, expected: Sequence[str] | None = None) -> pa.Tabl
         good, problems = scan_csv(path, header)
         table = pa.Table.from_pylist([dict(zip(header, row, strict=True)) for row in good],
                                      schema=pa.schema([(n, pa.string()) for n in header]))
-        return pa.concat_tables([_with_no_problems(table), _problem_table(header, problems)])
+        return pa.concat_tables([_with_no_problems(table), problem_table(header, problems)])
     return _with_no_problems(table)
 
 
@@ -279,3 +203,27 @@ def _is_utf8(text: str) -> bool:
 def _shown(text: str) -> str:
     """A record's text as DuckDB shows it: without its line break, an invalid byte as ``?``."""
     return text.rstrip("\r\n").encode("utf-8", "surrogateescape").decode("utf-8", "replace").replace("\ufffd", "?")
+
+
+def read_any_arrow(path: Path, expected: Sequence[str] | None = None, json_schema: pa.Schema | None = None) -> pa.Table:
+    """Read one raw file (``.csv``, ``.parquet`` or ``.jsonl``) into a ``pyarrow.Table``.
+
+    CSV columns are all strings and only an empty field is NULL (``"N/A"`` stays text);
+    ``expected`` names the columns of a 0-byte CSV file (it has no header); ``json_schema``
+    fixes the columns and types of a ``.jsonl`` file (a field it lacks is an error).
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = path.write_text("id,amount\\n1,N/A\\n2,\\n")
+    >>> [{k: v for k, v in row.items() if k in ("id", "amount")} for row in read_any_arrow(path).to_pylist()]
+    [{'id': '1', 'amount': 'N/A'}, {'id': '2', 'amount': None}]
+    """
+    path = Path(path)
+    if path.suffix == ".csv":
+        return read_csv_arrow(path, expected)
+    if path.suffix == ".parquet":
+        return pq.read_table(path)
+    if path.suffix == ".jsonl":
+        options = pa_json.ParseOptions(explicit_schema=json_schema, unexpected_field_behavior="error" if json_schema else "infer")
+        return pa_json.read_json(path, parse_options=options)
+    raise ValueError(f"cannot read raw file {path}: expected .csv, .parquet or .jsonl")

@@ -9,8 +9,9 @@ from __future__ import annotations
 import ibis
 import pytest
 
+from millpond.engines.duckdb_raw import read_csv as read_csv_duckdb
+from millpond.engines.raw_arrow import PROBLEM_COLUMNS, read_csv_arrow
 from millpond.errors import MillpondError
-from millpond.warehouse.csv_rejects import PROBLEM_COLUMNS, read_csv_arrow, read_csv_duckdb
 
 HEADER = ["id", "name", "note"]
 # line 1 the header; line 3 an extra field; line 4 a missing one; lines 5-6 one quoted
