@@ -44,7 +44,7 @@ def _quality_seconds(ws, pipeline, store) -> tuple[float, float]:
     from millpond.quality.monitors import profile_table
     from millpond.stage_api.checks import run_stage_checks
     from millpond.warehouse.connect import Warehouse
-    from millpond.warehouse.materialize import split_name
+    from millpond.warehouse.sql import split_name
     from shop.checks import gold_checks
 
     t0 = time.perf_counter()

@@ -37,6 +37,7 @@ from typing import Any
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from millpond.quality.anomaly import describe
 from millpond.secrets import Redactor, expand_placeholders
 from millpond.settings.alerts import AlertsSpec, ChannelSpec, CommandChannel, LogChannel, Trigger, WebhookChannel
 
@@ -73,8 +74,6 @@ class Anomaly:
     upper: float | None
 
     def __str__(self) -> str:
-        from millpond.quality.anomaly import describe
-
         return describe(asdict(self))
 
 

@@ -15,8 +15,10 @@ its process group) the moment the watched process ends, however it ends.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import threading
+import time
 
 
 def is_alive(pid: int | None) -> bool:
@@ -85,12 +87,8 @@ def die_with(who: dict | None) -> None:
 
     def watch() -> None:
         if handle is not None:
-            import select
-
             select.select([handle], [], [])
         else:
-            import time
-
             while same_process(who):
                 time.sleep(0.1)
         _die()

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from millpond.pipeline.load import load_pipeline, parse_pipeline_file
 from millpond.settings.pipeline import PipelineSpec
 from millpond.yaml_source import LineMap
 
@@ -69,8 +70,6 @@ class Project:
         return {path.stem: self._spec_of(path) for path in self.workspace.pipeline_files()}
 
     def _spec_of(self, path: Path) -> PipelineFile:
-        from millpond.pipeline.load import parse_pipeline_file
-
         stat = path.stat()
         stamp = (stat.st_mtime_ns, stat.st_size)
         cached = self._specs.get(path)
@@ -84,8 +83,6 @@ class Project:
     def pipeline(self, name: str, *, check_notebooks: bool = True) -> Pipeline:
         """The pipeline ``name`` loaded whole and validated; loaded again when its file or a
         notebook of its stages changed."""
-        from millpond.pipeline.load import load_pipeline
-
         key = (name, check_notebooks)
         cached = self._pipelines.get(key)
         if cached is not None and cached[0] == _stamps(cached[1]):

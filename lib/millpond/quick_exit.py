@@ -6,7 +6,10 @@ True
 
 from __future__ import annotations
 
+import atexit
+import os
 import sys
+import threading
 
 
 def exit_quickly(code: int) -> None:
@@ -14,10 +17,6 @@ def exit_quickly(code: int) -> None:
     open warehouse files closed, but without tearing down every imported module one by one,
     which costs a run that imported Papermill and its kernel client 0.1 to 0.2 s. If a
     thread other than the main one is still at work, exit the usual way, which waits for it."""
-    import atexit
-    import os
-    import threading
-
     if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         sys.exit(code)
     warehouse = sys.modules.get("millpond.warehouse.connect")

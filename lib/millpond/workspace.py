@@ -5,11 +5,14 @@ Every path resolves from the workspace root, wherever a command is started.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import yaml
 from pydantic import ValidationError
 
 from millpond.engines import DEFAULT_URL, engine_class
@@ -172,8 +175,6 @@ class Workspace:
 
         ``millpond generate`` calls it as ``generator(out_dir, seed=, scale=, start=, days=)``.
         """
-        import importlib
-
         declared = self.spec.generator
         line = self.lines.line_of(("generator",))
         if declared is None:
@@ -226,9 +227,6 @@ def example_workspace(pipeline: str, *, name: str = "w") -> Workspace:
     >>> sorted(p.relative_to(ws.root).as_posix() for p in ws.root.rglob("*") if p.is_file())
     ['millpond.yml', 'n.ipynb', 'pipelines/p.yml']
     """
-    import tempfile
-
-    import yaml
 
     root = Path(tempfile.mkdtemp(prefix="millpond-example-"))
     (root / "millpond.yml").write_text(f"name: {name}\n")

@@ -16,9 +16,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from millpond.catalog.entry import Catalog, CatalogEntry, ColumnEntry, QualityStatus
+from millpond.catalog.lake_copies import lake_copies
 from millpond.catalog.products import product_status
 from millpond.catalog.times import utc_from_timestamp
+from millpond.project import project_of
 from millpond.settings.tables import TableSpec
+from millpond.warehouse.lake import LAKE_DIR
 
 if TYPE_CHECKING:
     from millpond.store.metadata import Materialization, MetadataStore
@@ -90,8 +93,6 @@ def build_catalog(workspace: Workspace, *, sizes: bool = True, now: float | None
 
 
 def _declared(workspace: Workspace) -> tuple[dict[str, _Producer], dict[str, _RawRead]]:
-    from millpond.project import project_of
-
     producers: dict[str, _Producer] = {}
     raw_reads: dict[str, _RawRead] = {}
     for parsed in project_of(workspace).pipeline_specs().values():
@@ -108,8 +109,6 @@ def _declared(workspace: Workspace) -> tuple[dict[str, _Producer], dict[str, _Ra
 
 def _open_store(workspace: Workspace) -> MetadataStore | None:
     """The metadata store, or ``None`` when nothing was ever recorded (not created here)."""
-    from millpond.project import project_of
-
     return project_of(workspace).recorded_store()
 
 
@@ -172,9 +171,6 @@ def _quality(history: list[dict[str, Any]]) -> dict[str, QualityStatus]:
 
 
 def _lake(workspace: Workspace):
-    from millpond.catalog.lake_copies import lake_copies
-    from millpond.warehouse.lake import LAKE_DIR
-
     return lake_copies(workspace.path(LAKE_DIR), root=workspace.root)
 
 

@@ -10,6 +10,7 @@ show the same thing.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 
 from pydantic import BaseModel
 
@@ -141,7 +142,6 @@ class Catalog(BaseModel):
         for e in self.entries:
             if e.name == name:
                 return e
-        import difflib
 
         close = difflib.get_close_matches(name, [e.name for e in self.entries], n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else " (see `millpond catalog`)"

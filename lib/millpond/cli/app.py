@@ -12,8 +12,11 @@ from typing import Annotated, Optional
 
 import typer
 
+import millpond
+from millpond.engines import engine_class
 from millpond.errors import MillpondError
 from millpond.quick_exit import exit_quickly
+from millpond.run.progress import make_reporter
 
 app = typer.Typer(
     help="millpond: pipelines of Papermill-run notebooks over a shared Ibis library.",
@@ -62,7 +65,6 @@ def run(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Run a pipeline's stages in DAG order, skipping what has not changed."""
-    from millpond.run.progress import make_reporter
     from millpond.run.runner import Runner, RunOptions
 
     if pipeline is None and resume is None:
@@ -144,7 +146,6 @@ def quarantine(
 
     ws = _workspace(workspace)
     if replay:
-        from millpond.run.progress import make_reporter
         from millpond.run.replay import replay_quarantine
 
         outcome = replay_quarantine(ws, table, pipeline=pipeline, params=_parse_params(param),
@@ -193,8 +194,6 @@ def validate(
 @app.command()
 def version() -> None:
     """Print the millpond version."""
-    import millpond
-
     typer.echo(millpond.__version__)
 
 
@@ -250,7 +249,6 @@ def compact(
     typer.echo(run_compact(_workspace(workspace), if_wasteful=if_wasteful))
 
 
-
 @app.command()
 def server(
     action: Annotated[str, typer.Argument(help="status, start or stop.")] = "status",
@@ -258,10 +256,9 @@ def server(
 ) -> None:
     """The warehouse engine's server that millpond runs for the workspace (a Spark Connect
     server on pyspark://...): status, start or stop."""
-    from millpond.engines import engine_class
-
     ws = _workspace(workspace)
     typer.echo(engine_class(ws.warehouse_url()).server_action(ws, action))
+
 
 @app.command()
 def catalog(

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from millpond.errors import MillpondError
-from millpond.warehouse.materialize import split_name
+from millpond.warehouse.sql import split_name
 
 if TYPE_CHECKING:
     from ibis.backends import BaseBackend
@@ -105,7 +105,7 @@ def _print_sample(console: Console, kind: str, rows: list[dict[str, Any]]) -> No
 def run_rollback(workspace: Workspace, name: str, version: int) -> str:
     """Restore ``version`` of ``name`` as its new latest version; returns the line to print."""
     from millpond.pipeline.tables import declared_table_spec
-    from millpond.warehouse.versions import rollback
+    from millpond.warehouse.rollback import rollback
 
     split_name(name)
     retain = declared_table_spec(workspace, name).retain or workspace.spec.versions.retain

@@ -10,6 +10,8 @@ import typer
 
 from millpond.cli.app import WorkspaceOpt, _workspace, app
 from millpond.errors import MillpondError
+from millpond.lab import launch_lab
+from millpond.scaffold import init_workspace
 
 
 @app.command()
@@ -18,8 +20,6 @@ def init(
     example: Annotated[Optional[str], typer.Option(help="Copy a reference workspace instead of the starter: shop.")] = None,
 ) -> None:
     """Create a workspace: millpond.yml, a bronze-silver-gold pipeline with checks, its own lib/, tests, a Makefile."""
-    from millpond.scaffold import init_workspace
-
     created = init_workspace(folder, example=example)
     typer.echo(f"created {folder} ({len(created)} files): cd {folder} && make run && make test")
 
@@ -53,8 +53,6 @@ def lab(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Open JupyterLab at the workspace root with the project's environment as kernel."""
-    from millpond.lab import launch_lab
-
     ws = _workspace(workspace)
     ws.use_code()  # the lab's kernels import the workspace's own modules
     raise typer.Exit(launch_lab(ws.root, port=port, open_browser=not no_browser))

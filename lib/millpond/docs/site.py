@@ -30,9 +30,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from millpond.docs.format import human_time
+import jinja2
+import pandas as pd
+
+from millpond.docs.format import human_time, register_filters
 from millpond.docs.site_data import SiteData, TablePage, gather_site
 from millpond.errors import MillpondError
+from millpond.report.render import javascript_bundle, line_chart
 from millpond.workspace import Workspace
 
 __all__ = ["default_output", "write_site"]
@@ -146,9 +150,6 @@ def _rows_chart(page: TablePage) -> str | None:
 @lru_cache(maxsize=1)
 def _rows_chart_template() -> dict[str, Any]:
     """The rows chart made once with Altair, without its data (building a chart per page costs ~15 ms)."""
-    import pandas as pd
-
-    from millpond.report.render import line_chart
 
     frame = pd.DataFrame({"built": pd.to_datetime(["2024-01-01 00:00"]), "rows": [0]})
     spec = line_chart(frame, "built", "rows", title="rows per build").to_dict()
@@ -158,8 +159,6 @@ def _rows_chart_template() -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def _vega_bundle() -> str:
-    from millpond.report.render import javascript_bundle
-
     return javascript_bundle()
 
 
@@ -170,10 +169,6 @@ def _script_json(data: Any) -> str:
 
 @lru_cache(maxsize=1)
 def _environment():
-    import jinja2
-
-    from millpond.docs.format import register_filters
-
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     register_filters(env)

@@ -26,6 +26,9 @@ from typing import Any
 from millpond.catalog.build import RAW, build_catalog
 from millpond.catalog.entry import Catalog, CatalogEntry
 from millpond.lineage.columns import IN_MEMORY
+from millpond.lineage.workspace import workspace_lineage
+from millpond.pipeline.dag import upstream_of
+from millpond.project import project_of
 from millpond.workspace import Workspace
 
 __all__ = ["SiteData", "TablePage", "gather_site", "page_file"]
@@ -75,8 +78,6 @@ class SiteData:
 
 def gather_site(workspace: Workspace) -> SiteData:
     """Read the catalog, the lineage and the store of ``workspace`` into a :class:`SiteData`."""
-    from millpond.lineage.workspace import workspace_lineage
-
     catalog = build_catalog(workspace)
     lineage = workspace_lineage(workspace).graph
     store = _store(workspace)
@@ -101,8 +102,6 @@ def gather_site(workspace: Workspace) -> SiteData:
 
 
 def _store(workspace: Workspace):
-    from millpond.project import project_of
-
     return project_of(workspace).recorded_store()
 
 
@@ -171,8 +170,6 @@ def _invert(edges: dict[str, set[str]]) -> dict[str, set[str]]:
 
 def _closure(edges: dict[str, set[str]]) -> dict[str, set[str]]:
     """Every node reachable from each node."""
-    from millpond.pipeline.dag import upstream_of
-
     return {start: upstream_of(edges, start) for start in edges}
 
 

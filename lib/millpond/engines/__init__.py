@@ -14,6 +14,7 @@ one :func:`register` line (``docs/engines.md`` lists what an engine provides).
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
 from millpond.engines.base import Engine
@@ -44,8 +45,6 @@ register("pyspark", "millpond.engines.pyspark:SparkEngine", ("pyspark", "sc"))
 
 
 def _engine_class(name: str) -> type[Engine]:
-    import importlib
-
     module, cls = ENGINES[name].split(":")
     return getattr(importlib.import_module(module), cls)
 

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from millpond.engines.base import Engine, WorkspaceView
+from millpond.engines.spark_server import SparkServer, describe_server
+from millpond.engines.spark_support import connect, fetch, read_arrow_as_parquet, run_statements
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -29,16 +31,12 @@ class SparkEngine(Engine):
 
     @classmethod
     def open(cls, url: str, workspace: WorkspaceView) -> BaseBackend:
-        from millpond.engines.spark_support import connect
-
         return connect(workspace)
 
     @classmethod
     def prepare_run(cls, workspace: WorkspaceView, say: Callable[[str], None]) -> None:
         """Start the workspace's shared Spark Connect server once, before the stages (each
         stage's kernel is its client; see :mod:`millpond.engines.spark_server`)."""
-        from millpond.engines.spark_server import SparkServer
-
         server = SparkServer(workspace)
         if server.target.remote is None and server.running() is None:
             say(f"starting the Spark server (master {server.target.master})")
@@ -46,25 +44,17 @@ class SparkEngine(Engine):
 
     @classmethod
     def server_action(cls, workspace: WorkspaceView, action: str) -> str:
-        from millpond.engines.spark_server import describe_server
-
         return describe_server(workspace, action)
 
     def fetch(self, sql: str) -> list[tuple]:
-        from millpond.engines.spark_support import fetch
-
         return fetch(self.con, sql)
 
     def run_in_transaction(self, statements: list[str], verify=None) -> None:
-        from millpond.engines.spark_support import run_statements
-
         run_statements(self.con, statements)
         if verify is not None:
             verify(lambda sql: self.fetch(sql)[0][0])
 
     def read_files(self, kind: str, paths: list[Path], options: dict[str, Any], arrow) -> ir.Table:
-        from millpond.engines.spark_support import read_arrow_as_parquet
-
         return read_arrow_as_parquet(self.con, arrow())
 
     def content_hash_sql(self, schema: str, table: str) -> str:  # summed without overflow

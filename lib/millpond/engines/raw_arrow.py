@@ -52,7 +52,6 @@ PROBLEM_COLUMNS: dict[str, pa.DataType] = {"_source_line": pa.int64(), "_load_er
 """What a malformed row carries; NULL on the rows that parsed."""
 
 
-
 def csv_header(path: Path, expected: Sequence[str] | None = None) -> list[str]:
     """The column names on the first line of ``path``, or ``expected`` for a 0-byte file.
 

@@ -20,10 +20,14 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlparse
 
+from millpond.engines.spark_server import SparkServer
 from millpond.errors import MillpondError
+from millpond.secrets import redact
 
 if TYPE_CHECKING:
     from ibis.backends import BaseBackend
@@ -40,8 +44,6 @@ def connect(workspace: Workspace) -> BaseBackend:
     """An Ibis PySpark backend on the workspace's Spark Connect server (started if needed)."""
     from pyspark.sql import SparkSession
 
-    from millpond.engines.spark_server import SparkServer
-
     server = SparkServer(workspace)
     remote = server.remote_url()  # as written: a token stays a ${secret:...} reference here
     address = workspace.warehouse_url(resolve_secrets=True) if server.target.remote else remote
@@ -49,8 +51,6 @@ def connect(workspace: Workspace) -> BaseBackend:
         _reachable(remote)  # Spark Connect connects lazily and retries for minutes: ask the port first
         session = SparkSession.builder.remote(address).create()
     except Exception as exc:
-        from millpond.secrets import redact
-
         reason = redact(str(exc), workspace.secret_env()).strip().splitlines() or ["no reason given"]
         raise MillpondError(f"cannot connect to the Spark server {remote}: {reason[0][:200]}") from None
     backend = _backend_class()().connect(session)
@@ -61,9 +61,6 @@ def connect(workspace: Workspace) -> BaseBackend:
 
 def _reachable(remote: str, timeout: float = 5.0) -> None:
     """Raise ``OSError`` unless something listens at the ``sc://host:port`` address."""
-    import socket
-    from urllib.parse import urlparse
-
     parsed = urlparse(remote.replace("sc://", "http://", 1).split(";")[0])
     with socket.create_connection((parsed.hostname or "localhost", parsed.port or 15002), timeout=timeout):
         pass

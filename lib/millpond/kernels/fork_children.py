@@ -7,18 +7,20 @@ directory, and never return into the server's loop (``os._exit``).
 
 from __future__ import annotations
 
+import atexit
+import importlib
 import json
 import os
+import signal
 import sys
+import traceback
 from pathlib import Path
+
+from millpond.errors import MillpondError
+from millpond.processes import die_with
 
 
 def run_call(request: dict) -> None:
-    import importlib
-    import signal
-
-    from millpond.processes import die_with
-
     code, answer = 1, {"error": "no answer"}
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -34,8 +36,6 @@ def run_call(request: dict) -> None:
         answer = {"ok": getattr(importlib.import_module(module), function)(**request["payload"])}
         code = 0
     except BaseException as exc:  # noqa: BLE001 - reported to the caller
-        from millpond.errors import MillpondError
-
         answer = {"error": str(exc) if isinstance(exc, MillpondError) else f"{type(exc).__name__}: {exc}",
                   "user": isinstance(exc, MillpondError)}
     finally:
@@ -46,10 +46,6 @@ def run_call(request: dict) -> None:
 
 
 def become_kernel(request: dict) -> None:
-    import signal
-
-    from millpond.processes import die_with
-
     code = 1
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -75,14 +71,11 @@ def become_kernel(request: dict) -> None:
         if control is not None and control.is_alive():
             control.join(timeout=1.0)
         code = 0
-        import atexit
 
         atexit._run_exitfuncs()  # what a normal exit runs (close connections...), without tearing down modules
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 0
     except BaseException:  # noqa: BLE001 - report and die, never return into the server loop
-        import traceback
-
         traceback.print_exc()
     finally:
         sys.stdout.flush()

@@ -17,6 +17,7 @@ True
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import socket
@@ -27,12 +28,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import millpond
+from millpond.kernels.preload import PRELOAD
+from millpond.processes import identity
+
 
 def with_lifeline(message: dict) -> dict:
     """``message`` naming the process that asks (``watch``): the child it gets dies with it,
     however it dies (see :func:`millpond.processes.die_with`), so a killed run leaves no kernel."""
-    from millpond.processes import identity
-
     return {**message, "watch": message.get("watch") or identity()}
 
 
@@ -100,10 +103,6 @@ def signature(preload: Sequence[str], idle: float = 0.0) -> str:
     """What a kernel forked from the daemon depends on: interpreter, import path, the preload
     list, and the state of millpond's sources and of the installed packages; and how long
     the daemon stays (a different ``keep_warm`` gets its own)."""
-    import hashlib
-
-    import millpond
-    from millpond.kernels.forkserver import PRELOAD
 
     own = [m for m in preload if m not in PRELOAD]  # a workspace's library, maybe outside site-packages
     packages = {Path(millpond.__file__).parent, *filter(None, map(_package_dir, own))}

@@ -12,11 +12,15 @@ that died reads as exit code ``-1``.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import os
 import signal
+import subprocess
 import threading
 import time
+import uuid
+from queue import Empty
 from typing import Any
 
 from jupyter_client.asynchronous import AsyncKernelClient
@@ -24,6 +28,8 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Bool, DottedObjectName, Float, Type
 
+from millpond.kernels.forkserver import fork_server
+from millpond.kernels.pool import kernel_pool
 from millpond.processes import is_alive
 
 __all__ = ["ForkKernelManager", "ForkProvisioner", "ForkedProcess", "WelcomeClient"]
@@ -49,8 +55,6 @@ class ForkedProcess:
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.poll() is None:
             if deadline is not None and time.monotonic() > deadline:
-                import subprocess
-
                 raise subprocess.TimeoutExpired(f"kernel {self.pid}", timeout)
             time.sleep(0.01)
         return self.returncode
@@ -75,9 +79,6 @@ class ForkProvisioner(LocalProvisioner):
     """A local provisioner that forks its kernel from the warm server."""
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any):
-        from millpond.kernels.forkserver import fork_server
-        from millpond.kernels.pool import kernel_pool
-
         argv = _kernel_arguments(cmd)
         env = kwargs.get("env") or dict(os.environ)
         cwd = str(kwargs.get("cwd") or os.getcwd())
@@ -96,8 +97,6 @@ class ForkProvisioner(LocalProvisioner):
 
     async def wait(self) -> int | None:
         """Wait for the kernel to end, polling every 10 ms (jupyter_client polls every 100 ms)."""
-        import asyncio
-
         if self.process is None:
             return 0
         while await self.poll() is None:
@@ -129,8 +128,6 @@ class WelcomeClient(AsyncKernelClient):
     """
 
     async def _async_wait_for_ready(self, timeout: float | None = None) -> None:
-        from queue import Empty
-
         deadline = time.monotonic() + (timeout if timeout is not None else 60.0)
         try:
             first = await self.iopub_channel.get_msg(timeout=min(5.0, max(0.1, deadline - time.monotonic())))
@@ -156,8 +153,6 @@ class WelcomeClient(AsyncKernelClient):
     async def _setup(self, deadline: float) -> None:
         """Give a pooled kernel its stage's environment and working directory, silently
         (no execution count, no history, nothing left in the user namespace)."""
-        from queue import Empty
-
         setup = getattr(self.parent, "pending_setup", None)
         if setup is None:
             return
@@ -267,8 +262,6 @@ class ForkKernelManager(AsyncKernelManager):
 
     async def _async_pre_start_kernel(self, **kw: Any):
         if self.provisioner is None:
-            import uuid
-
             self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
             self.provisioner = ForkProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)
         return await super()._async_pre_start_kernel(**kw)

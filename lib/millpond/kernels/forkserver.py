@@ -30,9 +30,13 @@ Protocol, one JSON object per line. Request: ``{"argv": [...], "env": {...}, "cw
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import gc
+import importlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -42,31 +46,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from millpond.engines import DEFAULT_URL, engine_class
+from millpond.errors import MillpondError
 from millpond.kernels.fork_children import become_kernel, run_call
 from millpond.kernels.fork_daemon import DaemonForkServer, with_lifeline
+from millpond.kernels.preload import PRELOAD
+from millpond.processes import identity, is_alive
 
 __all__ = ["PRELOAD", "DaemonForkServer", "ForkServer", "call_forked", "configure", "fork_server"]
-
-PRELOAD = (
-    "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "IPython.core.interactiveshell", "comm",
-    "IPython.core.debugger", "IPython.extensions.storemagic", "pdb", "sqlite3", "faulthandler",
-    "tornado.platform.asyncio", "psutil", "jupyter_client.localinterfaces",
-    "pandas", "pyarrow", "ibis", *engine_class(DEFAULT_URL).warm_modules, "sqlglot", "sqlglot.lineage",
-    "millpond", "millpond.stage_api.context", "millpond.warehouse.materialize",
-    # what ctx.materialize, ctx.check and the monitors import on first use (about 0.3 s a stage)
-    "pyarrow.dataset", "pyarrow.parquet", "ibis.formats.pyarrow", "ibis.formats.pandas",
-    "ibis.expr.types.groupby", "pandas.io.formats.html",
-    "IPython.core.completerlib", "millpond.store.metadata", "millpond.store.monitoring",
-    "millpond.pipeline.tables", "millpond.pipeline.products", "millpond.settings",
-    "millpond.warehouse.evolution", "millpond.warehouse.contracts", "millpond.warehouse.incremental",
-    "millpond.warehouse.versions", "millpond.warehouse.lake", "millpond.warehouse.lake_delta",
-    "millpond.lineage.compiled", "millpond.quality.declared", "millpond.quality.builtin",
-    "millpond.quality.monitors", "millpond.quality.counting", "millpond.stage_api.checks", "millpond.model",
-    "deltalake",  # a table published as delta (0.02 s to import)
-)
-"""Modules the server imports before its first fork: what a stage kernel would import anyway.
-A workspace adds its own library with ``execution: {preload: [...]}`` (:func:`configure`)."""
 
 WARM_UP_LATER = ("millpond.kernels.warm_paths:exercise", "millpond.kernels.notebook_html:warm_up")
 """Called once the server has answered its first request (while the first stage runs), so
@@ -163,8 +149,6 @@ def fork_server() -> ForkServer | DaemonForkServer:
             if idle > 0:
                 _SERVER = DaemonForkServer(idle, preload)
             else:
-                import atexit
-
                 _SERVER = ForkServer(preload)
                 atexit.register(_SERVER.close)
         return _SERVER
@@ -174,9 +158,6 @@ def fork_server() -> ForkServer | DaemonForkServer:
 
 
 def _serve(preload: Sequence[str], listen: str | None = None, idle: float = 0.0) -> None:
-    import importlib
-    import signal
-
     for name in preload:
         try:
             importlib.import_module(name)
@@ -219,16 +200,12 @@ def _serve(preload: Sequence[str], listen: str | None = None, idle: float = 0.0)
 def _freeze_heap() -> None:
     """Move everything imported so far out of the collector's sight: a child's collections
     (IPython runs a full one at exit) then neither walk nor copy the shared, preloaded heap."""
-    import gc
-
     gc.collect()
     gc.freeze()
 
 
 def _warm_up_later() -> None:
     """Run :data:`WARM_UP_LATER` (once); a failure only means the child does it itself."""
-    import importlib
-
     global WARM_UP_LATER
     for target in WARM_UP_LATER:
         module, _, function = target.partition(":")
@@ -241,10 +218,6 @@ def _warm_up_later() -> None:
 def _serve_socket(path: str, idle: float) -> None:
     """Serve fork requests on the Unix socket ``path`` until ``idle`` seconds pass with no
     request and no kernel of this server alive."""
-    import signal
-    import time
-
-    from millpond.processes import is_alive
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stopped: still clean up below
     listener = socket.socket(socket.AF_UNIX)
@@ -301,9 +274,6 @@ def call_forked(target: str, payload: dict, *, timeout: float = 3600.0):
     """Run ``module:function(**payload)`` in a child of the fork server, which has Ibis, pandas
     and DuckDB imported already, and return what it returned (JSON). The caller imports none
     of them. A :class:`~millpond.errors.MillpondError` in the child is raised again here."""
-    from millpond.errors import MillpondError
-    from millpond.processes import identity, is_alive
-
     server = fork_server()
     with tempfile.TemporaryDirectory(prefix="millpond-call-") as folder:
         result = Path(folder) / "result.json"

@@ -22,9 +22,11 @@ process could be taken in between (``ZMQError: Address already in use``).
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import json
 import os
+import shutil
 import signal
 import tempfile
 import threading
@@ -33,6 +35,9 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+
+from millpond.kernels.forkserver import fork_server
+from millpond.processes import is_alive as _alive  # the fork server reaps its children, so a dead kernel is gone
 
 __all__ = ["KERNEL_ARGUMENTS", "KernelPool", "PooledKernel", "kernel_pool"]
 
@@ -59,8 +64,6 @@ class KernelPool:
 
     def take(self, arguments: list[str]) -> PooledKernel | None:
         """An idle kernel started with ``arguments`` (``None`` if there is none), then refill."""
-        from millpond.kernels.fork_kernel import _alive
-
         found = None
         with self._lock:
             if tuple(arguments) == KERNEL_ARGUMENTS:
@@ -77,8 +80,6 @@ class KernelPool:
             self._fill()
 
     def _fill(self) -> None:
-        from millpond.kernels.forkserver import fork_server
-
         server = fork_server()
         while len(self._idle) < self.size:
             path = self._folder / f"kernel-{next(self._count)}.json"
@@ -98,7 +99,6 @@ class KernelPool:
                     os.kill(kernel.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            import shutil
 
             shutil.rmtree(self._folder, ignore_errors=True)
 
@@ -113,8 +113,6 @@ PORTS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
 def _bound(kernel: PooledKernel, timeout: float = 10.0) -> bool:
     """Wait until ``kernel`` has written the ports it bound into its connection file, and
     take them into ``kernel.info``; ``False`` if it died or took too long (then it is killed)."""
-    from millpond.kernels.fork_kernel import _alive
-
     deadline = time.monotonic() + timeout
     while _alive(kernel.pid) and time.monotonic() < deadline:
         try:
@@ -137,8 +135,6 @@ def kernel_pool(size: int = 1) -> KernelPool:
     global _POOL
     with _POOL_LOCK:
         if _POOL is None:
-            import atexit
-
             _POOL = KernelPool(size)
             atexit.register(_POOL.close)
         _POOL.size = max(_POOL.size, size)

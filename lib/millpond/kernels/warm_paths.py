@@ -13,6 +13,9 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from millpond.engines import scratch
+from millpond.quality.monitors import profile_table
+
 
 def exercise() -> None:
     """One small materialization of each kind on an in-memory database; see the module docstring.
@@ -22,9 +25,7 @@ def exercise() -> None:
     import ibis
     import pyarrow as pa
 
-    from millpond.engines import scratch
     from millpond.lineage.compiled import compiled_sql
-    from millpond.quality.monitors import profile_table
     from millpond.warehouse.incremental import Incremental
     from millpond.warehouse.materialize import materialize
 

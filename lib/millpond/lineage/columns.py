@@ -32,28 +32,13 @@ from sqlglot.errors import SqlglotError
 from sqlglot.lineage import Node, lineage
 
 from millpond.errors import MillpondError
+from millpond.lineage.refs import IN_MEMORY, ColumnRef
+from millpond.lineage.rows import row_sources
 
-__all__ = ["IN_MEMORY", "ColumnRef", "TableLineage", "column_sources", "table_lineage", "tables_read"]
-
-IN_MEMORY = "(in-memory)"
 _MEMORY_DB = "_millpond_memory"  # the stand-in schema of memtables and unqualified tables while qualifying
 _NO_DB = "_millpond_default"
 
-
-@dataclass(frozen=True, order=True)
-class ColumnRef:
-    """A column of a table (``table`` may be :data:`IN_MEMORY` or ``file:<path>``)."""
-
-    table: str
-    column: str
-
-    def __str__(self) -> str:
-        return f"{self.table}.{self.column}"
-
-    @property
-    def kind(self) -> str:
-        """``table``, ``memory`` or ``file``."""
-        return "memory" if self.table == IN_MEMORY else "file" if self.table.startswith("file:") else "table"
+__all__ = ["IN_MEMORY", "ColumnRef", "TableLineage", "column_sources", "table_lineage", "tables_read"]
 
 
 def _is_memtable(name: str) -> bool:
@@ -187,8 +172,6 @@ def table_lineage(sql: str, dialect: str, sources: dict[str, dict[str, str]], *,
     >>> sorted(map(str, found.columns["k"])), sorted(map(str, found.rows))
     (['bronze.t.k'], ['bronze.t.ok'])
     """
-    from millpond.lineage.rows import row_sources
-
     try:
         expression = parse_one(sql, dialect=dialect)
         _prepare(expression)

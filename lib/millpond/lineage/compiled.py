@@ -25,7 +25,9 @@ import ibis.expr.operations as ops
 import ibis.expr.types as ir
 from ibis.backends import BaseBackend
 
+from millpond.engines import engine_for
 from millpond.store.table_sql import TableSql
+from millpond.warehouse.staging import unstaged
 
 __all__ = ["compiled_sql", "dialect_of", "record_compiled_sql", "source_name"]
 
@@ -34,8 +36,6 @@ logger = logging.getLogger(__name__)
 
 def dialect_of(con: BaseBackend) -> str:
     """The sqlglot dialect name of a backend (``duckdb``, ``postgres``, ``spark``...)."""
-    from millpond.engines import engine_for
-
     return engine_for(con).dialect
 
 
@@ -61,7 +61,6 @@ def compiled_sql(con: BaseBackend, expr: ir.Table, name: str, *, run_id: str | N
         source_name(op): {column: str(dtype) for column, dtype in op.schema.items()}
         for op in expr.op().find((ops.DatabaseTable, ops.InMemoryTable))
     }
-    from millpond.warehouse.staging import unstaged  # a table read before its run published it
 
     sources = {unstaged(source): columns for source, columns in sources.items()}
     return TableSql(table_name=name, dialect=dialect, sql=unstaged(str(sql)), sources=sources, run_id=run_id,

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from millpond.lineage.columns import ColumnRef
+from millpond.project import project_of
 from millpond.workspace import Workspace
 
 __all__ = ["DeclaredCheck", "PipelineFacts", "checks_of", "pipeline_facts"]
@@ -73,7 +74,6 @@ def checks_of(stage: str, declarations) -> list[DeclaredCheck]:
 
 def pipeline_facts(workspace: Workspace) -> PipelineFacts:
     """Read every ``pipelines/*.yml`` of ``workspace`` (notebooks are not inspected)."""
-    from millpond.project import project_of
     from millpond.quality.declared import parse_checks
 
     project = project_of(workspace)

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 
 from millpond.errors import MillpondError
-from millpond.lineage.columns import IN_MEMORY, ColumnRef, TableLineage, table_lineage
+from millpond.lineage.columns import IN_MEMORY, ColumnRef, TableLineage, _is_memtable, table_lineage, tables_read
 from millpond.store.table_sql import TableSql
 
 __all__ = ["LineageGraph", "LineageNode"]
@@ -80,7 +80,6 @@ class LineageGraph:
         record = self.records[table]
         if not _READS_FILES.search(record.sql):
             return set()
-        from millpond.lineage.columns import tables_read
 
         return {name for name in tables_read(record.sql, record.dialect, root=self.root) if name.startswith("file:")}
 
@@ -235,8 +234,6 @@ class LineageGraph:
 
 
 def _source_table(name: str) -> str:
-    from millpond.lineage.columns import _is_memtable
-
     return IN_MEMORY if _is_memtable(name.rpartition(".")[2]) else name
 
 

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, ScopeType, build_scope
 
-from millpond.lineage.columns import ColumnRef
+from millpond.lineage.refs import ColumnRef
 
 __all__ = ["row_sources"]
 

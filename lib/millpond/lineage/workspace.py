@@ -14,6 +14,7 @@ from millpond.errors import MillpondError
 from millpond.lineage.columns import ColumnRef
 from millpond.lineage.declared import DeclaredCheck, PipelineFacts, pipeline_facts
 from millpond.lineage.graph import LineageGraph
+from millpond.project import project_of
 from millpond.workspace import Workspace
 
 __all__ = ["WorkspaceLineage", "impact", "parse_target", "workspace_lineage"]
@@ -27,8 +28,6 @@ class WorkspaceLineage:
 
 def workspace_lineage(workspace: Workspace) -> WorkspaceLineage:
     """The lineage graph of ``workspace`` (recorded SQL plus the pipelines' declarations)."""
-    from millpond.project import project_of
-
     store = project_of(workspace).recorded_store()
     records = store.table_sqls() if store is not None else {}
     facts = pipeline_facts(workspace)

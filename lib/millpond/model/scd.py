@@ -54,8 +54,10 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
+from millpond.engines import engine_for
 from millpond.errors import MillpondError
 from millpond.model._columns import column_list, require_columns, table_label
+from millpond.warehouse.sql import split_name
 
 if TYPE_CHECKING:
     from ibis.backends import BaseBackend
@@ -100,9 +102,6 @@ def existing_snapshot(con: BaseBackend, name: str) -> ir.Table | None:
     >>> existing_snapshot(ibis.duckdb.connect(), "gold.dim_nothing") is None
     True
     """
-    from millpond.engines import engine_for
-    from millpond.warehouse.materialize import split_name
-
     schema, table = split_name(name)
     return engine_for(con).maybe_table(table, schema)
 

@@ -8,6 +8,8 @@ does not declare or of the wrong type, two stages producing the same table.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,11 +20,12 @@ from millpond.errors import SpecError
 from millpond.pipeline.dag import find_cycle, topological_order
 from millpond.pipeline.notebooks import declared_parameters
 from millpond.pipeline.products import check_products
+from millpond.pipeline.reads import refusal, tables_outside_needs, visible_reads
 from millpond.settings.params import coerce, compatible, python_type_name
 from millpond.settings.pipeline import PipelineSpec, StageSpec
 from millpond.validation import spec_error
-from millpond.workspace import Workspace
-from millpond.yaml_source import LineMap, load_yaml, plain, shorten
+from millpond.workspace import WORKSPACE_FILE, Workspace
+from millpond.yaml_source import LineMap, format_path, load_yaml, plain, shorten
 
 CHECK_RULES = 2
 """Bumped when declared checks are validated more strictly: older validations are redone."""
@@ -128,8 +131,6 @@ def load_pipeline(workspace: Workspace, name: str, *, check_notebooks: bool = Tr
 
 def _check_visible_reads(pipeline: Pipeline, display: str) -> None:
     """A table the notebook visibly reads must come from a stage it needs (:mod:`millpond.pipeline.reads`)."""
-    from millpond.pipeline.reads import refusal, tables_outside_needs, visible_reads
-
     for index, stage in enumerate(pipeline.spec.stages):
         outside = tables_outside_needs(pipeline, stage.name)
         for table in sorted(visible_reads(pipeline.notebook_path(stage), stage.params) & outside.keys()):
@@ -142,9 +143,6 @@ def _check_declared_checks(pipeline: Pipeline, display: str) -> None:
     A ``checks`` section already validated (same content) is not parsed again: parsing
     imports Ibis, which a no-change run does not need otherwise.
     """
-    import hashlib
-    import json
-
     cache = pipeline.workspace.meta_dir / "validated-checks.json"
     try:
         known = set(json.loads(cache.read_text()))
@@ -201,8 +199,6 @@ def _check_param_overrides(pipeline: Pipeline, display: str) -> None:
 
 
 def _workspace_param_error(workspace: Workspace, name: str, kind: str, value: Any) -> SpecError:
-    from millpond.workspace import WORKSPACE_FILE
-
     return _fail(WORKSPACE_FILE, workspace.lines, ("params", name),
                  f"expected {kind} (a pipeline declares {name} a {kind} parameter), got {shorten(value)}")
 
@@ -240,8 +236,6 @@ def _check_recorded_reads(pipeline: Pipeline, store, display: str) -> None:
     """What each stage's last execution read (recorded by ``ctx.table``) must still come from a
     stage it needs: the reads the notebook does not show (a name built at run time) are
     reconciled with ``needs`` too, once the stage has run (:mod:`millpond.pipeline.reads`)."""
-    from millpond.pipeline.reads import refusal, tables_outside_needs
-
     for index, stage in enumerate(pipeline.spec.stages):
         outside = tables_outside_needs(pipeline, stage.name)
         for table in sorted(store.reads_of_last_execution(pipeline.name, stage.name).keys() & outside.keys()):
@@ -250,8 +244,6 @@ def _check_recorded_reads(pipeline: Pipeline, store, display: str) -> None:
 
 
 def _fail(display: str, lines: LineMap, loc: tuple, message: str) -> SpecError:
-    from millpond.yaml_source import format_path
-
     return SpecError(f"{display}:{lines.line_of(loc)}: {format_path(loc)}: {message}")
 
 

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from millpond.errors import SpecError
 from millpond.settings.tables import TableSpec
+from millpond.yaml_source import load_yaml
 
 if TYPE_CHECKING:
     from millpond.workspace import Workspace
@@ -87,9 +89,6 @@ def _tables_in(path: Path) -> dict[str, Any]:
 
 def _blocks_in(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """``({table: options}, {table: checks})`` over the stages of one pipeline file (cached by mtime)."""
-    from millpond.errors import SpecError
-    from millpond.yaml_source import load_yaml
-
     mtime = path.stat().st_mtime_ns
     cached = _CACHE.get(path)
     if cached and cached[0] == mtime:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import re._parser as parser
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar
 
@@ -199,8 +200,6 @@ def unsupported_by_re2(pattern: str) -> str | None:
     >>> unsupported_by_re2(r"^[a-z]+@\\w+$"), unsupported_by_re2(r"(?<!x)y"), unsupported_by_re2(r"(a)\\1")
     (None, 'lookahead or lookbehind', 'backreference')
     """
-    import re._parser as parser  # the parse tree of Python's own compiler
-
     def walk(items) -> str | None:
         for op, value in items:
             if str(op) in _NOT_IN_RE2:
@@ -350,7 +349,6 @@ ARGUMENTS_BY_TYPE: dict[str, type[CheckArguments]] = {
     "schema": SchemaArguments,
     "sql": SqlArguments,
 }
-
 
 
 def _rows(count: int) -> str:

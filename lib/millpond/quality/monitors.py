@@ -35,6 +35,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from millpond.engines import ENGINES, engine_for
+
 if TYPE_CHECKING:
     import ibis.expr.datatypes as dt
     import ibis.expr.types as ir
@@ -127,8 +129,6 @@ def profile_table(table: ir.Table, table_name: str) -> list[dict[str, Any]]:
     """
     direct = profile_sql(table)
     if direct is not None:
-        from millpond.engines import engine_for
-
         backend, sql, measures = direct
         (values,) = engine_for(backend).fetch(sql)
         return profile_values({f"m{i}": v for i, v in enumerate(values)}, measures, table_name)
@@ -152,7 +152,6 @@ def profile_sql(table: ir.Table) -> tuple[Any, str, list[tuple[str, str]]] | Non
     import sqlglot.expressions as sge
 
     op = table.op()
-    from millpond.engines import ENGINES, engine_for
 
     if (not isinstance(op, ops.DatabaseTable) or getattr(op.source, "name", None) not in ENGINES
             or not engine_for(op.source).profiles_in_one_query):

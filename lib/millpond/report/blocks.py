@@ -23,6 +23,7 @@ TONES = {
 }
 """Words shown as a green, amber or red badge; any other word gets a grey one."""
 
+
 @dataclass(frozen=True)
 class Heading:
     """A section title (``level`` 2) or sub-title (3); level-2 headings make the contents.

@@ -60,6 +60,7 @@ from millpond.report.render import (
     bar_chart,
     render_report_html,
 )
+from millpond.secrets import Redactor
 
 if TYPE_CHECKING:
     from millpond.workspace import Workspace
@@ -113,7 +114,6 @@ def write_quality_report(
         For an unknown run id, or a workspace without runs.
     """
     from millpond.project import project_of
-    from millpond.secrets import Redactor
 
     store = project_of(workspace).store()
     data = gather_quality(store, run_id or None, runs=runs)

@@ -92,8 +92,6 @@ _VOLATILE = re.compile(r'(<(\w+)\b[^>]*\bdata-volatile="([^"]*)"[^>]*>).*?(</\2>
 _SCRIPT_UNSAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 
 
-
-
 def render_report_html(
     *,
     title: str,

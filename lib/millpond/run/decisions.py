@@ -11,12 +11,11 @@ upstream stage that runs (``--dry-run`` shows the plan).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 from millpond.run.fingerprint import stage_fingerprint
-
-if TYPE_CHECKING:
-    from millpond.run.runner import RunResult
+from millpond.run.products import existing_tables
 
 BLOCKING = ("failed", "timeout", "upstream_failed")
 
@@ -30,8 +29,6 @@ class StageDecisions:
 
     def existing_tables(self) -> set[str]:
         if self._existing is None:
-            from millpond.run.products import existing_tables
-
             self._existing = existing_tables(self.workspace)
         return self._existing
 
@@ -83,6 +80,18 @@ class StageDecisions:
             plan[name] = f"run ({reason})" if reason else "skip (unchanged)"
             if reason:
                 will_run.add(name)
-        from millpond.run.runner import RunResult
-
         return RunResult(None, "planned", {}, plan)
+
+
+@dataclass
+class RunResult:
+    """What a run (or a dry run's plan) came to."""
+
+    run_id: str | None
+    status: str
+    stages: dict[str, str]
+    plan: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.status in ("success", "planned") else 1

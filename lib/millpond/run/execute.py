@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from millpond.errors import StageFailed
+from millpond.kernels.forkserver import call_forked
+from millpond.kernels.notebook_html import notebook_to_html
+from millpond.processes import identity
 from millpond.secrets import Redactor
 
 if TYPE_CHECKING:
@@ -55,9 +61,6 @@ def kernel_env(workspace_root: Path, run_id: str, pipeline: str, stage: str, fin
     ``MILLPOND_PUBLISH_TOGETHER``: the layers and tables it builds under staged names, see
     :mod:`millpond.warehouse.staging`; ``MILLPOND_DECLARATIONS``: the stage's ``tables:`` and
     ``checks:`` as the run validated them, see :func:`stage_declarations`)."""
-    import json
-
-    from millpond.processes import identity
 
     env = dict(os.environ)
     env.update(
@@ -99,8 +102,6 @@ def stage_declarations(stage: StageSpec) -> dict[str, Any]:
 def _import_papermill():
     """``papermill``, imported without its optional HDFS support: that import pulls in pyarrow
     and numpy (0.09 s of the first stage) for notebook paths millpond never gives it."""
-    import sys
-
     blocked = "pyarrow.fs" not in sys.modules and "papermill" not in sys.modules
     if blocked:
         sys.modules["pyarrow.fs"] = None  # papermill.iorw catches the ImportError
@@ -202,8 +203,6 @@ def render_html_later(notebook: Path, *, forked: bool = False, redactor: Redacto
     its own time (and GIL) rendering; a background thread only waits for the child.
     ``redactor``: secret values masked in the HTML once written (the notebook it comes from
     is masked already; this covers what rendering adds)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     global _RENDERER
     render = render_html_forked if forked else render_html
 
@@ -239,8 +238,6 @@ def wait_for_html() -> None:
 
 def render_html_forked(notebook: Path) -> Path | None:
     """:func:`render_html` in a child of the warm fork server."""
-    from millpond.kernels.forkserver import call_forked
-
     try:
         done = call_forked("millpond.run.execute:render_html_in_child", {"notebook": str(notebook)}, timeout=600)
     except Exception:  # a rendering problem must not fail a stage
@@ -257,8 +254,6 @@ def render_html_in_child(notebook: str) -> str | None:
 
 def render_html(notebook: Path) -> Path | None:
     """An HTML rendering of an executed notebook, input cells hidden, that opens offline."""
-    from millpond.kernels.notebook_html import notebook_to_html
-
     try:
         return notebook_to_html(notebook)
     except Exception:  # a rendering problem must not fail a stage

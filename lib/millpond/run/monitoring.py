@@ -18,12 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from millpond.engines import described_table
 from millpond.quality.anomaly import describe, find_anomalies
 from millpond.quality.monitors import profile_table
 from millpond.settings.pipeline import StageSpec
 from millpond.store.metadata import MetadataStore
 from millpond.warehouse.connect import Warehouse
-from millpond.warehouse.materialize import split_name
+from millpond.warehouse.sql import split_name
 from millpond.workspace import Workspace
 
 log = logging.getLogger("millpond.monitors")
@@ -60,8 +61,6 @@ def profile_products(workspace: Workspace, tables: list[str], holder: str,
                      located: Callable[[str], str] = str) -> dict[str, list[dict[str, Any]]]:
     """The profile of each table of ``tables`` that exists in the warehouse (one query each),
     read where ``located`` says (a run's staged build of it, :mod:`millpond.warehouse.staging`)."""
-    from millpond.engines import described_table
-
     warehouse = Warehouse(workspace, holder)
     profiles: dict[str, list[dict[str, Any]]] = {}
     try:

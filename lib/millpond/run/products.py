@@ -8,6 +8,7 @@ from pathlib import Path
 
 from millpond.engines import engine_class
 from millpond.warehouse.lease import Lease
+from millpond.warehouse.sql import fetch
 from millpond.workspace import Workspace
 
 _QUERY = (
@@ -45,11 +46,10 @@ def existing_tables(workspace: Workspace) -> set[str]:
         _write_atomically(cache, json.dumps({"signature": signature, "tables": sorted(tables)}))
         return tables
     from millpond.warehouse.connect import connect
-    from millpond.warehouse.materialize import _fetch
 
     con = connect(workspace)
     try:
-        return {row[0] for row in _fetch(con, _QUERY)}
+        return {row[0] for row in fetch(con, _QUERY)}
     finally:
         con.disconnect()
 

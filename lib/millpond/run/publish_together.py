@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from millpond.kernels.forkserver import call_forked
+
 if TYPE_CHECKING:
     from millpond.run.runner import Runner
 
@@ -135,8 +137,6 @@ def finish_publishing(runner: Runner, run_id: str, ok: bool) -> bool:
                "group": list(runner.pipeline.spec.publish_together), "tables": declared_tables(runner)}
     try:
         if runner._engine() == "warm":
-            from millpond.kernels.forkserver import call_forked
-
             lines = call_forked(f"millpond.run.publish_together:{target}", payload)
         else:
             lines = globals()[target](**payload)

@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from millpond.errors import MillpondError
+from millpond.project import project_of
 from millpond.quality.quarantine import quarantine_name
 from millpond.run.runner import Runner, RunOptions
 from millpond.warehouse.connect import Warehouse
-from millpond.warehouse.materialize import split_name
+from millpond.warehouse.sql import split_name
 from millpond.workspace import Workspace
 
 #: Columns a quarantine table adds to the raw record.
@@ -65,8 +66,6 @@ class ReplayOutcome:
 
 def find_producer(workspace: Workspace, table: str, pipeline: str | None = None) -> tuple[str, str]:
     """The ``(pipeline, stage)`` that produces ``table``; an error naming the choices if ambiguous."""
-    from millpond.project import project_of
-
     project = project_of(workspace)
     names = [pipeline] if pipeline else [p.stem for p in workspace.pipeline_files()]
     found = []

@@ -8,6 +8,7 @@ exit code is 0 only when every selected stage succeeded or was skipped.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -16,11 +17,15 @@ from typing import Any
 
 from millpond.engines import engine_class
 from millpond.errors import MillpondError, SpecError, StageFailed
+from millpond.kernels.forkserver import call_forked, configure
+from millpond.kernels.pool import kernel_pool
 from millpond.pipeline.dag import select
 from millpond.pipeline.load import Pipeline
 from millpond.pipeline.reads import tables_outside_needs
 from millpond.project import project_of
-from millpond.run.decisions import BLOCKING, StageDecisions
+from millpond.run.decisions import BLOCKING, RunResult, StageDecisions
+from millpond.run.execute import StageJob, kernel_env, run_with_retries, stage_declarations
+from millpond.run.lease_watch import LeaseWatch
 from millpond.run.lock import RunLock
 from millpond.run.progress import PlainReporter
 from millpond.run.publish_together import finish_publishing
@@ -47,23 +52,9 @@ class RunOptions:
     """Show each materialization's query plan in the executed notebooks (``--profile``)."""
 
 
-@dataclass
-class RunResult:
-    run_id: str | None
-    status: str
-    stages: dict[str, str]
-    plan: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.status in ("success", "planned") else 1
-
-
 def _wait_for_html() -> None:
     """Wait for the stages' background work: HTML renderings, and kernels still exiting
     (a run must not return while a kernel may hold the warehouse file)."""
-    import sys
-
     execute = sys.modules.get("millpond.run.execute")  # not imported: no stage ran, nothing to wait for
     if execute is not None:
         execute.wait_for_html()
@@ -108,7 +99,6 @@ class Runner(StageDecisions):
         self.status: dict[str, str] = {s: "pending" for s in self.selected}
         self.redactor = remember_declared(workspace.secret_env())  # masked in all a run writes, the store too
         self._warmed, self._warm_lock = False, threading.Lock()
-        from millpond.kernels.forkserver import configure
 
         workspace.use_code()  # before the forkserver starts: it preloads the workspace's modules
         configure(workspace.spec.execution.keep_warm, workspace.spec.execution.preload)
@@ -194,8 +184,6 @@ class Runner(StageDecisions):
         def warm() -> None:
             try:
                 if engine == "warm":
-                    from millpond.kernels.pool import kernel_pool
-
                     kernel_pool(max(1, self.options.jobs)).fill()
                 if checks:
                     import millpond.quality.declared  # noqa: F401 - pulls in Ibis and pandas
@@ -249,8 +237,6 @@ class Runner(StageDecisions):
         database = self.workspace.warehouse_file()
         lease = None
         if database is not None:
-            from millpond.run.lease_watch import LeaseWatch
-
             lease = LeaseWatch(database)
         with ThreadPoolExecutor(max_workers=max(1, self.options.jobs)) as pool:
             while pending or running:
@@ -283,8 +269,6 @@ class Runner(StageDecisions):
         self.reporter.stage_finished(name, status, duration, rows, detail)
 
     def _run_stage(self, run_id: str, name: str) -> None:
-        from millpond.run.execute import StageJob, kernel_env, run_with_retries, stage_declarations
-
         stage = self.pipeline.stage(name)
         t0 = time.time()
         try:
@@ -362,8 +346,6 @@ class Runner(StageDecisions):
         from millpond.stage_api.checks import ChecksOutcome, run_stage_checks, stage_as_yaml
 
         if self._engine() == "warm":
-            from millpond.kernels.forkserver import call_forked
-
             try:
                 found = call_forked("millpond.stage_api.checks:stage_checks_in_child", {
                     "root": str(self.workspace.root), "stage": stage_as_yaml(stage), "run_id": run_id})

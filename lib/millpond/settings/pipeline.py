@@ -36,6 +36,7 @@ what needs the whole file or the notebooks (cycles, unknown ``needs``, parameter
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -102,8 +103,6 @@ class StageSpec(RetryPolicy):
 
     @model_validator(mode="after")
     def _table_names(self) -> StageSpec:
-        import re
-
         for table in self.produces:
             if not re.match(TABLE_NAME, table):
                 raise ValueError(f"produces: {table!r} is not a table name of the form layer.table")

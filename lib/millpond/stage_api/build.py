@@ -18,8 +18,12 @@ from typing import TYPE_CHECKING, Any
 from millpond.errors import MillpondError
 from millpond.pipeline.tables import declared_checks
 from millpond.quality.pii import mask_sample
+from millpond.store.metadata import Materialization
 from millpond.warehouse.audit import Audit, checks_audit
 from millpond.warehouse.materialize import Materialized, materialize
+from millpond.warehouse.query_plan import show_query_plan
+from millpond.warehouse.staging import STAGED_KINDS, in_group, start_staged, unstaged
+from millpond.warehouse.versions import keeping_versions, record_version
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -35,9 +39,6 @@ def publish_group() -> list[str]:
 def build_table(ctx: StageContext, expr: ir.Table, name: str, kind: str, options: dict[str, Any],
                 unique_key: list[str] | None) -> Materialized:
     """Build ``expr`` as ``name`` for ``ctx`` with ``materialize``'s ``options`` and record it."""
-    from millpond.store.metadata import Materialization
-    from millpond.warehouse.staging import STAGED_KINDS, in_group
-
     spec = ctx.table_spec(name)
     retain = spec.retain or ctx.workspace.spec.versions.retain
     staged = ctx.under_runner and kind in STAGED_KINDS and in_group(name, publish_group())
@@ -46,8 +47,6 @@ def build_table(ctx: StageContext, expr: ir.Table, name: str, kind: str, options
         result, target = _build_staged(ctx, expr, name, kind, options, declared_audit(ctx, name))
         kept = None
     else:
-        from millpond.warehouse.versions import keeping_versions
-
         with keeping_versions(ctx.con, ctx.store, name, kind, retain=retain,
                               full_refresh=bool(options.get("full_refresh"))) as kept:
             result = materialize(ctx.con, expr, name, kind, spec=spec, audit=declared_audit(ctx, name), **options)
@@ -62,15 +61,11 @@ def build_table(ctx: StageContext, expr: ir.Table, name: str, kind: str, options
     if staged:
         ctx.store.record_pending(build, ctx.run_id, name, target, unique_key=keys)
     else:
-        from millpond.warehouse.versions import record_version
-
         record_version(ctx.con, ctx.store, result, kept, retain=retain, run_id=ctx.run_id, stage=ctx.stage_name,
                        unique_key=keys)
         if spec.publish is not None:  # `publish:` under the stage's tables
             ctx.publish(name)
     if os.environ.get("MILLPOND_PROFILE") == "1":  # `millpond run --profile`
-        from millpond.warehouse.query_plan import show_query_plan
-
         show_query_plan(ctx.con, expr, name)
     if ctx.under_runner and ctx.workspace.spec.quality.monitors.enabled:
         ctx._profile(name)
@@ -80,8 +75,6 @@ def build_table(ctx: StageContext, expr: ir.Table, name: str, kind: str, options
 def _build_staged(ctx: StageContext, expr: ir.Table, name: str, kind: str, options: dict[str, Any],
                   audit: Any) -> tuple[Materialized, str]:
     """Build ``name`` under its staged name, from a copy of the live table; the result is named ``name``."""
-    from millpond.warehouse.staging import start_staged, unstaged
-
     target = start_staged(ctx.con, name, ctx.run_id)
     try:
         result = materialize(ctx.con, expr, target, kind, spec=ctx.table_spec(name), audit=audit, **options)

@@ -8,16 +8,22 @@ while a ``warn`` is recorded and lets the run go on.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import yaml
+
+from millpond.engines import described_table
+from millpond.project import project_of
 from millpond.quality.pii import mask_sample
+from millpond.secrets import remember_declared
 from millpond.settings.pipeline import StageSpec
 from millpond.store.metadata import MetadataStore
 from millpond.warehouse.connect import Warehouse
-from millpond.warehouse.materialize import split_name
+from millpond.warehouse.sql import split_name
 from millpond.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -50,9 +56,7 @@ class ChecksOutcome:
 def run_stage_checks(workspace: Workspace, stage: StageSpec, run_id: str | None, store: MetadataStore) -> ChecksOutcome:
     """Build, run and record the checks ``stage`` declares (as the run loaded them); see the
     module docstring."""
-    from millpond.engines import described_table
     from millpond.quality.declared import build_checks, parse_checks
-    from millpond.secrets import remember_declared
 
     remember_declared(workspace.secret_env())  # a violating row may hold a secret's value: the store masks it
     declarations = parse_checks({"checks": stage.checks})
@@ -75,11 +79,6 @@ def stage_checks_in_child(root: str, stage: str, run_id: str | None) -> dict:
     (:func:`millpond.kernels.forkserver.call_forked`): the runner then imports no Ibis. ``stage``
     is the stage's declaration as the run loaded it (:func:`stage_as_yaml`), not read again
     from its file."""
-    import dataclasses
-
-    import yaml
-
-    from millpond.project import project_of
 
     workspace = Workspace(root)
     spec = StageSpec.model_validate(yaml.safe_load(stage))
@@ -97,8 +96,6 @@ def stage_as_yaml(stage: StageSpec) -> str:
     >>> StageSpec.model_validate(yaml.safe_load(stage_as_yaml(s))) == s
     True
     """
-    import yaml
-
     return yaml.safe_dump(stage.model_dump(mode="python", exclude_unset=True), sort_keys=False)
 
 

@@ -24,9 +24,24 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from millpond.engines import described_table
 from millpond.errors import MillpondError
+from millpond.pipeline.reads import refusal
+from millpond.pipeline.tables import declared_table_spec
+from millpond.processes import die_with, same_process
+from millpond.project import project_of
+from millpond.quality.monitors import profile_table
+from millpond.secrets import resolve
+from millpond.settings.tables import PublishSpec
+from millpond.stage_api.checks import run_and_record
+from millpond.stage_api.interactive import pause_between_cells
 from millpond.warehouse.connect import Warehouse
-from millpond.warehouse.materialize import Materialized, split_name
+from millpond.warehouse.lake import LAKE_DIR, publish, read_lake
+from millpond.warehouse.materialized import Materialized
+from millpond.warehouse.readers import read_files
+from millpond.warehouse.sql import existing_kind, split_name
+from millpond.warehouse.staging import in_group
+from millpond.warehouse.versions import version_table
 from millpond.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -60,12 +75,9 @@ class StageContext:
         self._created_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
         if self.under_runner:
             atexit.register(self.close)
-            from millpond.processes import die_with
 
             die_with(json.loads(os.environ.get("MILLPOND_RUNNER") or "null"))  # any engine's kernel ends with its run
         else:
-            from millpond.stage_api.interactive import pause_between_cells
-
             pause_between_cells(self)
 
     @property
@@ -88,8 +100,6 @@ class StageContext:
     @property
     def store(self):
         if self._store is None:
-            from millpond.project import project_of
-
             self._store = project_of(self.workspace).store()
         return self._store
 
@@ -104,15 +114,11 @@ class StageContext:
         if self.under_runner:
             self._note_read(name)
             from millpond.stage_api.build import publish_group
-            from millpond.warehouse.staging import in_group
 
             staged = self.store.staged_location(self.run_id, name) if in_group(name, publish_group()) else None
             schema, table = split_name(staged) if staged else (schema, table)  # built by this run, not yet published
         if version is not None or as_of is not None:
-            from millpond.warehouse.versions import version_table
-
             return version_table(self.con, self.store, name, version, as_of)
-        from millpond.engines import described_table
 
         try:
             return described_table(self.con, table, schema)
@@ -124,8 +130,6 @@ class StageContext:
     def _note_read(self, name: str) -> None:
         """Refuse a read outside the stage's ``needs``; record the build read (the runner
         reruns the stage when that table is built again, see :mod:`millpond.store.reads`)."""
-        from millpond.pipeline.reads import refusal
-
         producer = json.loads(os.environ.get("MILLPOND_NOT_NEEDED") or "{}").get(name)
         if producer is not None:
             raise MillpondError(refusal(self.stage_name, name, producer))
@@ -146,20 +150,14 @@ class StageContext:
 
     def read_csv(self, pattern: str, **options: Any) -> ir.Table:
         """CSV files as a table, every column read as text (bronze keeps data as-is)."""
-        from millpond.warehouse.readers import read_files
-
         return read_files(self.con, "csv", self.files(pattern), options)
 
     def read_parquet(self, pattern: str, **options: Any) -> ir.Table:
         """Parquet files as a table."""
-        from millpond.warehouse.readers import read_files
-
         return read_files(self.con, "parquet", self.files(pattern), options)
 
     def read_json(self, pattern: str, **options: Any) -> ir.Table:
         """JSON-lines files as a table."""
-        from millpond.warehouse.readers import read_files
-
         return read_files(self.con, "json", self.files(pattern), options)
 
     def secret(self, reference: str) -> str:
@@ -169,8 +167,6 @@ class StageContext:
         (printed output, displays, an error's message and traceback), see
         :mod:`millpond.kernel_redaction`.
         """
-        from millpond.secrets import resolve
-
         return resolve(reference, self.workspace.secret_env())
 
     # -- writing ---------------------------------------------------------------
@@ -235,8 +231,6 @@ class StageContext:
         """Refuse to build or record ``name`` for a run that is gone (closes the moments before its lifeline acts)."""
         runner = os.environ.get("MILLPOND_RUNNER")
         if self.under_runner and runner:
-            from millpond.processes import same_process
-
             if not same_process(json.loads(runner)):
                 raise MillpondError(f"run {self.run_id} is gone: {name} is neither built nor recorded")
 
@@ -252,9 +246,6 @@ class StageContext:
 
             ctx.publish("gold.fct_orders", partition_by=["order_date"], format="delta")
         """
-        from millpond.settings.tables import PublishSpec
-        from millpond.warehouse.lake import LAKE_DIR, publish
-
         declared = self.table_spec(name).publish
         spec = PublishSpec.model_validate({**(declared.model_dump() if declared else {}), **options})
         return publish(self.con, None, name, self.path(LAKE_DIR), spec)
@@ -262,8 +253,6 @@ class StageContext:
     def lake(self, name: str, version: int | None = None, filters: dict[str, Any] | None = None) -> ir.Table:
         """Lake table ``name`` as an Ibis table: ``version`` of a delta table (latest by default),
         ``filters`` such as ``{"order_date": [d1, d2]}`` read only those partitions."""
-        from millpond.warehouse.lake import LAKE_DIR, read_lake
-
         return read_lake(self.con, name, self.path(LAKE_DIR), version=version, filters=filters)
 
     def table_spec(self, name: str) -> TableSpec:
@@ -271,8 +260,6 @@ class StageContext:
         the run loaded them, else from ``pipelines/*.yml`` (this run's pipeline first), so a
         notebook run in JupyterLab keeps the same contract, schema policy and retention as
         under the runner (:func:`millpond.pipeline.tables.declared_table_spec`)."""
-        from millpond.pipeline.tables import declared_table_spec
-
         return declared_table_spec(self.workspace, name, self.pipeline)
 
     def _recorded_version(self, name: str) -> str | None:
@@ -287,8 +274,6 @@ class StageContext:
     def is_incremental(self, name: str) -> bool:
         """Whether ``materialize(..., kind="incremental")`` of ``name`` will add to an existing
         table (rather than build it whole: first build or full refresh)."""
-        from millpond.warehouse.materialize import existing_kind
-
         schema, table = split_name(name)
         return not self.refreshes(name) and existing_kind(self.con, schema, table) == "table"
 
@@ -308,8 +293,6 @@ class StageContext:
     def _profile(self, name: str) -> None:
         """Record the monitors' profile of a table just built, on this connection (the runner
         then only judges it; see :mod:`millpond.run.monitoring`). Never fails the build."""
-        from millpond.quality.monitors import profile_table
-
         try:
             profile = profile_table(self.table(name), name)
         except Exception as exc:  # noqa: BLE001 - the runner profiles it itself instead
@@ -335,7 +318,6 @@ class StageContext:
 
         from millpond.quality.basic import Check
         from millpond.quality.declared import build_checks, parse_checks
-        from millpond.stage_api.checks import run_and_record
 
         if isinstance(target, str):
             if declared is None:

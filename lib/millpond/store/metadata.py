@@ -75,6 +75,7 @@ CREATE TABLE IF NOT EXISTS versions (
 );
 """
 
+
 @dataclass
 class Materialization:
     """One recorded build of a table."""

@@ -29,6 +29,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path  # noqa: F401  (the doctest uses it)
 from typing import Any
 
+from millpond.processes import is_alive, started_at
+
 RUNS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
@@ -65,7 +67,6 @@ FINISHED_OK = ("success", "skipped")
 def new_run_id() -> str:
     """A sortable, unique run id such as ``20240131T120000-3f9a``."""
     return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
-
 
 
 class RunRecords:
@@ -153,8 +154,6 @@ class RunRecords:
         """Mark ``interrupted`` each run still ``running`` whose process is gone (killed,
         crashed): what reads the history sees it at once, not when the next run starts.
         A pid taken since by a later process does not count as the run's."""
-        from millpond.processes import is_alive, started_at
-
         with self._connect() as db:
             running = db.execute("SELECT run_id, pid, started_at FROM runs WHERE status = 'running'").fetchall()
         dead = []

@@ -47,7 +47,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from millpond.errors import MillpondError
+from millpond.quality.basic import run_all
+from millpond.quality.declared import build_checks, parse_checks
 from millpond.settings.tables import VolumeGuard
+from millpond.warehouse.sql import existing_kind, fetch, quote, split_name
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -120,9 +123,6 @@ def checks_audit(name: str, declared: list[dict[str, Any]], *, table: Callable[[
         return None
 
     def audit(built: ir.Table) -> list[str]:
-        from millpond.quality.basic import run_all
-        from millpond.quality.declared import build_checks, parse_checks
-
         checks = build_checks(parse_checks({"checks": {name: gating}}),
                               lambda other: built if other == name else table(other), con=con)
         results = run_all(checks)
@@ -147,11 +147,9 @@ def build_audit(con: Any, name: str, *, volume: VolumeGuard | None, checks: Audi
             contract_check(built)
         problems = []
         if volume is not None:
-            from millpond.warehouse.materialize import _fetch, _quote, existing_kind, split_name
-
             schema, table = split_name(name)
             rows = int(built.count().execute())
-            previous = (_fetch(con, f"SELECT count(*) FROM {_quote(con, schema, table)}")[0][0]
+            previous = (fetch(con, f"SELECT count(*) FROM {quote(con, schema, table)}")[0][0]
                         if existing_kind(con, schema, table) == "table" else None)
             problem = volume_problem(volume, rows, previous)
             problems += [f"volume: {problem}"] if problem else []

@@ -48,6 +48,8 @@ import sqlglot
 from ibis.backends import BaseBackend
 from ibis.common.grounds import Concrete
 
+from millpond.engines import ENGINES, engine_for
+
 __all__ = ["CompiledSqlCache", "cache_compiles", "expression_key"]
 
 logger = logging.getLogger(__name__)
@@ -189,7 +191,6 @@ def cache_compiles(backend: BaseBackend, cache: CompiledSqlCache) -> None:
     Everything Ibis runs goes through ``compile``: builds, ``execute``, ``to_pyarrow``,
     ``count``. The wrapper is an attribute of this backend object only.
     """
-    from millpond.engines import ENGINES, engine_for
 
     if backend.name not in ENGINES or not engine_for(backend).caches_compiles or "compile" in vars(backend):
         return

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from millpond.engines import engine_class
 from millpond.errors import MillpondError
 from millpond.secrets import redact
+from millpond.warehouse.compile_cache import CompiledSqlCache, cache_compiles
 from millpond.warehouse.lease import Lease
 
 if TYPE_CHECKING:
@@ -56,7 +57,6 @@ def connect(workspace: Workspace) -> BaseBackend:
 def _with_compile_cache(backend: BaseBackend, workspace: Workspace) -> BaseBackend:
     """``backend``, compiling through the workspace's cache of compiled SQL
     (:mod:`millpond.warehouse.compile_cache`)."""
-    from millpond.warehouse.compile_cache import CompiledSqlCache, cache_compiles
 
     cache_compiles(backend, CompiledSqlCache(workspace.meta_dir / COMPILED_SQL_FILE))
     return backend

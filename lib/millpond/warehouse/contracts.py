@@ -22,7 +22,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from millpond.errors import MillpondError
+from millpond.quality.builtin import dtype_fits, parse_dtype
 from millpond.settings.tables import Contract
+from millpond.warehouse.sql import quote
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -39,7 +41,6 @@ def contract_violations(contract: Contract, table: ir.Table, *, check_key: bool 
     ['columns: missing w (string)', 'columns: unexpected v (string)', 'not_null: 1 null(s) in id',
      'primary_key: 1 row(s) with a null key (id)', 'primary_key: 1 duplicated key(s) (id)']
     """
-    from millpond.quality.builtin import dtype_fits, parse_dtype
 
     problems: list[str] = []
     schema = table.schema()
@@ -95,14 +96,13 @@ def enforce_contract(name: str, contract: Contract | None, table: ir.Table, *, c
 def key_checks_sql(con: BaseBackend, contract: Contract | None, schema: str, table: str) -> list[tuple[str, str]]:
     """``(count query, message)`` pairs checking the primary key over the whole table, run
     inside the transaction that changed it (after its inserts, before the commit)."""
-    from millpond.warehouse.materialize import _quote
 
     if contract is None or not contract.primary_key:
         return []
     label = ", ".join(contract.primary_key)
-    keys = ", ".join(_quote(con, k) for k in contract.primary_key)
-    target = _quote(con, schema, table)
-    any_null = " OR ".join(f"{_quote(con, k)} IS NULL" for k in contract.primary_key)
+    keys = ", ".join(quote(con, k) for k in contract.primary_key)
+    target = quote(con, schema, table)
+    any_null = " OR ".join(f"{quote(con, k)} IS NULL" for k in contract.primary_key)
     return [
         (f"SELECT count(*) FROM {target} WHERE {any_null}", f"primary_key: {{}} row(s) with a null key ({label})"),
         (f"SELECT count(*) FROM (SELECT {keys} FROM {target} GROUP BY {keys} HAVING count(*) > 1) AS d",

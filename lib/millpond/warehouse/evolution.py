@@ -37,13 +37,18 @@ same transaction as the rows, so a failure leaves the table as it was.
 
 from __future__ import annotations
 
+import datetime as dt_
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import ibis
 
-from millpond.engines import described_table
+from millpond.engines import described_table, engine_for
 from millpond.errors import MillpondError
+from millpond.quality.quarantine import quarantine_name, quarantine_table
+from millpond.warehouse.incremental_strategies import staging_name
+from millpond.warehouse.sql import ensure_schema, existing_kind, quote, run_in_transaction, split_name
+from millpond.warehouse.swap import swap_in_table
 
 if TYPE_CHECKING:
     import ibis.expr.datatypes as dt
@@ -157,8 +162,6 @@ def plan_schema_change(con: BaseBackend, name: str, target: ir.Table, expr: ir.T
     ``incremental`` tables apply the DDL to the existing table; a rebuilt ``table``
     only needs the columns (its DDL is empty).
     """
-    from millpond.warehouse.materialize import _quote, split_name
-
     policy = check_policy(policy, name) or "fail"
     old, new = target.schema(), expr.schema()
     changes = compare_schemas(old, new)
@@ -189,19 +192,19 @@ def plan_schema_change(con: BaseBackend, name: str, target: ir.Table, expr: ir.T
     ddl: list[str] = []
     if incremental:
         schema, table = split_name(name)
-        target_sql = _quote(con, schema, table)
+        target_sql = quote(con, schema, table)
         for change in changes:
-            column, sql_type = _quote(con, change.column), _sql_type(con, change.new or change.old)
+            column, type_sql = quote(con, change.column), sql_type(con, change.new or change.old)
             if change.change == "added":
-                ddl.append(f"ALTER TABLE {target_sql} ADD COLUMN {column} {sql_type}")
+                ddl.append(f"ALTER TABLE {target_sql} ADD COLUMN {column} {type_sql}")
             elif change.change == "widened":
-                ddl.append(f"ALTER TABLE {target_sql} ALTER COLUMN {column} TYPE {sql_type}")
+                ddl.append(f"ALTER TABLE {target_sql} ALTER COLUMN {column} TYPE {type_sql}")
             elif change.change == "dropped" and policy == "sync_all_columns":
                 ddl.append(f"ALTER TABLE {target_sql} DROP COLUMN {column}")
     return SchemaPlan(name, policy, changes, columns, ddl)
 
 
-def _sql_type(con: BaseBackend, dtype: dt.DataType) -> str:
+def sql_type(con: BaseBackend, dtype: dt.DataType) -> str:
     return con.compiler.type_mapper.to_string(dtype.copy(nullable=True))
 
 
@@ -240,8 +243,6 @@ def misfit_reason(con: BaseBackend, expr: ir.Table, columns: dict[str, dt.DataTy
 def _converts_back(con: BaseBackend, value: ir.Column, target: dt.DataType) -> ir.BooleanValue:
     """Whether a non-null value converts to ``target`` and back to its own type unchanged
     (``1.5`` does not fit an integer, nor ``'007'``): the same rule on every engine."""
-    from millpond.engines import engine_for
-
     return engine_for(con).converts_back(value, target)
 
 
@@ -254,12 +255,6 @@ def hold_misfits(con: BaseBackend, expr: ir.Table, columns: dict[str, dt.DataTyp
     reason is not held again, so rerunning holds nothing new. Returns the fitting rows
     and the :class:`Held` rows (``None`` when no column can misfit).
     """
-    import datetime as dt_
-
-    from millpond.quality.quarantine import quarantine_name, quarantine_table
-    from millpond.warehouse.incremental import staging_name
-    from millpond.warehouse.materialize import _quote, ensure_schema, existing_kind, split_name
-
     reason = misfit_reason(con, expr, columns)
     if isinstance(reason.op(), ibis.expr.operations.Literal):
         return expr, None
@@ -278,14 +273,14 @@ def hold_misfits(con: BaseBackend, expr: ir.Table, columns: dict[str, dt.DataTyp
         held = held.anti_join(filed, same)
     staging = staging_name(table)
     staged = con.create_table(staging, held, database=schema)
-    source, target = _quote(con, schema, staging), _quote(con, qschema, qtable)
+    source, target = quote(con, schema, staging), quote(con, qschema, qtable)
     if filed is None:
         statements = [f"CREATE TABLE {target} AS SELECT * FROM {source}"]
     else:
-        text = _sql_type(con, ibis.dtype("string"))
-        statements = [f"ALTER TABLE {target} ADD COLUMN {_quote(con, c)} {text}"
+        text = sql_type(con, ibis.dtype("string"))
+        statements = [f"ALTER TABLE {target} ADD COLUMN {quote(con, c)} {text}"
                       for c in staged.columns if c not in filed.columns]
-        names = ", ".join(_quote(con, c) for c in staged.columns)
+        names = ", ".join(quote(con, c) for c in staged.columns)
         statements.append(f"INSERT INTO {target} ({names}) SELECT {names} FROM {source}")
     fitting = checked.filter(checked._mp_reason.isnull()).drop("_mp_reason")
     return fitting, Held(staging, int(staged.count().execute()), statements)
@@ -308,23 +303,21 @@ def rebuild(con: BaseBackend, expr: ir.Table, schema: str, table: str, policy: s
     >>> con.table("t").to_pyarrow().to_pylist()
     [{'id': 2, 'v': None}]
     """
-    from millpond.warehouse.materialize import _quote, _swap_in_table, existing_kind, run_in_transaction
-
     if policy is None or full_refresh or existing_kind(con, schema, table) != "table":
-        _swap_in_table(con, expr, schema, table, verify=verify)
+        swap_in_table(con, expr, schema, table, verify=verify)
         return None
     plan = plan_schema_change(con, f"{schema}.{table}", described_table(con, table, schema), expr, policy,
                               incremental=False)
     held = None
     if plan.policy == "quarantine":
         expr, held = hold_misfits(con, expr, plan.columns, schema, table, run_id)
-    also = [*held.statements, f"DROP TABLE {_quote(con, schema, held.staging)}"] if held else []
+    also = [*held.statements, f"DROP TABLE {quote(con, schema, held.staging)}"] if held else []
     try:
-        _swap_in_table(con, plan.conform(expr), schema, table, verify=verify, also=lambda built: also)
+        swap_in_table(con, plan.conform(expr), schema, table, verify=verify, also=lambda built: also)
     except BaseException:
         if held:
             try:
-                run_in_transaction(con, [f"DROP TABLE IF EXISTS {_quote(con, schema, held.staging)}"])
+                run_in_transaction(con, [f"DROP TABLE IF EXISTS {quote(con, schema, held.staging)}"])
             except Exception:  # noqa: S110 - the original error matters more
                 pass
         raise

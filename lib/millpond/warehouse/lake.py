@@ -36,53 +36,34 @@ import secrets
 import shutil
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from millpond.engines import engine_for
 from millpond.errors import MillpondError
 from millpond.settings.tables import PublishSpec
-from millpond.warehouse.materialize import split_name
+from millpond.warehouse.lake_delta import publish_delta, read_delta
+from millpond.warehouse.lake_files import (
+    CODECS,
+    LAKE_DIR,
+    MANIFEST,
+    Published,
+    RowCounter,
+    arrow_filter,
+    existing_lake_table,
+    lake_path,
+    schema_from_text,
+    schema_text,
+)
+from millpond.warehouse.sql import existing_kind, split_name
+
+__all__ = ["CODECS", "LAKE_DIR", "MANIFEST", "Published", "RowCounter", "arrow_filter", "existing_lake_table",
+           "lake_path", "publish", "read_lake", "schema_from_text", "schema_text"]
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
     import pyarrow as pa
     from ibis.backends import BaseBackend
-
-LAKE_DIR = "data/lake"
-"""Where the lake lives, relative to the workspace root."""
-MANIFEST = "_millpond_lake.json"
-"""The file in a parquet snapshot that records its schema and options (ignored by readers)."""
-CODECS = {"zstd": "ZSTD", "snappy": "SNAPPY", "gzip": "GZIP", "lz4": "LZ4", "brotli": "BROTLI", "none": "UNCOMPRESSED"}
-
-
-@dataclass
-class Published:
-    """What one publish wrote; its ``repr`` is what a notebook shows."""
-
-    name: str
-    format: str
-    path: Path = field(repr=False)
-    rows: int
-    files: int
-    version: int | None = None
-    """The Delta version this publish created (``None`` for parquet)."""
-
-    def __repr__(self) -> str:
-        version = f", version {self.version}" if self.version is not None else ""
-        return f"Published {self.name} ({self.format}{version}): {self.rows:,} rows in {self.files} files"
-
-    _repr_pretty_ = lambda self, p, cycle: p.text(repr(self))  # noqa: E731
-
-
-def lake_path(lake: Path, name: str) -> Path:
-    """The path of table ``layer.table`` in the lake rooted at ``lake``.
-
-    >>> lake_path(Path("/ws/data/lake"), "gold.fct_orders")
-    PosixPath('/ws/data/lake/gold/fct_orders')
-    """
-    layer, table = split_name(name)
-    return Path(lake) / layer / table
 
 
 def publish(con: BaseBackend, source: ir.Table | None, name: str, lake: Path,
@@ -111,15 +92,11 @@ def publish(con: BaseBackend, source: ir.Table | None, name: str, lake: Path,
     target.parent.mkdir(parents=True, exist_ok=True)
     batches = con.to_pyarrow_batches(source)
     if spec.format == "delta":
-        from millpond.warehouse.lake_delta import publish_delta
-
         return publish_delta(batches, schema, name, target, spec)
     return _publish_parquet(batches, schema, name, target, spec)
 
 
 def _warehouse_table(con: BaseBackend, name: str) -> ir.Table:
-    from millpond.warehouse.materialize import existing_kind
-
     layer, table = split_name(name)
     if existing_kind(con, layer, table) is None:
         raise MillpondError(f"publish {name}: no such table in the warehouse; build it before publishing it")
@@ -223,47 +200,7 @@ def _drop_old_snapshots(store: Path, keep: set[str | None]) -> None:
             shutil.rmtree(snapshot, ignore_errors=True)
 
 
-class RowCounter:
-    """Counts the rows of a record batch reader as they stream past."""
-
-    def __init__(self, batches: pa.RecordBatchReader):
-        self.batches, self.count = batches, 0
-
-    def reader(self) -> pa.RecordBatchReader:
-        import pyarrow as pa
-
-        def counted():
-            for batch in self.batches:
-                self.count += batch.num_rows
-                yield batch
-
-        return pa.RecordBatchReader.from_batches(self.batches.schema, counted())
-
-
-def schema_text(schema: Any) -> dict[str, str]:
-    """An Ibis schema as ``{column: type}`` text (stored with a published table)."""
-    return {column: str(dtype) for column, dtype in schema.items()}
-
-
-def schema_from_text(text: Mapping[str, str]) -> Any:
-    """The Ibis schema back from :func:`schema_text` (every column nullable, as files are)."""
-    import ibis
-
-    return ibis.schema({column: ibis.dtype(dtype).copy(nullable=True) for column, dtype in text.items()})
-
-
 # -- reading ---------------------------------------------------------------------------
-def existing_lake_table(lake: Path, name: str) -> Path:
-    """The path of published table ``name``; a :class:`MillpondError` when it is not published."""
-    target = lake_path(lake, name)
-    if not target.exists():
-        raise MillpondError(
-            f"lake table {name} is not published (no {target}); publish it with ctx.publish({name!r}) "
-            "or `publish:` under its stage's tables"
-        )
-    return target
-
-
 def read_lake(con: BaseBackend, name: str, lake: Path, *, version: int | None = None,
               filters: Mapping[str, Any] | None = None) -> ir.Table:
     """Read lake table ``name`` back as an Ibis table of ``con``.
@@ -279,8 +216,6 @@ def read_lake(con: BaseBackend, name: str, lake: Path, *, version: int | None = 
     """
     target = existing_lake_table(lake, name)
     if (target / "_delta_log").is_dir() and not target.is_symlink():
-        from millpond.warehouse.lake_delta import read_delta
-
         table = read_delta(con, name, target, version, filters)
     else:
         if version is not None:
@@ -297,12 +232,10 @@ def read_lake(con: BaseBackend, name: str, lake: Path, *, version: int | None = 
 def _read_parquet(con: BaseBackend, target: Path, filters: Mapping[str, Any] | None) -> ir.Table:
     import ibis
 
-
     snapshot = target.resolve()  # pinned: a later publish does not change this expression's files
     manifest = json.loads((snapshot / MANIFEST).read_text())
     schema = schema_from_text(manifest["schema"])
     partition_by = manifest["partition_by"]
-    from millpond.engines import engine_for
 
     native = engine_for(con).read_parquet_folder(snapshot, schema, partition_by) if manifest["rows"] else None
     if native is not None:
@@ -318,16 +251,3 @@ def _read_parquet(con: BaseBackend, target: Path, filters: Mapping[str, Any] | N
     return ibis.memtable(dataset.to_table(filter=arrow_filter(filters, dataset.schema.names)), schema=schema)
 
 
-def arrow_filter(filters: Mapping[str, Any] | None, columns: list[str]):
-    """``{column: value or values}`` over ``columns`` as a PyArrow dataset filter (``None``
-    for none); other columns are left to :func:`read_lake`, which names them in its error."""
-    import pyarrow.dataset as ds
-
-    expression = None
-    for column, wanted in (filters or {}).items():
-        if column not in columns:
-            continue
-        values = list(wanted) if isinstance(wanted, (list, tuple, set)) else [wanted]
-        condition = ds.field(column).isin(values)
-        expression = condition if expression is None else expression & condition
-    return expression

@@ -26,9 +26,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from millpond.engines import engine_for
 from millpond.errors import MillpondError
 from millpond.settings.tables import PublishSpec
-from millpond.warehouse.lake import (
+from millpond.warehouse.lake_files import (
     CODECS,
     Published,
     RowCounter,
@@ -91,7 +92,6 @@ def read_delta(con: BaseBackend, name: str, target: Path, version: int | None,
         )
     table = DeltaTable(str(target), version=version)
     dataset = table.to_pyarrow_dataset()
-    from millpond.engines import engine_for
 
     result = engine_for(con).from_arrow_dataset(dataset, arrow_filter(filters, dataset.schema.names))
     recorded = history.get(table.version(), {}).get(_SCHEMA_KEY)

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from millpond.errors import LockError
+from millpond.processes import identity, same_process
 
 DEFAULT_TIMEOUT = 900.0
 
@@ -136,8 +137,6 @@ class Lease:
 
     def break_orphaned(self) -> bool:
         """Kill the holder if it holds the lease for a run that is gone; whether it did."""
-        from millpond.processes import same_process
-
         try:
             record = json.loads(self.path.read_text().partition("\n")[2] or "{}")
         except (OSError, ValueError):
@@ -164,8 +163,6 @@ class Lease:
 
 def _holder_record() -> dict:
     """Who holds the lease (pid and start time) and, for a batch stage, its run's process."""
-    from millpond.processes import identity
-
     try:
         run = json.loads(os.environ.get("MILLPOND_RUNNER") or "null")
     except ValueError:

@@ -13,13 +13,32 @@ twice leaves the same rows.
 
 from __future__ import annotations
 
-import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from millpond.engines import engine_for
+import ibis.expr.operations as ops
+
+from millpond.engines import described_table
 from millpond.errors import MillpondError
+from millpond.settings.tables import parse_contract
+from millpond.warehouse.audit import build_audit
+from millpond.warehouse.contracts import enforce_contract
+from millpond.warehouse.evolution import check_policy, rebuild
+from millpond.warehouse.incremental import apply_incremental, drop_stale_staging
+from millpond.warehouse.materialized import Materialized
+from millpond.warehouse.matview import refresh_materialized_view
+from millpond.warehouse.sql import (
+    TEMP_PREFIX,
+    drop_statement,
+    ensure_schema,
+    existing_kind,
+    quote,
+    run_in_transaction,
+    split_name,
+)
+from millpond.warehouse.staging import unstaged
+from millpond.warehouse.swap import swap_in_table
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -28,87 +47,8 @@ if TYPE_CHECKING:
     from millpond.settings.tables import Contract, TableSpec
     from millpond.warehouse.incremental import Incremental
 
-TEMP_PREFIX = "_mp_tmp_"
-
-
-@dataclass
-class Materialized:
-    """What a materialization built; its ``repr`` is what a notebook shows."""
-
-    name: str
-    kind: str
-    rows: int | None
-    schema: dict[str, str] = field(repr=False)
-    duration: float = field(repr=False)
-    new_rows: int | None = field(default=None, repr=False)
-    """For ``incremental``: the rows this build staged and applied (``None`` when built whole)."""
-    strategy: str | None = field(default=None, repr=False)
-    held: int | None = field(default=None, repr=False)
-    """Rows the ``quarantine`` schema policy held in ``quarantine.<table>`` (``None``: no such policy)."""
-    refresh: str | None = field(default=None, repr=False)
-    """For ``materialized_view``: ``up to date``, ``refreshed whole`` or ``refreshed incrementally``."""
-
-    def __repr__(self) -> str:
-        rows = "?" if self.rows is None else f"{self.rows:,}"
-        text = f"Materialized {self.name} ({self.kind}): {rows} rows, {len(self.schema)} columns"
-        if self.kind == "incremental":
-            text += ", built whole" if self.new_rows is None else f", {self.new_rows:,} new rows by {self.strategy}"
-        if self.refresh:
-            text += f", {self.refresh}" + (f" ({self.new_rows:,} new rows)" if self.new_rows is not None else "")
-        if self.held:
-            text += f", {self.held:,} rows held in quarantine"
-        return text
-
-    _repr_pretty_ = lambda self, p, cycle: p.text(repr(self))  # noqa: E731
-
-
-def split_name(name: str) -> tuple[str, str]:
-    """``"gold.fct_orders"`` to ``("gold", "fct_orders")``.
-
-    >>> split_name("gold.fct_orders")
-    ('gold', 'fct_orders')
-    """
-    parts = name.split(".")
-    if len(parts) != 2 or not all(p.isidentifier() for p in parts):
-        raise MillpondError(f"table name {name!r} must be of the form layer.table (e.g. gold.fct_orders)")
-    return parts[0], parts[1]
-
-
-def _quote(con: BaseBackend, *parts: str) -> str:
-    return engine_for(con).quote(*parts)
-
-
-def existing_kind(con: BaseBackend, schema: str, table: str) -> str | None:
-    """``"table"``, ``"view"`` or ``None`` for ``schema.table`` in the warehouse."""
-    return engine_for(con).existing_kind(schema, table)
-
-
-def _fetch(con: BaseBackend, sql: str) -> list[tuple]:
-    return engine_for(con).fetch(sql)
-
-
-def run_in_transaction(con: BaseBackend, statements: list[str], *, checks: list[tuple[str, str]] = (),
-                       failure=None) -> None:
-    """Run ``statements`` as one transaction (in order, where the engine has none).
-
-    ``checks`` are ``(count query, message)`` pairs run after the statements, before the
-    commit: a non-zero count rolls everything back and raises ``failure(messages)``
-    (each message formatted with its count).
-    """
-    def verify(fetch_count) -> None:
-        problems = [message.format(n) for sql, message in checks if (n := fetch_count(sql))]
-        if problems:
-            raise failure(problems) if failure else MillpondError("; ".join(problems))
-
-    engine_for(con).run_in_transaction(statements, verify if checks else None)
-
-
-def ensure_schema(con: BaseBackend, schema: str) -> None:
-    run_in_transaction(con, [f"CREATE SCHEMA IF NOT EXISTS {_quote(con, schema)}"])
-
-
-def _drop_statement(con: BaseBackend, kind: str, schema: str, table: str) -> str:
-    return engine_for(con).drop_statement(kind, schema, table)
+__all__ = ["TEMP_PREFIX", "BuildRequest", "KindOutcome", "Materialized", "existing_kind", "kinds", "materialize",
+           "register_kind", "split_name"]
 
 
 def materialize(con: BaseBackend, expr: ir.Table, name: str, kind: str = "table", *,
@@ -178,20 +118,15 @@ def materialize(con: BaseBackend, expr: ir.Table, name: str, kind: str = "table"
         spec.check_columns(name, list(expr.columns))
     started = time.perf_counter()
     ensure_schema(con, schema)
-    from millpond.settings.tables import parse_contract
-    from millpond.warehouse.contracts import enforce_contract
-    from millpond.warehouse.evolution import check_policy
 
     policy = check_policy(on_schema_change or (spec.on_schema_change if spec else None), name)
     contract = parse_contract(contract if contract is not None else (spec.contract if spec else None), name)
-    from millpond.warehouse.audit import build_audit
 
     verify = build_audit(con, name, volume=spec.volume_guard(name) if spec is not None else None, checks=audit,
                          contract_check=(lambda temp: enforce_contract(name, contract, temp)) if contract else None)
     outcome = builder(BuildRequest(con, expr, name, schema, table, incremental, full_refresh, policy, contract,
                                    run_id, verify, upstream_version, watermark))
     new_rows, held, refresh = outcome.new_rows, outcome.held, outcome.refresh
-    from millpond.engines import described_table
 
     built = described_table(con, table, schema)
     rows = int(built.count().execute())
@@ -201,59 +136,17 @@ def materialize(con: BaseBackend, expr: ir.Table, name: str, kind: str = "table"
                         held=held, refresh=refresh)
 
 
-def _swap_in_table(con: BaseBackend, expr: ir.Table, schema: str, table: str, *,
-                   verify: Callable[[ir.Table], None] | None = None,
-                   also: Callable[[ir.Table], list[str]] | None = None) -> None:
-    """Build ``expr`` under a temporary name, ``verify`` it (a contract), then swap it in with
-    one transaction that also runs the statements ``also(built)`` returns (e.g. filing
-    quarantined rows, a materialized view's state)."""
-    temp = f"{TEMP_PREFIX}{table}_{secrets.token_hex(4)}"
-    try:
-        from millpond.engines import create_table_as
-
-        built = create_table_as(con, temp, expr, schema)
-        if verify is not None:
-            verify(built)
-        old = existing_kind(con, schema, table)
-        from millpond.warehouse.versions import swap_statements  # drops the old table or keeps it as a version
-
-        statements = swap_statements(con, schema, table, temp, old)
-        run_in_transaction(con, [*statements, *(also(built) if also else [])])
-    except BaseException:
-        try:
-            run_in_transaction(con, [_drop_statement(con, "table", schema, temp)])
-        except Exception:  # noqa: S110 - the original error matters more
-            pass
-        raise
-
-
 def _replace_view(con: BaseBackend, expr: ir.Table, schema: str, table: str) -> None:
-    import ibis.expr.operations as ops
-
     if expr.op().find(ops.InMemoryTable):
         raise MillpondError(
             f"materialize {schema}.{table}: a view cannot be built over in-memory data; use kind='table'"
         )
-    from millpond.warehouse.staging import unstaged  # builds on this module
 
     query = unstaged(con.compile(expr))  # a view of tables a run publishes together reads the published ones
     old = existing_kind(con, schema, table)
-    statements = [_drop_statement(con, old, schema, table)] if old == "table" else []
-    statements.append(f"CREATE OR REPLACE VIEW {_quote(con, schema, table)} AS {query}")
+    statements = [drop_statement(con, old, schema, table)] if old == "table" else []
+    statements.append(f"CREATE OR REPLACE VIEW {quote(con, schema, table)} AS {query}")
     run_in_transaction(con, statements)
-
-
-def drop_leftover_temporaries(con: BaseBackend, schema: str) -> list[str]:
-    """Drop temporary tables a killed build left behind; returns their names."""
-    rows = _fetch(
-        con,
-        "SELECT table_name FROM information_schema.tables "
-        f"WHERE table_schema = '{schema}' AND table_name LIKE '{TEMP_PREFIX}%'",
-    )
-    names = [r[0] for r in rows]
-    if names:
-        run_in_transaction(con, [_drop_statement(con, "table", schema, n) for n in names])
-    return names
 
 
 # -- the kinds: one builder each, in a registry ---------------------------------------------
@@ -309,8 +202,6 @@ def kinds() -> tuple[str, ...]:
 
 
 def _build_table(r: BuildRequest) -> KindOutcome:
-    from millpond.warehouse.evolution import rebuild
-
     return KindOutcome(held=rebuild(r.con, r.expr, r.schema, r.table, r.policy, full_refresh=r.full_refresh,
                                     run_id=r.run_id, verify=r.verify))
 
@@ -323,12 +214,10 @@ def _build_view(r: BuildRequest) -> KindOutcome:
 
 
 def _build_incremental(r: BuildRequest) -> KindOutcome:
-    from millpond.warehouse.incremental import apply_incremental, drop_stale_staging
-
     r.incremental.validate(r.name, list(r.expr.columns))
     drop_stale_staging(r.con, r.schema, r.table)
     if r.full_refresh or existing_kind(r.con, r.schema, r.table) != "table":
-        _swap_in_table(r.con, r.expr, r.schema, r.table, verify=r.verify)
+        swap_in_table(r.con, r.expr, r.schema, r.table, verify=r.verify)
         return KindOutcome()
     new_rows, held = apply_incremental(r.con, r.expr, r.schema, r.table, r.incremental, on_schema_change=r.policy,
                                        contract=r.contract, run_id=r.run_id)
@@ -336,8 +225,6 @@ def _build_incremental(r: BuildRequest) -> KindOutcome:
 
 
 def _build_materialized_view(r: BuildRequest) -> KindOutcome:
-    from millpond.warehouse.matview import refresh_materialized_view
-
     new_rows, refresh = refresh_materialized_view(r.con, r.expr, r.schema, r.table, upstream_version=r.upstream_version,
                                                   watermark=r.watermark, contract=r.contract)
     return KindOutcome(new_rows=new_rows, refresh=refresh)

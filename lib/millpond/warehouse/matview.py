@@ -43,6 +43,11 @@ import ibis
 import ibis.expr.operations as ops
 
 from millpond.errors import MillpondError
+from millpond.warehouse.contracts import enforce_contract, key_checks_sql, violation_error
+from millpond.warehouse.evolution import sql_type
+from millpond.warehouse.incremental import drop_stale_staging, staging_name
+from millpond.warehouse.sql import existing_kind, fetch, quote, run_in_transaction
+from millpond.warehouse.swap import swap_in_table
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -162,9 +167,6 @@ def refresh_materialized_view(con: BaseBackend, expr: ir.Table, schema: str, tab
     >>> refresh_materialized_view(con, view, "main", "big", upstream_version=lambda name: "v2", watermark="id")
     (1, 'refreshed incrementally')
     """
-    from millpond.warehouse.contracts import enforce_contract
-    from millpond.warehouse.incremental import drop_stale_staging
-    from millpond.warehouse.materialize import _swap_in_table, existing_kind
 
     name = f"{schema}.{table}"
     if expr.op().find(ops.InMemoryTable):
@@ -194,7 +196,7 @@ def refresh_materialized_view(con: BaseBackend, expr: ir.Table, schema: str, tab
                 con, name, definition, versions, watermark, stats, rows, refreshes))
             return new, "refreshed incrementally"
     verify = (lambda temp: enforce_contract(name, contract, temp)) if contract else None  # noqa: E731
-    _swap_in_table(con, expr, schema, table, verify=verify, also=lambda built: _state_statements(
+    swap_in_table(con, expr, schema, table, verify=verify, also=lambda built: _state_statements(
         con, name, definition, versions, watermark, stats, _shape(built), refreshes))
     return None, "refreshed whole"
 
@@ -203,9 +205,6 @@ def _apply(con: BaseBackend, expr: ir.Table, plan: IncrementalRefresh, watermark
            schema: str, table: str, contract: Contract | None, state: Callable[[str], list[str]]) -> int:
     """Stage the rows past ``edge`` (rows) or the recomputed groups they touch (aggregate),
     check them, then delete the touched groups, insert and write the state in one transaction."""
-    from millpond.warehouse.contracts import enforce_contract, key_checks_sql, violation_error
-    from millpond.warehouse.incremental import staging_name
-    from millpond.warehouse.materialize import _quote, run_in_transaction
 
     target = con.table(table, database=schema)
     temps: list[str] = []
@@ -223,19 +222,19 @@ def _apply(con: BaseBackend, expr: ir.Table, plan: IncrementalRefresh, watermark
             rows = op.replace({op.parent: narrowed.op()}).to_expr()
             deleted = int(target.semi_join(touched, [target[o].identical_to(touched[o]) for o, _ in plan.groups])
                           .count().execute())
-            match = " AND ".join(f"s.{_quote(con, o)} IS NOT DISTINCT FROM t.{_quote(con, o)}" for o, _ in plan.groups)
-            statements.append(f"DELETE FROM {_quote(con, schema, table)} AS t WHERE EXISTS "
-                              f"(SELECT 1 FROM {_quote(con, schema, temps[-1])} AS s WHERE {match})")
+            match = " AND ".join(f"s.{quote(con, o)} IS NOT DISTINCT FROM t.{quote(con, o)}" for o, _ in plan.groups)
+            statements.append(f"DELETE FROM {quote(con, schema, table)} AS t WHERE EXISTS "
+                              f"(SELECT 1 FROM {quote(con, schema, temps[-1])} AS s WHERE {match})")
         else:
             rows = expr.filter(expr[watermark] > edge.cast(expr.schema()[watermark]))
         temps.append(staging_name(table))
         staged = con.create_table(temps[-1], rows, database=schema)
         enforce_contract(f"{schema}.{table}", contract, staged, check_key=False)
         count = int(staged.count().execute())
-        columns = ", ".join(_quote(con, c) for c in target.columns)
-        statements.append(f"INSERT INTO {_quote(con, schema, table)} ({columns}) "
-                          f"SELECT {columns} FROM {_quote(con, schema, temps[-1])}")
-        statements += [f"DROP TABLE {_quote(con, schema, t)}" for t in temps]
+        columns = ", ".join(quote(con, c) for c in target.columns)
+        statements.append(f"INSERT INTO {quote(con, schema, table)} ({columns}) "
+                          f"SELECT {columns} FROM {quote(con, schema, temps[-1])}")
+        statements += [f"DROP TABLE {quote(con, schema, t)}" for t in temps]
         statements += state(_shape_after(target, count - deleted))
         checks = key_checks_sql(con, contract, schema, table)
         run_in_transaction(con, statements, checks=checks,
@@ -245,7 +244,7 @@ def _apply(con: BaseBackend, expr: ir.Table, plan: IncrementalRefresh, watermark
     finally:
         if temps:
             try:
-                run_in_transaction(con, [f"DROP TABLE IF EXISTS {_quote(con, schema, t)}" for t in temps])
+                run_in_transaction(con, [f"DROP TABLE IF EXISTS {quote(con, schema, t)}" for t in temps])
             except Exception:  # noqa: S110 - the original error matters more
                 pass
 
@@ -285,33 +284,27 @@ def _upstream_stats(con: BaseBackend, plan: IncrementalRefresh) -> tuple[str | N
 
 
 def _ensure_state_table(con: BaseBackend) -> None:
-    from millpond.warehouse.evolution import _sql_type
-    from millpond.warehouse.materialize import _quote, run_in_transaction
-
-    columns = ", ".join(f"{_quote(con, c)} {_sql_type(con, ibis.dtype(t))}" for c, t in STATE_COLUMNS.items())
+    columns = ", ".join(f"{quote(con, c)} {sql_type(con, ibis.dtype(t))}" for c, t in STATE_COLUMNS.items())
     run_in_transaction(con, [
-        f"CREATE SCHEMA IF NOT EXISTS {_quote(con, STATE_SCHEMA)}",
-        f"CREATE TABLE IF NOT EXISTS {_quote(con, STATE_SCHEMA, STATE_TABLE)} ({columns})",
+        f"CREATE SCHEMA IF NOT EXISTS {quote(con, STATE_SCHEMA)}",
+        f"CREATE TABLE IF NOT EXISTS {quote(con, STATE_SCHEMA, STATE_TABLE)} ({columns})",
     ])
 
 
 def _read_state(con: BaseBackend, name: str) -> dict[str, Any] | None:
-    from millpond.warehouse.materialize import _fetch, _quote
-
-    if _fetch(con, "SELECT 1 FROM information_schema.tables "
+    if fetch(con, "SELECT 1 FROM information_schema.tables "
                    f"WHERE table_schema = '{STATE_SCHEMA}' AND table_name = '{STATE_TABLE}'") == []:
         return None
-    rows = _fetch(con, f"SELECT {', '.join(_quote(con, c) for c in STATE_COLUMNS)} "
-                       f"FROM {_quote(con, STATE_SCHEMA, STATE_TABLE)} WHERE name = {_literal(con, name)}")
+    rows = fetch(con, f"SELECT {', '.join(quote(con, c) for c in STATE_COLUMNS)} "
+                       f"FROM {quote(con, STATE_SCHEMA, STATE_TABLE)} WHERE name = {_literal(con, name)}")
     return dict(zip(STATE_COLUMNS, rows[0])) if rows else None
 
 
 def _state_statements(con: BaseBackend, name: str, definition: str, versions: dict[str, str] | None,
                       watermark: str | None, stats: tuple[str | None, int | None], shape: str,
                       refreshes: int) -> list[str]:
-    from millpond.warehouse.materialize import _quote
 
-    target = _quote(con, STATE_SCHEMA, STATE_TABLE)
+    target = quote(con, STATE_SCHEMA, STATE_TABLE)
     values = [name, definition, json.dumps(versions), watermark, stats[0], stats[1], shape, refreshes]
     return [
         f"DELETE FROM {target} WHERE name = {_literal(con, name)}",

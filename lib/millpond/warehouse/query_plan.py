@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from millpond.engines import engine_for
+
 if TYPE_CHECKING:
     import ibis.expr.types as ir
     from ibis.backends import BaseBackend
@@ -30,7 +32,6 @@ __all__ = ["query_plan", "show_query_plan"]
 
 def query_plan(con: BaseBackend, expr: ir.Table) -> str:
     """The plan of ``expr`` on ``con``, measured (``EXPLAIN ANALYZE``) where the engine can."""
-    from millpond.engines import engine_for
 
     return engine_for(con).query_plan(expr)
 
@@ -39,8 +40,6 @@ def show_query_plan(con: BaseBackend, expr: ir.Table, name: str) -> None:
     """Show the plan of the build of ``name`` as output of the running cell; a plan that
     cannot be had is said so (profiling never fails a stage)."""
     try:
-        from millpond.engines import engine_for
-
         engine = engine_for(con)
         text = engine.query_plan(expr)
         title = f"Query plan of {name} ({engine.name} {engine.plan_statement}, --profile)"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from millpond.engines import engine_for
 from millpond.engines.base import sql_literal  # noqa: F401 - re-exported for the readers of raw files
 
 if TYPE_CHECKING:
@@ -37,7 +38,6 @@ def read_files(con: BaseBackend, kind: str, paths: list[Path], options: dict[str
     """
     if kind == "csv":
         options = {"all_varchar": True, "header": True, **options}
-    from millpond.engines import engine_for
 
     return engine_for(con).read_files(kind, paths, options, lambda: _arrow(kind, paths))
 

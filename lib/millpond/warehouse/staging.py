@@ -30,16 +30,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from millpond.errors import MillpondError
-from millpond.warehouse.materialize import (
-    Materialized,
-    _drop_statement,
-    _fetch,
-    _quote,
+from millpond.warehouse.materialized import Materialized
+from millpond.warehouse.sql import (
+    drop_statement,
     ensure_schema,
     existing_kind,
+    fetch,
+    quote,
     run_in_transaction,
     split_name,
 )
+from millpond.warehouse.versions import KEEPING, Keeping, latest_version, record_version, swap_statements
 
 if TYPE_CHECKING:
     from ibis.backends import BaseBackend
@@ -88,9 +89,9 @@ def start_staged(con: BaseBackend, name: str, run_id: str) -> str:
     staged = staged_name(name, run_id)
     schema, table = split_name(name)
     ensure_schema(con, schema)
-    statements = [_drop_statement(con, "table", *split_name(staged))]
+    statements = [drop_statement(con, "table", *split_name(staged))]
     if existing_kind(con, schema, table) == "table":
-        statements.append(f"CREATE TABLE {_quote(con, *split_name(staged))} AS SELECT * FROM {_quote(con, schema, table)}")
+        statements.append(f"CREATE TABLE {quote(con, *split_name(staged))} AS SELECT * FROM {quote(con, schema, table)}")
     run_in_transaction(con, statements)
     return staged
 
@@ -100,11 +101,11 @@ def drop_staged(con: BaseBackend, schemas: list[str], *, keep_run: str | None = 
     keep = f"{PENDING_PREFIX}{run_token(keep_run)}_" if keep_run else None
     dropped = []
     for schema in dict.fromkeys(schemas):
-        rows = _fetch(con, "SELECT table_name FROM information_schema.tables "
+        rows = fetch(con, "SELECT table_name FROM information_schema.tables "
                            f"WHERE table_schema = '{schema}' AND table_name LIKE '{PENDING_PREFIX}%'")
         names = [r[0] for r in rows if _STAGED.match(r[0]) and not (keep and r[0].startswith(keep))]
         if names:
-            run_in_transaction(con, [_drop_statement(con, "table", schema, n) for n in names])
+            run_in_transaction(con, [drop_statement(con, "table", schema, n) for n in names])
             dropped += [f"{schema}.{n}" for n in names]
     return dropped
 
@@ -131,7 +132,6 @@ def publish_staged(con: BaseBackend, store: MetadataStore, builds: list[StagedBu
 
     Raises whatever the engine raises when a statement fails; then nothing was swapped.
     """
-    from millpond.warehouse.versions import _KEEPING, Keeping, latest_version, record_version, swap_statements
 
     plans: dict[str, Keeping] = {}
     statements: list[str] = []
@@ -143,11 +143,11 @@ def publish_staged(con: BaseBackend, store: MetadataStore, builds: list[StagedBu
         plans[build.name] = Keeping(target=(schema, table), keep=build.retain >= 2 and live,
                                     version=latest.version if live else None,
                                     previous_hash=latest.content_hash if live else None)
-        token = _KEEPING.set(plans[build.name])  # the swap keeps the replaced table as a version
+        token = KEEPING.set(plans[build.name])  # the swap keeps the replaced table as a version
         try:
             statements += swap_statements(con, schema, table, split_name(build.staged)[1], old)
         finally:
-            _KEEPING.reset(token)
+            KEEPING.reset(token)
     run_in_transaction(con, statements)
     return [record_version(con, store, Materialized(b.name, b.kind, b.rows, b.schema, 0.0), plans[b.name],
                            retain=b.retain, run_id=run_id, stage=b.stage, unique_key=b.unique_key, note=note)

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from millpond.errors import MillpondError
+from millpond.warehouse.versions import find_version, version_table
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -113,7 +114,6 @@ def diff_versions(con: BaseBackend, store: MetadataStore, name: str, old: int, n
                   key: list[str] | None = None, limit: int = 5) -> TableDiff:
     """:func:`diff_tables` of versions ``old`` and ``new`` of ``name``; the key defaults to
     the ``unique_key`` recorded with the newer version (an incremental table's)."""
-    from millpond.warehouse.versions import find_version, version_table
 
     if key is None:
         key = find_version(store, name, new).unique_key or find_version(store, name, old).unique_key

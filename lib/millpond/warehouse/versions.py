@@ -34,23 +34,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from millpond.engines import engine_for
+from millpond.engines import described_table, engine_for
 from millpond.errors import MillpondError
-from millpond.warehouse.materialize import (
-    _drop_statement,
-    _fetch,
-    _quote,
-    existing_kind,
-    run_in_transaction,
-    split_name,
-)
+from millpond.store.metadata import TableVersion
+from millpond.warehouse.sql import drop_statement, existing_kind, fetch, quote, run_in_transaction, split_name
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
     from ibis.backends import BaseBackend
 
-    from millpond.store.metadata import MetadataStore, TableVersion
-    from millpond.warehouse.materialize import Materialized
+    from millpond.store.metadata import MetadataStore
+    from millpond.warehouse.materialized import Materialized
 
 VERSIONED_KINDS = ("table", "incremental")
 
@@ -75,7 +69,7 @@ class Keeping:
     """The live table was replaced (dropped, or changed in place) without keeping its rows."""
 
 
-_KEEPING: contextvars.ContextVar[Keeping | None] = contextvars.ContextVar("millpond_keeping", default=None)
+KEEPING: contextvars.ContextVar[Keeping | None] = contextvars.ContextVar("millpond_keeping", default=None)
 
 
 # -- where snapshots live and how a table is hashed ------------------------------------
@@ -107,9 +101,7 @@ def content_hash(con: BaseBackend, schema: str, table: str) -> str:
     True
     """
     sql = engine_for(con).content_hash_sql(schema, table)
-    count, total = _fetch(con, sql)[0]
-    from millpond.engines import described_table
-
+    count, total = fetch(con, sql)[0]
     types = [[c, str(t)] for c, t in described_table(con, table, schema).schema().items()]
     return hashlib.sha256(json.dumps([count, str(total), types]).encode()).hexdigest()[:32]
 
@@ -122,9 +114,9 @@ def swap_statements(con: BaseBackend, schema: str, table: str, temp: str, old: s
     snapshot while a build that keeps versions is active (:func:`keeping_versions`); on
     PostgreSQL the views reading it are recreated on the new table.
     """
-    plan = _KEEPING.get()
+    plan = KEEPING.get()
     plan = plan if plan is not None and plan.target == (schema, table) else None
-    move_in = f"ALTER TABLE {_quote(con, schema, temp)} RENAME TO {_quote(con, table)}"
+    move_in = f"ALTER TABLE {quote(con, schema, temp)} RENAME TO {quote(con, table)}"
     if plan is not None:
         plan.content_hash = content_hash(con, schema, temp)
     if old is None:
@@ -135,15 +127,15 @@ def swap_statements(con: BaseBackend, schema: str, table: str, temp: str, old: s
         plan.unchanged = old == "table" and plan.previous_hash is not None and plan.content_hash == plan.previous_hash
         plan.replaced = not keep and not plan.unchanged
     if not keep:
-        return [_drop_statement(con, old, schema, table), move_in, *engine_for(con).recreate_views(views)]
+        return [drop_statement(con, old, schema, table), move_in, *engine_for(con).recreate_views(views)]
     snap_schema, snap = snapshot_location(con, schema, table, plan.version)
     plan.snapshot = f"{snap_schema}.{snap}"
-    statements = [f"DROP VIEW IF EXISTS {_quote(con, s, n)} CASCADE" for s, n, kind, _ in views if kind == "v"]
-    statements += [f"DROP MATERIALIZED VIEW IF EXISTS {_quote(con, s, n)} CASCADE" for s, n, kind, _ in views if kind == "m"]
-    statements.append(f"ALTER TABLE {_quote(con, schema, table)} RENAME TO {_quote(con, snap)}")
+    statements = [f"DROP VIEW IF EXISTS {quote(con, s, n)} CASCADE" for s, n, kind, _ in views if kind == "v"]
+    statements += [f"DROP MATERIALIZED VIEW IF EXISTS {quote(con, s, n)} CASCADE" for s, n, kind, _ in views if kind == "m"]
+    statements.append(f"ALTER TABLE {quote(con, schema, table)} RENAME TO {quote(con, snap)}")
     if snap_schema != schema:
-        statements += [f"CREATE SCHEMA IF NOT EXISTS {_quote(con, snap_schema)}",
-                       f"ALTER TABLE {_quote(con, schema, snap)} SET SCHEMA {_quote(con, snap_schema)}"]
+        statements += [f"CREATE SCHEMA IF NOT EXISTS {quote(con, snap_schema)}",
+                       f"ALTER TABLE {quote(con, schema, snap)} SET SCHEMA {quote(con, snap_schema)}"]
     return [*statements, move_in, *engine_for(con).recreate_views(views)]
 
 
@@ -167,9 +159,9 @@ def keeping_versions(con: BaseBackend, store: MetadataStore, name: str, kind: st
     copied = None
     if kind == "incremental" and plan.keep and not full_refresh:
         copied = snapshot_location(con, schema, table, plan.version)
-        run_in_transaction(con, [f"CREATE SCHEMA IF NOT EXISTS {_quote(con, copied[0])}",
-                                 f"CREATE TABLE {_quote(con, *copied)} AS SELECT * FROM {_quote(con, schema, table)}"])
-    token = _KEEPING.set(plan)
+        run_in_transaction(con, [f"CREATE SCHEMA IF NOT EXISTS {quote(con, copied[0])}",
+                                 f"CREATE TABLE {quote(con, *copied)} AS SELECT * FROM {quote(con, schema, table)}"])
+    token = KEEPING.set(plan)
     try:
         yield plan
     except BaseException:
@@ -177,7 +169,7 @@ def keeping_versions(con: BaseBackend, store: MetadataStore, name: str, kind: st
             _drop_quietly(con, *copied)
         raise
     finally:
-        _KEEPING.reset(token)
+        KEEPING.reset(token)
     if plan.content_hash is None:  # changed in place (incremental): hash the result
         plan.content_hash = content_hash(con, schema, table)
         plan.unchanged = plan.previous_hash is not None and plan.content_hash == plan.previous_hash
@@ -191,7 +183,7 @@ def keeping_versions(con: BaseBackend, store: MetadataStore, name: str, kind: st
 
 def _drop_quietly(con: BaseBackend, schema: str, table: str) -> None:
     try:
-        run_in_transaction(con, [f"DROP TABLE IF EXISTS {_quote(con, schema, table)}"])
+        run_in_transaction(con, [f"DROP TABLE IF EXISTS {quote(con, schema, table)}"])
     except Exception:  # noqa: S110 - the original error matters more; pruning sweeps orphans
         pass
 
@@ -209,8 +201,6 @@ def record_version(con: BaseBackend, store: MetadataStore, result: Materialized,
 
     A view replacing a table ends the table's versions held by the live table.
     """
-    from millpond.store.metadata import TableVersion
-
     if plan is None:
         latest = latest_version(store, result.name)
         if latest is not None and latest.location == result.name:
@@ -241,11 +231,11 @@ def prune(con: BaseBackend, store: MetadataStore, name: str, retain: int) -> lis
     used = {v.location for v in versions if v.version > cutoff and v.location is not None}
     schema, table = split_name(name)
     snap_schema, pattern = _snapshot_pattern(con, schema, table)
-    present = _fetch(con, "SELECT table_name FROM information_schema.tables "
+    present = fetch(con, "SELECT table_name FROM information_schema.tables "
                           f"WHERE table_schema = '{snap_schema}' AND table_type LIKE '%TABLE%'")
     unused = [n for (n,) in present if pattern.fullmatch(n) and f"{snap_schema}.{n}" not in used]
     if unused:
-        run_in_transaction(con, [f"DROP TABLE IF EXISTS {_quote(con, snap_schema, n)}" for n in unused])
+        run_in_transaction(con, [f"DROP TABLE IF EXISTS {quote(con, snap_schema, n)}" for n in unused])
     return [v.version for v in expiring]
 
 
@@ -301,26 +291,4 @@ def version_table(con: BaseBackend, store: MetadataStore, name: str, version: in
     schema, table = found.location.split(".", 1)
     if existing_kind(con, schema, table) != "table":
         raise MillpondError(f"{name} version {found.version}: its rows ({found.location}) are missing from the warehouse")
-    from millpond.engines import described_table
-
     return described_table(con, table, schema)
-
-
-def rollback(con: BaseBackend, store: MetadataStore, name: str, version: int, *, retain: int,
-             run_id: str | None = None) -> TableVersion:
-    """Restore ``version`` of ``name`` as its new latest version, through the atomic swap
-    (like Delta's ``RESTORE``); the version rolled back from stays kept as usual."""
-    from millpond.store.metadata import Materialization
-    from millpond.warehouse.materialize import materialize
-
-    source = find_version(store, name, version)
-    old = version_table(con, store, name, version)
-    with keeping_versions(con, store, name, "table", retain=max(retain, 2)) as plan:
-        result = materialize(con, old.select(*source.schema), name, "table")
-    recorded = record_version(con, store, result, plan, retain=retain, run_id=run_id, stage="rollback",
-                              unique_key=source.unique_key, note=f"rollback to version {version}")
-    store.record_materialization(Materialization(
-        table_name=name, kind="table", rows=result.rows, schema=result.schema, duration=result.duration,
-        fingerprint=f"rollback:{version}:{plan.content_hash}", run_id=run_id, stage="rollback", built_at=time.time(),
-    ))
-    return recorded

@@ -15,7 +15,8 @@ from millpond.pipeline.tables import declared_table_spec
 from millpond.settings.tables import ColumnDoc, TableSpec
 from millpond.store.metadata import Materialization, MetadataStore
 from millpond.warehouse.incremental import Incremental
-from millpond.warehouse.materialize import TEMP_PREFIX, materialize
+from millpond.warehouse.materialize import materialize
+from millpond.warehouse.sql import TEMP_PREFIX
 from millpond.workspace import Workspace
 from support.workspaces import write_notebook
 

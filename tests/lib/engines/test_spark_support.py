@@ -15,7 +15,8 @@ from millpond.cli import main
 from millpond.engines.spark_support import catalog_tables, fetch, run_statements
 from millpond.errors import MillpondError
 from millpond.warehouse.incremental import Incremental
-from millpond.warehouse.materialize import existing_kind, materialize
+from millpond.warehouse.materialize import materialize
+from millpond.warehouse.sql import existing_kind
 from millpond.warehouse.versions import content_hash
 from support.spark import spark_connection
 

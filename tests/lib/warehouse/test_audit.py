@@ -9,7 +9,8 @@ from millpond.errors import MillpondError
 from millpond.settings.tables import TableSpec
 from millpond.warehouse.audit import checks_audit
 from millpond.warehouse.incremental import Incremental
-from millpond.warehouse.materialize import TEMP_PREFIX, materialize
+from millpond.warehouse.materialize import materialize
+from millpond.warehouse.sql import TEMP_PREFIX
 
 TYPES = {"id": "int64", "v": "string"}
 

@@ -8,7 +8,8 @@ import pytest
 from millpond.errors import MillpondError
 from millpond.settings.tables import TableSpec, parse_contract
 from millpond.warehouse.incremental import Incremental
-from millpond.warehouse.materialize import TEMP_PREFIX, materialize
+from millpond.warehouse.materialize import materialize
+from millpond.warehouse.sql import TEMP_PREFIX
 
 CONTRACT = {"columns": {"id": "int64", "v": "string"}, "not_null": ["v"], "primary_key": ["id"]}
 TYPES = {"id": "int64", "v": "string"}

@@ -34,19 +34,21 @@ MATVIEW_CHILD = PAUSING_TRANSACTION + textwrap.dedent(
     """
     import json, sys
     import ibis
-    import millpond.warehouse.materialize as materialize_module
-    from millpond.warehouse.materialize import _fetch, materialize, run_in_transaction
+    import millpond.warehouse.matview as matview_module
+    import millpond.warehouse.swap as swap_module
+    from millpond.warehouse.sql import fetch, run_in_transaction
+    from millpond.warehouse.materialize import materialize
 
     engine, target, rows, slow, shape = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "slow", sys.argv[5]
     con = ibis.duckdb.connect(target) if engine == "duckdb" else ibis.postgres.connect(**json.loads(target))
     # the upstream only gains rows: ids from its end up to rows - 1
     run_in_transaction(con, ["CREATE SCHEMA IF NOT EXISTS silver",
                              "CREATE TABLE IF NOT EXISTS silver.events (id BIGINT, shop BIGINT, amount BIGINT)"])
-    start = _fetch(con, "SELECT coalesce(max(id) + 1, 0) FROM silver.events")[0][0]
+    start = fetch(con, "SELECT coalesce(max(id) + 1, 0) FROM silver.events")[0][0]
     run_in_transaction(con, ["INSERT INTO silver.events SELECT g, CAST(floor(g / 10.0) AS BIGINT), g % 7 "
                              f"FROM generate_series({start}, {rows - 1}) AS t(g)"])
     if slow:
-        materialize_module.run_in_transaction = pausing_transaction
+        matview_module.run_in_transaction = swap_module.run_in_transaction = pausing_transaction
     events = con.table("events", database="silver")
     kept = events.filter(events.amount % 3 != 0)
     expr, watermark = {

@@ -10,7 +10,8 @@ import pytest
 from millpond.errors import MillpondError
 from millpond.warehouse.evolution import compare_schemas, widens
 from millpond.warehouse.incremental import Incremental
-from millpond.warehouse.materialize import TEMP_PREFIX, materialize
+from millpond.warehouse.materialize import materialize
+from millpond.warehouse.sql import TEMP_PREFIX
 
 DAY = dt.date(2024, 1, 5)
 

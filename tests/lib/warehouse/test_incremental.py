@@ -9,7 +9,9 @@ import pytest
 
 from millpond.errors import MillpondError
 from millpond.warehouse.incremental import Incremental
-from millpond.warehouse.materialize import TEMP_PREFIX, materialize
+from millpond.warehouse.incremental_strategies import IncrementalStrategy, register_strategy, strategies
+from millpond.warehouse.materialize import materialize
+from millpond.warehouse.sql import TEMP_PREFIX, quote
 
 D = {d: dt.date(2024, 1, d) for d in range(1, 32)}  # D[5] is 2024-01-05
 
@@ -159,3 +161,50 @@ def test_merge_refuses_null_or_repeated_keys_and_leaves_the_table(con):
 def test_a_strategy_without_what_it_needs_is_a_user_error(con, spec, message):
     with pytest.raises(MillpondError, match=message):
         build(con, {"id": [1]}, **spec)
+
+
+class _KeepNewest(IncrementalStrategy):
+    """A strategy as a user would add one: keep only the rows of the newest day, dropping the rest."""
+
+    name = "keep_newest"
+
+    def problem(self, spec):
+        return None if spec.watermark else "keep_newest needs watermark="
+
+    def rows(self, step):
+        newest = step.expr[step.spec.watermark].max()
+        return step.expr.filter(step.expr[step.spec.watermark] == newest)
+
+    def replaces(self, step, staged_name, staged):
+        step.statements.append(f"DELETE FROM {quote(step.con, step.schema, step.table)}")
+
+
+@pytest.fixture
+def keep_newest():
+    register_strategy(_KeepNewest())
+    yield
+    from millpond.warehouse import incremental_strategies
+
+    incremental_strategies._STRATEGIES.pop("keep_newest")
+
+
+def test_a_registered_strategy_gets_the_staging_the_contract_and_the_atomic_commit(con, keep_newest):
+    assert "keep_newest" in strategies()
+    build(con, {"id": [1, 2], "day": [D[1], D[2]]}, strategy="append", watermark="day")
+    built = build(con, {"id": [3, 4, 5], "day": [D[3], D[4], D[4]]}, strategy="keep_newest", watermark="day")
+    assert built.new_rows == 2 and rows(con) == [(4, D[4]), (5, D[4])]
+    assert leftovers(con) == []
+    with pytest.raises(MillpondError, match="keep_newest needs watermark="):
+        build(con, {"id": [6]}, strategy="keep_newest")
+    with pytest.raises(MillpondError, match="primary_key|unique"):  # the contract's key, checked before the commit
+        materialize(con, ibis.memtable({"id": [4, 4], "day": [D[5], D[5]]}), "gold.t", kind="incremental",
+                    incremental=Incremental.of("keep_newest", watermark="day"), contract={"primary_key": ["id"]})
+    assert rows(con) == [(4, D[4]), (5, D[4])] and leftovers(con) == []
+
+
+def test_the_declarable_strategies_are_the_registered_ones():
+    from typing import get_args
+
+    from millpond.settings.tables import Strategy
+
+    assert set(get_args(Strategy)) == set(strategies())

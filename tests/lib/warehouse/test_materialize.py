@@ -8,7 +8,8 @@ import ibis
 import pytest
 
 from millpond.errors import MillpondError
-from millpond.warehouse.materialize import TEMP_PREFIX, existing_kind, materialize
+from millpond.warehouse.materialize import materialize
+from millpond.warehouse.sql import TEMP_PREFIX, existing_kind
 
 
 def numbers(n: int) -> ibis.Table:
@@ -107,9 +108,10 @@ def test_a_new_kind_is_one_builder_and_one_registry_line():
     """Issue 20.2: materialization kinds are strategies in a registry; a new one gets the same
     audit (here a contract) before its swap as the built-in kinds."""
     from millpond.warehouse import materialize as kinds_module
+    from millpond.warehouse.swap import swap_in_table
 
     def build_copy(request):
-        kinds_module._swap_in_table(request.con, request.expr, request.schema, request.table, verify=request.verify)
+        swap_in_table(request.con, request.expr, request.schema, request.table, verify=request.verify)
         return kinds_module.KindOutcome()
 
     con = ibis.duckdb.connect()

@@ -10,7 +10,8 @@ import pytest
 from millpond.errors import MillpondError
 from millpond.store.metadata import Materialization, MetadataStore
 from millpond.warehouse.incremental import Incremental
-from millpond.warehouse.materialize import TEMP_PREFIX, materialize
+from millpond.warehouse.materialize import materialize
+from millpond.warehouse.sql import TEMP_PREFIX
 
 
 class Warehouse:

@@ -16,13 +16,9 @@ from millpond.errors import MillpondError
 from millpond.store.metadata import MetadataStore
 from millpond.warehouse.incremental import Incremental
 from millpond.warehouse.materialize import materialize
+from millpond.warehouse.rollback import rollback
 from millpond.warehouse.version_diff import diff_versions
-from millpond.warehouse.versions import (
-    keeping_versions,
-    record_version,
-    rollback,
-    version_table,
-)
+from millpond.warehouse.versions import keeping_versions, record_version, version_table
 
 
 @pytest.fixture
