@@ -46,6 +46,14 @@ def test_ruff_finds_nothing():
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
 
 
+def test_the_public_api_type_checks(tmp_path):
+    """Issue 20.6: mypy over the library's public API ([tool.mypy] files in pyproject.toml)."""
+    done = subprocess.run([str(Path(sys.executable).parent / "mypy"), "--cache-dir", str(tmp_path)],
+                          cwd=REPOSITORY, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert done.stdout.startswith("Success: no issues found")
+
+
 def test_only_the_engine_layer_branches_on_a_backend():
     found = [f"{path.relative_to(REPOSITORY)}:{number}" for path in LIBRARY.rglob("*.py")
              if "engines" not in path.relative_to(LIBRARY).parts

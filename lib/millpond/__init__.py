@@ -19,7 +19,7 @@ import sys as _sys
 # (jupyter-events pulls it in); it compiles a grammar at import and costs seconds
 # on every process that touches nbformat. Nothing here validates IRI formats, so
 # tell Python it is absent unless someone imported it already.
-_sys.modules.setdefault("rfc3987_syntax", None)
+_sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]  # None: "not installed"
 
 __version__ = "0.1.0"
 

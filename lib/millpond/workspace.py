@@ -11,6 +11,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -52,6 +53,7 @@ class Workspace:
             raise MillpondError(f"{spec_path}: no {WORKSPACE_FILE} here; is this a millpond workspace?")
         data, lines = load_yaml(spec_path, WORKSPACE_FILE)
         self.lines = lines  # the line of each field of millpond.yml, for errors found later
+        self._project: Any = None  # its Project, made once by millpond.project.project_of
         try:
             self.spec = WorkspaceSpec.model_validate(data or {})
         except ValidationError as exc:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from millpond.catalog.entry import Catalog, CatalogEntry, ColumnEntry, QualityStatus
 from millpond.catalog.lake_copies import lake_copies
 from millpond.catalog.products import product_status
+from millpond.catalog.sizes import warehouse_sizes
 from millpond.catalog.times import utc_from_timestamp
 from millpond.project import project_of
 from millpond.settings.tables import TableSpec
@@ -175,6 +176,4 @@ def _lake(workspace: Workspace):
 
 
 def _sizes(workspace: Workspace, names: list[str]) -> dict[str, int]:
-    from millpond.catalog.sizes import warehouse_sizes
-
     return warehouse_sizes(workspace, names)

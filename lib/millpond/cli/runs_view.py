@@ -12,6 +12,7 @@ from rich.table import Table
 from millpond.errors import MillpondError
 from millpond.run.runner import open_store
 from millpond.secrets import Redactor
+from millpond.warehouse.connect import Warehouse
 from millpond.workspace import Workspace
 
 
@@ -116,7 +117,6 @@ def show_checks(workspace: Workspace, *, table: str | None, failing: bool, as_js
 def show_quarantine(workspace: Workspace, table: str, *, limit: int = 10) -> None:
     """``millpond quarantine TABLE``: what is held, why, from which run, and a few rows."""
     from millpond.quality.quarantine import quarantine_name
-    from millpond.warehouse.connect import Warehouse
 
     name = quarantine_name(table)
     warehouse = Warehouse(workspace, "millpond quarantine")

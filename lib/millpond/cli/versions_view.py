@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from millpond.errors import MillpondError
+from millpond.warehouse.compact import compact_workspace
+from millpond.warehouse.connect import Warehouse
 from millpond.warehouse.sql import split_name
 
 if TYPE_CHECKING:
@@ -30,8 +32,6 @@ def _store(workspace: Workspace) -> MetadataStore:
 
 @contextmanager
 def _warehouse(workspace: Workspace, holder: str) -> Iterator[BaseBackend]:
-    from millpond.warehouse.connect import Warehouse
-
     warehouse = Warehouse(workspace, holder)
     try:
         yield warehouse.hold()
@@ -118,8 +118,6 @@ def run_rollback(workspace: Workspace, name: str, version: int) -> str:
 
 def run_compact(workspace: Workspace, *, if_wasteful: bool = False) -> str:
     """Compact the warehouse; returns the line to print."""
-    from millpond.warehouse.compact import compact_workspace
-
     waste, done = compact_workspace(workspace, if_wasteful=if_wasteful)
     if done is None and waste.free_bytes == 0 and waste.unit == "bytes":
         return f"warehouse not compacted: it has no free space ({waste})"

@@ -79,7 +79,7 @@ def with_unknown_member(
     reserved = unknown_key_for(schema[key], key) if unknown_key is None else unknown_key
     if key in defaults:
         raise MillpondError(f"with_unknown_member: set the key {key!r} with unknown_key=, not in defaults")
-    values = {}
+    values: dict[str, Any] = {}
     for name, dtype in schema.items():
         if name == key:
             values[name] = reserved

@@ -43,7 +43,7 @@ def tables_outside_needs(pipeline: Any, stage: str) -> dict[str, str]:
     return {table: producer for table, producer in producers(pipeline).items() if producer not in allowed}
 
 
-def refusal(stage: str, table: str, producer: str) -> str:
+def refusal(stage: str | None, table: str, producer: str) -> str:
     """The one line that refuses a read outside ``needs``."""
     return (f"stage {stage} reads {table}, which stage {producer} builds, but does not need {producer}: "
             f"add `needs: [{producer}]` to stage {stage}")

@@ -161,6 +161,17 @@ class AcceptedValuesArguments(CheckArguments):
 Bound = int | float | datetime.datetime | datetime.date
 
 
+def _comparable(value: Bound) -> Any:
+    """A bound as what compares with the other bound (a date as its midnight).
+
+    >>> _comparable(datetime.date(2024, 1, 2)) < _comparable(datetime.datetime(2024, 1, 2, 6))
+    True
+    """
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return datetime.datetime.combine(value, datetime.time())
+    return value
+
+
 class BetweenArguments(CheckArguments):
     example: ClassVar[str] = "{column: net_amount, min: 0, max: 1000}"
 
@@ -173,8 +184,14 @@ class BetweenArguments(CheckArguments):
     def _bounds(self) -> BetweenArguments:
         if self.min is None and self.max is None:
             raise ValueError("between needs min, max or both")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min {self.min} is greater than max {self.max}")
+        if self.min is not None and self.max is not None:
+            try:
+                backwards = _comparable(self.min) > _comparable(self.max)
+            except TypeError:
+                raise ValueError(f"min {self.min} and max {self.max} cannot be compared: give two numbers, "
+                                 "two dates or two times (both with a time zone or both without)") from None
+            if backwards:
+                raise ValueError(f"min {self.min} is greater than max {self.max}")
         return self
 
     def default_names(self) -> list[str]:
@@ -268,7 +285,7 @@ class RowCountArguments(CheckArguments):
 
     def default_names(self) -> list[str]:
         if self.max is None:
-            return [f"has at least {_rows(self.min)}"]
+            return [f"has at least {_rows(self.min or 0)}"]
         if self.min is None:
             return [f"has at most {_rows(self.max)}"]
         return [f"has {self.min} to {_rows(self.max)}"]

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from millpond.engines import engine_class
+from millpond.warehouse.connect import connect
 from millpond.warehouse.lease import Lease
 from millpond.warehouse.sql import fetch
 from millpond.workspace import Workspace
@@ -45,7 +46,6 @@ def existing_tables(workspace: Workspace) -> set[str]:
             tables = engine.file_tables(db_file)
         _write_atomically(cache, json.dumps({"signature": signature, "tables": sorted(tables)}))
         return tables
-    from millpond.warehouse.connect import connect
 
     con = connect(workspace)
     try:

@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from millpond.kernels.forkserver import call_forked
+from millpond.warehouse.connect import Warehouse
 
 if TYPE_CHECKING:
     from millpond.run.runner import Runner
@@ -56,7 +57,6 @@ def publish_run(root: str, pipeline: str, group: list[str], tables: dict[str, di
     ``tables`` declarations the run loaded, and sweep what killed runs left; lines for the
     console (JSON, for :func:`~millpond.kernels.forkserver.call_forked`)."""
     from millpond.project import project_of
-    from millpond.warehouse.connect import Warehouse
     from millpond.warehouse.staging import StagedBuild, drop_staged, publish_staged
     from millpond.workspace import Workspace
 
@@ -106,7 +106,6 @@ def discard_run(root: str, pipeline: str, group: list[str], tables: dict[str, di
     """Drop ``run_id``'s staged tables of ``group`` (it failed): the group stays as it was;
     lines for the console."""
     from millpond.project import project_of
-    from millpond.warehouse.connect import Warehouse
     from millpond.warehouse.staging import drop_staged
     from millpond.workspace import Workspace
 

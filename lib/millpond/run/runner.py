@@ -27,10 +27,13 @@ from millpond.run.decisions import BLOCKING, RunResult, StageDecisions
 from millpond.run.execute import StageJob, kernel_env, run_with_retries, stage_declarations
 from millpond.run.lease_watch import LeaseWatch
 from millpond.run.lock import RunLock
+from millpond.run.monitoring import run_stage_monitors
 from millpond.run.progress import PlainReporter
 from millpond.run.publish_together import finish_publishing
 from millpond.secrets import remember_declared
+from millpond.stage_api.checks import ChecksOutcome, run_stage_checks, stage_as_yaml
 from millpond.store.metadata import FINISHED_OK, MetadataStore, new_run_id
+from millpond.warehouse.compact import compact_after_run
 from millpond.workspace import Workspace
 
 
@@ -200,8 +203,6 @@ class Runner(StageDecisions):
     def _compact_if_wasteful(self) -> None:
         """Compact the warehouse file when its waste passes ``compaction:`` (every stage's kernel
         has ended, so the lease is free); one line in the run output when it did."""
-        from millpond.warehouse.compact import compact_after_run
-
         line = compact_after_run(self.workspace)
         if line:
             getattr(self.reporter, "_say", print)(line)
@@ -331,8 +332,6 @@ class Runner(StageDecisions):
                              attempts=outcome.attempts, **files)
                 return
         if self.workspace.spec.quality.monitors.enabled and stage.produces:
-            from millpond.run.monitoring import run_stage_monitors
-
             watched = run_stage_monitors(self.workspace, stage, run_id, self.store).summary()
             detail = "; ".join(part for part in (detail, watched) if part) or None
         warned = [f"warning: {w}" for w in self.store.stage_warnings(run_id).get(name, [])]  # ctx.warn
@@ -343,8 +342,6 @@ class Runner(StageDecisions):
     def _checks(self, stage, run_id: str):
         """Run ``stage``'s declared checks: on the warm engine in a child of the fork server (which
         has Ibis and DuckDB loaded), so the runner never imports them; else here."""
-        from millpond.stage_api.checks import ChecksOutcome, run_stage_checks, stage_as_yaml
-
         if self._engine() == "warm":
             try:
                 found = call_forked("millpond.stage_api.checks:stage_checks_in_child", {

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 from millpond.engines import engine_class
 from millpond.errors import MillpondError
 from millpond.secrets import redact
-from millpond.warehouse.compile_cache import CompiledSqlCache, cache_compiles
 from millpond.warehouse.lease import Lease
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ibis.backends import BaseBackend
 
     from millpond.workspace import Workspace
@@ -57,6 +58,7 @@ def connect(workspace: Workspace) -> BaseBackend:
 def _with_compile_cache(backend: BaseBackend, workspace: Workspace) -> BaseBackend:
     """``backend``, compiling through the workspace's cache of compiled SQL
     (:mod:`millpond.warehouse.compile_cache`)."""
+    from millpond.warehouse.compile_cache import CompiledSqlCache, cache_compiles  # Ibis: off the catalog's path
 
     cache_compiles(backend, CompiledSqlCache(workspace.meta_dir / COMPILED_SQL_FILE))
     return backend
@@ -77,7 +79,8 @@ class Warehouse:
         """The lease of the warehouse file (``None`` on a server, which needs none)."""
         self._backend: BaseBackend | None = None
         self._connected = False
-        self.on_wait = None
+        self.on_wait: Callable[[str], None] | None = None
+        """Told who holds the lease while this connection waits for it."""
 
     @property
     def is_file(self) -> bool:

@@ -233,6 +233,8 @@ class DeleteInsert(IncrementalStrategy):
 
     def rows(self, step: IncrementalStep) -> ir.Table:
         spec, expr, column = step.spec, step.expr, step.spec.partition_by
+        if column is None:  # problem() refuses it before a build starts
+            raise MillpondError(f"incremental {step.name}: delete+insert needs partition_by=")
         if spec.partitions:
             values = ibis.memtable({column: list(spec.partitions)})
             touched = values.select(values[column].cast(step.target.schema()[column]).name(column)).distinct()

@@ -163,11 +163,11 @@ class BuildRequest:
     table: str
     incremental: Incremental | None
     full_refresh: bool
-    policy: str
+    policy: str | None
     """The schema-change policy (:mod:`millpond.warehouse.evolution`)."""
     contract: Contract | None
     run_id: str | None
-    verify: Callable[[ir.Table], None]
+    verify: Callable[[ir.Table], None] | None
     """Audits a temporary build before it is swapped in (contract, volume, declared checks)."""
     upstream_version: Callable[[str], str | None] | None = None
     watermark: str | None = None
@@ -214,6 +214,8 @@ def _build_view(r: BuildRequest) -> KindOutcome:
 
 
 def _build_incremental(r: BuildRequest) -> KindOutcome:
+    if r.incremental is None:
+        raise MillpondError(f"materialize {r.name}: kind 'incremental' needs incremental=Incremental.of(strategy, ...)")
     r.incremental.validate(r.name, list(r.expr.columns))
     drop_stale_staging(r.con, r.schema, r.table)
     if r.full_refresh or existing_kind(r.con, r.schema, r.table) != "table":

@@ -14,6 +14,7 @@ strategies, materialized views, audits, the lake) imports it, never each other's
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from millpond.engines import engine_for
@@ -53,7 +54,7 @@ def fetch(con: BaseBackend, sql: str) -> list[tuple]:
     return engine_for(con).fetch(sql)
 
 
-def run_in_transaction(con: BaseBackend, statements: list[str], *, checks: list[tuple[str, str]] = (),
+def run_in_transaction(con: BaseBackend, statements: list[str], *, checks: Sequence[tuple[str, str]] = (),
                        failure=None) -> None:
     """Run ``statements`` as one transaction (in order, where the engine has none).
 

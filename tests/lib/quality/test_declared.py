@@ -136,6 +136,12 @@ def first_error(data):
         ({"between": {"column": "a", "minn": 0}}, ("between", "minn"), "Extra inputs"),
         ({"between": {"column": "a"}}, ("between",), "between needs min, max or both"),
         ({"between": {"column": "a", "min": 5, "max": 1}}, ("between",), "min 5 is greater than max 1"),
+        # found by the type checker: these raised TypeError, a traceback, before
+        ({"between": {"column": "a", "min": datetime.date(2024, 1, 2), "max": 5}}, ("between",), "cannot be compared"),
+        ({"between": {"column": "a", "min": datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
+                      "max": datetime.datetime(2024, 2, 1)}}, ("between",), "cannot be compared"),
+        ({"between": {"column": "a", "min": datetime.date(2024, 3, 1), "max": datetime.datetime(2024, 2, 1)}}, ("between",),
+         "min 2024-03-01 is greater than max 2024-02-01 00:00:00"),
         ({"accepted_values": {"column": "a", "values": []}}, ("accepted_values", "values"), "at least 1 item"),
         ({"freshness": {"column": "t", "max_age": "2 days"}}, ("freshness", "max_age"), "'2 days' is not a duration"),
         ({"schema": {"columns": {"a": "integr"}}}, ("schema", "columns"), "column 'a': 'integr' is not an Ibis type"),
