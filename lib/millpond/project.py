@@ -9,7 +9,9 @@ the pipeline files and opening the store on its own:
 - :meth:`Project.pipeline`: one pipeline loaded whole (graph, parameters, notebooks,
   checks, visible reads: :func:`millpond.pipeline.load.load_pipeline`), once;
 - :meth:`Project.store`: the metadata store, created when missing;
-  :meth:`Project.recorded_store`: the store only when something was recorded.
+  :meth:`Project.recorded_store`: the store only when something was recorded;
+- :meth:`Project.warehouse`: a connection to the warehouse for one holder, opened lazily
+  under the lease when the warehouse is a file; :meth:`Project.connect`: a plain backend.
 
 :func:`project_of` gives the one project of a loaded workspace.
 
@@ -34,9 +36,12 @@ from typing import TYPE_CHECKING
 
 from millpond.pipeline.load import load_pipeline, parse_pipeline_file
 from millpond.settings.pipeline import PipelineSpec
+from millpond.warehouse.connect import Warehouse, connect
 from millpond.yaml_source import LineMap
 
 if TYPE_CHECKING:
+    from ibis.backends import BaseBackend
+
     from millpond.pipeline.load import Pipeline
     from millpond.store.metadata import MetadataStore
     from millpond.workspace import Workspace
@@ -107,6 +112,17 @@ class Project:
     def recorded_store(self) -> MetadataStore | None:
         """The metadata store when something was recorded; ``None`` (and nothing created) otherwise."""
         return self.store() if self._store is not None or self.store_path.is_file() else None
+
+    # -- the warehouse ------------------------------------------------------------------
+    def warehouse(self, holder: str) -> Warehouse:
+        """The warehouse for ``holder`` (named to whoever waits for the lease): connected on
+        ``hold()``, under the lease when the warehouse is a file, released on ``pause()``."""
+        return Warehouse(self.workspace, holder)
+
+    def connect(self) -> BaseBackend:
+        """An Ibis backend on the warehouse with no lease taken: for a server, or for a
+        caller that holds the lease itself."""
+        return connect(self.workspace)
 
 
 def _stamps(pipeline: Pipeline) -> tuple:

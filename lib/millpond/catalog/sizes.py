@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from millpond.engines import engine_class, engine_for
 from millpond.errors import MillpondError
-from millpond.warehouse.connect import connect
+from millpond.project import project_of
 from millpond.warehouse.lease import Lease
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ def warehouse_sizes(workspace: Workspace, names: list[str]) -> dict[str, int]:
         finally:
             lease.release()
     try:
-        con = connect(workspace)
+        con = project_of(workspace).connect()
     except MillpondError:
         return {}
     try:

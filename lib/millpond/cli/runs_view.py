@@ -10,9 +10,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from millpond.errors import MillpondError
+from millpond.project import project_of
 from millpond.run.runner import open_store
 from millpond.secrets import Redactor
-from millpond.warehouse.connect import Warehouse
 from millpond.workspace import Workspace
 
 
@@ -119,7 +119,7 @@ def show_quarantine(workspace: Workspace, table: str, *, limit: int = 10) -> Non
     from millpond.quality.quarantine import quarantine_name
 
     name = quarantine_name(table)
-    warehouse = Warehouse(workspace, "millpond quarantine")
+    warehouse = project_of(workspace).warehouse("millpond quarantine")
     try:
         con = warehouse.hold()
         if name.split(".")[1] not in con.list_tables(database="quarantine"):

@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from millpond.errors import MillpondError
+from millpond.pipeline.tables import declared_table_spec
+from millpond.project import project_of
 from millpond.warehouse.compact import compact_workspace
-from millpond.warehouse.connect import Warehouse
 from millpond.warehouse.sql import split_name
 
 if TYPE_CHECKING:
@@ -25,14 +26,12 @@ if TYPE_CHECKING:
 
 
 def _store(workspace: Workspace) -> MetadataStore:
-    from millpond.project import project_of
-
     return project_of(workspace).store()
 
 
 @contextmanager
 def _warehouse(workspace: Workspace, holder: str) -> Iterator[BaseBackend]:
-    warehouse = Warehouse(workspace, holder)
+    warehouse = project_of(workspace).warehouse(holder)
     try:
         yield warehouse.hold()
     finally:
@@ -104,7 +103,6 @@ def _print_sample(console: Console, kind: str, rows: list[dict[str, Any]]) -> No
 
 def run_rollback(workspace: Workspace, name: str, version: int) -> str:
     """Restore ``version`` of ``name`` as its new latest version; returns the line to print."""
-    from millpond.pipeline.tables import declared_table_spec
     from millpond.warehouse.rollback import rollback
 
     split_name(name)

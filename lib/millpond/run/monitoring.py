@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from millpond.engines import described_table
+from millpond.project import project_of
 from millpond.quality.anomaly import describe, find_anomalies
 from millpond.quality.monitors import profile_table
 from millpond.settings.pipeline import StageSpec
 from millpond.store.metadata import MetadataStore
-from millpond.warehouse.connect import Warehouse
 from millpond.warehouse.sql import split_name
 from millpond.workspace import Workspace
 
@@ -61,7 +61,7 @@ def profile_products(workspace: Workspace, tables: list[str], holder: str,
                      located: Callable[[str], str] = str) -> dict[str, list[dict[str, Any]]]:
     """The profile of each table of ``tables`` that exists in the warehouse (one query each),
     read where ``located`` says (a run's staged build of it, :mod:`millpond.warehouse.staging`)."""
-    warehouse = Warehouse(workspace, holder)
+    warehouse = project_of(workspace).warehouse(holder)
     profiles: dict[str, list[dict[str, Any]]] = {}
     try:
         con = warehouse.hold()

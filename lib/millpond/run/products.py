@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from millpond.engines import engine_class
-from millpond.warehouse.connect import connect
+from millpond.project import project_of
 from millpond.warehouse.lease import Lease
 from millpond.warehouse.sql import fetch
 from millpond.workspace import Workspace
@@ -47,7 +47,7 @@ def existing_tables(workspace: Workspace) -> set[str]:
         _write_atomically(cache, json.dumps({"signature": signature, "tables": sorted(tables)}))
         return tables
 
-    con = connect(workspace)
+    con = project_of(workspace).connect()
     try:
         return {row[0] for row in fetch(con, _QUERY)}
     finally:

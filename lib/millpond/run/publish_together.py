@@ -27,7 +27,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from millpond.kernels.forkserver import call_forked
-from millpond.warehouse.connect import Warehouse
+from millpond.pipeline.tables import declared_table_spec
+from millpond.project import project_of
+from millpond.settings.tables import TableSpec
+from millpond.warehouse.lake import LAKE_DIR, publish
+from millpond.workspace import Workspace
 
 if TYPE_CHECKING:
     from millpond.run.runner import Runner
@@ -46,9 +50,6 @@ def declared_tables(runner: Runner) -> dict[str, dict]:
 
 def _table_spec(workspace, tables: dict[str, dict], pipeline: str, name: str):
     """``name``'s declarations: the run's, else any pipeline file's (a table its stage does not declare)."""
-    from millpond.pipeline.tables import declared_table_spec
-    from millpond.settings.tables import TableSpec
-
     return TableSpec.model_validate(tables[name]) if name in tables else declared_table_spec(workspace, name, pipeline)
 
 
@@ -56,9 +57,7 @@ def publish_run(root: str, pipeline: str, group: list[str], tables: dict[str, di
     """Publish ``run_id``'s staged builds of ``pipeline``'s ``group`` together, with the
     ``tables`` declarations the run loaded, and sweep what killed runs left; lines for the
     console (JSON, for :func:`~millpond.kernels.forkserver.call_forked`)."""
-    from millpond.project import project_of
     from millpond.warehouse.staging import StagedBuild, drop_staged, publish_staged
-    from millpond.workspace import Workspace
 
     workspace = Workspace(root)
     store = project_of(workspace).store()
@@ -68,7 +67,7 @@ def publish_run(root: str, pipeline: str, group: list[str], tables: dict[str, di
     builds = [StagedBuild(p["table_name"], p["staged"], p["kind"], p["rows"], p["schema"], p["unique_key"],
                           specs[p["table_name"]].retain or retain, p["stage"])
               for p in pending]
-    warehouse = Warehouse(workspace, f"publish of run {run_id}")
+    warehouse = project_of(workspace).warehouse(f"publish of run {run_id}")
     lines = []
     try:
         con = warehouse.hold()
@@ -89,8 +88,6 @@ def publish_run(root: str, pipeline: str, group: list[str], tables: dict[str, di
 
 def _lake_copies(workspace, con, tables: dict) -> list[str]:
     """Write the lake copies that ``tables`` (name: declarations) declare (``publish:``), now that they are published."""
-    from millpond.warehouse.lake import LAKE_DIR, publish
-
     lines = []
     for name, spec in tables.items():
         declared = spec.publish
@@ -105,14 +102,12 @@ def _lake_copies(workspace, con, tables: dict) -> list[str]:
 def discard_run(root: str, pipeline: str, group: list[str], tables: dict[str, dict], run_id: str) -> list[str]:
     """Drop ``run_id``'s staged tables of ``group`` (it failed): the group stays as it was;
     lines for the console."""
-    from millpond.project import project_of
     from millpond.warehouse.staging import drop_staged
-    from millpond.workspace import Workspace
 
     workspace = Workspace(root)
     store = project_of(workspace).store()
     built = [p["table_name"] for p in store.pending_builds(run_id)]
-    warehouse = Warehouse(workspace, f"discard of run {run_id}")
+    warehouse = project_of(workspace).warehouse(f"discard of run {run_id}")
     try:
         drop_staged(warehouse.hold(), staged_schemas(group))
     finally:

@@ -26,7 +26,6 @@ from millpond.errors import MillpondError
 from millpond.project import project_of
 from millpond.quality.quarantine import quarantine_name
 from millpond.run.runner import Runner, RunOptions
-from millpond.warehouse.connect import Warehouse
 from millpond.warehouse.sql import split_name
 from millpond.workspace import Workspace
 
@@ -83,7 +82,7 @@ def find_producer(workspace: Workspace, table: str, pipeline: str | None = None)
 def held_rows(workspace: Workspace, table: str) -> pa.Table | None:
     """The rows of quarantine table ``table`` (``None`` if it does not exist yet)."""
     schema, name = split_name(table)
-    warehouse = Warehouse(workspace, f"replay of {table}")
+    warehouse = project_of(workspace).warehouse(f"replay of {table}")
     try:
         con = warehouse.hold()
         if name not in con.list_tables(database=schema):

@@ -22,7 +22,6 @@ from millpond.quality.pii import mask_sample
 from millpond.secrets import remember_declared
 from millpond.settings.pipeline import StageSpec
 from millpond.store.metadata import MetadataStore
-from millpond.warehouse.connect import Warehouse
 from millpond.warehouse.sql import split_name
 from millpond.workspace import Workspace
 
@@ -60,7 +59,7 @@ def run_stage_checks(workspace: Workspace, stage: StageSpec, run_id: str | None,
 
     remember_declared(workspace.secret_env())  # a violating row may hold a secret's value: the store masks it
     declarations = parse_checks({"checks": stage.checks})
-    warehouse = Warehouse(workspace, f"checks of stage {stage.name} of run {run_id}")
+    warehouse = project_of(workspace).warehouse(f"checks of stage {stage.name} of run {run_id}")
     try:
         con = warehouse.hold()
 

@@ -35,7 +35,6 @@ from millpond.secrets import resolve
 from millpond.settings.tables import PublishSpec
 from millpond.stage_api.checks import run_and_record
 from millpond.stage_api.interactive import pause_between_cells
-from millpond.warehouse.connect import Warehouse
 from millpond.warehouse.lake import LAKE_DIR, publish, read_lake
 from millpond.warehouse.materialized import Materialized
 from millpond.warehouse.readers import read_files
@@ -69,7 +68,7 @@ class StageContext:
         self.fingerprint = os.environ.get("MILLPOND_FINGERPRINT") or f"session-{time.time_ns()}"
         self.params: dict[str, Any] = dict(params or {})
         holder = f"stage {self.stage_name} of run {self.run_id}" if self.run_id else "an interactive session"
-        self.warehouse = Warehouse(workspace, holder)
+        self.warehouse = project_of(workspace).warehouse(holder)
         self.warehouse.on_wait = lambda who: print(f"waiting for the warehouse, held by {who} ...", file=sys.stderr)
         self._store = None
         self._created_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
