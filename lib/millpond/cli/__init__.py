@@ -2,7 +2,10 @@
 parses (typer) and calls a library or runner function that returns data; the ``*_view``
 modules turn that data into rich tables, trees and JSON on the terminal."""
 
-from millpond.cli import workspace_commands  # noqa: F401 - registers init, generate and lab
+from millpond.cli import (
+    catalog_commands,  # noqa: F401 - registers catalog, lineage, impact and docs
+    workspace_commands,  # noqa: F401 - registers init, generate and lab
+)
 from millpond.cli.app import app, console_main, main
 
 __all__ = ["app", "console_main", "main"]

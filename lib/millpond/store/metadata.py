@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from millpond.secrets import resolved
+from millpond.store.checks import CHECKS_SCHEMA, CheckRecords
 from millpond.store.monitoring import MONITORING_SCHEMA, MonitoringRecords
 from millpond.store.pending import PENDING_SCHEMA, UNPUBLISHED, PendingBuildRecords
 from millpond.store.reads import STAGE_READS_SCHEMA, StageReadRecords
 from millpond.store.runs import FINISHED_OK, RUNS_SCHEMA, RunRecords, new_run_id  # noqa: F401 (FINISHED_OK, new_run_id: re-exported)
 from millpond.store.stage_warnings import STAGE_WARNINGS_SCHEMA, StageWarningRecords
 from millpond.store.table_sql import TABLE_SQL_SCHEMA, TableSqlRecords
+from millpond.store.versions import VERSIONS_SCHEMA, TableVersion, VersionRecords  # noqa: F401 (TableVersion: re-exported)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS materializations (
@@ -38,40 +39,11 @@ CREATE TABLE IF NOT EXISTS materializations (
     built_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS materializations_table ON materializations (table_name, id);
-CREATE TABLE IF NOT EXISTS check_results (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id TEXT,
-    stage TEXT,
-    table_name TEXT NOT NULL,
-    check_name TEXT NOT NULL,
-    severity TEXT NOT NULL,
-    status TEXT NOT NULL,
-    failing_rows INTEGER NOT NULL,
-    sample TEXT NOT NULL,
-    checked_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS check_results_table ON check_results (table_name, check_name, id);
 CREATE TABLE IF NOT EXISTS file_hashes (
     path TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
     sha256 TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS versions (
-    table_name TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    run_id TEXT,
-    stage TEXT,
-    built_at REAL NOT NULL,
-    rows INTEGER,
-    schema TEXT NOT NULL,
-    content_hash TEXT,
-    location TEXT,
-    unique_key TEXT,
-    note TEXT,
-    expired_at REAL,
-    PRIMARY KEY (table_name, version)
 );
 """
 
@@ -93,35 +65,6 @@ class Materialization:
     """The build's number in the store (set when read back): one per build, never reused."""
 
 
-@dataclass
-class TableVersion:
-    """One version of a materialized table (see :mod:`millpond.warehouse.versions`).
-
-    ``location`` is the warehouse table holding its rows: the live table itself for the
-    latest version (and earlier ones with identical content), a snapshot for older
-    ones, ``None`` once retention expired it.
-    """
-
-    table_name: str
-    version: int
-    kind: str
-    built_at: float
-    rows: int | None
-    schema: dict[str, str]
-    content_hash: str | None
-    location: str | None
-    run_id: str | None = None
-    stage: str | None = None
-    unique_key: list[str] | None = None
-    note: str | None = None
-    expired_at: float | None = None
-
-    @property
-    def status(self) -> str:
-        """``live``, ``kept`` (in a snapshot) or ``expired``."""
-        return "expired" if self.location is None else "live" if self.location == self.table_name else "kept"
-
-
 class _RedactingConnection(sqlite3.Connection):
     """A store connection that masks every secret value this process resolved
     (:func:`millpond.secrets.resolved`: a kernel after ``ctx.secret``) in what it writes:
@@ -141,8 +84,8 @@ _CONNECTIONS = threading.local()
 """Per thread: the open connection to each store file, with the file's inode."""
 
 
-class MetadataStore(RunRecords, MonitoringRecords, TableSqlRecords, StageReadRecords, StageWarningRecords,
-                    PendingBuildRecords):
+class MetadataStore(RunRecords, VersionRecords, CheckRecords, MonitoringRecords, TableSqlRecords, StageReadRecords,
+                    StageWarningRecords, PendingBuildRecords):
     """The workspace's metadata database.
 
     Examples
@@ -160,7 +103,7 @@ class MetadataStore(RunRecords, MonitoringRecords, TableSqlRecords, StageReadRec
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
-            db.executescript(RUNS_SCHEMA + SCHEMA + MONITORING_SCHEMA + TABLE_SQL_SCHEMA + STAGE_READS_SCHEMA + STAGE_WARNINGS_SCHEMA
+            db.executescript(RUNS_SCHEMA + SCHEMA + VERSIONS_SCHEMA + CHECKS_SCHEMA + MONITORING_SCHEMA + TABLE_SQL_SCHEMA + STAGE_READS_SCHEMA + STAGE_WARNINGS_SCHEMA
                             + PENDING_SCHEMA)
             if "resources" not in {row["name"] for row in db.execute("PRAGMA table_info(runs)")}:
                 db.execute("ALTER TABLE runs ADD COLUMN resources TEXT")  # stores made before it existed
@@ -253,80 +196,6 @@ class MetadataStore(RunRecords, MonitoringRecords, TableSqlRecords, StageReadRec
         with self._connect() as db:
             rows = db.execute(query, (run_id, stage) if stage else (run_id,)).fetchall()
         return [dict(r) for r in rows]
-
-    # -- table versions ----------------------------------------------------------
-    def add_version(self, v: TableVersion, *, previous_moved_to: str | None = None,
-                    previous_replaced: bool = False) -> TableVersion:
-        """Record ``v`` as the table's next version (its number is assigned here) in one
-        transaction with what became of the rows the live table held: moved to the snapshot
-        ``previous_moved_to``, or replaced (those versions expire)."""
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            if previous_moved_to:
-                db.execute("UPDATE versions SET location = ? WHERE table_name = ? AND location = table_name",
-                           (previous_moved_to, v.table_name))
-            elif previous_replaced:
-                db.execute("UPDATE versions SET location = NULL, expired_at = ?, note = COALESCE(note, ?)"
-                           " WHERE table_name = ? AND location = table_name",
-                           (time.time(), "replaced in place, not kept (retain 1)", v.table_name))
-            top = db.execute("SELECT COALESCE(MAX(version), 0) FROM versions WHERE table_name = ?", (v.table_name,)).fetchone()
-            v.version = top[0] + 1
-            db.execute(
-                "INSERT INTO versions (table_name, version, kind, run_id, stage, built_at, rows, schema, content_hash,"
-                " location, unique_key, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (v.table_name, v.version, v.kind, v.run_id, v.stage, v.built_at, v.rows, json.dumps(v.schema),
-                 v.content_hash, v.location, json.dumps(v.unique_key) if v.unique_key else None, v.note),
-            )
-            db.execute("COMMIT")
-        return v
-
-    def table_versions(self, table_name: str) -> list[TableVersion]:
-        """Every recorded version of ``table_name``, oldest first (expired ones included)."""
-        with self._connect() as db:
-            rows = db.execute("SELECT * FROM versions WHERE table_name = ? ORDER BY version", (table_name,)).fetchall()
-        return [TableVersion(**{**dict(r), "schema": json.loads(r["schema"]),
-                                "unique_key": json.loads(r["unique_key"]) if r["unique_key"] else None}) for r in rows]
-
-    def expire_versions(self, table_name: str, versions: list[int], note: str) -> None:
-        """Mark ``versions`` expired: their rows are no longer kept (the records stay)."""
-        with self._connect() as db:
-            db.executemany(
-                "UPDATE versions SET location = NULL, expired_at = ?, note = COALESCE(note, ?)"
-                " WHERE table_name = ? AND version = ?",
-                [(time.time(), note, table_name, n) for n in versions],
-            )
-
-    # -- check results -----------------------------------------------------------
-    def record_checks(self, run_id: str | None, stage: str | None, results: list[dict[str, Any]]) -> None:
-        """Store check results (``table``, ``check``, ``severity``, ``status``, ``failing_rows``, ``sample``)."""
-        now = time.time()
-        with self._connect() as db:
-            db.executemany(
-                "INSERT INTO check_results (run_id, stage, table_name, check_name, severity, status, failing_rows, sample, checked_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, stage, r["table"], r["check"], r["severity"], r["status"], int(r["failing_rows"]),
-                  json.dumps(r.get("sample") or [], default=str), now) for r in results],
-            )
-
-    def check_results(self, run_id: str) -> list[dict[str, Any]]:
-        """Every check result recorded by one run, in order."""
-        with self._connect() as db:
-            rows = db.execute("SELECT * FROM check_results WHERE run_id = ? ORDER BY id", (run_id,)).fetchall()
-        return [dict(r) | {"sample": json.loads(r["sample"])} for r in rows]
-
-    def check_history(self, table: str | None = None, limit_per_check: int = 10) -> list[dict[str, Any]]:
-        """Latest result of every check, newest first per check, with its recent statuses (oldest first)."""
-        query = "SELECT * FROM check_results" + (" WHERE table_name = ?" if table else "") + " ORDER BY id DESC"
-        with self._connect() as db:
-            rows = db.execute(query, (table,) if table else ()).fetchall()
-        latest: dict[tuple[str, str], dict[str, Any]] = {}
-        for row in rows:
-            key = (row["table_name"], row["check_name"])
-            if key not in latest:
-                latest[key] = dict(row) | {"sample": json.loads(row["sample"]), "trend": []}
-            if len(latest[key]["trend"]) < limit_per_check:
-                latest[key]["trend"].insert(0, row["status"])
-        return sorted(latest.values(), key=lambda r: (r["table_name"], r["check_name"]))
 
     # -- raw file hashes ---------------------------------------------------------
     def cached_hash(self, path: str, size: int, mtime_ns: int) -> str | None:
