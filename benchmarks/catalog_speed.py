@@ -29,12 +29,20 @@ def generate(root: Path, tables: int, runs: int, layer: str = "gold") -> Workspa
     (root / "millpond.yml").write_text("name: generated\n")
     (root / "pipelines").mkdir()
     stages = [
-        {"name": f"s{i}", "notebook": "n.ipynb", "produces": [f"{layer}.t{i}"],
-         "tables": {f"{layer}.t{i}": {
-             "description": f"table {i}", "owner": "team", "tags": ["finance"] if i % 2 else ["pii"],
-             "primary_key": ["id"],
-             "columns": {f"c{j}": {"description": f"column {j}", "tags": ["pii"]} for j in range(5)},
-         }}}
+        {
+            "name": f"s{i}",
+            "notebook": "n.ipynb",
+            "produces": [f"{layer}.t{i}"],
+            "tables": {
+                f"{layer}.t{i}": {
+                    "description": f"table {i}",
+                    "owner": "team",
+                    "tags": ["finance"] if i % 2 else ["pii"],
+                    "primary_key": ["id"],
+                    "columns": {f"c{j}": {"description": f"column {j}", "tags": ["pii"]} for j in range(5)},
+                }
+            },
+        }
         for i in range(tables)
     ]
     (root / "pipelines" / "generated.yml").write_text(yaml.safe_dump({"stages": stages}))
@@ -43,11 +51,17 @@ def generate(root: Path, tables: int, runs: int, layer: str = "gold") -> Workspa
     for run in range(runs):
         for i in range(tables):
             store.record_materialization(
-                Materialization(f"{layer}.t{i}", "table", 100, schema, 0.1, "f", f"r{run}", f"s{i}", 1000.0 + run))
-        store.record_checks(f"r{run}", None, [
-            {"table": f"{layer}.t{i}", "check": f"k{k}", "severity": "error", "status": "pass", "failing_rows": 0}
-            for i in range(tables) for k in range(3)
-        ])
+                Materialization(f"{layer}.t{i}", "table", 100, schema, 0.1, "f", f"r{run}", f"s{i}", 1000.0 + run)
+            )
+        store.record_checks(
+            f"r{run}",
+            None,
+            [
+                {"table": f"{layer}.t{i}", "check": f"k{k}", "severity": "error", "status": "pass", "failing_rows": 0}
+                for i in range(tables)
+                for k in range(3)
+            ],
+        )
     return Workspace(root)
 
 
@@ -64,8 +78,10 @@ def main() -> None:
             started = time.perf_counter()
             catalog = build_catalog(ws)
             times.append(time.perf_counter() - started)
-    print(f"{args.tables} tables ({len(catalog.entries)} catalog entries), {args.tables * args.runs:,} builds, "
-          f"{args.tables * args.runs * 3:,} check results: build_catalog best of {args.repeat} = {min(times):.3f} s")
+    print(
+        f"{args.tables} tables ({len(catalog.entries)} catalog entries), {args.tables * args.runs:,} builds, "
+        f"{args.tables * args.runs * 3:,} check results: build_catalog best of {args.repeat} = {min(times):.3f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -50,10 +50,25 @@ MILLPOND = str(Path(sys.executable).parent / "millpond")
 PROJECT = REPO / "benchmarks" / "dbt_shop"
 DBT_VENV = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "millpond-bench" / "dbt-venv"
 DBT_REQUIREMENTS = ["dbt-core>=1.11,<1.12", "dbt-duckdb>=1.11,<1.12", "duckdb>=1.5,<2"]
-GOLD_STAGES = ["build_dim_customer", "build_dim_product", "build_dim_date", "build_fct_orders",
-               "build_fct_order_lines", "build_mart_daily_revenue", "build_mart_revenue_by_country", "check_gold"]
-GOLD_TABLES = ["dim_customer", "dim_product", "dim_date", "fct_orders", "fct_order_lines",
-               "mart_daily_revenue", "mart_revenue_by_country"]
+GOLD_STAGES = [
+    "build_dim_customer",
+    "build_dim_product",
+    "build_dim_date",
+    "build_fct_orders",
+    "build_fct_order_lines",
+    "build_mart_daily_revenue",
+    "build_mart_revenue_by_country",
+    "check_gold",
+]
+GOLD_TABLES = [
+    "dim_customer",
+    "dim_product",
+    "dim_date",
+    "fct_orders",
+    "fct_order_lines",
+    "mart_daily_revenue",
+    "mart_revenue_by_country",
+]
 
 
 def run_or_exit(cmd: list[str], what: str, **kwargs) -> subprocess.CompletedProcess:
@@ -85,9 +100,11 @@ def make_workspace(root: Path, scale: float) -> None:
     manifest = generate(root / "data" / "raw", seed=42, scale=scale)
     t0 = time.perf_counter()
     run_or_exit([MILLPOND, "run", "shop", "--jobs", "2", "--plain", "-C", str(root)], "the first millpond run")
-    print(f"scale {scale:g}: {manifest.valid_rows['orders']:,} valid orders, "
-          f"{manifest.valid_rows['order_lines']:,} order lines; first full `millpond run shop` "
-          f"{time.perf_counter() - t0:.1f} s")
+    print(
+        f"scale {scale:g}: {manifest.valid_rows['orders']:,} valid orders, "
+        f"{manifest.valid_rows['order_lines']:,} order lines; first full `millpond run shop` "
+        f"{time.perf_counter() - t0:.1f} s"
+    )
 
 
 def commands(root: Path, dbt: Path, jobs: int) -> dict[str, list[str]]:
@@ -95,9 +112,20 @@ def commands(root: Path, dbt: Path, jobs: int) -> dict[str, list[str]]:
     stages = [arg for stage in GOLD_STAGES for arg in ("-s", stage)]
     return {
         "millpond": [MILLPOND, "run", "shop", "--force", *stages, "--jobs", str(jobs), "--plain", "-C", str(root)],
-        "dbt": [str(dbt), "build", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
-                "--target-path", str(root / "dbt" / "target"), "--log-path", str(root / "dbt" / "logs"),
-                "--threads", str(jobs)],
+        "dbt": [
+            str(dbt),
+            "build",
+            "--project-dir",
+            str(PROJECT),
+            "--profiles-dir",
+            str(PROJECT),
+            "--target-path",
+            str(root / "dbt" / "target"),
+            "--log-path",
+            str(root / "dbt" / "logs"),
+            "--threads",
+            str(jobs),
+        ],
     }
 
 
@@ -120,8 +148,10 @@ def compare(warehouse: Path, dbt_file: Path) -> list[str]:
         )
         rows = con.execute(f"SELECT count(*) FROM {ours}").fetchone()[0]
         mark = "!" if only_ours or only_theirs else " "
-        lines.append(f"{mark} {table:<26}{rows:>10,} rows, {len(columns[0])} columns of the same types; "
-                     f"only in millpond {only_ours}, only in dbt {only_theirs}")
+        lines.append(
+            f"{mark} {table:<26}{rows:>10,} rows, {len(columns[0])} columns of the same types; "
+            f"only in millpond {only_ours}, only in dbt {only_theirs}"
+        )
     con.close()
     return lines
 
@@ -130,9 +160,12 @@ def millpond_breakdown(root: Path) -> list[str]:
     """Where the last millpond run spent its time: the run, and each stage it recorded."""
     store = sqlite3.connect(root / "data" / ".millpond" / "meta.sqlite")
     run_id, started, finished = store.execute(
-        "SELECT run_id, started_at, finished_at FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
-    stages = store.execute("SELECT stage, started_at - ?, finished_at - started_at FROM stage_runs WHERE run_id = ?"
-                           " ORDER BY started_at", (started, run_id)).fetchall()
+        "SELECT run_id, started_at, finished_at FROM runs ORDER BY started_at DESC LIMIT 1"
+    ).fetchone()
+    stages = store.execute(
+        "SELECT stage, started_at - ?, finished_at - started_at FROM stage_runs WHERE run_id = ? ORDER BY started_at",
+        (started, run_id),
+    ).fetchall()
     store.close()
     lines = [f"millpond run {run_id}: {finished - started:.2f} s from run start to end; stages (start, wall s):"]
     lines += [f"  {stage:<32}{start:6.2f}{seconds:8.2f}" for stage, start, seconds in stages]
@@ -155,8 +188,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0, help="generator scale (1 = 5,000 orders)")
     parser.add_argument("--repeat", type=int, default=3, help="timed rounds per --jobs value")
-    parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2],
-                        help="millpond --jobs and dbt --threads (each value timed)")
+    parser.add_argument(
+        "--jobs", type=int, nargs="+", default=[1, 2], help="millpond --jobs and dbt --threads (each value timed)"
+    )
     parser.add_argument("--dbt-venv", type=Path, default=DBT_VENV, help=f"dbt's own venv (default {DBT_VENV})")
     parser.add_argument("--keep", action="store_true", help="keep the workspace and print its path")
     args = parser.parse_args()
@@ -166,11 +200,12 @@ def main() -> None:
     make_workspace(root, args.scale)
     warehouse, dbt_file = root / "data" / "warehouse.duckdb", root / "data" / "dbt.duckdb"
     shutil.copy2(warehouse, dbt_file)
-    os.environ.update(DBT_SHOP_DUCKDB=str(dbt_file), DBT_SEND_ANONYMOUS_USAGE_STATS="false",
-                      DBT_VERSION_CHECK="false")
+    os.environ.update(DBT_SHOP_DUCKDB=str(dbt_file), DBT_SEND_ANONYMOUS_USAGE_STATS="false", DBT_VERSION_CHECK="false")
     version = run_or_exit([str(dbt), "--version"], "dbt --version").stdout
-    print(f"dbt {version.split('installed:')[1].split()[0]} from {args.dbt_venv}; "
-          f"millpond stages: {', '.join(GOLD_STAGES)}")
+    print(
+        f"dbt {version.split('installed:')[1].split()[0]} from {args.dbt_venv}; "
+        f"millpond stages: {', '.join(GOLD_STAGES)}"
+    )
 
     summary = []
     for jobs in args.jobs:
@@ -186,8 +221,10 @@ def main() -> None:
         mp, db = median(samples["millpond"]), median(samples["dbt"])
         # each round's two runs are back to back, so their ratio is robust to the machine's drift
         paired = median([m / d for m, d in zip(samples["millpond"], samples["dbt"])])
-        print(f"  median:  millpond {mp:6.2f}  dbt {db:6.2f}  ratio of medians {mp / db:.2f}; "
-              f"median of the rounds' ratios {paired:.2f} (target <= 0.80)")
+        print(
+            f"  median:  millpond {mp:6.2f}  dbt {db:6.2f}  ratio of medians {mp / db:.2f}; "
+            f"median of the rounds' ratios {paired:.2f} (target <= 0.80)"
+        )
         summary.append(f"jobs {jobs}: millpond {mp:.2f} s, dbt {db:.2f} s, ratio {mp / db:.2f} (paired {paired:.2f})")
         for line in millpond_breakdown(root) + dbt_breakdown(root):
             print(f"  {line}")
@@ -196,8 +233,11 @@ def main() -> None:
     lines = compare(warehouse, dbt_file)
     print("\n".join(lines))
     equal = not any(line.startswith("!") for line in lines)
-    print(f"\nscale {args.scale:g}, {args.repeat} rounds: " + "; ".join(summary)
-          + f"; outputs {'equal' if equal else 'DIFFER'}")
+    print(
+        f"\nscale {args.scale:g}, {args.repeat} rounds: "
+        + "; ".join(summary)
+        + f"; outputs {'equal' if equal else 'DIFFER'}"
+    )
     if args.keep:
         print(f"workspace kept at {root}")
     else:

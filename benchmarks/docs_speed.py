@@ -39,8 +39,10 @@ def measure(label: str, ws: Workspace, out: Path, repeat: int) -> None:
         write.append(time.perf_counter() - t1)
         gather.append(t1 - t0)
     pages = sum(1 for _ in out.rglob("*.html"))
-    print(f"{label}: {pages} pages, {len(site.graph['edges']):,} column edges: gather {median(gather):.2f} s"
-          f" + write {median(write):.2f} s = {median(gather) + median(write):.2f} s")
+    print(
+        f"{label}: {pages} pages, {len(site.graph['edges']):,} column edges: gather {median(gather):.2f} s"
+        f" + write {median(write):.2f} s = {median(gather) + median(write):.2f} s"
+    )
 
 
 def main() -> None:

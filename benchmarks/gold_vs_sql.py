@@ -235,18 +235,39 @@ def gold_builds() -> list[Build]:
         Build("dim_customer", lambda t: gold.dim_customer(t("silver.customers"), previous(t)), "gold.dim_customer", {}),
         Build("dim_product", lambda t: gold.dim_product(t("silver.products")), "gold.dim_product", {}),
         Build("dim_date", lambda t: gold.dim_date(START, RUN_DATE), "gold.dim_date", {}),
-        Build("fct_orders", lambda t: gold.fct_orders(t("silver.orders"), t("silver.order_lines"),
-                                                      t("silver.payments"), t("gold.dim_customer")),
-              "gold.fct_orders", {"kind": "incremental", "strategy": "merge", "unique_key": "order_id",
-                                  "watermark": "updated_at", "lookback": "3d", "full_refresh": True}),
-        Build("fct_order_lines", lambda t: gold.fct_order_lines(t("silver.order_lines"), t("silver.orders"),
-                                                                t("gold.dim_product")),
-              "gold.fct_order_lines", {}),
-        Build("mart_daily_revenue", lambda t: gold.mart_daily_revenue(t("gold.fct_orders"), t("gold.dim_date"), RUN_DATE),
-              "gold.mart_daily_revenue", {}),
-        Build("mart_revenue_by_country", lambda t: marketing.revenue_by_country(t("gold.fct_orders"),
-                                                                                t("gold.dim_customer")),
-              "gold.mart_revenue_by_country", {}),
+        Build(
+            "fct_orders",
+            lambda t: gold.fct_orders(
+                t("silver.orders"), t("silver.order_lines"), t("silver.payments"), t("gold.dim_customer")
+            ),
+            "gold.fct_orders",
+            {
+                "kind": "incremental",
+                "strategy": "merge",
+                "unique_key": "order_id",
+                "watermark": "updated_at",
+                "lookback": "3d",
+                "full_refresh": True,
+            },
+        ),
+        Build(
+            "fct_order_lines",
+            lambda t: gold.fct_order_lines(t("silver.order_lines"), t("silver.orders"), t("gold.dim_product")),
+            "gold.fct_order_lines",
+            {},
+        ),
+        Build(
+            "mart_daily_revenue",
+            lambda t: gold.mart_daily_revenue(t("gold.fct_orders"), t("gold.dim_date"), RUN_DATE),
+            "gold.mart_daily_revenue",
+            {},
+        ),
+        Build(
+            "mart_revenue_by_country",
+            lambda t: marketing.revenue_by_country(t("gold.fct_orders"), t("gold.dim_customer")),
+            "gold.mart_revenue_by_country",
+            {},
+        ),
         Build(FLOOR, lambda t: t("gold.dim_date").select("date_key"), "", {}),
     ]
 
@@ -274,8 +295,10 @@ def make_workspace(scale: float) -> Path:
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, root / name)
     t0 = time.perf_counter()
     manifest = generate(root / "data" / "raw", seed=42, scale=scale)
-    print(f"generated scale {scale:g} in {time.perf_counter() - t0:.1f} s: {manifest.valid_rows['orders']:,} orders, "
-          f"{manifest.valid_rows['order_lines']:,} order lines, {manifest.valid_rows['customers']:,} customers")
+    print(
+        f"generated scale {scale:g} in {time.perf_counter() - t0:.1f} s: {manifest.valid_rows['orders']:,} orders, "
+        f"{manifest.valid_rows['order_lines']:,} order lines, {manifest.valid_rows['customers']:,} customers"
+    )
     seconds = timed([MILLPOND, "run", "shop", "--jobs", "2", "--plain", "-C", str(root)], root)
     print(f"`millpond run shop --jobs 2` took {seconds:.1f} s")
     return root
@@ -320,8 +343,14 @@ def ibis_vs_sql(root: Path, builds: list[Build], repeat: int) -> dict[str, dict[
     results = {}
     try:
         for build in builds:
-            samples: dict[str, list[float]] = {"build": [], "compile": [], "create": [], "engine": [], "sql": [],
-                                               "ibis_ct": []}
+            samples: dict[str, list[float]] = {
+                "build": [],
+                "compile": [],
+                "create": [],
+                "engine": [],
+                "sql": [],
+                "ibis_ct": [],
+            }
             sql = f"CREATE TABLE {SCHEMA}.sql_{build.name} AS {SQL[build.name]}"
 
             def fresh(table: str) -> None:
@@ -358,10 +387,13 @@ def ibis_vs_sql(root: Path, builds: list[Build], repeat: int) -> dict[str, dict[
             check_equal(raw, build.name, "ct")  # the same table as Ibis's create_table
             results[build.name] = r = {"rows": rows, **{k: _ms(v) for k, v in samples.items()}}
             ibis_ms = r["build"] + r["create"]
-            print(f"  {build.name:<24}{rows:>10,}{r['build']:>8.1f}{r['compile']:>9.1f}{r['create']:>9.1f}"
-                  f"{ibis_ms:>9.1f}{r['engine']:>9.1f}{r['sql']:>9.1f}{ibis_ms / r['sql']:>7.2f}"
-                  f"{(ibis_ms + r['compile']) / r['sql']:>10.2f}{r['engine'] / r['sql']:>8.2f}"
-                  f"{(r['build'] + r['ibis_ct']) / r['sql']:>9.2f}", flush=True)
+            print(
+                f"  {build.name:<24}{rows:>10,}{r['build']:>8.1f}{r['compile']:>9.1f}{r['create']:>9.1f}"
+                f"{ibis_ms:>9.1f}{r['engine']:>9.1f}{r['sql']:>9.1f}{ibis_ms / r['sql']:>7.2f}"
+                f"{(ibis_ms + r['compile']) / r['sql']:>10.2f}{r['engine'] / r['sql']:>8.2f}"
+                f"{(r['build'] + r['ibis_ct']) / r['sql']:>9.2f}",
+                flush=True,
+            )
         raw.execute(f"DROP SCHEMA {SCHEMA} CASCADE")
     finally:
         con.disconnect()
@@ -399,8 +431,11 @@ def whole_path(root: Path, builds: list[Build], repeat: int) -> dict[str, dict[s
                         samples[key].append(seconds)
             results[build.name] = r = {k: _ms(v) for k, v in samples.items()}
             whole = r["materialize"] + r["profile"]
-            print(f"  {build.name:<24}{r['plain']:>9.1f}{r['materialize']:>13.1f}{r['profile']:>9.1f}"
-                  f"{whole:>9.1f}{whole / r['plain']:>8.2f}", flush=True)
+            print(
+                f"  {build.name:<24}{r['plain']:>9.1f}{r['materialize']:>13.1f}{r['profile']:>9.1f}"
+                f"{whole:>9.1f}{whole / r['plain']:>8.2f}",
+                flush=True,
+            )
         con.raw_sql(f"DROP SCHEMA {SCHEMA} CASCADE")
     finally:
         ctx.close()
@@ -414,7 +449,9 @@ def main() -> None:
     parser.add_argument("--workspace", type=Path, help="an already built copy of the workspace (skips generate + run)")
     parser.add_argument("--tables", nargs="+", metavar="NAME", help=f"only these (of {', '.join(SQL)})")
     parser.add_argument("--no-bookkeeping", action="store_true", help="skip the whole ctx.materialize path")
-    parser.add_argument("--show-sql", metavar="NAME", help="print Ibis's compiled SQL of NAME and the hand SQL, then exit")
+    parser.add_argument(
+        "--show-sql", metavar="NAME", help="print Ibis's compiled SQL of NAME and the hand SQL, then exit"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the workspace and print its path")
     args = parser.parse_args()
 
@@ -426,35 +463,51 @@ def main() -> None:
 
         con = ibis.duckdb.connect(str(db_file), read_only=True)
         (build,) = [b for b in gold_builds() if b.name == args.show_sql]
-        print(f"-- Ibis\n{ibis.to_sql(build.expr(Reader(con)), dialect='duckdb')}\n\n-- hand-written\n{SQL[build.name]}")
+        print(
+            f"-- Ibis\n{ibis.to_sql(build.expr(Reader(con)), dialect='duckdb')}\n\n-- hand-written\n{SQL[build.name]}"
+        )
         return
     try:
         print(f"\nIbis vs hand-written SQL, median of {args.repeat} alternating rounds (ms)")
-        print(f"  {'table':<24}{'rows':>10}{'build':>8}{'compile':>9}{'create':>9}{'ibis':>9}{'engine':>9}{'sql':>9}"
-              f"{'ratio':>7}{'no cache':>10}{'engine/sql':>11}{'ibis ct':>8}")
+        print(
+            f"  {'table':<24}{'rows':>10}{'build':>8}{'compile':>9}{'create':>9}{'ibis':>9}{'engine':>9}{'sql':>9}"
+            f"{'ratio':>7}{'no cache':>10}{'engine/sql':>11}{'ibis ct':>8}"
+        )
         results = ibis_vs_sql(root, builds, args.repeat)
         floor = results.pop(FLOOR, None)
-        total = {key: sum(r[key] for r in results.values())
-                 for key in ("build", "compile", "create", "engine", "sql", "ibis_ct")}
+        total = {
+            key: sum(r[key] for r in results.values())
+            for key in ("build", "compile", "create", "engine", "sql", "ibis_ct")
+        }
         ibis_total = total["build"] + total["create"]
-        print(f"  {'total':<24}{'':>10}{total['build']:>8.1f}{total['compile']:>9.1f}{total['create']:>9.1f}"
-              f"{ibis_total:>9.1f}{total['engine']:>9.1f}{total['sql']:>9.1f}{ibis_total / total['sql']:>7.2f}"
-              f"{(ibis_total + total['compile']) / total['sql']:>10.2f}{total['engine'] / total['sql']:>8.2f}{(total['build'] + total['ibis_ct']) / total['sql']:>9.2f}")
-        print("  ibis = build (the gold function, with any query it runs) + create (how ctx.materialize builds it:\n"
-              "  millpond.engines.duckdb_ctas, one compile, through the cache of compiled SQL, and one CREATE TABLE AS\n"
-              "  casting to Ibis's types). compile = Ibis's own compile, without the cache; no cache = (ibis + compile)\n"
-              "  / sql, as on the first run after the code changed. engine = Ibis's compiled SQL run by hand as one CREATE TABLE ... AS: the\n"
-              "  query's own cost. ibis ct = build + Ibis's own create_table (CREATE, INSERT ... SELECT, DROP, RENAME),\n"
-              "  as a ratio to sql.")
+        print(
+            f"  {'total':<24}{'':>10}{total['build']:>8.1f}{total['compile']:>9.1f}{total['create']:>9.1f}"
+            f"{ibis_total:>9.1f}{total['engine']:>9.1f}{total['sql']:>9.1f}{ibis_total / total['sql']:>7.2f}"
+            f"{(ibis_total + total['compile']) / total['sql']:>10.2f}{total['engine'] / total['sql']:>8.2f}{(total['build'] + total['ibis_ct']) / total['sql']:>9.2f}"
+        )
+        print(
+            "  ibis = build (the gold function, with any query it runs) + create (how ctx.materialize builds it:\n"
+            "  millpond.engines.duckdb_ctas, one compile, through the cache of compiled SQL, and one CREATE TABLE AS\n"
+            "  casting to Ibis's types). compile = Ibis's own compile, without the cache; no cache = (ibis + compile)\n"
+            "  / sql, as on the first run after the code changed. engine = Ibis's compiled SQL run by hand as one CREATE TABLE ... AS: the\n"
+            "  query's own cost. ibis ct = build + Ibis's own create_table (CREATE, INSERT ... SELECT, DROP, RENAME),\n"
+            "  as a ratio to sql."
+        )
         if floor:
-            print(f"  {FLOOR} is no gold table (not in the total): one column of the 31-row dim_date, the smallest build\n"
-                  f"  there is; its ibis - sql, {floor['build'] + floor['create'] - floor['sql']:.1f} ms, is what any build costs "
-                  "in Python besides its query.")
+            print(
+                f"  {FLOOR} is no gold table (not in the total): one column of the 31-row dim_date, the smallest build\n"
+                f"  there is; its ibis - sql, {floor['build'] + floor['create'] - floor['sql']:.1f} ms, is what any build costs "
+                "in Python besides its query."
+            )
         slow = [n for n, r in results.items() if (r["build"] + r["create"]) / r["sql"] > 1.1]
-        print(f"  ibis over 1.1x sql: {', '.join(slow) or 'none'}; engine over 1.1x sql: "
-              f"{', '.join(n for n, r in results.items() if r['engine'] / r['sql'] > 1.1) or 'none'}")
+        print(
+            f"  ibis over 1.1x sql: {', '.join(slow) or 'none'}; engine over 1.1x sql: "
+            f"{', '.join(n for n, r in results.items() if r['engine'] / r['sql'] > 1.1) or 'none'}"
+        )
         if not args.no_bookkeeping:
-            print(f"\nThe whole ctx.materialize path vs plain create_table, same connection, median of {args.repeat} (ms)")
+            print(
+                f"\nThe whole ctx.materialize path vs plain create_table, same connection, median of {args.repeat} (ms)"
+            )
             print(f"  {'table':<24}{'plain':>9}{'materialize':>13}{'profile':>9}{'whole':>9}{'ratio':>8}")
             whole = whole_path(root, builds, args.repeat)
             plain = sum(r["plain"] for r in whole.values())

@@ -70,14 +70,20 @@ def _keep_until(full: Path, raw: Path, last_day: dt.date) -> None:
     for name in ("customers.csv", "products.parquet", "_manifest.json"):
         shutil.copy2(full / name, raw / name)
     csv = "read_csv('{}', all_varchar = true, header = true)"
-    con.execute(f"COPY (SELECT * FROM {csv.format(full / 'orders.csv')} WHERE {arrived('order_ts')}) "
-                f"TO '{raw / 'orders.csv'}' (HEADER, DELIMITER ',')")
-    con.execute(f"COPY (SELECT * FROM {csv.format(full / 'payments.csv')} WHERE {arrived('paid_ts')}) "
-                f"TO '{raw / 'payments.csv'}' (HEADER, DELIMITER ',')")
+    con.execute(
+        f"COPY (SELECT * FROM {csv.format(full / 'orders.csv')} WHERE {arrived('order_ts')}) "
+        f"TO '{raw / 'orders.csv'}' (HEADER, DELIMITER ',')"
+    )
+    con.execute(
+        f"COPY (SELECT * FROM {csv.format(full / 'payments.csv')} WHERE {arrived('paid_ts')}) "
+        f"TO '{raw / 'payments.csv'}' (HEADER, DELIMITER ',')"
+    )
     kept = f"SELECT try_cast(order_id AS BIGINT) FROM {csv.format(raw / 'orders.csv')}"
-    con.execute(f"COPY (SELECT * FROM read_parquet('{full / 'order_lines.parquet'}') "
-                f"WHERE try_cast(order_id AS BIGINT) IN ({kept}) OR try_cast(order_id AS BIGINT) IS NULL) "
-                f"TO '{raw / 'order_lines.parquet'}' (FORMAT parquet, COMPRESSION zstd)")
+    con.execute(
+        f"COPY (SELECT * FROM read_parquet('{full / 'order_lines.parquet'}') "
+        f"WHERE try_cast(order_id AS BIGINT) IN ({kept}) OR try_cast(order_id AS BIGINT) IS NULL) "
+        f"TO '{raw / 'order_lines.parquet'}' (FORMAT parquet, COMPRESSION zstd)"
+    )
     (raw / "events").mkdir()
     for path in sorted((full / "events").glob("events_*.jsonl")):
         if dt.date.fromisoformat(path.stem.removeprefix("events_")) <= last_day:
@@ -95,8 +101,10 @@ def measure(history: int, repeat: int, jobs: int, work: Path) -> dict[str, float
     yesterday, today = START + dt.timedelta(days=history - 1), START + dt.timedelta(days=history)
     raw = root / "data" / "raw"
     _keep_until(full, raw, yesterday)
-    print(f"history {history} days: {manifest.valid_rows['orders']:,} orders in all; building up to {yesterday}",
-          flush=True)
+    print(
+        f"history {history} days: {manifest.valid_rows['orders']:,} orders in all; building up to {yesterday}",
+        flush=True,
+    )
     build = _millpond(root, "run", "shop", "-p", f"run_date={yesterday}", "--jobs", str(jobs))
     saved = work / f"saved{history}"
     shutil.copytree(root / "data", saved, symlinks=True)  # the lake's links stay links
@@ -114,8 +122,11 @@ def measure(history: int, repeat: int, jobs: int, work: Path) -> dict[str, float
     restore()
     forced = _millpond(root, "run", "shop", "-p", f"run_date={today}", "--jobs", str(jobs), "--force")
     result = {"build": build, "daily": median(daily), "daily_max": max(daily), "forced": forced}
-    print(f"  initial build {build:6.1f} s   daily run median {result['daily']:6.1f} s "
-          f"(max {result['daily_max']:.1f}, n={repeat})   daily --force {forced:6.1f} s", flush=True)
+    print(
+        f"  initial build {build:6.1f} s   daily run median {result['daily']:6.1f} s "
+        f"(max {result['daily_max']:.1f}, n={repeat})   daily --force {forced:6.1f} s",
+        flush=True,
+    )
     return result
 
 
@@ -128,9 +139,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="millpond-incremental-") as tmp:
         results = {h: measure(h, args.repeat, args.jobs, Path(tmp)) for h in args.histories}
     short, long = min(results), max(results)
-    print(f"\ndaily run with one new day, {long} vs {short} days of history: "
-          f"{results[long]['daily']:.1f} s / {results[short]['daily']:.1f} s = "
-          f"{results[long]['daily'] / results[short]['daily']:.2f}x (aim < 1.5)")
+    print(
+        f"\ndaily run with one new day, {long} vs {short} days of history: "
+        f"{results[long]['daily']:.1f} s / {results[short]['daily']:.1f} s = "
+        f"{results[long]['daily'] / results[short]['daily']:.2f}x (aim < 1.5)"
+    )
     print(f"initial build, {long} vs {short} days: {results[long]['build'] / results[short]['build']:.2f}x")
 
 

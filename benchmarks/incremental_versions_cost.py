@@ -43,7 +43,9 @@ def measure(retain: int, rows: int, builds: int) -> tuple[float, float]:
         merge = Incremental.of("merge", unique_key="id")
         seconds = []
         for day in range(builds):
-            new = con.sql(f"SELECT range AS id, 'day{day}' AS v, 0::BIGINT AS n FROM range({day * 1000}, {day * 1000 + 1000})")
+            new = con.sql(
+                f"SELECT range AS id, 'day{day}' AS v, 0::BIGINT AS n FROM range({day * 1000}, {day * 1000 + 1000})"
+            )
             t0 = time.perf_counter()
             build(new, "incremental", incremental=merge)
             seconds.append(time.perf_counter() - t0)
@@ -62,8 +64,10 @@ def main() -> None:
     args = parser.parse_args()
     for retain in (1, args.retain):
         seconds, size = measure(retain, args.rows, args.builds)
-        print(f"retain {retain}: merge of 1,000 rows into {args.rows:,}: median {seconds:.2f} s per build, "
-              f"file {size:.0f} MB (not compacted)")
+        print(
+            f"retain {retain}: merge of 1,000 rows into {args.rows:,}: median {seconds:.2f} s per build, "
+            f"file {size:.0f} MB (not compacted)"
+        )
 
 
 if __name__ == "__main__":

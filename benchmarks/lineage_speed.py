@@ -63,8 +63,10 @@ def reference(workspace: Path | None, repeat: int) -> None:
         facts = pipeline_facts(ws)
         seconds, columns, origins = lineage_seconds(records, facts.declared_reads, str(ws.root))
         samples.append(time.perf_counter() - t0)
-    print(f"reference workspace: {len(records)} tables, {columns} columns ({origins} origin links): "
-          f"{median(samples):.3f} s (store + pipelines + lineage; lineage alone {seconds:.3f} s)")
+    print(
+        f"reference workspace: {len(records)} tables, {columns} columns ({origins} origin links): "
+        f"{median(samples):.3f} s (store + pipelines + lineage; lineage alone {seconds:.3f} s)"
+    )
 
 
 def generated_records(n: int):

@@ -25,8 +25,6 @@ REPO = Path(__file__).resolve().parents[1]
 MILLPOND = str(Path(sys.executable).parent / "millpond")
 
 
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5)

@@ -39,8 +39,9 @@ def checkout(ref: str | None, target: Path) -> Path:
     """``ref``'s files (or the working tree's, tracked and new, for ``None``) in ``target``."""
     target.mkdir(parents=True)
     if ref is None:
-        files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
-                               text=True, check=True).stdout.split()
+        files = subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.split()
         subprocess.run(["tar", "-cf", "-", *files], cwd=REPO, check=True, stdout=open(target / ".tar", "wb"))
         subprocess.run(["tar", "-xf", ".tar"], cwd=target, check=True)
         (target / ".tar").unlink()
@@ -51,8 +52,7 @@ def checkout(ref: str | None, target: Path) -> Path:
 
 
 def build(root: Path) -> float:
-    env = {**os.environ, "PYTHONPATH": str(root / "lib"), "MILLPOND_KEEP_WARM": "0",
-           "MILLPOND_WORKSPACE": str(root)}
+    env = {**os.environ, "PYTHONPATH": str(root / "lib"), "MILLPOND_KEEP_WARM": "0", "MILLPOND_WORKSPACE": str(root)}
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", BUILD, str(root)], env=env, capture_output=True, text=True)
     if done.returncode:
@@ -66,16 +66,26 @@ def compare(base: Path, head: Path) -> list[str]:
     con = duckdb.connect()
     con.execute(f"ATTACH '{base / 'data/warehouse.duckdb'}' AS base (READ_ONLY)")
     con.execute(f"ATTACH '{head / 'data/warehouse.duckdb'}' AS head (READ_ONLY)")
-    listing = ("SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = ? "
-               "AND table_type = 'BASE TABLE' AND table_name NOT LIKE '\\_mp\\_%' ESCAPE '\\'")
+    listing = (
+        "SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = ? "
+        "AND table_type = 'BASE TABLE' AND table_name NOT LIKE '\\_mp\\_%' ESCAPE '\\'"
+    )
     tables = {side: {tuple(r) for r in con.execute(listing, [side]).fetchall()} for side in ("base", "head")}
     problems = []
     for missing in sorted(tables["base"] ^ tables["head"]):
         problems.append(f"{'.'.join(missing)}: only in {'base' if missing in tables['base'] else 'head'}")
     for schema, table in sorted(tables["base"] & tables["head"]):
-        columns = {side: [r[0] for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_catalog = ? AND table_schema = ? "
-            "AND table_name = ? ORDER BY ordinal_position", [side, schema, table]).fetchall()] for side in ("base", "head")}
+        columns = {
+            side: [
+                r[0]
+                for r in con.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_catalog = ? AND table_schema = ? "
+                    "AND table_name = ? ORDER BY ordinal_position",
+                    [side, schema, table],
+                ).fetchall()
+            ]
+            for side in ("base", "head")
+        }
         if columns["base"] != columns["head"]:
             problems.append(f"{schema}.{table}: columns differ: {columns['base']} vs {columns['head']}")
             continue
@@ -84,7 +94,8 @@ def compare(base: Path, head: Path) -> list[str]:
         differ = con.execute(
             f'SELECT (SELECT count(*) FROM (SELECT {kept} FROM base."{schema}"."{table}" EXCEPT ALL '
             f'SELECT {kept} FROM head."{schema}"."{table}")), (SELECT count(*) FROM (SELECT {kept} FROM '
-            f'head."{schema}"."{table}" EXCEPT ALL SELECT {kept} FROM base."{schema}"."{table}"))').fetchone()
+            f'head."{schema}"."{table}" EXCEPT ALL SELECT {kept} FROM base."{schema}"."{table}"))'
+        ).fetchone()
         verdict = "same" if differ == (0, 0) else f"DIFFERENT ({differ[0]} rows only in base, {differ[1]} only in head)"
         print(f"{schema}.{table}: {rows:,} rows, {len(columns['base'])} columns: {verdict}")
         if differ != (0, 0):
@@ -100,8 +111,10 @@ def main() -> None:
         base, head = checkout(args.base, Path(folder) / "base"), checkout(None, Path(folder) / "head")
         seconds = {"base": build(base), "head": build(head)}
         problems = compare(base, head)
-    print(f"build of flights + shop: base {args.base} {seconds['base']:.1f} s, head {seconds['head']:.1f} s "
-          f"(ratio {seconds['head'] / seconds['base']:.2f})")
+    print(
+        f"build of flights + shop: base {args.base} {seconds['base']:.1f} s, head {seconds['head']:.1f} s "
+        f"(ratio {seconds['head'] / seconds['base']:.2f})"
+    )
     if problems:
         print("\n".join(problems))
         raise SystemExit(1)

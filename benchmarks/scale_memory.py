@@ -54,8 +54,10 @@ def main() -> None:
     (root / "millpond.yml").write_text(yaml.safe_dump(spec, sort_keys=False))
     t0 = time.perf_counter()
     manifest = generate(root / "data" / "raw", seed=42, scale=args.scale)
-    print(f"generated scale {args.scale:g} in {time.perf_counter() - t0:.1f} s: "
-          f"{manifest.valid_rows['orders']:,} valid orders")
+    print(
+        f"generated scale {args.scale:g} in {time.perf_counter() - t0:.1f} s: "
+        f"{manifest.valid_rows['orders']:,} valid orders"
+    )
 
     spill = {"peak": 0}
     done = threading.Event()
@@ -67,8 +69,9 @@ def main() -> None:
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     t0 = time.perf_counter()
-    run = subprocess.run([MILLPOND, "run", "shop", "--jobs", "2", "--plain", "-C", str(root)],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [MILLPOND, "run", "shop", "--jobs", "2", "--plain", "-C", str(root)], capture_output=True, text=True
+    )
     wall = time.perf_counter() - t0
     done.set()
     if run.returncode != 0:
@@ -82,14 +85,21 @@ def main() -> None:
     assert revenue == manifest.revenue_by_day, "daily revenue differs from the generator's"
     store = sqlite3.connect(root / "data" / ".millpond" / "meta.sqlite")
     run_id, resources = store.execute("SELECT run_id, resources FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
-    stages = store.execute("SELECT stage, finished_at - started_at, rows_written FROM stage_runs WHERE run_id = ?"
-                           " AND status = 'success' ORDER BY finished_at - started_at DESC", (run_id,)).fetchall()
+    stages = store.execute(
+        "SELECT stage, finished_at - started_at, rows_written FROM stage_runs WHERE run_id = ?"
+        " AND status = 'success' ORDER BY finished_at - started_at DESC",
+        (run_id,),
+    ).fetchall()
     store.close()
     total = sum(revenue.values(), Decimal(0))
-    print(f"scale {args.scale:g}, memory_limit {args.memory_limit}, threads {args.threads}: "
-          f"`millpond run shop --jobs 2` took {wall:.1f} s and completed")
-    print(f"gold.fct_orders: {orders:,} orders = the generator's; mart revenue {total:,} over {len(revenue)} days = "
-          "the generator's")
+    print(
+        f"scale {args.scale:g}, memory_limit {args.memory_limit}, threads {args.threads}: "
+        f"`millpond run shop --jobs 2` took {wall:.1f} s and completed"
+    )
+    print(
+        f"gold.fct_orders: {orders:,} orders = the generator's; mart revenue {total:,} over {len(revenue)} days = "
+        "the generator's"
+    )
     print(f"peak spill in data/tmp: {spill['peak'] / 1e6:.1f} MB")
     print(f"resources recorded with run {run_id}: {json.loads(resources)}")
     print("slowest stages (wall s, rows written):")

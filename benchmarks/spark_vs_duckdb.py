@@ -27,8 +27,15 @@ from timing import median, timed
 
 REPO = Path(__file__).resolve().parents[1]
 MILLPOND = str(Path(sys.executable).parent / "millpond")
-GOLD = ("dim_customer", "dim_date", "dim_product", "fct_order_lines", "fct_orders", "mart_daily_revenue",
-        "mart_revenue_by_country")
+GOLD = (
+    "dim_customer",
+    "dim_date",
+    "dim_product",
+    "fct_order_lines",
+    "fct_orders",
+    "mart_daily_revenue",
+    "mart_revenue_by_country",
+)
 
 
 def workspace(root: Path, scale: float, warehouse: str | None) -> Path:
@@ -82,13 +89,17 @@ def main() -> None:
             samples["duckdb"].append(timed([*run, str(duck_root)], duck_root))
             samples["pyspark"].append(timed([*run, str(spark_root)], spark_root))
         for engine, values in samples.items():
-            print(f"{engine:<8} millpond run shop --jobs 2: {', '.join(f'{v:.1f}' for v in values)} s "
-                  f"(median {median(values):.1f} s)")
+            print(
+                f"{engine:<8} millpond run shop --jobs 2: {', '.join(f'{v:.1f}' for v in values)} s "
+                f"(median {median(values):.1f} s)"
+            )
         print(f"ratio pyspark / duckdb: {median(samples['pyspark']) / median(samples['duckdb']):.1f}x")
         t0 = time.perf_counter()
         problems = compare(duck_root, spark_root)
-        print(f"compared in {time.perf_counter() - t0:.1f} s: "
-              f"{'every gold table is the same' if not problems else f'{len(problems)} difference(s)'}")
+        print(
+            f"compared in {time.perf_counter() - t0:.1f} s: "
+            f"{'every gold table is the same' if not problems else f'{len(problems)} difference(s)'}"
+        )
     finally:
         subprocess.run([MILLPOND, "spark", "stop", "-C", str(spark_root)], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)

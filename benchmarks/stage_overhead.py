@@ -48,16 +48,20 @@ def make_workspace(root: Path, stages: int) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, path)
         notebooks.append(path)
-    spec = {"stages": [
-        {"name": f"s{i:02d}", "notebook": f"notebooks/{i:02d}_step.ipynb", **({"needs": [f"s{i - 1:02d}"]} if i else {})}
-        for i in range(stages)
-    ]}
+    spec = {
+        "stages": [
+            {
+                "name": f"s{i:02d}",
+                "notebook": f"notebooks/{i:02d}_step.ipynb",
+                **({"needs": [f"s{i - 1:02d}"]} if i else {}),
+            }
+            for i in range(stages)
+        ]
+    }
     (root / "pipelines").mkdir(exist_ok=True)
     (root / "pipelines" / "bench.yml").write_text(yaml.safe_dump(spec, sort_keys=False))
     (root / "millpond.yml").write_text("name: bench\n")
     return notebooks
-
-
 
 
 IN_PROCESS = """
@@ -77,14 +81,24 @@ def run_millpond(root: Path, engine: str) -> tuple[float, list[float]]:
     """Whole-process seconds of one forced run, and each stage's recorded duration."""
     env = {**os.environ, "MILLPOND_ENGINE": engine}
     t0 = time.perf_counter()
-    subprocess.run([str(BIN / "millpond"), "run", "bench", "--force", "--plain"], cwd=root, env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [str(BIN / "millpond"), "run", "bench", "--force", "--plain"],
+        cwd=root,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     total = time.perf_counter() - t0
     con = sqlite3.connect(root / "data" / ".millpond" / "meta.sqlite")
     try:
         (run_id,) = con.execute("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
-        stages = [end - start for start, end in con.execute(
-            "SELECT started_at, finished_at FROM stage_runs WHERE run_id = ? AND status = 'success'", (run_id,))]
+        stages = [
+            end - start
+            for start, end in con.execute(
+                "SELECT started_at, finished_at FROM stage_runs WHERE run_id = ? AND status = 'success'", (run_id,)
+            )
+        ]
     finally:
         con.close()
     return total, stages
@@ -92,8 +106,13 @@ def run_millpond(root: Path, engine: str) -> tuple[float, list[float]]:
 
 def run_in_process(root: Path, notebooks: list[Path]) -> tuple[float, list[float]]:
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", IN_PROCESS, str(root / "out"), *map(str, notebooks)], cwd=root,
-                          check=True, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", IN_PROCESS, str(root / "out"), *map(str, notebooks)],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return time.perf_counter() - t0, json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -101,8 +120,12 @@ def run_cli(root: Path, notebooks: list[Path]) -> tuple[float, list[float]]:
     times = []
     for nb in notebooks:
         t0 = time.perf_counter()
-        subprocess.run([str(BIN / "papermill"), "-k", "python3", "--no-progress-bar", str(nb), str(root / "out" / nb.name)],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [str(BIN / "papermill"), "-k", "python3", "--no-progress-bar", str(nb), str(root / "out" / nb.name)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         times.append(time.perf_counter() - t0)
     return sum(times), times
 

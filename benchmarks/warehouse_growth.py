@@ -139,8 +139,10 @@ def main() -> None:
     print(f"\n{args.rebuilds} {how}, retain {args.retain}, compaction waste threshold {args.waste:g}:")
     for label, (sizes, compactions, seconds) in series.items():
         extra = f", {compactions} compactions" if label == "with compaction" and not args.pipeline else ""
-        print(f"  {label:<20} {sizes[-1] / MB:7.1f} MB = {sizes[-1] / base:5.2f} x fresh build "
-              f"(peak {max(sizes) / base:.2f} x{extra}; {seconds:.0f} s)")
+        print(
+            f"  {label:<20} {sizes[-1] / MB:7.1f} MB = {sizes[-1] / base:5.2f} x fresh build "
+            f"(peak {max(sizes) / base:.2f} x{extra}; {seconds:.0f} s)"
+        )
     if args.keep:
         print(f"workspaces kept in {tmp}")
     else:

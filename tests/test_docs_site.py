@@ -38,18 +38,38 @@ pytestmark = [pytest.mark.slow, pytest.mark.chromium]
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 GRAPH_READY = "document.getElementById('lineage') && document.getElementById('lineage').dataset.rendered === 'ok'"
-MART_UPSTREAM = sorted([
-    "gold.fct_orders", "gold.dim_date", "gold.dim_customer",
-    "silver.orders", "silver.order_lines", "silver.payments", "silver.customers", "silver.products",
-    "bronze.orders", "bronze.order_lines", "bronze.payments", "bronze.customers", "bronze.products",
-    "data/raw/orders.csv", "data/raw/order_lines.parquet", "data/raw/payments.csv", "data/raw/customers.csv",
-    "data/raw/products.parquet",
-])
+MART_UPSTREAM = sorted(
+    [
+        "gold.fct_orders",
+        "gold.dim_date",
+        "gold.dim_customer",
+        "silver.orders",
+        "silver.order_lines",
+        "silver.payments",
+        "silver.customers",
+        "silver.products",
+        "bronze.orders",
+        "bronze.order_lines",
+        "bronze.payments",
+        "bronze.customers",
+        "bronze.products",
+        "data/raw/orders.csv",
+        "data/raw/order_lines.parquet",
+        "data/raw/payments.csv",
+        "data/raw/customers.csv",
+        "data/raw/products.parquet",
+    ]
+)
 
 # gold.py's mart_daily_revenue: orders up to run_date (order_date), revenue ones (is_revenue) and
 # the others, grouped by date_key, left-joined to the date spine (dates up to run_date) on date_key
-MART_ROW_SOURCES = ["gold.dim_date.date", "gold.dim_date.date_key", "gold.fct_orders.date_key",
-                    "gold.fct_orders.is_revenue", "gold.fct_orders.order_date"]
+MART_ROW_SOURCES = [
+    "gold.dim_date.date",
+    "gold.dim_date.date_key",
+    "gold.fct_orders.date_key",
+    "gold.fct_orders.is_revenue",
+    "gold.fct_orders.order_date",
+]
 
 
 @pytest.fixture(scope="module")
@@ -64,21 +84,42 @@ def _assert_clean(result) -> None:
 
 
 def test_the_index_lists_every_table_and_a_click_opens_its_page(site, shop_reference):
-    tables = {f"{schema}.{name}" for schema, name in query(shop_reference, (
-        "SELECT table_schema, table_name FROM information_schema.tables"
-        " WHERE table_schema NOT LIKE '\\_%' ESCAPE '\\' AND table_name NOT LIKE '\\_%' ESCAPE '\\'"))}
-    stages = [stage for path in sorted((REPO / "pipelines").glob("*.yml"))
-              for stage in yaml.safe_load(path.read_text())["stages"]]
+    tables = {
+        f"{schema}.{name}"
+        for schema, name in query(
+            shop_reference,
+            (
+                "SELECT table_schema, table_name FROM information_schema.tables"
+                " WHERE table_schema NOT LIKE '\\_%' ESCAPE '\\' AND table_name NOT LIKE '\\_%' ESCAPE '\\'"
+            ),
+        )
+    }
+    stages = [
+        stage
+        for path in sorted((REPO / "pipelines").glob("*.yml"))
+        for stage in yaml.safe_load(path.read_text())["stages"]
+    ]
     declared = {name for stage in stages for name in [*stage.get("reads", []), *stage.get("produces", [])]}
     result = render_page(
-        site / "index.html", screenshot=ARTIFACTS / "docs_index.png", wait_for=GRAPH_READY, wait_ms=20000,
-        evaluate={"listed": "[...document.querySelectorAll('tr[data-table]')].map(r => r.dataset.table)"})
+        site / "index.html",
+        screenshot=ARTIFACTS / "docs_index.png",
+        wait_for=GRAPH_READY,
+        wait_ms=20000,
+        evaluate={"listed": "[...document.querySelectorAll('tr[data-table]')].map(r => r.dataset.table)"},
+    )
     _assert_clean(result)
     assert sorted(result.values["listed"]) == sorted(tables | declared)
     result = render_page(
-        site / "index.html", wait_for=GRAPH_READY, wait_ms=20000,
-        steps=[("document.querySelector('tr[data-table=\"gold.fct_orders\"] a.table-link').click()",
-                "document.getElementById('table-name') && document.getElementById('lineage').dataset.rendered === 'ok'")])
+        site / "index.html",
+        wait_for=GRAPH_READY,
+        wait_ms=20000,
+        steps=[
+            (
+                "document.querySelector('tr[data-table=\"gold.fct_orders\"] a.table-link').click()",
+                "document.getElementById('table-name') && document.getElementById('lineage').dataset.rendered === 'ok'",
+            )
+        ],
+    )
     _assert_clean(result)
     assert '<h1 id="table-name">gold.fct_orders</h1>' in result.dom
     described = [name for name, *_ in query(shop_reference, "DESCRIBE gold.fct_orders")]
@@ -87,46 +128,88 @@ def test_the_index_lists_every_table_and_a_click_opens_its_page(site, shop_refer
 
 def test_the_lineage_graph_shows_the_upstream_tables_and_expands_to_columns(site, shop_reference):
     mart = site / "gold" / "gold.mart_daily_revenue.html"
-    result = render_page(mart, screenshot=ARTIFACTS / "docs_table.png", wait_for=GRAPH_READY, wait_ms=20000,
-                         evaluate={"upstream": "MILLPOND_LINEAGE.upstream()", "tables": "MILLPOND_LINEAGE.tables()",
-                                   "rows": "[...document.querySelectorAll('#row-sources code')].map(c => c.textContent)"})
+    result = render_page(
+        mart,
+        screenshot=ARTIFACTS / "docs_table.png",
+        wait_for=GRAPH_READY,
+        wait_ms=20000,
+        evaluate={
+            "upstream": "MILLPOND_LINEAGE.upstream()",
+            "tables": "MILLPOND_LINEAGE.tables()",
+            "rows": "[...document.querySelectorAll('#row-sources code')].map(c => c.textContent)",
+        },
+    )
     _assert_clean(result)
     assert result.values["rows"] == MART_ROW_SOURCES
     assert result.values["upstream"] == MART_UPSTREAM
     assert result.values["tables"] == sorted([*MART_UPSTREAM, "gold.mart_daily_revenue"])  # nothing reads the mart
     expanded = render_page(
-        mart, screenshot=ARTIFACTS / "docs_lineage_columns.png", wait_for=GRAPH_READY, wait_ms=20000,
-        steps=[("MILLPOND_LINEAGE.toggle('gold.mart_daily_revenue'); MILLPOND_LINEAGE.toggle('gold.fct_orders');"
-                " MILLPOND_LINEAGE.toggle('gold.mart_daily_revenue::revenue')", None)],
-        evaluate={"columns": "MILLPOND_LINEAGE.columns('gold.mart_daily_revenue')",
-                  "edges": "MILLPOND_LINEAGE.edges()",
-                  "lit": "MILLPOND_LINEAGE.lit()"})
+        mart,
+        screenshot=ARTIFACTS / "docs_lineage_columns.png",
+        wait_for=GRAPH_READY,
+        wait_ms=20000,
+        steps=[
+            (
+                "MILLPOND_LINEAGE.toggle('gold.mart_daily_revenue'); MILLPOND_LINEAGE.toggle('gold.fct_orders');"
+                " MILLPOND_LINEAGE.toggle('gold.mart_daily_revenue::revenue')",
+                None,
+            )
+        ],
+        evaluate={
+            "columns": "MILLPOND_LINEAGE.columns('gold.mart_daily_revenue')",
+            "edges": "MILLPOND_LINEAGE.edges()",
+            "lit": "MILLPOND_LINEAGE.lit()",
+        },
+    )
     _assert_clean(expanded)
     described = [name for name, *_ in query(shop_reference, "DESCRIBE gold.mart_daily_revenue")]
     assert expanded.values["columns"] == described
     assert ["gold.fct_orders::net_amount", "gold.mart_daily_revenue::revenue"] in expanded.values["edges"]
     # clicking revenue lights exactly its sources: net_amount, then (collapsed) the order lines it sums
-    assert expanded.values["lit"] == sorted(["gold.mart_daily_revenue::revenue", "gold.fct_orders::net_amount",
-                                             "silver.order_lines", "bronze.order_lines", "data/raw/order_lines.parquet"])
+    assert expanded.values["lit"] == sorted(
+        [
+            "gold.mart_daily_revenue::revenue",
+            "gold.fct_orders::net_amount",
+            "silver.order_lines",
+            "bronze.order_lines",
+            "data/raw/order_lines.parquet",
+        ]
+    )
 
 
 def test_search_finds_a_column_and_its_hit_opens_the_page(site):
     result = render_page(
-        site / "index.html", screenshot=ARTIFACTS / "docs_search.png", wait_for=GRAPH_READY, wait_ms=20000,
-        steps=[("const box = document.getElementById('search'); box.value = 'valid_from';"
-                " box.dispatchEvent(new Event('input'))", None)],
-        evaluate={"hits": "[...document.querySelectorAll('#search-results li a')].map(a => a.textContent)",
-                  "kinds": "[...document.querySelectorAll('#search-results li')].map(li => li.dataset.kind)"},
+        site / "index.html",
+        screenshot=ARTIFACTS / "docs_search.png",
+        wait_for=GRAPH_READY,
+        wait_ms=20000,
+        steps=[
+            (
+                "const box = document.getElementById('search'); box.value = 'valid_from';"
+                " box.dispatchEvent(new Event('input'))",
+                None,
+            )
+        ],
+        evaluate={
+            "hits": "[...document.querySelectorAll('#search-results li a')].map(a => a.textContent)",
+            "kinds": "[...document.querySelectorAll('#search-results li')].map(li => li.dataset.kind)",
+        },
     )
     _assert_clean(result)
     assert result.values["hits"] == ["gold.dim_customer.valid_from"]  # the SCD 2 column, and only it
     assert result.values["kinds"] == ["column"]
     opened = render_page(
-        site / "index.html", wait_ms=20000, wait_for=GRAPH_READY,
-        steps=[("const box = document.getElementById('search'); box.value = 'email'; box.dispatchEvent(new Event('input'));"
+        site / "index.html",
+        wait_ms=20000,
+        wait_for=GRAPH_READY,
+        steps=[
+            (
+                "const box = document.getElementById('search'); box.value = 'email'; box.dispatchEvent(new Event('input'));"
                 " document.querySelector('#search-results a[href$=\"gold.dim_customer.html#column-email\"]').click()",
-                "location.hash === '#column-email' && document.getElementById('table-name')")],
-        evaluate={"title": "document.getElementById('table-name').textContent", "hash": "location.hash"})
+                "location.hash === '#column-email' && document.getElementById('table-name')",
+            )
+        ],
+        evaluate={"title": "document.getElementById('table-name').textContent", "hash": "location.hash"},
+    )
     _assert_clean(opened)
     assert opened.values == {"title": "gold.dim_customer", "hash": "#column-email"}
-

@@ -60,8 +60,9 @@ def truth(nyc) -> dict[str, int]:
     weather_keys = w[["origin", "time_hour"]].drop_duplicates()
     no_weather = f.merge(weather_keys, on=["origin", "time_hour"], how="left", indicator=True)._merge == "left_only"
     kept_weather = w[~(w.wind_speed > 200)][["origin", "time_hour"]].drop_duplicates()
-    no_kept_weather = (f.merge(kept_weather, on=["origin", "time_hour"], how="left", indicator=True)._merge
-                       == "left_only")
+    no_kept_weather = (
+        f.merge(kept_weather, on=["origin", "time_hour"], how="left", indicator=True)._merge == "left_only"
+    )
     zone = a.tzone.fillna("")
     return {
         "flights": len(f),
@@ -72,7 +73,8 @@ def truth(nyc) -> dict[str, int]:
         "unlisted_tail_numbers": unlisted.tailnum.nunique(),
         "dest_not_in_airports": int((~f.dest.isin(a.faa)).sum()),
         "tail_double_booked": int(
-            tailed.duplicated(["tailnum", "year", "month", "day", "sched_dep_time"], keep=False).sum()),
+            tailed.duplicated(["tailnum", "year", "month", "day", "sched_dep_time"], keep=False).sum()
+        ),
         "midnight_as_2400": int(((f.dep_time == 2400) | (f.arr_time == 2400)).sum()),
         "flights_without_weather": int(no_weather.sum()),
         "flights_without_kept_weather": int(no_kept_weather.sum()),
@@ -117,19 +119,24 @@ def test_bronze_is_the_package_data_as_shipped(run, nyc):
     for source in SOURCES:
         frame = getattr(nyc, source)
         assert scalar(run.ws, f"SELECT count(*) FROM flights_bronze.{source}") == len(frame), source
-        nulls = query(run.ws, "SELECT " + ", ".join(f'count(*) - count("{c}")' for c in frame.columns)
-                      + f" FROM flights_bronze.{source}")[0]
+        nulls = query(
+            run.ws,
+            "SELECT " + ", ".join(f'count(*) - count("{c}")' for c in frame.columns) + f" FROM flights_bronze.{source}",
+        )[0]
         assert dict(zip(frame.columns, nulls)) == frame.isna().sum().to_dict(), source
     assert scalar(run.ws, "SELECT sum(distance) FROM flights_bronze.flights") == nyc.flights.distance.sum()
 
 
 def test_nothing_is_lost_between_bronze_silver_and_quarantine(run, truth):
     for source in SOURCES:
-        bronze, silver, held = (scalar(run.ws, f"SELECT count(*) FROM {schema}.{source}")
-                                for schema in ("flights_bronze", "flights_silver", "quarantine"))
+        bronze, silver, held = (
+            scalar(run.ws, f"SELECT count(*) FROM {schema}.{source}")
+            for schema in ("flights_bronze", "flights_silver", "quarantine")
+        )
         assert bronze == silver + held, source
     assert dict(query(run.ws, "SELECT reason, count(*) FROM quarantine.weather GROUP BY reason")) == {
-        "implausible_wind_speed": truth["implausible_wind_speed"]}
+        "implausible_wind_speed": truth["implausible_wind_speed"]
+    }
     assert scalar(run.ws, "SELECT count(*) FROM quarantine.flights") == 0
     assert query(run.ws, "SELECT DISTINCT _run_id FROM quarantine.weather") == [(run.run_id,)]
 
@@ -148,8 +155,11 @@ def test_the_star_keeps_every_flight_and_points_every_key_somewhere(run, nyc, tr
 
     inferred = query(run.ws, "SELECT faa FROM flights_gold.dim_airport WHERE NOT is_known ORDER BY faa")
     assert [code for (code,) in inferred] == sorted((set(f.dest) | set(f.origin)) - set(a.faa))
-    to_inferred = scalar(run.ws, f"SELECT count(*) FROM {fact} JOIN flights_gold.dim_airport d "
-                                 "ON dest_airport_key = airport_key WHERE NOT d.is_known")
+    to_inferred = scalar(
+        run.ws,
+        f"SELECT count(*) FROM {fact} JOIN flights_gold.dim_airport d "
+        "ON dest_airport_key = airport_key WHERE NOT d.is_known",
+    )
     assert to_inferred == truth["dest_not_in_airports"]
     planes = dict(query(run.ws, "SELECT is_known, count(tailnum) FROM flights_gold.dim_plane GROUP BY is_known"))
     assert planes == {True: len(p), False: len(set(f.tailnum.dropna()) - set(p.tailnum))}
@@ -163,11 +173,18 @@ def test_weather_at_departure_is_the_latest_observation_of_the_last_three_utc_ho
     w = w.assign(time_hour=pd.to_datetime(w.time_hour, utc=True)).sort_values("time_hour")
     f = nyc.flights[["origin", "time_hour"]].assign(time_hour=lambda d: pd.to_datetime(d.time_hour, utc=True))
     w = w.assign(weather_hour=w.time_hour)
-    expected = pd.merge_asof(f.sort_values("time_hour"), w, on="time_hour", by="origin",
-                             tolerance=pd.Timedelta(hours=3), direction="backward")
+    expected = pd.merge_asof(
+        f.sort_values("time_hour"),
+        w,
+        on="time_hour",
+        by="origin",
+        tolerance=pd.Timedelta(hours=3),
+        direction="backward",
+    )
     own_hour = int((expected.weather_hour == expected.time_hour).sum())
-    assert own_hour == len(nyc.flights) - scalar(run.ws, "SELECT count(*) FROM flights_gold.fct_flights "
-                                                          "WHERE NOT weather_observed")
+    assert own_hour == len(nyc.flights) - scalar(
+        run.ws, "SELECT count(*) FROM flights_gold.fct_flights WHERE NOT weather_observed"
+    )
     with_weather = scalar(run.ws, "SELECT count(*) FROM flights_gold.fct_flights WHERE weather_hour IS NOT NULL")
     assert with_weather == int(expected.weather_hour.notna().sum())
     assert with_weather > own_hour  # missing hours were filled from the hour before
@@ -179,13 +196,15 @@ def test_the_findings_state_each_problem_with_the_independent_count(run, truth):
     found = dict(query(run.ws, "SELECT problem, rows FROM flights_quality.findings"))
     assert found == {name: truth[name] for name in found}
     assert len(found) == 14
-    distinct = dict(query(run.ws, "SELECT problem, \"distinct\" FROM flights_quality.findings"))
+    distinct = dict(query(run.ws, 'SELECT problem, "distinct" FROM flights_quality.findings'))
     assert distinct["tailnum_not_in_planes"] == truth["unlisted_tail_numbers"]
     assert query(run.ws, "SELECT \"values\" FROM flights_quality.findings WHERE problem = 'dest_not_in_airports'") == [
-        ("BQN, PSE, SJU, STT",)]
+        ("BQN, PSE, SJU, STT",)
+    ]
     sentences = dict(query(run.ws, "SELECT problem, finding FROM flights_quality.findings"))
     assert sentences["cancelled_flights"].startswith(
-        f"{truth['cancelled_flights']:,} of the {truth['flights']:,} flights have no departure time")
+        f"{truth['cancelled_flights']:,} of the {truth['flights']:,} flights have no departure time"
+    )
 
 
 def test_the_declared_checks_record_the_same_failing_rows(run, truth):
@@ -240,17 +259,28 @@ def _outputs(path: Path) -> str:
     texts = []
     for cell in nb.cells:
         for output in cell.get("outputs", []):
-            texts.append(output.get("text", "") if output.get("output_type") == "stream"
-                         else output.get("data", {}).get("text/plain", ""))
+            texts.append(
+                output.get("text", "")
+                if output.get("output_type") == "stream"
+                else output.get("data", {}).get("text/plain", "")
+            )
     return "\n".join(texts)
 
 
 def test_committed_notebook_outputs_agree_with_the_package_data(nyc, truth):
     """nbval compares the notebooks with their committed outputs; here those outputs meet the truth."""
     report = _outputs(Path("notebooks/flights/40_report_findings.ipynb"))
-    for problem in ("cancelled_flights", "tailnum_not_in_planes", "dest_not_in_airports", "weather_hours_missing",
-                    "weather_local_hour_repeat", "weather_duplicate_key", "implausible_wind_speed",
-                    "planes_without_year", "flights_without_weather"):
+    for problem in (
+        "cancelled_flights",
+        "tailnum_not_in_planes",
+        "dest_not_in_airports",
+        "weather_hours_missing",
+        "weather_local_hour_repeat",
+        "weather_duplicate_key",
+        "implausible_wind_speed",
+        "planes_without_year",
+        "flights_without_weather",
+    ):
         assert re.search(rf"\b{problem}\s+\w+\s+{truth[problem]}\b", report), problem
     assert f"- {truth['cancelled_flights']:,} of the {truth['flights']:,} flights have no departure time" in report
     assert f"- {truth['dest_not_in_airports']:,} flights go to 4 destinations" in report

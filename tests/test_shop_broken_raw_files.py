@@ -21,8 +21,15 @@ from support.workspaces import query
 
 pytestmark = pytest.mark.slow
 
-GOLD = ("gold.dim_customer", "gold.dim_product", "gold.dim_date", "gold.fct_orders", "gold.fct_order_lines",
-        "gold.mart_daily_revenue", "gold.mart_revenue_by_country")
+GOLD = (
+    "gold.dim_customer",
+    "gold.dim_product",
+    "gold.dim_date",
+    "gold.fct_orders",
+    "gold.fct_order_lines",
+    "gold.mart_daily_revenue",
+    "gold.mart_revenue_by_country",
+)
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +69,10 @@ def test_a_header_only_orders_file_fails_before_gold_is_touched(shop, capsys):
     assert result.exit_code == 1
     stages = {s["stage"]: s for s in open_store(shop).stage_runs(result.run_id)}
     assert stages["ingest_orders"]["status"] == "failed"
-    reason = (f"bronze.orders: the new build failed its audit, the previous version stays: "
-              f"volume: 0 rows, fewer than min_rows 1 (would replace {manifest.raw_rows['orders']:,})")
+    reason = (
+        f"bronze.orders: the new build failed its audit, the previous version stays: "
+        f"volume: 0 rows, fewer than min_rows 1 (would replace {manifest.raw_rows['orders']:,})"
+    )
     assert reason in stages["ingest_orders"]["error"] and reason in out
     for stage in ("clean_orders", "build_fct_orders", "build_fct_order_lines", "check_gold"):
         assert stages[stage]["status"] == "upstream_failed", stage
@@ -73,19 +82,28 @@ def test_a_header_only_orders_file_fails_before_gold_is_touched(shop, capsys):
     assert count(shop, "gold.fct_orders") == manifest.valid_rows["orders"]
     assert count(shop, "gold.fct_order_lines") == manifest.valid_rows["order_lines"]
     # ... consistent with each other: every line's order is an order, every order's lines are there
-    assert query(shop, "SELECT count(*) FROM gold.fct_order_lines l ANTI JOIN gold.fct_orders o USING (order_id)") == [(0,)]
+    assert query(shop, "SELECT count(*) FROM gold.fct_order_lines l ANTI JOIN gold.fct_orders o USING (order_id)") == [
+        (0,)
+    ]
     assert query(shop, "SELECT sum(line_count) FROM gold.fct_orders") == [(manifest.valid_rows["order_lines"],)]
     # ... and no gold table has a new version (a rebuild of the same content keeps its hash)
     after = gold_versions(shop)
     assert {n: h for n, (_, h) in after.items()} == {n: h for n, (_, h) in before.items()}
     assert {n: v for n, (v, _) in after.items() if n in ("gold.fct_orders", "gold.fct_order_lines")} == {
-        n: v for n, (v, _) in before.items() if n in ("gold.fct_orders", "gold.fct_order_lines")}
+        n: v for n, (v, _) in before.items() if n in ("gold.fct_orders", "gold.fct_order_lines")
+    }
 
 
 def test_an_empty_payments_file_keeps_the_bronze_table(shop, capsys):
     manifest = read_manifest(shop.path("data/raw"))
-    columns = [c for (c,) in query(shop, "SELECT column_name FROM information_schema.columns "
-                                         "WHERE table_schema = 'bronze' AND table_name = 'payments' ORDER BY ordinal_position")]
+    columns = [
+        c
+        for (c,) in query(
+            shop,
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'bronze' AND table_name = 'payments' ORDER BY ordinal_position",
+        )
+    ]
     shop.path("data/raw/payments.csv").write_bytes(b"")
 
     result, out = rerun(shop, capsys)
@@ -95,8 +113,14 @@ def test_an_empty_payments_file_keeps_the_bronze_table(shop, capsys):
     assert stages["ingest_payments"]["status"] == "failed"
     assert "bronze.payments: the new build failed its audit, the previous version stays: volume: 0 rows" in out
     assert count(shop, "bronze.payments") == manifest.raw_rows["payments"]
-    assert [c for (c,) in query(shop, "SELECT column_name FROM information_schema.columns WHERE table_schema = 'bronze' "
-                                      "AND table_name = 'payments' ORDER BY ordinal_position")] == columns
+    assert [
+        c
+        for (c,) in query(
+            shop,
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'bronze' "
+            "AND table_name = 'payments' ORDER BY ordinal_position",
+        )
+    ] == columns
     assert count(shop, "gold.fct_orders") == manifest.valid_rows["orders"]
 
 
@@ -114,32 +138,51 @@ def test_malformed_rows_are_quarantined_named_and_the_rest_loads(shop, capsys):
     from shop.raw_files import CSV_COLUMNS
 
     raw_rows = {
-        "orders": _break(shop.path("data/raw/orders.csv"), {10: lambda b: b + b",extra", 20: lambda b: b.rsplit(b",", 1)[0]}),
+        "orders": _break(
+            shop.path("data/raw/orders.csv"), {10: lambda b: b + b",extra", 20: lambda b: b.rsplit(b",", 1)[0]}
+        ),
         "customers": _break(shop.path("data/raw/customers.csv"), {6: lambda b: b.replace(b",", b",\xff", 1)}),
     }
 
     result, out = rerun(shop, capsys)
 
     assert result.exit_code == 0, out
-    assert ("data/raw/orders.csv: 2 malformed rows, held in quarantine (reason malformed_row): "
-            "line 10: expected 6 fields, found 7; line 20: expected 6 fields, found 5") in out
-    assert "data/raw/customers.csv: 1 malformed row, held in quarantine (reason malformed_row): line 6: invalid UTF-8" in out
+    assert (
+        "data/raw/orders.csv: 2 malformed rows, held in quarantine (reason malformed_row): "
+        "line 10: expected 6 fields, found 7; line 20: expected 6 fields, found 5"
+    ) in out
+    assert (
+        "data/raw/customers.csv: 1 malformed row, held in quarantine (reason malformed_row): line 6: invalid UTF-8"
+        in out
+    )
     assert main(["runs", result.run_id, "-C", str(shop.root), "--json"]) == 0
     stages = {s["stage"]: s for s in json.loads(capsys.readouterr().out)["stages"]}
     assert stages["ingest_orders"]["warnings"] == [
-        ("data/raw/orders.csv: 2 malformed rows, held in quarantine (reason malformed_row): "
-         "line 10: expected 6 fields, found 7; line 20: expected 6 fields, found 5")]
+        (
+            "data/raw/orders.csv: 2 malformed rows, held in quarantine (reason malformed_row): "
+            "line 10: expected 6 fields, found 7; line 20: expected 6 fields, found 5"
+        )
+    ]
     assert stages["clean_orders"]["warnings"] == []
 
-    columns = [c for (c,) in query(shop, "SELECT column_name FROM information_schema.columns WHERE table_schema = 'bronze' "
-                                         "AND table_name = 'orders' ORDER BY ordinal_position")]
+    columns = [
+        c
+        for (c,) in query(
+            shop,
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'bronze' "
+            "AND table_name = 'orders' ORDER BY ordinal_position",
+        )
+    ]
     assert columns == [*CSV_COLUMNS["orders"], "_source_line", "_load_error", "_raw_line", "_source_file", "_loaded_at"]
     for source, lines in (("orders", [10, 20]), ("customers", [6])):
         # every line of the file is a bronze row; bronze = silver + quarantine
         assert count(shop, f"bronze.{source}") == raw_rows[source]
         assert count(shop, f"bronze.{source}") == count(shop, f"silver.{source}") + count(shop, f"quarantine.{source}")
-        held = query(shop, f"SELECT _source_file, _source_line FROM quarantine.{source} "
-                           "WHERE reason = 'malformed_row' ORDER BY _source_line")
+        held = query(
+            shop,
+            f"SELECT _source_file, _source_line FROM quarantine.{source} "
+            "WHERE reason = 'malformed_row' ORDER BY _source_line",
+        )
         assert held == [(f"data/raw/{source}.csv", line) for line in lines]
 
 
@@ -179,4 +222,6 @@ def test_a_run_failing_after_gold_was_built_publishes_no_gold_table(shop, capsys
     assert published["gold.fct_order_lines"][0] > before["gold.fct_order_lines"][0]
     assert published["gold.mart_daily_revenue"][0] > before["gold.mart_daily_revenue"][0]
     assert count(shop, "gold.fct_order_lines") < manifest.valid_rows["order_lines"]  # the new, shorter input
-    assert query(shop, "SELECT count(*) FROM gold.fct_order_lines l ANTI JOIN gold.fct_orders o USING (order_id)") == [(0,)]
+    assert query(shop, "SELECT count(*) FROM gold.fct_order_lines l ANTI JOIN gold.fct_orders o USING (order_id)") == [
+        (0,)
+    ]

@@ -107,7 +107,9 @@ def test_declared_tables_are_published_to_the_lake_and_versioned(shop, manifest,
     one_day = sorted(days)[0]
     # the files of one partition hold that day's orders and nothing else
     in_partition = pq.read_table(orders_dir / f"order_date={one_day}").num_rows
-    assert in_partition == query(shop, f"SELECT count(*) FROM gold.fct_orders WHERE order_date = DATE '{one_day}'")[0][0]
+    assert (
+        in_partition == query(shop, f"SELECT count(*) FROM gold.fct_orders WHERE order_date = DATE '{one_day}'")[0][0]
+    )
 
     con = ibis.duckdb.connect()
     orders = read_lake(con, "gold.fct_orders", lake)
@@ -128,7 +130,11 @@ def test_declared_tables_are_published_to_the_lake_and_versioned(shop, manifest,
     assert main(["catalog", "gold.fct_orders", "--json", "-C", str(shop.root)]) == 0
     copy = json.loads(capsys.readouterr().out)["lake"]
     assert (copy["path"], copy["format"], copy["rows"], copy["partition_by"]) == (
-        "data/lake/gold/fct_orders", "parquet", manifest.valid_rows["orders"], ["order_date"])
+        "data/lake/gold/fct_orders",
+        "parquet",
+        manifest.valid_rows["orders"],
+        ["order_date"],
+    )
     assert copy["files"] == len(list(orders_dir.glob("order_date=*/*.parquet")))
     assert main(["catalog", "gold.mart_daily_revenue", "--json", "-C", str(shop.root)]) == 0
     copy = json.loads(capsys.readouterr().out)["lake"]
@@ -163,7 +169,9 @@ def test_report_renders_offline_with_the_stored_numbers(shop, manifest):
     assert page.console_errors == [] and page.failed_requests == []
     assert page.dom.count("<svg") >= 2, "both charts rendered as SVG"
     text = re.sub(r"<[^>]+>", " ", page.dom)
-    total = f"Total revenue {manifest.revenue_total:,.2f} from {manifest.revenue_orders:,} orders over {manifest.days} days"
+    total = (
+        f"Total revenue {manifest.revenue_total:,.2f} from {manifest.revenue_orders:,} orders over {manifest.days} days"
+    )
     assert total in " ".join(text.split())
     assert report.stat().st_size < 5_000_000
 
@@ -183,8 +191,9 @@ def test_second_run_skips_and_a_changed_parameter_reruns_exactly_what_it_affects
     assert query(shop, "SELECT sum(revenue), count(*) FROM gold.mart_daily_revenue")[0] == (expected, 15)
 
     # A rebuild of the facts, with nothing else changed, reruns everything that reads them (the marts first).
-    refreshed = run_pipeline(shop, "shop", RunOptions(params={"run_date": mid.isoformat()}, jobs=2,
-                                                      full_refresh=["gold.fct_orders"]))
+    refreshed = run_pipeline(
+        shop, "shop", RunOptions(params={"run_date": mid.isoformat()}, jobs=2, full_refresh=["gold.fct_orders"])
+    )
     statuses = {s["stage"]: s["status"] for s in open_store(shop).stage_runs(refreshed.run_id)}
     rerun = {name for name, status in statuses.items() if status == "success"}
     assert {"build_fct_orders", "build_mart_daily_revenue", "build_mart_revenue_by_country"} <= rerun
@@ -236,9 +245,19 @@ def test_a_stage_notebook_runs_under_plain_papermill(shop, tmp_path):
     papermill = Path(sys.executable).parent / "papermill"
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("MILLPOND_")}
     subprocess.run(
-        [str(papermill), str(shop.root / "notebooks/gold/35_build_mart_daily_revenue.ipynb"), str(out),
-         "-p", "run_date", "2024-01-10", "--no-progress-bar"],
-        cwd=shop.root, env=env, check=True, capture_output=True,
+        [
+            str(papermill),
+            str(shop.root / "notebooks/gold/35_build_mart_daily_revenue.ipynb"),
+            str(out),
+            "-p",
+            "run_date",
+            "2024-01-10",
+            "--no-progress-bar",
+        ],
+        cwd=shop.root,
+        env=env,
+        check=True,
+        capture_output=True,
     )
     executed = nbformat.read(out, as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)

@@ -45,8 +45,14 @@ def test_the_shop_pipeline_builds_the_same_tables_on_spark_as_on_duckdb(tmp_path
         assert result.exit_code == 0, errors  # the stages' own errors when it fails
         built = sorted({t for s in load_pipeline(ws, "shop").spec.stages for t in s.produces})
         assert [t for t in built if t.startswith("gold.")] == [
-            "gold.dim_customer", "gold.dim_date", "gold.dim_product", "gold.fct_order_lines", "gold.fct_orders",
-            "gold.mart_daily_revenue", "gold.mart_revenue_by_country"]
+            "gold.dim_customer",
+            "gold.dim_date",
+            "gold.dim_product",
+            "gold.fct_order_lines",
+            "gold.fct_orders",
+            "gold.mart_daily_revenue",
+            "gold.mart_revenue_by_country",
+        ]
         spark = connect(ws)
         duck = ibis.duckdb.connect(str(shop_reference.warehouse_file()), read_only=True)
         try:

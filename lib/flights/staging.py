@@ -103,6 +103,7 @@ def local_date(year: ir.Value, month: ir.Value, day: ir.Value) -> ir.DateValue:
     >>> ibis.duckdb.connect().to_pyarrow(t.select(d=local_date(t.y, t.m, t.d)))["d"].to_pylist()
     [datetime.date(2013, 1, 31), None]
     """
+
     def part(value: ir.Value, width: int) -> ir.StringValue:
         return value.cast("int64").cast("string").lpad(width, "0")
 
@@ -276,8 +277,17 @@ def accounting(table: Callable[[str], ir.Table], sources: tuple[str, ...] = SOUR
     """
     rows = []
     for source in sources:
-        counts = [int(table(name).count().execute())
-                  for name in (f"{BRONZE}.{source}", f"{SILVER}.{source}", quarantine_name(source))]
-        rows.append({"source": source, "bronze": counts[0], "silver": counts[1], "quarantined": counts[2],
-                     "adds_up": counts[0] == counts[1] + counts[2]})
+        counts = [
+            int(table(name).count().execute())
+            for name in (f"{BRONZE}.{source}", f"{SILVER}.{source}", quarantine_name(source))
+        ]
+        rows.append(
+            {
+                "source": source,
+                "bronze": counts[0],
+                "silver": counts[1],
+                "quarantined": counts[2],
+                "adds_up": counts[0] == counts[1] + counts[2],
+            }
+        )
     return pd.DataFrame(rows)

@@ -109,9 +109,7 @@ def dim_airline(airlines: ir.Table, flights: ir.Table) -> ir.Table:
 def dim_airport(airports: ir.Table, flights: ir.Table) -> ir.Table:
     """One row per airport code used or listed: ``airport_key``, ``faa``, the airport's attributes, ``is_known``."""
     known = airports.select(*[c for c in airports.columns if not c.startswith("_")])
-    used = ibis.union(
-        flights.select(faa=flights.origin), flights.select(faa=flights.dest), distinct=True
-    ).faa
+    used = ibis.union(flights.select(faa=flights.origin), flights.select(faa=flights.dest), distinct=True).faa
     return _numbered(with_inferred_members(known, "faa", used), "faa", "airport_key")
 
 
@@ -131,8 +129,14 @@ def dim_plane(planes: ir.Table, flights: ir.Table) -> ir.Table:
     numbered = _numbered(with_inferred_members(known, "tailnum", flights.tailnum), "tailnum", "plane_key")
     seed = ibis.memtable({"plane_key": [NO_TAIL_NUMBER]}, schema={"plane_key": "int64"})
     none = seed.select(
-        **{name: seed.plane_key if name == "plane_key" else ibis.literal(False) if name == "is_known"
-           else ibis.null(dtype) for name, dtype in numbered.schema().items()}
+        **{
+            name: seed.plane_key
+            if name == "plane_key"
+            else ibis.literal(False)
+            if name == "is_known"
+            else ibis.null(dtype)
+            for name, dtype in numbered.schema().items()
+        }
     )
     return ibis.union(none, numbered, distinct=False).order_by("plane_key")
 

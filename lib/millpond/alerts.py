@@ -99,19 +99,27 @@ class Incident:
     def triggers(self) -> set[str]:
         """The ``on`` values this incident matches: its kind, ``check_failed`` when a check failed,
         ``anomaly`` when it holds anomalies."""
-        return ({self.kind} | ({"check_failed"} if self.failed_checks else set())
-                | ({"anomaly"} if self.anomalies else set()))
+        return (
+            {self.kind}
+            | ({"check_failed"} if self.failed_checks else set())
+            | ({"anomaly"} if self.anomalies else set())
+        )
 
     @property
     def summary(self) -> str:
         """One line saying what failed, for a chat message or a log."""
         parts = []
         if self.failed_checks:
-            parts.append(f"{len(self.failed_checks)} error check(s) failed: "
-                         + _some(f"{c.table}: {c.check} ({c.failing_rows:,} rows)" for c in self.failed_checks))
+            parts.append(
+                f"{len(self.failed_checks)} error check(s) failed: "
+                + _some(f"{c.table}: {c.check} ({c.failing_rows:,} rows)" for c in self.failed_checks)
+            )
         if self.kind == "run_failed" and self.failed_stages:
-            parts.insert(0, f"{len(self.failed_stages)} stage(s) failed: "
-                         + _some(f"{s.name} ({s.error})" for s in self.failed_stages))
+            parts.insert(
+                0,
+                f"{len(self.failed_stages)} stage(s) failed: "
+                + _some(f"{s.name} ({s.error})" for s in self.failed_stages),
+            )
         if self.blocked_stages:
             parts.append(f"{len(self.blocked_stages)} stage(s) not run")
         if self.anomalies:
@@ -145,9 +153,17 @@ def _iso(value: float | str | None) -> str | None:
     return dt.datetime.fromtimestamp(value, dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def incident_for_run(workspace_name: str, pipeline: str, run_id: str, stage_runs: list[dict], check_results: list[dict],
-                     anomalies: list[dict] | None = None, *, started: float | str | None = None,
-                     finished: float | str | None = None) -> Incident | None:
+def incident_for_run(
+    workspace_name: str,
+    pipeline: str,
+    run_id: str,
+    stage_runs: list[dict],
+    check_results: list[dict],
+    anomalies: list[dict] | None = None,
+    *,
+    started: float | str | None = None,
+    finished: float | str | None = None,
+) -> Incident | None:
     """The incident of a run, from its metadata-store rows, or ``None`` when nothing went wrong.
 
     Parameters
@@ -207,8 +223,10 @@ def incident_for_run(workspace_name: str, pipeline: str, run_id: str, stage_runs
         failed_stages=[FailedStage(r["stage"], _one_line(r.get("error"))) for r in failed],
         blocked_stages=blocked,
         failed_checks=[FailedCheck(r["table_name"], r["check_name"], int(r["failing_rows"])) for r in checks],
-        anomalies=[Anomaly(r["table_name"], r.get("column_name") or "", r["metric"], r["value"], r["lower"], r["upper"])
-                   for r in odd],
+        anomalies=[
+            Anomaly(r["table_name"], r.get("column_name") or "", r["metric"], r["value"], r["lower"], r["upper"])
+            for r in odd
+        ],
     )
 
 
@@ -225,8 +243,9 @@ class _Retryable(Exception):
     """A webhook failure worth another try: no connection, a timeout, HTTP 408, 429 or 5xx."""
 
 
-def send(incident: Incident, spec: AlertsSpec, *, meta_dir: Path, secret_env: Mapping[str, str],
-         root: Path | None = None) -> list[ChannelResult]:
+def send(
+    incident: Incident, spec: AlertsSpec, *, meta_dir: Path, secret_env: Mapping[str, str], root: Path | None = None
+) -> list[ChannelResult]:
     """Deliver ``incident`` to every channel of ``spec`` whose ``on`` matches it.
 
     Parameters
@@ -272,8 +291,11 @@ def send(incident: Incident, spec: AlertsSpec, *, meta_dir: Path, secret_env: Ma
             detail = redactor.text(_one_line(str(exc) or type(exc).__name__))
             results.append(ChannelResult(label, False, detail))
             log.warning("alert for run %s not delivered to %s: %s", incident.run_id, label, detail)
-            _append(meta_dir, {"event": "delivery_failed", "run_id": incident.run_id, "channel": label, "detail": detail},
-                    must=False)
+            _append(
+                meta_dir,
+                {"event": "delivery_failed", "run_id": incident.run_id, "channel": label, "detail": detail},
+                must=False,
+            )
     return results
 
 
@@ -321,8 +343,12 @@ def _post(channel: WebhookChannel, body: str, secret_env: Mapping[str, str]) -> 
             raise _Retryable(f"no response: {reason}") from None
 
     backoff = channel.retry_backoff
-    retrying = Retrying(stop=stop_after_attempt(channel.retries + 1), retry=retry_if_exception_type(_Retryable),
-                        wait=wait_exponential(multiplier=backoff, min=backoff, max=max(backoff, 30)), reraise=True)
+    retrying = Retrying(
+        stop=stop_after_attempt(channel.retries + 1),
+        retry=retry_if_exception_type(_Retryable),
+        wait=wait_exponential(multiplier=backoff, min=backoff, max=max(backoff, 30)),
+        reraise=True,
+    )
     attempts = lambda: f"{retrying.statistics.get('attempt_number', 1)} attempt(s)"  # noqa: E731
     try:
         status = retrying(attempt)
@@ -333,8 +359,9 @@ def _post(channel: WebhookChannel, body: str, secret_env: Mapping[str, str]) -> 
 
 def _run_command(channel: CommandChannel, body: str, root: Path | None) -> str:
     try:
-        done = subprocess.run(channel.run, input=body.encode(), capture_output=True,
-                              timeout=channel.timeout, cwd=root, check=False)
+        done = subprocess.run(
+            channel.run, input=body.encode(), capture_output=True, timeout=channel.timeout, cwd=root, check=False
+        )
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"timed out after {channel.timeout:g} s") from None
     except OSError as exc:

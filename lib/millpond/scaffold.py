@@ -66,16 +66,22 @@ def _starter_files(package: str) -> dict[str, str]:
 
 
 def _common_files() -> dict[str, str]:
-    return {"Makefile": "Makefile.jinja", "README.md": "README.md.jinja", "environment.yml": "environment.yml.jinja",
-            ".gitignore": "gitignore.jinja"}
+    return {
+        "Makefile": "Makefile.jinja",
+        "README.md": "README.md.jinja",
+        "environment.yml": "environment.yml.jinja",
+        ".gitignore": "gitignore.jinja",
+    }
 
 
 def _source_checkout() -> Path:
     """The repository millpond is installed from (editable), which holds the reference workspaces."""
     root = Path(millpond.__file__).resolve().parents[2]
     if not (root / "millpond.yml").is_file() or not (root / "lib" / "shop").is_dir():
-        raise MillpondError("--example shop: the reference shop ships with millpond's source checkout, and this "
-                            f"millpond is installed from {root}; install it from a clone (pip install -e .)")
+        raise MillpondError(
+            "--example shop: the reference shop ships with millpond's source checkout, and this "
+            f"millpond is installed from {root}; install it from a clone (pip install -e .)"
+        )
     return root
 
 
@@ -91,8 +97,9 @@ def _copy_example(target: Path, example: str) -> list[Path]:
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source / relative, destination)
         created.append(destination)
-    shutil.copytree(source / "lib" / example, target / "lib" / example,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(
+        source / "lib" / example, target / "lib" / example, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
     created += sorted(p for p in (target / "lib" / example).rglob("*") if p.is_file())
     return created
 
@@ -118,14 +125,22 @@ def init_workspace(target: Path, *, example: str | None = None, python: str | No
     if example is not None and example not in EXAMPLES:
         raise MillpondError(f"--example {example}: no such example (known: {', '.join(EXAMPLES)})")
     package = example or package_name(target.resolve().name)
-    values = {"name": target.resolve().name, "package": package, "python": python or sys.executable,
-              "version": millpond.__version__}
+    values = {
+        "name": target.resolve().name,
+        "package": package,
+        "python": python or sys.executable,
+        "version": millpond.__version__,
+    }
     files = _common_files() if example else {**_common_files(), **_starter_files(package)}
     if example:
         files["tests/conftest.py"] = "conftest.py.jinja"
         files["tests/test_workspace.py"] = "test_workspace.py.jinja"
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(STARTER), keep_trailing_newline=True,
-                                     undefined=jinja2.StrictUndefined, autoescape=False)
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(STARTER),
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+    )
     target.mkdir(parents=True, exist_ok=True)
     created = _copy_example(target, example) if example else []
     for relative, template in files.items():

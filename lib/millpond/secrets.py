@@ -113,8 +113,16 @@ def _forms(value: str) -> set[str]:
     >>> print(Redactor({"pw": value}).text(printed))
     '[secret:pw]' "[secret:pw]" [secret:pw]
     """
-    found = {value, quote(value, safe=""), quote(value), quote_plus(value), repr(value)[1:-1],
-             json.dumps(value)[1:-1], html.escape(value), html.escape(value, quote=False)}
+    found = {
+        value,
+        quote(value, safe=""),
+        quote(value),
+        quote_plus(value),
+        repr(value)[1:-1],
+        json.dumps(value)[1:-1],
+        html.escape(value),
+        html.escape(value, quote=False),
+    }
     return {form for form in found if len(form) >= MIN_LENGTH}
 
 

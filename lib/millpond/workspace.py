@@ -186,8 +186,10 @@ class Workspace:
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
-            raise MillpondError(f"{WORKSPACE_FILE}:{line}: generator: cannot import {module_name} ({exc}); "
-                                f"is it under {self.relative(self.code_dir)}/?") from None
+            raise MillpondError(
+                f"{WORKSPACE_FILE}:{line}: generator: cannot import {module_name} ({exc}); "
+                f"is it under {self.relative(self.code_dir)}/?"
+            ) from None
         found = getattr(module, function, None)
         if not callable(found):
             raise MillpondError(f"{WORKSPACE_FILE}:{line}: generator: {module_name} has no function {function}")
@@ -197,8 +199,10 @@ class Workspace:
         """Every pipeline spec file, ``pipelines/*.yml`` and ``pipelines/*.yaml`` alike, sorted by name."""
         if not self.pipelines_dir.is_dir():
             return []
-        return sorted((p for p in self.pipelines_dir.iterdir() if p.suffix in {".yml", ".yaml"} and p.is_file()),
-                      key=lambda p: (p.stem, p.suffix))
+        return sorted(
+            (p for p in self.pipelines_dir.iterdir() if p.suffix in {".yml", ".yaml"} and p.is_file()),
+            key=lambda p: (p.stem, p.suffix),
+        )
 
     def pipeline_file(self, name: str) -> Path:
         """The spec file of pipeline ``name`` (a name, or a path to a .yml)."""
@@ -213,7 +217,9 @@ class Workspace:
             if p.is_file():
                 return p
         known = [p.stem for p in self.pipeline_files()]
-        raise MillpondError(f"no pipeline {name!r} in {self.relative(self.pipelines_dir)} (known: {', '.join(known) or 'none'})")
+        raise MillpondError(
+            f"no pipeline {name!r} in {self.relative(self.pipelines_dir)} (known: {', '.join(known) or 'none'})"
+        )
 
 
 EMPTY_NOTEBOOK = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'

@@ -163,7 +163,9 @@ def _merged(value: yaml.Node, path: FieldPath, lines: dict[FieldPath, int], skip
     where = (*path, "<<")
     for source in sources:
         if not isinstance(source, yaml.MappingNode):
-            raise _Invalid(_line(source), where, "a merge key takes a mapping or a list of mappings, such as <<: *defaults")
+            raise _Invalid(
+                _line(source), where, "a merge key takes a mapping or a list of mappings, such as <<: *defaults"
+            )
         source_lines: dict[FieldPath, int] = {}
         data = _mapping(source, path, source_lines)
         depth = len(path)
@@ -231,7 +233,9 @@ def _yaml_error(exc: yaml.YAMLError, text: str) -> tuple[int, str]:
         message = exc.problem or exc.context or "not YAML"
     elif isinstance(exc, yaml.reader.ReaderError):
         line = text.count("\n", 0, max(exc.position, 0)) + 1
-        message = f"character {exc.character!r} is not allowed in YAML" if isinstance(exc.character, str) else exc.reason
+        message = (
+            f"character {exc.character!r} is not allowed in YAML" if isinstance(exc.character, str) else exc.reason
+        )
     else:
         line, message = 1, str(exc)
     return line, " ".join(str(message).split())

@@ -43,5 +43,12 @@ def load_source(
     ``source`` is one of :data:`~shop.raw_files.SOURCES`, ``raw_dir`` the folder the generator
     wrote, ``root`` the workspace root; the rest as :func:`millpond.warehouse.raw_files.load_files`.
     """
-    return load_files(con, source_paths(raw_dir, source), root=root, loaded_at=loaded_at, reader=reader,
-                      expected=CSV_COLUMNS.get(source), json_schema=EVENTS_SCHEMA)
+    return load_files(
+        con,
+        source_paths(raw_dir, source),
+        root=root,
+        loaded_at=loaded_at,
+        reader=reader,
+        expected=CSV_COLUMNS.get(source),
+        json_schema=EVENTS_SCHEMA,
+    )

@@ -52,14 +52,27 @@ def gold_checks(table: Callable[[str], ir.Table]) -> list[Check]:
     checks += [
         Check("one current version per customer", "gold.dim_customer", unique(current, "customer_key")),
         Check("customer_key is not null", "gold.fct_orders", not_null(orders, "customer_key")),
-        Check("customer_key references dim_customer", "gold.fct_orders",
-              relationships(orders, "customer_key", customers, "customer_key")),
-        Check("product_key references dim_product", "gold.fct_order_lines",
-              relationships(lines, "product_key", products, "product_key")),
-        Check("order_id references fct_orders", "gold.fct_order_lines",
-              relationships(lines, "order_id", orders, "order_id")),
-        Check("date_key references dim_date", "gold.fct_orders",
-              relationships(orders, "date_key", dates, "date_key"), "warn"),
+        Check(
+            "customer_key references dim_customer",
+            "gold.fct_orders",
+            relationships(orders, "customer_key", customers, "customer_key"),
+        ),
+        Check(
+            "product_key references dim_product",
+            "gold.fct_order_lines",
+            relationships(lines, "product_key", products, "product_key"),
+        ),
+        Check(
+            "order_id references fct_orders",
+            "gold.fct_order_lines",
+            relationships(lines, "order_id", orders, "order_id"),
+        ),
+        Check(
+            "date_key references dim_date",
+            "gold.fct_orders",
+            relationships(orders, "date_key", dates, "date_key"),
+            "warn",
+        ),
     ]
     return checks
 

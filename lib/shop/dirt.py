@@ -87,7 +87,7 @@ def phone_format(rng: random.Random, e164: str, country: str) -> str:
     ['+31 6 1234 5678', '+31612345678', '0031 612345678', '06-12345678', '06.12.34.56.78']
     """
     code = COUNTRY_CALLING_CODES[country]
-    number = e164[1 + len(code):]
+    number = e164[1 + len(code) :]
     style = rng.choice(("e164", "spaced", "intl00", "national", "dotted"))
     if style == "e164":
         return e164
@@ -104,7 +104,7 @@ def phone_format(rng: random.Random, e164: str, country: str) -> str:
     if style == "national":
         return f"0{number[:1]}-{number[1:]}"
     national = "0" + number
-    return ".".join(national[i:i + 2] for i in range(0, len(national), 2))
+    return ".".join(national[i : i + 2] for i in range(0, len(national), 2))
 
 
 def dirty_customers(rng: random.Random, customers: Rows) -> Result:
@@ -130,19 +130,30 @@ def dirty_customers(rng: random.Random, customers: Rows) -> Result:
         signed_up = datetime.combine(customer["signup_date"], datetime.min.time())
         newer_by = int((customer["updated_at"] - signed_up).total_seconds())
         former = f"{customer['first_name'][0]}{customer['last_name']}@oldmail.test".lower().replace(" ", "")
-        extra.append(_with(rows[customer["customer_id"] - 1], email=former,
-                           updated_at=_text(signed_up + timedelta(seconds=rng.randrange(newer_by)))))
+        extra.append(
+            _with(
+                rows[customer["customer_id"] - 1],
+                email=former,
+                updated_at=_text(signed_up + timedelta(seconds=rng.randrange(newer_by))),
+            )
+        )
     rejects = {"superseded": len(extra)}
     rejects["duplicate"] = dirt_count(0.02, count)
     extra += [dict(row) for row in rng.sample(rows, rejects["duplicate"])]
     fresh_id = iter(range(count + 1, 2 * count + 100))
     rejects["missing_email"] = dirt_count(0.01, count)
-    extra += [_with(rng.choice(rows), customer_id=str(next(fresh_id)), email=None)
-              for _ in range(rejects["missing_email"])]
+    extra += [
+        _with(rng.choice(rows), customer_id=str(next(fresh_id)), email=None) for _ in range(rejects["missing_email"])
+    ]
     rejects["invalid_signup_date"] = dirt_count(0.005, count)
-    extra += [_with(rng.choice(rows), customer_id=str(next(fresh_id)),
-                    signup_date=rng.choice(("unknown", "31/12/2023", "2023-13-01x")))
-              for _ in range(rejects["invalid_signup_date"])]
+    extra += [
+        _with(
+            rng.choice(rows),
+            customer_id=str(next(fresh_id)),
+            signup_date=rng.choice(("unknown", "31/12/2023", "2023-13-01x")),
+        )
+        for _ in range(rejects["invalid_signup_date"])
+    ]
     return _insert_randomly(rng, rows, extra), rejects, dict(normalization)
 
 
@@ -226,11 +237,14 @@ def dirty_payments(rng: random.Random, payments: Rows) -> Result:
     }
     extra = [dict(row) for row in rng.sample(rows, rejects["duplicate"])]
     fresh_id = iter(range(count + 1, 2 * count + 100))
-    extra += [_with(rng.choice(rows), payment_id=str(next(fresh_id)),
-                    amount=rng.choice(("N/A", "12,50", "twelve", "€10.00")))
-              for _ in range(rejects["invalid_amount"])]
-    extra += [_with(rng.choice(rows), payment_id=str(next(fresh_id)), order_id=str(ORPHAN_KEY_BASE + i))
-              for i in range(rejects["orphan_order"])]
+    extra += [
+        _with(rng.choice(rows), payment_id=str(next(fresh_id)), amount=rng.choice(("N/A", "12,50", "twelve", "€10.00")))
+        for _ in range(rejects["invalid_amount"])
+    ]
+    extra += [
+        _with(rng.choice(rows), payment_id=str(next(fresh_id)), order_id=str(ORPHAN_KEY_BASE + i))
+        for i in range(rejects["orphan_order"])
+    ]
     return _insert_randomly(rng, rows, extra), rejects, {}
 
 
@@ -239,8 +253,7 @@ def dirty_events(rng: random.Random, events: Rows) -> Result:
 
     A duplicate is the same event delivered twice (identical line, same file).
     """
-    rows = [{key: _text(value) if key.endswith("_ts") else value for key, value in event.items()}
-            for event in events]
+    rows = [{key: _text(value) if key.endswith("_ts") else value for key, value in event.items()} for event in events]
     count = len(events)
     rejects = {
         "duplicate": dirt_count(0.015, count),
@@ -249,10 +262,13 @@ def dirty_events(rng: random.Random, events: Rows) -> Result:
     }
     extra = [dict(row) for row in rng.sample(rows, rejects["duplicate"])]
     fresh_id = (f"ev-{number:07d}" for number in range(count + 1, 2 * count + 100))
-    extra += [_with(rng.choice(rows), event_id=next(fresh_id), event_ts=None)
-              for _ in range(rejects["missing_event_ts"])]
-    extra += [_with(rng.choice(rows), event_id=next(fresh_id), event_type=rng.choice(("click", "scroll", "hover")))
-              for _ in range(rejects["invalid_event_type"])]
+    extra += [
+        _with(rng.choice(rows), event_id=next(fresh_id), event_ts=None) for _ in range(rejects["missing_event_ts"])
+    ]
+    extra += [
+        _with(rng.choice(rows), event_id=next(fresh_id), event_type=rng.choice(("click", "scroll", "hover")))
+        for _ in range(rejects["invalid_event_type"])
+    ]
     rows = _insert_randomly(rng, rows, extra)
     rows.sort(key=lambda row: row["received_ts"])
     return rows, rejects, {}

@@ -175,8 +175,14 @@ def generate(
     events = records.make_events(
         rng, scaled_count(BASE_ROWS["sessions"], scale), len(customers), len(products), start, days
     )
-    clean = {"customers": customers, "products": products, "orders": orders,
-             "order_lines": order_lines, "payments": payments, "events": events}
+    clean = {
+        "customers": customers,
+        "products": products,
+        "orders": orders,
+        "order_lines": order_lines,
+        "payments": payments,
+        "events": events,
+    }
 
     raw = {
         "customers": dirt.dirty_customers(rng, customers),

@@ -62,8 +62,7 @@ def line_amount(lines: ir.Table) -> ir.DecimalValue:
     return (lines.quantity * lines.unit_price - lines.discount).cast("decimal(38, 2)").cast(MONEY)
 
 
-def dim_customer(customers: ir.Table, previous: ir.Table | None = None, *,
-                 now: datetime | None = None) -> ir.Table:
+def dim_customer(customers: ir.Table, previous: ir.Table | None = None, *, now: datetime | None = None) -> ir.Table:
     """Return the type 2 customer dimension: every version of every clean customer.
 
     Parameters
@@ -149,7 +148,8 @@ def fct_orders(orders: ir.Table, order_lines: ir.Table, payments: ir.Table, cust
         net_amount=line_amount(order_lines).sum().cast(MONEY),
     )
     paid = payments.group_by(paid_order_id=payments.order_id).aggregate(
-        payment_count=payments.count(), paid_amount=payments.amount.sum().cast(MONEY),
+        payment_count=payments.count(),
+        paid_amount=payments.amount.sum().cast(MONEY),
         last_paid_ts=payments.paid_ts.max(),
     )
     keys = customers.select(key_customer_id=customers.customer_id, customer_key=customers.customer_key).distinct()
@@ -241,7 +241,12 @@ def mart_daily_revenue(orders: ir.Table, dates: ir.Table, run_date: date) -> ir.
     # repeat both aggregates in every rounding step); before the join, whose select would
     # have to rewrite its whole expression
     daily = daily.select(
-        "date_key", "orders", "items", "customers", "cancelled_orders", revenue=revenue,
+        "date_key",
+        "orders",
+        "items",
+        "customers",
+        "cancelled_orders",
+        revenue=revenue,
         avg_order_value=exact_quotient(revenue, daily.orders, 2).cast(MONEY),
     )
     spine = dates.filter(dates.date <= run_date).select("date", "date_key")  # narrow: Ibis joins faster
@@ -250,5 +255,6 @@ def mart_daily_revenue(orders: ir.Table, dates: ir.Table, run_date: date) -> ir.
     )
     # a day without sales: zeros (COALESCE keeps each column's type), no average; one
     # fill after the join costs Ibis less than a COALESCE per column in the join's select
-    return joined.fill_null({name: 0 for name in ("orders", "revenue", "items", "customers", "cancelled_orders")}
-                            ).order_by("date")
+    return joined.fill_null(
+        {name: 0 for name in ("orders", "revenue", "items", "customers", "cancelled_orders")}
+    ).order_by("date")

@@ -36,8 +36,14 @@ MANIFEST_FILE = "_manifest.json"
 
 CSV_COLUMNS: dict[str, tuple[str, ...]] = {
     "customers": (
-        "customer_id", "first_name", "last_name", "email", "phone", "country",
-        "signup_date", "updated_at",
+        "customer_id",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "country",
+        "signup_date",
+        "updated_at",
     ),
     "orders": ("order_id", "customer_id", "order_ts", "status", "currency", "channel"),
     "payments": ("payment_id", "order_id", "paid_ts", "method", "amount"),

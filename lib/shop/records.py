@@ -25,14 +25,64 @@ from shop.domain import COUNTRY_CALLING_CODES, CURRENCY
 CENT = Decimal("0.01")
 
 FIRST_NAMES = (
-    "Anna", "Bram", "Chloe", "Daan", "Emma", "Finn", "Greta", "Hugo", "Iris", "Jules",
-    "Katja", "Lars", "Mila", "Noah", "Olga", "Pieter", "Quinn", "Rosa", "Sven", "Tess",
-    "Umar", "Vera", "Willem", "Xenia", "Yara", "Zeno", "Liam", "Sophie", "Lucas", "Julia",
+    "Anna",
+    "Bram",
+    "Chloe",
+    "Daan",
+    "Emma",
+    "Finn",
+    "Greta",
+    "Hugo",
+    "Iris",
+    "Jules",
+    "Katja",
+    "Lars",
+    "Mila",
+    "Noah",
+    "Olga",
+    "Pieter",
+    "Quinn",
+    "Rosa",
+    "Sven",
+    "Tess",
+    "Umar",
+    "Vera",
+    "Willem",
+    "Xenia",
+    "Yara",
+    "Zeno",
+    "Liam",
+    "Sophie",
+    "Lucas",
+    "Julia",
 )
 LAST_NAMES = (
-    "de Vries", "Jansen", "Bakker", "Visser", "Smit", "Meyer", "Schulz", "Martin", "Bernard",
-    "Dubois", "Smith", "Jones", "Taylor", "Brown", "Peeters", "Maes", "Garcia", "Miller",
-    "Wagner", "Becker", "Laurent", "Moreau", "Wilson", "Evans", "Claes", "Mertens",
+    "de Vries",
+    "Jansen",
+    "Bakker",
+    "Visser",
+    "Smit",
+    "Meyer",
+    "Schulz",
+    "Martin",
+    "Bernard",
+    "Dubois",
+    "Smith",
+    "Jones",
+    "Taylor",
+    "Brown",
+    "Peeters",
+    "Maes",
+    "Garcia",
+    "Miller",
+    "Wagner",
+    "Becker",
+    "Laurent",
+    "Moreau",
+    "Wilson",
+    "Evans",
+    "Claes",
+    "Mertens",
 )
 EMAIL_DOMAINS = ("example.com", "example.org", "mail.test", "post.test")
 
@@ -74,8 +124,15 @@ def _cumulate(weights: dict) -> tuple[tuple, list[int]]:
 
 _CUMULATIVE = {
     id(table): _cumulate(table)
-    for table in (COUNTRY_WEIGHTS, STATUS_WEIGHTS, CHANNEL_WEIGHTS, PAYMENT_METHOD_WEIGHTS,
-                  LINES_PER_ORDER_WEIGHTS, QUANTITY_WEIGHTS, DISCOUNT_PERCENT_WEIGHTS)
+    for table in (
+        COUNTRY_WEIGHTS,
+        STATUS_WEIGHTS,
+        CHANNEL_WEIGHTS,
+        PAYMENT_METHOD_WEIGHTS,
+        LINES_PER_ORDER_WEIGHTS,
+        QUANTITY_WEIGHTS,
+        DISCOUNT_PERCENT_WEIGHTS,
+    )
 }
 """Cumulative weights of the module's tables, computed once (``pick`` is called ~50,000 times)."""
 
@@ -223,8 +280,10 @@ def make_events(
     for session in range(1, sessions + 1):
         customer_id = rng.randint(1, customer_count) if rng.random() < 0.6 else None
         moment = window_start + timedelta(seconds=rng.randrange(days * 86400 - 7200))
-        steps = [("page_view", rng.randint(1, product_count) if rng.random() < 0.75 else None)
-                 for _ in range(rng.randint(1, 6))]
+        steps = [
+            ("page_view", rng.randint(1, product_count) if rng.random() < 0.75 else None)
+            for _ in range(rng.randint(1, 6))
+        ]
         if rng.random() < 0.4:
             steps.append(("add_to_cart", rng.randint(1, product_count)))
             if rng.random() < 0.6:

@@ -32,13 +32,19 @@ class ShopReport:
 
     def __post_init__(self) -> None:
         statuses = self.checks.status.value_counts()
-        self.headline = pd.DataFrame({
-            "measure": ["revenue", "orders", "days", "checks passed", "checks warned", "checks failed"],
-            "value": [
-                f"{self.daily.revenue.sum():,.2f}", f"{int(self.daily.orders.sum()):,}", f"{len(self.daily)}",
-                f"{int(statuses.get('pass', 0))}", f"{int(statuses.get('warn', 0))}", f"{int(statuses.get('fail', 0))}",
-            ],
-        })
+        self.headline = pd.DataFrame(
+            {
+                "measure": ["revenue", "orders", "days", "checks passed", "checks warned", "checks failed"],
+                "value": [
+                    f"{self.daily.revenue.sum():,.2f}",
+                    f"{int(self.daily.orders.sum()):,}",
+                    f"{len(self.daily)}",
+                    f"{int(statuses.get('pass', 0))}",
+                    f"{int(statuses.get('warn', 0))}",
+                    f"{int(statuses.get('fail', 0))}",
+                ],
+            }
+        )
 
     def write(self, path: Path) -> Path:
         """Write the self-contained HTML report to ``path``."""
@@ -48,15 +54,23 @@ class ShopReport:
         blocks = [
             Metrics(metrics),
             Heading("Daily revenue"),
-            Paragraph(f"Total revenue {self.daily.revenue.sum():,.2f} from {int(self.daily.orders.sum()):,} orders "
-                      f"over {len(self.daily)} days."),
-            Chart(line_chart(self.daily, "date", "revenue", title="Revenue per day"),
-                  caption="Net revenue of orders not cancelled, by order date (UTC)."),
+            Paragraph(
+                f"Total revenue {self.daily.revenue.sum():,.2f} from {int(self.daily.orders.sum()):,} orders "
+                f"over {len(self.daily)} days."
+            ),
+            Chart(
+                line_chart(self.daily, "date", "revenue", title="Revenue per day"),
+                caption="Net revenue of orders not cancelled, by order date (UTC).",
+            ),
             Table(self.categories, caption="Revenue by product category"),
             Heading("Tables"),
-            Chart(bar_chart(self.tables, "table", "rows", title="Rows per table"), caption="Rows in each warehouse table."),
-            Paragraph("Raw rows that silver could not keep (duplicates, unparseable values, orphans) are the "
-                      "difference between bronze and silver:"),
+            Chart(
+                bar_chart(self.tables, "table", "rows", title="Rows per table"), caption="Rows in each warehouse table."
+            ),
+            Paragraph(
+                "Raw rows that silver could not keep (duplicates, unparseable values, orphans) are the "
+                "difference between bronze and silver:"
+            ),
             Table(self.conformance, caption="Bronze to silver, per source"),
             Heading("Checks"),
             Checks(self.checks),
@@ -79,11 +93,17 @@ def shop_report(ctx: StageContext, *, run_date: str) -> ShopReport:
                 sizes.append({"table": f"{layer}.{name}", "rows": int(ctx.table(f"{layer}.{name}").count().execute())})
     tables = pd.DataFrame(sizes)
     by_name = dict(zip(tables.table, tables.rows))
-    conformance = pd.DataFrame([
-        {"source": s, "bronze rows": by_name.get(f"bronze.{s}", 0), "silver rows": by_name.get(f"silver.{s}", 0),
-         "not kept": by_name.get(f"bronze.{s}", 0) - by_name.get(f"silver.{s}", 0)}
-        for s in SOURCES
-    ])
+    conformance = pd.DataFrame(
+        [
+            {
+                "source": s,
+                "bronze rows": by_name.get(f"bronze.{s}", 0),
+                "silver rows": by_name.get(f"silver.{s}", 0),
+                "not kept": by_name.get(f"bronze.{s}", 0) - by_name.get(f"silver.{s}", 0),
+            }
+            for s in SOURCES
+        ]
+    )
     lines, products = ctx.table("gold.fct_order_lines"), ctx.table("gold.dim_product")
     sold = lines.filter(lines.is_revenue).join(products, "product_key")
     categories = _frame(

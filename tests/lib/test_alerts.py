@@ -34,16 +34,40 @@ def hook_factory(monkeypatch):
 
 
 def webhook(url: str, **settings) -> dict:
-    return {"webhook": {"url": url, "headers": {"Authorization": "Bearer ${secret:hook_token}"},
-                        "timeout": 2, "retries": 2, "retry_backoff": 0.01, **settings}}
+    return {
+        "webhook": {
+            "url": url,
+            "headers": {"Authorization": "Bearer ${secret:hook_token}"},
+            "timeout": 2,
+            "retries": 2,
+            "retry_backoff": 0.01,
+            **settings,
+        }
+    }
 
 
 def failed_run() -> Incident:
     stages = [
-        {"stage": "load", "status": "success", "error": None, "started_at": 1_700_000_000.0, "finished_at": 1_700_000_005.0},
-        {"stage": "clean", "status": "failed", "error": "cell 3: KeyError: 'amount'\nTraceback...", "started_at": 1_700_000_005.0,
-         "finished_at": 1_700_000_009.0},
-        {"stage": "report", "status": "upstream_failed", "error": "upstream clean did not succeed", "finished_at": 1_700_000_010.0},
+        {
+            "stage": "load",
+            "status": "success",
+            "error": None,
+            "started_at": 1_700_000_000.0,
+            "finished_at": 1_700_000_005.0,
+        },
+        {
+            "stage": "clean",
+            "status": "failed",
+            "error": "cell 3: KeyError: 'amount'\nTraceback...",
+            "started_at": 1_700_000_005.0,
+            "finished_at": 1_700_000_009.0,
+        },
+        {
+            "stage": "report",
+            "status": "upstream_failed",
+            "error": "upstream clean did not succeed",
+            "finished_at": 1_700_000_010.0,
+        },
     ]
     return incident_for_run("demo", "shop", "r1", stages, [])
 
@@ -62,7 +86,11 @@ def test_one_incident_is_one_post_with_the_expanded_secret_header(hook_factory, 
     body = json.loads(request["body"])
     assert body == json.loads(incident.to_json())
     assert (body["kind"], body["run_id"], body["started"], body["finished"]) == (
-        "run_failed", "r1", "2023-11-14T22:13:20+00:00", "2023-11-14T22:13:30+00:00")
+        "run_failed",
+        "r1",
+        "2023-11-14T22:13:20+00:00",
+        "2023-11-14T22:13:30+00:00",
+    )
     assert body["failed_stages"] == [{"name": "clean", "error": "cell 3: KeyError: 'amount'"}]
     assert body["blocked_stages"] == ["report"]
     assert body["summary"].startswith("[demo] shop run failed (run r1): 1 stage(s) failed: clean (cell 3")
@@ -75,9 +103,12 @@ def test_a_secret_value_in_an_error_is_masked_in_every_channel(hook_factory, tmp
     hook = hook_factory()
     out = tmp_path / "received.json"
     script = "import sys, pathlib; pathlib.Path(sys.argv[1]).write_bytes(sys.stdin.buffer.read())"
-    spec = AlertsSpec.model_validate({"channels": [
-        {"log": {}}, webhook(hook.url), {"command": {"run": [sys.executable, "-c", script, str(out)]}}]})
-    stages = [{"stage": "call", "status": "failed", "error": f"cell 2: HTTPError: 403 for url 'https://api/v1?t={SECRET}'"}]
+    spec = AlertsSpec.model_validate(
+        {"channels": [{"log": {}}, webhook(hook.url), {"command": {"run": [sys.executable, "-c", script, str(out)]}}]}
+    )
+    stages = [
+        {"stage": "call", "status": "failed", "error": f"cell 2: HTTPError: 403 for url 'https://api/v1?t={SECRET}'"}
+    ]
     incident = incident_for_run("demo", "shop", "r1", stages, [])
 
     results = send(incident, spec, meta_dir=tmp_path, secret_env=SECRETS)
@@ -140,11 +171,15 @@ def test_a_command_receives_the_incident_on_stdin(tmp_path):
     out = tmp_path / "received.json"
     script = "import sys, pathlib; pathlib.Path(sys.argv[1]).write_bytes(sys.stdin.buffer.read())"
     failing = "import sys; print('no route to pager', file=sys.stderr); sys.exit(3)"
-    spec = AlertsSpec.model_validate({"channels": [
-        {"command": {"run": [sys.executable, "-c", script, str(out)]}},
-        {"command": {"run": [sys.executable, "-c", failing]}},
-        {"command": {"run": [str(tmp_path / "missing-program")]}},
-    ]})
+    spec = AlertsSpec.model_validate(
+        {
+            "channels": [
+                {"command": {"run": [sys.executable, "-c", script, str(out)]}},
+                {"command": {"run": [sys.executable, "-c", failing]}},
+                {"command": {"run": [str(tmp_path / "missing-program")]}},
+            ]
+        }
+    )
     incident = failed_run()
 
     results = send(incident, spec, meta_dir=tmp_path, secret_env={})
@@ -158,14 +193,30 @@ def test_a_command_receives_the_incident_on_stdin(tmp_path):
 
 
 def test_channels_only_hear_the_triggers_they_follow(tmp_path):
-    checks_only = incident_for_run("demo", "shop", "r2", [], [
-        {"table_name": "t", "check_name": "id is unique", "severity": "error", "status": "fail", "failing_rows": 4, "run_id": "r2"}])
-    spec = AlertsSpec.model_validate(yaml.safe_load("""
+    checks_only = incident_for_run(
+        "demo",
+        "shop",
+        "r2",
+        [],
+        [
+            {
+                "table_name": "t",
+                "check_name": "id is unique",
+                "severity": "error",
+                "status": "fail",
+                "failing_rows": 4,
+                "run_id": "r2",
+            }
+        ],
+    )
+    spec = AlertsSpec.model_validate(
+        yaml.safe_load("""
         on: [run_failed]
         channels:
           - log: {}
           - log: {on: [check_failed]}
-    """))
+    """)
+    )
 
     assert len(send(failed_run(), spec, meta_dir=tmp_path, secret_env={})) == 1
     assert len(send(checks_only, spec, meta_dir=tmp_path, secret_env={})) == 1
@@ -173,8 +224,15 @@ def test_channels_only_hear_the_triggers_they_follow(tmp_path):
 
 # -- incident_for_run -----------------------------------------------------------
 
-CHECK = {"table_name": "silver.orders", "check_name": "order_id is unique", "severity": "error",
-         "status": "fail", "failing_rows": 12, "run_id": "r1", "stage": "clean"}
+CHECK = {
+    "table_name": "silver.orders",
+    "check_name": "order_id is unique",
+    "severity": "error",
+    "status": "fail",
+    "failing_rows": 12,
+    "run_id": "r1",
+    "stage": "clean",
+}
 
 
 def test_nothing_failed_is_no_incident():
@@ -185,15 +243,23 @@ def test_nothing_failed_is_no_incident():
 
 def test_failed_error_checks_alone_are_check_failed():
     stages = [
-        {"stage": "clean", "status": "failed", "error": "1 error check(s) failed: silver.orders: order_id is unique (12 rows)"},
+        {
+            "stage": "clean",
+            "status": "failed",
+            "error": "1 error check(s) failed: silver.orders: order_id is unique (12 rows)",
+        },
         {"stage": "gold", "status": "upstream_failed", "error": "upstream clean did not succeed"},
     ]
     incident = incident_for_run("demo", "shop", "r1", stages, [CHECK, CHECK | {"run_id": "older", "check_name": "x"}])
     assert incident.kind == "check_failed"
-    assert [(c.table, c.check, c.failing_rows) for c in incident.failed_checks] == [("silver.orders", "order_id is unique", 12)]
+    assert [(c.table, c.check, c.failing_rows) for c in incident.failed_checks] == [
+        ("silver.orders", "order_id is unique", 12)
+    ]
     assert incident.blocked_stages == ["gold"]
-    assert incident.summary == ("[demo] shop checks failed (run r1): 1 error check(s) failed: "
-                                "silver.orders: order_id is unique (12 rows); 1 stage(s) not run")
+    assert incident.summary == (
+        "[demo] shop checks failed (run r1): 1 error check(s) failed: "
+        "silver.orders: order_id is unique (12 rows); 1 stage(s) not run"
+    )
 
 
 def test_a_failed_stage_makes_the_run_failed_even_with_failed_checks():
@@ -207,58 +273,86 @@ def test_a_failed_stage_makes_the_run_failed_even_with_failed_checks():
     assert "2 stage(s) failed: clean (1 error check(s) failed: ...), other (timed out after 60 s)" in incident.summary
 
 
-ANOMALY = {"table_name": "silver.orders", "column_name": "", "metric": "row_count", "value": 12.0,
-           "lower": 198.0, "upper": 202.0, "run_id": "r1", "stage": "clean"}
+ANOMALY = {
+    "table_name": "silver.orders",
+    "column_name": "",
+    "metric": "row_count",
+    "value": 12.0,
+    "lower": 198.0,
+    "upper": 202.0,
+    "run_id": "r1",
+    "stage": "clean",
+}
 
 
 def test_anomalies_of_a_successful_run_are_one_anomaly_incident():
     stages = [{"stage": "clean", "status": "success", "error": None}]
     other_run = ANOMALY | {"run_id": "older"}
-    incident = incident_for_run("demo", "shop", "r1", stages, [], [ANOMALY, ANOMALY | {"column_name": "amount",
-                                                                                       "metric": "mean"}, other_run])
+    incident = incident_for_run(
+        "demo", "shop", "r1", stages, [], [ANOMALY, ANOMALY | {"column_name": "amount", "metric": "mean"}, other_run]
+    )
     assert (incident.kind, incident.triggers) == ("anomaly", {"anomaly"})
     assert [(a.table, a.column, a.metric) for a in incident.anomalies] == [
-        ("silver.orders", "", "row_count"), ("silver.orders", "amount", "mean")]
-    assert incident.summary == ("[demo] shop anomalies (run r1): 2 anomaly(ies): silver.orders row_count = 12, "
-                                "outside [198, 202], silver.orders.amount mean = 12, outside [198, 202]")
+        ("silver.orders", "", "row_count"),
+        ("silver.orders", "amount", "mean"),
+    ]
+    assert incident.summary == (
+        "[demo] shop anomalies (run r1): 2 anomaly(ies): silver.orders row_count = 12, "
+        "outside [198, 202], silver.orders.amount mean = 12, outside [198, 202]"
+    )
     assert json.loads(incident.to_json())["anomalies"][0] == {
-        "table": "silver.orders", "column": "", "metric": "row_count", "value": 12.0, "lower": 198.0, "upper": 202.0}
+        "table": "silver.orders",
+        "column": "",
+        "metric": "row_count",
+        "value": 12.0,
+        "lower": 198.0,
+        "upper": 202.0,
+    }
 
 
 def test_a_failed_run_with_anomalies_is_one_incident_matching_both_triggers(tmp_path):
-    stages = [{"stage": "clean", "status": "success", "error": None},
-              {"stage": "gold", "status": "failed", "error": "boom"}]
+    stages = [
+        {"stage": "clean", "status": "success", "error": None},
+        {"stage": "gold", "status": "failed", "error": "boom"},
+    ]
     incident = incident_for_run("demo", "shop", "r1", stages, [], [ANOMALY])
     assert incident.kind == "run_failed" and incident.triggers == {"run_failed", "anomaly"}
-    assert incident.summary.endswith("1 stage(s) failed: gold (boom); 1 anomaly(ies): silver.orders row_count = 12, "
-                                     "outside [198, 202]")
+    assert incident.summary.endswith(
+        "1 stage(s) failed: gold (boom); 1 anomaly(ies): silver.orders row_count = 12, outside [198, 202]"
+    )
     spec = AlertsSpec.model_validate({"on": ["anomaly"], "channels": [{"log": {}}, {"log": {"on": ["check_failed"]}}]})
     assert len(send(incident, spec, meta_dir=tmp_path, secret_env={})) == 1
 
 
 # -- the YAML format ------------------------------------------------------------
 
+
 def test_the_documented_section_parses():
-    spec = AlertsSpec.model_validate(yaml.safe_load("""
+    spec = AlertsSpec.model_validate(
+        yaml.safe_load("""
         on: [run_failed, check_failed]
         channels:
           - log: {}
           - webhook: {url: "http://127.0.0.1:9999/hook", headers: {Authorization: "Bearer ${secret:hook_token}"}, timeout: 5, retries: 2}
           - command: {run: ["/usr/bin/env", "python3", "notify.py"]}
-    """))
+    """)
+    )
     assert [c.kind for c in spec.channels] == ["log", "webhook", "command"]
     assert spec.channels[1].channel.headers == {"Authorization": "Bearer ${secret:hook_token}"}
     assert AlertsSpec().on == ["run_failed", "check_failed", "anomaly"] and AlertsSpec().channels == []
 
 
-@pytest.mark.parametrize(("channel", "message"), [
-    ({"email": {"to": "x@example.com"}}, "unknown channel type 'email'"),
-    ({"log": {}, "webhook": {"url": "http://h"}}, "exactly one key"),
-    ({"webhook": {"url": "http://h", "method": "PUT"}}, "Extra inputs are not permitted"),
-    ({"webhook": {"url": "ftp://h"}}, "should match pattern"),
-    ({"command": {"run": []}}, "at least 1 item"),
-    ({"log": {"on": ["stage_retried"]}}, "'run_failed', 'check_failed' or 'anomaly'"),
-])
+@pytest.mark.parametrize(
+    ("channel", "message"),
+    [
+        ({"email": {"to": "x@example.com"}}, "unknown channel type 'email'"),
+        ({"log": {}, "webhook": {"url": "http://h"}}, "exactly one key"),
+        ({"webhook": {"url": "http://h", "method": "PUT"}}, "Extra inputs are not permitted"),
+        ({"webhook": {"url": "ftp://h"}}, "should match pattern"),
+        ({"command": {"run": []}}, "at least 1 item"),
+        ({"log": {"on": ["stage_retried"]}}, "'run_failed', 'check_failed' or 'anomaly'"),
+    ],
+)
 def test_bad_channels_are_rejected(channel, message):
     with pytest.raises(pydantic.ValidationError, match=message):
         ChannelSpec.model_validate(channel)

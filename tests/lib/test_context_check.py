@@ -25,11 +25,22 @@ MAKE_CUSTOMERS = (
 def _workspace(root, severity: str) -> Workspace:
     write_notebook(root / "notebooks/customers.ipynb", f"severity = {severity!r}", *MAKE_CUSTOMERS)
     write_notebook(root / "notebooks/copy.ipynb", "source = 'silver.customers'\ntable = 'gold.customers'", *COPY_TABLE)
-    spec = {"stages": [
-        {"name": "customers", "notebook": "notebooks/customers.ipynb", "params": {"severity": severity},
-         "produces": ["silver.customers"]},
-        {"name": "copy", "notebook": "notebooks/copy.ipynb", "needs": ["customers"], "produces": ["gold.customers"]},
-    ]}
+    spec = {
+        "stages": [
+            {
+                "name": "customers",
+                "notebook": "notebooks/customers.ipynb",
+                "params": {"severity": severity},
+                "produces": ["silver.customers"],
+            },
+            {
+                "name": "copy",
+                "notebook": "notebooks/copy.ipynb",
+                "needs": ["customers"],
+                "produces": ["gold.customers"],
+            },
+        ]
+    }
     make_workspace(root, {"p": spec})
     return Workspace(root)
 
@@ -68,7 +79,8 @@ def test_interactively_checks_return_results_and_store_nothing(tmp_path, monkeyp
         ctx.materialize(ibis.memtable({"id": [1, None, None]}), "silver.t")
         frame = ctx.check("silver.t", [{"not_null": ["id"]}])
         assert frame[["check", "status", "failing_rows"]].to_dict("records") == [
-            {"check": "id is not null", "status": "fail", "failing_rows": 2}]
+            {"check": "id is not null", "status": "fail", "failing_rows": 2}
+        ]
         # Check objects work too; recording can be asked for
         t = ctx.table("silver.t")
         frame = ctx.check(Check("id is not null", "silver.t", not_null(t, "id"), "warn"), record=True)

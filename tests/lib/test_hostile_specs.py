@@ -127,27 +127,55 @@ def _shop(workspace: Path) -> str:
 ATTACKS = [
     # lol0..lol4 hold 10, 91, 820, 7381 and 66430 values (74,738 with the keys and the top mapping);
     # lol5's first *l4 passes 100,000
-    ("alias bomb", lambda text: ALIAS_BOMB + text,
-     r"pipelines/shop\.yml:6: lol5\[0\]: YAML alias \*l4 makes the document more than 100000 values"),
-    ("recursive alias", lambda text: "loop: &m {a: *m}\n" + text,
-     r"pipelines/shop\.yml:1: loop\.a: recursive YAML alias \*m"),
-    ("binary junk", lambda text: "".join(text.splitlines(keepends=True)[:4]) + "\udcff\udcfe junk\n" + text,
-     r"pipelines/shop\.yml:5: not UTF-8 text \(byte 0xff at column 1\)"),
-    ("long notebook path", lambda text: text.replace("notebooks/silver/21_clean_products.ipynb", "n" * 200_000),
-     r"pipelines/shop\.yml:\d+: stages\[7\]\.notebook: path too long \(200000 bytes; at most 4096\)"),
-    ("regex", lambda text: text.replace("pattern: email", "pattern: '(unclosed'"),
-     r"pipelines/shop\.yml:\d+: stages\[6\]\.checks\.silver\.customers\[2\]\.regex\.pattern: not a valid regular expression"),
-    ("regex RE2 lacks", lambda text: text.replace("pattern: email", "pattern: '(?<!x)@'"),
-     r"pipelines/shop\.yml:\d+: stages\[6\]\.checks\.silver\.customers\[2\]\.regex\.pattern: the warehouse's "
-     r"regular expressions \(RE2\) have no lookahead or lookbehind"),
-    ("date override", lambda text: text.replace(
-        "notebook: notebooks/gold/32_build_dim_date.ipynb\n",
-        "notebook: notebooks/gold/32_build_dim_date.ipynb\n    params: {run_date: not-a-date}\n"),
-     r"pipelines/shop\.yml:\d+: stages\[14\]\.params\.run_date: expected date"),
-    ("infinite timeout", lambda text: text.replace("timeout: 600", "timeout: .inf"),
-     r"pipelines/shop\.yml:8: defaults\.timeout: Input should be a finite number"),
-    ("absurd backoff", lambda text: text.replace("retry_backoff: 2", "retry_backoff: 1e308"),
-     r"pipelines/shop\.yml:8: defaults\.retry_backoff: Input should be less than or equal to 3600"),
+    (
+        "alias bomb",
+        lambda text: ALIAS_BOMB + text,
+        r"pipelines/shop\.yml:6: lol5\[0\]: YAML alias \*l4 makes the document more than 100000 values",
+    ),
+    (
+        "recursive alias",
+        lambda text: "loop: &m {a: *m}\n" + text,
+        r"pipelines/shop\.yml:1: loop\.a: recursive YAML alias \*m",
+    ),
+    (
+        "binary junk",
+        lambda text: "".join(text.splitlines(keepends=True)[:4]) + "\udcff\udcfe junk\n" + text,
+        r"pipelines/shop\.yml:5: not UTF-8 text \(byte 0xff at column 1\)",
+    ),
+    (
+        "long notebook path",
+        lambda text: text.replace("notebooks/silver/21_clean_products.ipynb", "n" * 200_000),
+        r"pipelines/shop\.yml:\d+: stages\[7\]\.notebook: path too long \(200000 bytes; at most 4096\)",
+    ),
+    (
+        "regex",
+        lambda text: text.replace("pattern: email", "pattern: '(unclosed'"),
+        r"pipelines/shop\.yml:\d+: stages\[6\]\.checks\.silver\.customers\[2\]\.regex\.pattern: not a valid regular expression",
+    ),
+    (
+        "regex RE2 lacks",
+        lambda text: text.replace("pattern: email", "pattern: '(?<!x)@'"),
+        r"pipelines/shop\.yml:\d+: stages\[6\]\.checks\.silver\.customers\[2\]\.regex\.pattern: the warehouse's "
+        r"regular expressions \(RE2\) have no lookahead or lookbehind",
+    ),
+    (
+        "date override",
+        lambda text: text.replace(
+            "notebook: notebooks/gold/32_build_dim_date.ipynb\n",
+            "notebook: notebooks/gold/32_build_dim_date.ipynb\n    params: {run_date: not-a-date}\n",
+        ),
+        r"pipelines/shop\.yml:\d+: stages\[14\]\.params\.run_date: expected date",
+    ),
+    (
+        "infinite timeout",
+        lambda text: text.replace("timeout: 600", "timeout: .inf"),
+        r"pipelines/shop\.yml:8: defaults\.timeout: Input should be a finite number",
+    ),
+    (
+        "absurd backoff",
+        lambda text: text.replace("retry_backoff: 2", "retry_backoff: 1e308"),
+        r"pipelines/shop\.yml:8: defaults\.retry_backoff: Input should be less than or equal to 3600",
+    ),
 ]
 
 
@@ -166,7 +194,11 @@ def test_each_attack_class_through_the_real_command(workspace, tmp_path, name, e
     commands = COMMANDS if name in ("alias bomb", "recursive alias") else COMMANDS[:1]
     for command in commands:
         done = subprocess.run(
-            [MILLPOND, *command, "-C", str(root)], capture_output=True, text=True, timeout=60, check=False,
+            [MILLPOND, *command, "-C", str(root)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
             preexec_fn=_limit_memory,  # the library the shell's PYTHONPATH names, as for every test
         )
         assert done.returncode == 2, done.stderr[-2000:]
@@ -178,7 +210,8 @@ def test_each_attack_class_through_the_real_command(workspace, tmp_path, name, e
 def test_a_merge_key_in_the_reference_pipeline_plans_the_same_run(workspace):
     original = _shop(workspace)
     merged = original.replace("defaults: {", "defaults: &defaults {", 1).replace(
-        "    retries: 0\n", "    <<: *defaults\n    retries: 0\n")
+        "    retries: 0\n", "    <<: *defaults\n    retries: 0\n"
+    )
     assert merged.count("<<: *defaults") == 2
     plans = []
     path = workspace / "pipelines/shop.yml"

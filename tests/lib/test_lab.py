@@ -114,8 +114,7 @@ def lab_server(workspace: Path, tmp_path: Path) -> Iterator[LabServer]:
     """JupyterLab on ``workspace``, headless, on a free port, shut down after the test."""
     env = lab_environment(workspace)
     # Keep the user's Jupyter config, runtime files and lab settings out of the test.
-    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTERLAB_SETTINGS_DIR",
-                 "JUPYTERLAB_WORKSPACES_DIR"):
+    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR"):
         env[name] = str(tmp_path / name.lower())
     token, log = secrets.token_hex(16), tmp_path / "lab.log"
     for _attempt in range(3):
@@ -130,12 +129,14 @@ def lab_server(workspace: Path, tmp_path: Path) -> Iterator[LabServer]:
         )
         with log.open("wb") as out:
             process = subprocess.Popen(
-                cmd, env=env, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=out,
+                cmd,
+                env=env,
+                cwd=tmp_path,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        server = LabServer(
-            process, f"http://127.0.0.1:{port}", token, log, Path(env["JUPYTER_RUNTIME_DIR"])
-        )
+        server = LabServer(process, f"http://127.0.0.1:{port}", token, log, Path(env["JUPYTER_RUNTIME_DIR"]))
         try:
             if _wait_until_up(server):
                 break
@@ -207,9 +208,7 @@ def test_lab_command_runs_jupyterlab_from_this_interpreter_at_the_workspace_root
 @pytest.mark.timeout(90)
 def test_lab_serves_the_workspace_notebooks_with_this_environments_kernel(lab_server, workspace):
     listing = lab_server.get("/api/contents/notebooks/bronze")
-    assert [(item["name"], item["type"]) for item in listing["content"]] == [
-        ("10_ingest_x.ipynb", "notebook")
-    ]
+    assert [(item["name"], item["type"]) for item in listing["content"]] == [("10_ingest_x.ipynb", "notebook")]
 
     kernelspecs = lab_server.get("/api/kernelspecs")
     default = kernelspecs["default"]
@@ -221,13 +220,10 @@ def test_lab_serves_the_workspace_notebooks_with_this_environments_kernel(lab_se
     resolved = lab_server.process.args[0] if argv0 in bare_python else argv0
     assert resolved == sys.executable
 
-    kernel = lab_server.request(
-        "POST", "/api/kernels", {"name": default, "path": "notebooks/bronze"}
-    )
+    kernel = lab_server.request("POST", "/api/kernels", {"name": default, "path": "notebooks/bronze"})
     report = _run_in_kernel(
         lab_server.runtime_dir / f"kernel-{kernel['id']}.json",
-        "import os, sys\n"
-        "print(sys.executable, os.environ['MILLPOND_WORKSPACE'], os.getpid(), sep='\\n')",
+        "import os, sys\nprint(sys.executable, os.environ['MILLPOND_WORKSPACE'], os.getpid(), sep='\\n')",
     )
     executable, workspace_env, pid = report.splitlines()
     assert executable == sys.executable

@@ -13,10 +13,21 @@ from support.workspaces import make_workspace, write_notebook
 def workspace(root):
     write_notebook(root / "notebooks/n.ipynb", "x = 1", "y = x")
     make_workspace(root, {"a": {"stages": [{"name": "s", "notebook": "notebooks/n.ipynb", "produces": ["gold.a"]}]}})
-    (root / "pipelines/b.yaml").write_text(yaml.safe_dump({"stages": [{
-        "name": "t", "notebook": "notebooks/n.ipynb", "produces": ["gold.b"],
-        "tables": {"gold.b": {"retain": 7, "description": "from the .yaml file"}},
-        "checks": {"gold.b": [{"not_null": ["id"]}]}}]}))
+    (root / "pipelines/b.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "stages": [
+                    {
+                        "name": "t",
+                        "notebook": "notebooks/n.ipynb",
+                        "produces": ["gold.b"],
+                        "tables": {"gold.b": {"retain": 7, "description": "from the .yaml file"}},
+                        "checks": {"gold.b": [{"not_null": ["id"]}]},
+                    }
+                ]
+            }
+        )
+    )
     return Workspace(root)
 
 

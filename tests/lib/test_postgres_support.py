@@ -48,9 +48,7 @@ def test_pg_con_gets_a_database_of_its_own(pg_con, postgres_server):
 
 
 def test_server_url_works_with_ibis_connect(postgres_server):
-    assert postgres_server.url == (
-        f"postgres://postgres@127.0.0.1:{postgres_server.port}/millpond_test"
-    )
+    assert postgres_server.url == (f"postgres://postgres@127.0.0.1:{postgres_server.port}/millpond_test")
     con = ibis.connect(postgres_server.url)
     try:
         assert con.current_catalog == "millpond_test"

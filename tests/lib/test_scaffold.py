@@ -20,14 +20,19 @@ def _make(folder, target):
     return subprocess.run(["make", "-C", str(folder), target], capture_output=True, text=True, timeout=600)
 
 
-
-
 def test_a_new_workspace_runs_and_tests_out_of_the_box(tmp_path):
     folder = tmp_path / "Sales Team"
     created = init_workspace(folder)
     names = {p.relative_to(folder).as_posix() for p in created}
-    assert {"millpond.yml", "pipelines/sales_team.yml", "README.md", "environment.yml", "Makefile",
-            "lib/sales_team/transforms.py", "tests/test_transforms.py"} <= names
+    assert {
+        "millpond.yml",
+        "pipelines/sales_team.yml",
+        "README.md",
+        "environment.yml",
+        "Makefile",
+        "lib/sales_team/transforms.py",
+        "tests/test_transforms.py",
+    } <= names
     assert {p.split("/")[0] for p in names} >= {"notebooks", "pipelines", "lib", "data", "tests"}
     with pytest.raises(ImportError):  # found by the workspace, not by an install
         __import__("sales_team")
@@ -51,14 +56,22 @@ def test_an_edited_workspace_module_reruns_the_stages_that_import_it(tmp_path):
 
     generator = folder / "lib" / "ws" / "generate.py"  # imported by no stage: nothing reruns
     generator.write_text(generator.read_text() + "\n# an edit no stage sees\n")
-    quiet = subprocess.run([sys.executable, "-m", "millpond.cli", "run", "ws", "-C", str(folder), "--plain"],
-                           capture_output=True, text=True, timeout=600)
+    quiet = subprocess.run(
+        [sys.executable, "-m", "millpond.cli", "run", "ws", "-C", str(folder), "--plain"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert quiet.returncode == 0 and "3 skipped" in quiet.stdout, quiet.stdout[-2000:]
 
     transforms = folder / "lib" / "ws" / "transforms.py"  # imported by silver and gold, not by bronze
     transforms.write_text(transforms.read_text() + "\n# an edit\n")
-    edited = subprocess.run([sys.executable, "-m", "millpond.cli", "run", "ws", "-C", str(folder), "--plain"],
-                            capture_output=True, text=True, timeout=600)
+    edited = subprocess.run(
+        [sys.executable, "-m", "millpond.cli", "run", "ws", "-C", str(folder), "--plain"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert edited.returncode == 0, edited.stdout[-2000:] + edited.stderr[-2000:]
     assert re.search(r"skipped\s+load_sales", edited.stdout) and "1 skipped" in edited.stdout, edited.stdout[-2000:]
     assert "2 success" in edited.stdout, edited.stdout[-2000:]
@@ -78,15 +91,20 @@ def test_init_refuses_a_folder_with_files_and_an_unknown_example(tmp_path, capsy
     assert main(["init", str(tmp_path / "taken")]) == 2
     assert main(["init", str(tmp_path / "new"), "--example", "bakery"]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert err == ["error: taken: already holds files; millpond init wants a new or empty folder",
-                   "error: --example bakery: no such example (known: shop)"]
+    assert err == [
+        "error: taken: already holds files; millpond init wants a new or empty folder",
+        "error: --example bakery: no such example (known: shop)",
+    ]
     assert (tmp_path / "taken" / "notes.txt").read_text() == "mine" and not (tmp_path / "new").exists()
 
 
 def test_generate_without_a_declared_generator_says_so(tmp_path, capsys):
     (tmp_path / "millpond.yml").write_text("name: bare\n")
     assert main(["generate", "-C", str(tmp_path)]) == 2
-    assert capsys.readouterr().err.strip() == "error: millpond.yml: no `generator:` (module:function) to write sample data with"
+    assert (
+        capsys.readouterr().err.strip()
+        == "error: millpond.yml: no `generator:` (module:function) to write sample data with"
+    )
     (tmp_path / "millpond.yml").write_text("name: bare\ngenerator: nowhere.gen:make\n")
     assert main(["generate", "-C", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("error: millpond.yml:2: generator: cannot import nowhere.gen")

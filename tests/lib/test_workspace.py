@@ -19,7 +19,8 @@ def refusal(tmp_path, text: str) -> str:
 @pytest.mark.timeout(20)  # the reader that expanded it ran out of memory, slowly
 def test_an_alias_bomb_in_the_workspace_file(tmp_path):
     bomb = "x0: &x0 [a, a, a, a, a, a, a, a, a, a]\n" + "".join(
-        f"x{i + 1}: &x{i + 1} [{', '.join([f'*x{i}'] * 10)}]\n" for i in range(8))
+        f"x{i + 1}: &x{i + 1} [{', '.join([f'*x{i}'] * 10)}]\n" for i in range(8)
+    )
     # x0..x3 hold 11, 111, 1111 and 11111 values: 12,353 with the keys, name and x4's own list;
     # x4's eighth *x3 (index 7) brings it to 101,241
     assert refusal(tmp_path, "name: w\n" + bomb) == (
@@ -40,17 +41,27 @@ def test_a_merge_key_in_the_workspace_file(tmp_path):
     ("text", "expected"),
     [
         ("execution: {keep_warm: .inf}\n", "millpond.yml:1: execution.keep_warm: Input should be a finite number"),
-        ("execution: {keep_warm: 1e308}\n",
-         "millpond.yml:1: execution.keep_warm: Input should be less than or equal to 604800"),
-        ("resources: {threads: 1000000000000}\n",
-         "millpond.yml:1: resources.threads: Input should be less than or equal to 1024"),
-        ("alerts:\n  channels:\n    - webhook: {url: 'https://x', timeout: .inf}\n",
-         "millpond.yml:3: alerts.channels[0].webhook.timeout: Input should be a finite number"),
-        ("alerts:\n  channels:\n    - webhook: {url: 'https://x', retry_backoff: 1e308}\n",
-         "millpond.yml:3: alerts.channels[0].webhook.retry_backoff: Input should be less than or equal to 3600"),
+        (
+            "execution: {keep_warm: 1e308}\n",
+            "millpond.yml:1: execution.keep_warm: Input should be less than or equal to 604800",
+        ),
+        (
+            "resources: {threads: 1000000000000}\n",
+            "millpond.yml:1: resources.threads: Input should be less than or equal to 1024",
+        ),
+        (
+            "alerts:\n  channels:\n    - webhook: {url: 'https://x', timeout: .inf}\n",
+            "millpond.yml:3: alerts.channels[0].webhook.timeout: Input should be a finite number",
+        ),
+        (
+            "alerts:\n  channels:\n    - webhook: {url: 'https://x', retry_backoff: 1e308}\n",
+            "millpond.yml:3: alerts.channels[0].webhook.retry_backoff: Input should be less than or equal to 3600",
+        ),
         ("quality:\n  monitors: {k: .nan}\n", "millpond.yml:2: quality.monitors.k: Input should be a finite number"),
-        ("folders:\n  meta: " + "m" * 300 + "\n",
-         "millpond.yml:2: folders.meta: a path component is too long (300 bytes; at most 255): 'mmmmmmmmmmmmmmmmmmmmmmmmmmmm…mmmmmmmmmmmmmmmmmmmmmmmmmmmm' (300 characters)"),
+        (
+            "folders:\n  meta: " + "m" * 300 + "\n",
+            "millpond.yml:2: folders.meta: a path component is too long (300 bytes; at most 255): 'mmmmmmmmmmmmmmmmmmmmmmmmmmmm…mmmmmmmmmmmmmmmmmmmmmmmmmmmm' (300 characters)",
+        ),
         ("folders:\n  meta: ''\n", "millpond.yml:2: folders.meta: an empty path"),
     ],
 )

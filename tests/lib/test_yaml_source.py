@@ -63,8 +63,10 @@ def test_an_alias_bomb_is_refused_at_once_in_bounded_memory(tmp_path):
     assert time.perf_counter() - started < 1
     assert peak < 64 * 2**20
     # f = 9 aliases of e (6643 values each ...): the document passes 100,000 values on line 6
-    assert re.fullmatch(r"p\.yml:6: f\[\d\]: YAML alias \*e makes the document more than 100000 values \(aliases expanded\)",
-                        str(info.value)), str(info.value)
+    assert re.fullmatch(
+        r"p\.yml:6: f\[\d\]: YAML alias \*e makes the document more than 100000 values \(aliases expanded\)",
+        str(info.value),
+    ), str(info.value)
 
 
 def test_a_recursive_alias_is_one_line(tmp_path):
@@ -79,14 +81,14 @@ def test_an_undefined_alias_names_its_line(tmp_path):
 def test_merge_key_single_and_list_forms(tmp_path):
     path = tmp_path / "p.yml"
     path.write_text(
-        "base: &base {timeout: 60, retries: 1}\n"       # 1
+        "base: &base {timeout: 60, retries: 1}\n"  # 1
         "slow: &slow {timeout: 900, retry_backoff: 5}\n"  # 2
-        "one:\n"                                          # 3
-        "  <<: *base\n"                                   # 4
-        "  retries: 0\n"                                  # 5
-        "both:\n"                                         # 6
-        "  <<: [*slow, *base]\n"                          # 7
-        "  name: b\n"                                     # 8
+        "one:\n"  # 3
+        "  <<: *base\n"  # 4
+        "  retries: 0\n"  # 5
+        "both:\n"  # 6
+        "  <<: [*slow, *base]\n"  # 7
+        "  name: b\n"  # 8
     )
     data, lines = load_yaml(path, "p.yml")
     assert data["one"] == {"timeout": 60, "retries": 0}
@@ -139,7 +141,10 @@ def test_a_file_over_the_size_limit_is_refused(tmp_path):
     ("text", "expected"),
     [
         ("run_date: 2024-13-45\n", "p.yml:1: run_date: cannot read '2024-13-45' as timestamp: month must be in 1..12"),
-        ("a:\n  b: !shell x\n", "p.yml:2: a.b: cannot read 'x': could not determine a constructor for the tag '!shell'"),
+        (
+            "a:\n  b: !shell x\n",
+            "p.yml:2: a.b: cannot read 'x': could not determine a constructor for the tag '!shell'",
+        ),
         ("a: !!bool maybe\n", "p.yml:1: a: cannot read 'maybe' as bool: 'maybe'"),
         ("a: 1\n---\nb: 2\n", "p.yml:2: a second YAML document ('---'): the file must hold one"),
         ("? [a, b]\n: 1\n", "p.yml:1: a key must be a plain value, not a list or a mapping"),
@@ -173,7 +178,9 @@ def test_aliases_that_nest_deep_only_once_expanded_are_refused(tmp_path):
     # 30 levels each, 90 once the aliases are expanded
     text = f"a: &a {nested(30, 'x')}\nb: &b {nested(30, '*a')}\nc: {nested(30, '*b')}\n"
     message = refusal(tmp_path, text)
-    assert message.startswith("p.yml:3: c[0]") and message.endswith("nested more than 64 levels deep (aliases expanded)")
+    assert message.startswith("p.yml:3: c[0]") and message.endswith(
+        "nested more than 64 levels deep (aliases expanded)"
+    )
 
 
 def test_merge_and_value_indicators_as_values_are_text(tmp_path):

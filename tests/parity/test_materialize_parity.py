@@ -21,8 +21,15 @@ from millpond.warehouse.lake import publish, read_lake
 from millpond.warehouse.materialize import materialize
 
 UTC = timezone.utc
-SCHEMA = pa.schema([("order_id", pa.int64()), ("day", pa.date32()), ("amount", pa.decimal128(12, 3)),
-                    ("at", pa.timestamp("us", tz="UTC")), ("note", pa.string())])
+SCHEMA = pa.schema(
+    [
+        ("order_id", pa.int64()),
+        ("day", pa.date32()),
+        ("amount", pa.decimal128(12, 3)),
+        ("at", pa.timestamp("us", tz="UTC")),
+        ("note", pa.string()),
+    ]
+)
 
 
 def rows(*values: tuple) -> pa.Table:
@@ -104,8 +111,11 @@ def refresh_twice(con, t, view, watermark) -> tuple[str, str]:
     gain the later rows, refresh; returns what each build did."""
     materialize(con, t["first"], "silver.orders")
     orders = con.table("orders", database="silver")
-    options = {"kind": "materialized_view", "watermark": watermark,
-               "upstream_version": lambda name: None}  # no metadata store: the upstream's row count and schema
+    options = {
+        "kind": "materialized_view",
+        "watermark": watermark,
+        "upstream_version": lambda name: None,
+    }  # no metadata store: the upstream's row count and schema
     first = materialize(con, view(orders), "gold.mv", **options).refresh
     con.insert("orders", t["later"], database="silver")
     return first, materialize(con, view(orders), "gold.mv", **options).refresh

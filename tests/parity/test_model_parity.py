@@ -46,10 +46,18 @@ ORDERS = table(
     order_id=(pa.int64(), [1, 2, 3, 4, 5, 6, 7]),
     customer=(pa.string(), ["c1", "c1", "c2", "c2", "c3", None, "c9"]),
     amount=(MONEY, [D("0.009"), D("10.125"), None, D("-3.001"), D("0.004"), D("7.000"), D("0.014")]),
-    at=(AWARE, [datetime(2024, 1, 5, 10, 7, tzinfo=UTC), datetime(2024, 1, 5, 12, 0, tzinfo=PLUS_TWO),
-                datetime(2024, 1, 5, 23, 59, 59, tzinfo=UTC), None,
-                datetime(2024, 1, 6, 0, 30, tzinfo=PLUS_TWO), datetime(2024, 1, 6, 1, 0, tzinfo=UTC),
-                datetime(2024, 1, 6, 9, 15, tzinfo=UTC)]),
+    at=(
+        AWARE,
+        [
+            datetime(2024, 1, 5, 10, 7, tzinfo=UTC),
+            datetime(2024, 1, 5, 12, 0, tzinfo=PLUS_TWO),
+            datetime(2024, 1, 5, 23, 59, 59, tzinfo=UTC),
+            None,
+            datetime(2024, 1, 6, 0, 30, tzinfo=PLUS_TWO),
+            datetime(2024, 1, 6, 1, 0, tzinfo=UTC),
+            datetime(2024, 1, 6, 9, 15, tzinfo=UTC),
+        ],
+    ),
     seq=(pa.int64(), [1, 2, 1, 2, 1, 1, 1]),
 )
 CUSTOMERS = table(
@@ -69,10 +77,12 @@ def shop(engines):
 def test_dedup(shop):
     latest = shop.same(lambda con, t: latest_per_key(t["orders"], "customer", "seq").select("customer", "order_id"))
     assert latest == [("c1", 2), ("c2", 4), ("c3", 5), ("c9", 7), (None, 6)]
-    rows = shop.same(lambda con, t: drop_exact_duplicates(
-        ibis.union(t["orders"], t["orders"], distinct=False).select("customer", "amount")))
+    rows = shop.same(
+        lambda con, t: drop_exact_duplicates(
+            ibis.union(t["orders"], t["orders"], distinct=False).select("customer", "amount")
+        )
+    )
     assert len(rows) == 7 and ("c2", None) in rows
-
 
 
 def test_date_dimension_across_a_year_end(engines):
@@ -87,16 +97,22 @@ def test_date_dimension_across_a_year_end(engines):
 def test_unknown_members_and_key_resolution(shop):
     dimension = shop.same(lambda con, t: with_unknown_member(t["customers"], "customer_key", {"limit": D("0")}))
     assert (-1, "unknown", dec("0.000")) in [(r[1], r[2], r[3]) for r in dimension]
-    keyed = shop.same(lambda con, t: resolve_keys(t["orders"], t["customers"], "customer", surrogate="customer_key")
-                      .select("order_id", "customer_key"))
+    keyed = shop.same(
+        lambda con, t: resolve_keys(t["orders"], t["customers"], "customer", surrogate="customer_key").select(
+            "order_id", "customer_key"
+        )
+    )
     assert keyed == [(1, 10), (2, 10), (3, 20), (4, 20), (5, 30), (6, -1), (7, -1)]
     replaced = shop.same(lambda con, t: resolve_keys(t["orders"], t["customers"], "customer").select("customer"))
     assert sorted(r[0] for r in replaced).count("unknown") == 2
 
 
 def test_scd1_and_scd2_snapshots(shop):
-    day2 = table(customer=(pa.string(), ["c1", "c2", "c4"]), tier=(pa.string(), ["platinum", None, "new"]),
-                 limit=(MONEY, [D("100.500"), D("0.002"), D("1.234")]))
+    day2 = table(
+        customer=(pa.string(), ["c1", "c2", "c4"]),
+        tier=(pa.string(), ["platinum", None, "new"]),
+        limit=(MONEY, [D("100.500"), D("0.002"), D("1.234")]),
+    )
     shop.load(day2=day2)
     current = shop.same(lambda con, t: scd1(t["customers"].drop("customer_key"), t["day2"], "customer"))
     assert ("c2", None, dec("0.002")) in current and ("c3", "silver", None) in current
@@ -104,11 +120,21 @@ def test_scd1_and_scd2_snapshots(shop):
     def two_days(strategy):
         def build(con, t):
             day1 = t["customers"].drop("customer_key")
-            materialize(con, scd2_snapshot(None, day1, "customer", strategy="check", now=datetime(2024, 1, 1)),
-                        f"gold.dim_{strategy}")
+            materialize(
+                con,
+                scd2_snapshot(None, day1, "customer", strategy="check", now=datetime(2024, 1, 1)),
+                f"gold.dim_{strategy}",
+            )
             existing = existing_snapshot(con, f"gold.dim_{strategy}")
-            return scd2_snapshot(existing, t["day2"], "customer", strategy="check", now=datetime(2024, 1, 2),
-                                 check_cols=["tier", "limit"] if strategy == "all" else ["tier"])
+            return scd2_snapshot(
+                existing,
+                t["day2"],
+                "customer",
+                strategy="check",
+                now=datetime(2024, 1, 2),
+                check_cols=["tier", "limit"] if strategy == "all" else ["tier"],
+            )
+
         return build
 
     for strategy in ("all", "tier"):
@@ -122,6 +148,7 @@ def test_surrogate_keys_of_every_type(shop):
     def keys(con, t):
         o = t["orders"]
         return o.select("order_id", key=surrogate_key(o.customer, o.amount, o["at"], o["at"].date(), o.seq > 1))
+
     rows = shop.same(keys)
     assert len({r[1] for r in rows}) == 7
 
@@ -135,8 +162,9 @@ def test_data_vault_hub_link_satellite(shop):
     first_seen = {r[1]: r[2] for r in hubs}
     assert sorted(first_seen) == ["c1", "c2", "c3", "c9"]
     assert first_seen["c1"] == datetime(2024, 1, 5, 10, 0, tzinfo=UTC)  # 12:00+02:00 before 10:07 UTC
-    links = shop.same(lambda con, t: link(load_date(t), {"customer_hk": "customer", "order_hk": "order_id"},
-                                          "loaded", "shop"))
+    links = shop.same(
+        lambda con, t: link(load_date(t), {"customer_hk": "customer", "order_hk": "order_id"}, "loaded", "shop")
+    )
     assert len(links) == 6
 
     def sat(con, t):
@@ -144,13 +172,17 @@ def test_data_vault_hub_link_satellite(shop):
         first = satellite(rows.filter(rows.order_id <= 3), "customer", "amount", "loaded", "shop")
         con.create_table("sat", first)
         return satellite(rows, "customer", "amount", "loaded", "shop", existing=con.table("sat"))
+
     added = shop.same(sat)
     assert sorted((r[3] for r in added), key=str) == [dec("-3.001"), dec("0.004"), dec("0.014")]
 
 
 def test_one_big_table(shop):
-    rows = shop.same(lambda con, t: one_big_table(t["orders"], {"customer": t["customers"].drop("customer_key")},
-                                                  prefix={"customer": "c_"}))
+    rows = shop.same(
+        lambda con, t: one_big_table(
+            t["orders"], {"customer": t["customers"].drop("customer_key")}, prefix={"customer": "c_"}
+        )
+    )
     assert len(rows) == 7
     assert [r[-2:] for r in rows if r[0] == 2] == [("gold", dec("100.500"))]
 
@@ -162,30 +194,50 @@ def test_time_buckets_gaps_and_as_of_joins_on_aware_timestamps(shop):
     def hourly(con, t):
         o = t["orders"].filter(t["orders"]["at"].notnull())
         per_hour = o.group_by(hour=time_bucket(o["at"], "1h")).aggregate(total=o.amount.sum().cast("decimal(12, 3)"))
-        return fill_gaps(per_hour, "hour", "1h", datetime(2024, 1, 5, 9), datetime(2024, 1, 5, 13),
-                         fill={"total": D("0")})
+        return fill_gaps(
+            per_hour, "hour", "1h", datetime(2024, 1, 5, 9), datetime(2024, 1, 5, 13), fill={"total": D("0")}
+        )
+
     dense = shop.same(hourly)
     # 10:07 UTC and 12:00+02:00 (10:00 UTC) share the 10:00 hour: 0.009 + 10.125
     assert [r[1] for r in dense] == [dec("0.000"), dec("10.134"), dec("0.000"), dec("0.000")]
 
-    quotes = table(customer=(pa.string(), ["c1", "c1", "c2"]), quoted=(AWARE, [
-        datetime(2024, 1, 5, 9, tzinfo=UTC), datetime(2024, 1, 5, 10, 30, tzinfo=UTC),
-        datetime(2024, 1, 5, 23, 0, tzinfo=UTC)]), price=(MONEY, [D("1.001"), D("1.002"), D("2.003")]))
+    quotes = table(
+        customer=(pa.string(), ["c1", "c1", "c2"]),
+        quoted=(
+            AWARE,
+            [
+                datetime(2024, 1, 5, 9, tzinfo=UTC),
+                datetime(2024, 1, 5, 10, 30, tzinfo=UTC),
+                datetime(2024, 1, 5, 23, 0, tzinfo=UTC),
+            ],
+        ),
+        price=(MONEY, [D("1.001"), D("1.002"), D("2.003")]),
+    )
     shop.load(quotes=quotes)
 
     def matched(con, t):
         o = t["orders"].select("order_id", "customer", "at")
         q = t["quotes"].rename(at="quoted")
         return asof_join(o, q, on="at", by="customer", tolerance="2h").select("order_id", "price")
+
     # orders 1 (10:07) and 2 (10:00 UTC) take c1's 09:00 quote; order 3 (23:59:59) c2's 23:00 one
-    assert shop.same(matched) == [(1, dec("1.001")), (2, dec("1.001")), (3, dec("2.003")), (4, None), (5, None),
-                                  (6, None), (7, None)]
+    assert shop.same(matched) == [
+        (1, dec("1.001")),
+        (2, dec("1.001")),
+        (3, dec("2.003")),
+        (4, None),
+        (5, None),
+        (6, None),
+        (7, None),
+    ]
 
 
 def test_an_exact_mean_is_the_same_decimal_on_both_engines(shop):
     def means(con, t):
         o = t["orders"]
         return o.group_by("customer").aggregate(mean=exact_mean(o.amount, scale=3), wide=exact_mean(o.amount))
+
     rows = shop.same(means)
     by_customer = {r[0]: r[1:] for r in rows}
     assert by_customer["c1"] == (dec("5.067"), dec("5.067000000"))  # (0.009 + 10.125) / 2
@@ -217,6 +269,8 @@ def test_a_mean_on_a_half_cent_rounds_the_same_way_on_both_engines(engines):
     engines.load(pair=table(x=(pa.decimal128(18, 2), [D("0.57"), D("0.58")])))
     assert engines.same(lambda con, t: exact_mean(t["pair"].x, scale=2).name("m").as_table()) == [(dec("0.58"),)]
     # what the shop's avg_order_value did before: a float mean rounded to cents
-    as_float = {name: con.execute(engines.tables[name]["pair"].x.cast("float64").mean().round(2))
-                for name, con in engines.cons.items()}
+    as_float = {
+        name: con.execute(engines.tables[name]["pair"].x.cast("float64").mean().round(2))
+        for name, con in engines.cons.items()
+    }
     assert as_float == {"duckdb": 0.57, "postgres": 0.58}

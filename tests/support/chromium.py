@@ -332,8 +332,7 @@ class _Browser:
             chunk = os.read(self._from_browser, 1 << 20)
             if not chunk:
                 raise ChromiumUnavailable(
-                    f"Chromium exited (code {self.process.poll()}); its log ends with:\n"
-                    + _tail(self.log_path)
+                    f"Chromium exited (code {self.process.poll()}); its log ends with:\n" + _tail(self.log_path)
                 )
             *complete, self._buffer = (self._buffer + chunk).split(b"\0")
             for raw in complete:

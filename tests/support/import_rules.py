@@ -63,7 +63,10 @@ class Imports:
         self.root = root
 
     def path(self, name: str) -> Path | None:
-        for candidate in (self.root / (name.replace(".", "/") + ".py"), self.root / name.replace(".", "/") / "__init__.py"):
+        for candidate in (
+            self.root / (name.replace(".", "/") + ".py"),
+            self.root / name.replace(".", "/") / "__init__.py",
+        ):
             if candidate.exists():
                 return candidate
         return None
@@ -89,8 +92,12 @@ class Imports:
             else:
                 base = node.module or ""
                 if node.level:
-                    base = ".".join([*package.split(".")[: len(package.split(".")) - node.level + 1], *([base] if base else [])])
-                targets = [base] + [f"{base}.{a.name}" for a in node.names if self._is_ours(base) and self.path(f"{base}.{a.name}")]
+                    base = ".".join(
+                        [*package.split(".")[: len(package.split(".")) - node.level + 1], *([base] if base else [])]
+                    )
+                targets = [base] + [
+                    f"{base}.{a.name}" for a in node.names if self._is_ours(base) and self.path(f"{base}.{a.name}")
+                ]
             found[0 if id(node) in top else 1].append((node.lineno, targets))
         return found
 
@@ -136,7 +143,9 @@ class Imports:
                     if name in self.loaded(module, with_packages=False)[1]:
                         found.append(f"{where}:{line}: {target} imports this module back: a cycle to untie")
                     elif not self.heavy(module) - here:
-                        found.append(f"{where}:{line}: {target} loads nothing heavy this module does not: import it at the top")
+                        found.append(
+                            f"{where}:{line}: {target} loads nothing heavy this module does not: import it at the top"
+                        )
                 elif first not in HEAVY:
                     found.append(f"{where}:{line}: {target} is not heavy: import it at the top")
                 elif target in here:

@@ -89,9 +89,7 @@ def find_bindir() -> Path:
         # come from the same installation.
         candidates.append(Path(os.path.realpath(initdb)).parent)
     if pg_config := shutil.which("pg_config"):
-        result = subprocess.run(
-            [pg_config, "--bindir"], capture_output=True, text=True, check=False
-        )
+        result = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
         if result.returncode == 0 and result.stdout.strip():
             candidates.append(Path(result.stdout.strip()))
     debian = glob.glob("/usr/lib/postgresql/*/bin")
@@ -341,10 +339,14 @@ class ThrowawayPostgres:
         result = self._run(
             [
                 bindir / "initdb",
-                "-D", self.directory / "data",
-                "--username", SUPERUSER,
-                "--auth", "trust",
-                "--encoding", "UTF8",
+                "-D",
+                self.directory / "data",
+                "--username",
+                SUPERUSER,
+                "--auth",
+                "trust",
+                "--encoding",
+                "UTF8",
                 "--no-locale",
                 "--no-sync",
             ],
@@ -353,8 +355,7 @@ class ThrowawayPostgres:
         )
         if result.returncode != 0:
             raise PostgresUnavailable(
-                f"initdb failed (exit {result.returncode}) in {self.directory}:\n"
-                f"{result.stdout}{result.stderr}"
+                f"initdb failed (exit {result.returncode}) in {self.directory}:\n{result.stdout}{result.stderr}"
             )
 
     def _start_server(self, bindir: Path, run_as: pwd.struct_passwd | None) -> None:
@@ -373,11 +374,17 @@ class ThrowawayPostgres:
             options = " ".join(f"-c {key}={value}" for key, value in settings.items())
             result = self._run(
                 [
-                    bindir / "pg_ctl", "start",
-                    "-D", self.directory / "data",
-                    "-l", log,
-                    "-o", options,
-                    "-w", "-t", str(_TIMEOUT_SECONDS),
+                    bindir / "pg_ctl",
+                    "start",
+                    "-D",
+                    self.directory / "data",
+                    "-l",
+                    log,
+                    "-o",
+                    options,
+                    "-w",
+                    "-t",
+                    str(_TIMEOUT_SECONDS),
                 ],
                 run_as,
                 check=False,

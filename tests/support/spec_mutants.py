@@ -17,14 +17,66 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 HOSTILE_VALUES = [
-    ".inf", "-.inf", ".nan", "1e308", "-1e308", "-1", "0", "99999999999999999999", "9" * 5000,
-    "not-a-date", "2024-13-45", "2024-02-30", "2024-01-01T25:00:00", "1:30", "0x1F", "0o777", "~", "[]", "{}",
-    "''", "!!binary aGVsbG8=", "!!binary ***", "!shell rm", "!!python/object:os.system x", "!!int abc",
-    "!!bool maybe", "!!float x", "!!timestamp 2024-99-99", "*undefined", "&anchor value", '"\\ud800"',
-    '"a\\nb"', '"\\0"', '"\\t"', "'../../etc/passwd'", "/dev/zero", "/", ".", "x" * 200_000,
-    "'notebooks/" + "n" * 300 + ".ipynb'", "'(unclosed'", "'[a-z'", "'a{2,1}'", "'**.csv'", "'data/***'",
-    "*", "- a", ": :", "@x", "`x`", "%YAML 1.2", "true", "null", "[1, [2, [3]]]", "{a: {b: {c: d}}}",
-    "{<<: {timeout: .inf}}", "[" * 80 + "]" * 80, "|\n  block\n  text", ">-\n  folded", "? complex\n: key",
+    ".inf",
+    "-.inf",
+    ".nan",
+    "1e308",
+    "-1e308",
+    "-1",
+    "0",
+    "99999999999999999999",
+    "9" * 5000,
+    "not-a-date",
+    "2024-13-45",
+    "2024-02-30",
+    "2024-01-01T25:00:00",
+    "1:30",
+    "0x1F",
+    "0o777",
+    "~",
+    "[]",
+    "{}",
+    "''",
+    "!!binary aGVsbG8=",
+    "!!binary ***",
+    "!shell rm",
+    "!!python/object:os.system x",
+    "!!int abc",
+    "!!bool maybe",
+    "!!float x",
+    "!!timestamp 2024-99-99",
+    "*undefined",
+    "&anchor value",
+    '"\\ud800"',
+    '"a\\nb"',
+    '"\\0"',
+    '"\\t"',
+    "'../../etc/passwd'",
+    "/dev/zero",
+    "/",
+    ".",
+    "x" * 200_000,
+    "'notebooks/" + "n" * 300 + ".ipynb'",
+    "'(unclosed'",
+    "'[a-z'",
+    "'a{2,1}'",
+    "'**.csv'",
+    "'data/***'",
+    "*",
+    "- a",
+    ": :",
+    "@x",
+    "`x`",
+    "%YAML 1.2",
+    "true",
+    "null",
+    "[1, [2, [3]]]",
+    "{a: {b: {c: d}}}",
+    "{<<: {timeout: .inf}}",
+    "[" * 80 + "]" * 80,
+    "|\n  block\n  text",
+    ">-\n  folded",
+    "? complex\n: key",
 ]
 
 PUNCTUATION = list(":-[]{},&*!|>'\"#%@`?\t\n ") + ["\x00", "\x7f", "\u2028", "\ufeff", "\\"]
@@ -52,7 +104,7 @@ def _lines(text: str) -> list[str]:
 def _delete_line(rng: random.Random, text: str) -> tuple[str, str]:
     lines = _lines(text)
     i = rng.randrange(len(lines))
-    return "".join(lines[:i] + lines[i + 1:]), f"delete line {i + 1}"
+    return "".join(lines[:i] + lines[i + 1 :]), f"delete line {i + 1}"
 
 
 def _duplicate_line(rng: random.Random, text: str) -> tuple[str, str]:
@@ -94,7 +146,7 @@ def _delete_char(rng: random.Random, text: str) -> tuple[str, str]:
     if not text:
         return text, "delete nothing"
     at = rng.randrange(len(text))
-    return text[:at] + text[at + 1:], f"delete char {at}"
+    return text[:at] + text[at + 1 :], f"delete char {at}"
 
 
 VALUE = re.compile(r"^(\s*(?:- )?[A-Za-z_][\w.]*:\s+)(\S.*)$")
@@ -121,25 +173,51 @@ def _replace_in_flow(rng: random.Random, text: str) -> tuple[str, str]:
     value = rng.choice(HOSTILE_VALUES)
     if "\n" in value or len(value) > 1000:
         value = rng.choice([".inf", "1e308", "not-a-date", "'(unclosed'", "-1", ".nan"])
-    return text[: spot.start(2)] + value + text[spot.end(2):], f"{spot.group(1)}: -> {value[:40]!r}"
+    return text[: spot.start(2)] + value + text[spot.end(2) :], f"{spot.group(1)}: -> {value[:40]!r}"
 
 
 def _attack(rng: random.Random, text: str) -> tuple[str, str]:
-    kind = rng.choice(["bomb", "recursive", "merge", "merge_list", "merge_bad", "deep", "two_docs", "tags",
-                       "long_path", "undefined_alias", "crlf", "bom", "huge"])
+    kind = rng.choice(
+        [
+            "bomb",
+            "recursive",
+            "merge",
+            "merge_list",
+            "merge_bad",
+            "deep",
+            "two_docs",
+            "tags",
+            "long_path",
+            "undefined_alias",
+            "crlf",
+            "bom",
+            "huge",
+        ]
+    )
     if kind == "bomb":
         return ALIAS_BOMB + text, "alias bomb"
     if kind == "recursive":
         return "loop: &m {a: *m}\n" + text, "recursive alias"
     if kind == "merge":
-        return re.sub(r"^(\s+)(retries: 0)$", r"\1<<: *defaults\n\1\2", text.replace(
-            "defaults: {", "defaults: &defaults {", 1), count=1, flags=re.MULTILINE), "merge key"
+        return re.sub(
+            r"^(\s+)(retries: 0)$",
+            r"\1<<: *defaults\n\1\2",
+            text.replace("defaults: {", "defaults: &defaults {", 1),
+            count=1,
+            flags=re.MULTILINE,
+        ), "merge key"
     if kind == "merge_list":
-        return re.sub(r"^(\s+)(retries: 0)$", r"\1<<: [*defaults, *defaults]\n\1\2", text.replace(
-            "defaults: {", "defaults: &defaults {", 1), count=1, flags=re.MULTILINE), "merge key list"
+        return re.sub(
+            r"^(\s+)(retries: 0)$",
+            r"\1<<: [*defaults, *defaults]\n\1\2",
+            text.replace("defaults: {", "defaults: &defaults {", 1),
+            count=1,
+            flags=re.MULTILINE,
+        ), "merge key list"
     if kind == "merge_bad":
-        return "x: &x [1, 2]\n" + re.sub(r"^(\s+)(retries: 0)$", r"\1<<: *x\n\1\2", text, count=1, flags=re.MULTILINE), \
-            "merge of a list"
+        return "x: &x [1, 2]\n" + re.sub(
+            r"^(\s+)(retries: 0)$", r"\1<<: *x\n\1\2", text, count=1, flags=re.MULTILINE
+        ), "merge of a list"
     if kind == "deep":
         depth = rng.choice([70, 500, 5000])
         return text + "deep: " + "[" * depth + "]" * depth + "\n", f"nesting {depth}"
@@ -159,8 +237,20 @@ def _attack(rng: random.Random, text: str) -> tuple[str, str]:
 
 
 EDITS: list[Callable[[random.Random, str], tuple[str, str]]] = [
-    _delete_line, _duplicate_line, _swap_lines, _reindent, _truncate, _insert_char, _delete_char,
-    _replace_value, _replace_value, _replace_value, _replace_in_flow, _replace_in_flow, _attack, _attack,
+    _delete_line,
+    _duplicate_line,
+    _swap_lines,
+    _reindent,
+    _truncate,
+    _insert_char,
+    _delete_char,
+    _replace_value,
+    _replace_value,
+    _replace_value,
+    _replace_in_flow,
+    _replace_in_flow,
+    _attack,
+    _attack,
 ]
 
 
@@ -168,7 +258,7 @@ def _flip_bytes(rng: random.Random, data: bytes) -> tuple[bytes, str]:
     data = bytearray(data)
     for _ in range(rng.randint(1, 4)):
         at = rng.randrange(len(data)) if data else 0
-        data[at:at + 1] = bytes([rng.randrange(256)])
+        data[at : at + 1] = bytes([rng.randrange(256)])
     return bytes(data), "flip bytes"
 
 

@@ -28,8 +28,9 @@ class Hook:
                 self._answer(b"")
 
             def _answer(self, body: bytes):
-                hook.requests.append({"method": self.command, "path": self.path, "headers": dict(self.headers),
-                                      "body": body})
+                hook.requests.append(
+                    {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
+                )
                 self.send_response(hook.statuses.pop(0) if hook.statuses else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -15,7 +15,9 @@ def write_notebook(path: Path, parameters: str, *cells: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     first = nbformat.v4.new_code_cell(textwrap.dedent(parameters).strip())
     first.metadata["tags"] = ["parameters"]
-    nb = nbformat.v4.new_notebook(cells=[first, *(nbformat.v4.new_code_cell(textwrap.dedent(c).strip()) for c in cells)])
+    nb = nbformat.v4.new_notebook(
+        cells=[first, *(nbformat.v4.new_code_cell(textwrap.dedent(c).strip()) for c in cells)]
+    )
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
     return path

@@ -100,9 +100,16 @@ def _declared(workspace: Workspace) -> tuple[dict[str, _Producer], dict[str, _Ra
         spec, pipeline = parsed.spec, parsed.name
         for stage in spec.stages:
             for table in stage.produces:
-                producers.setdefault(table, _Producer(pipeline, stage.name, stage.notebook,
-                                                      stage.tables.get(table) or TableSpec(),
-                                                      stage.domain or spec.domain))
+                producers.setdefault(
+                    table,
+                    _Producer(
+                        pipeline,
+                        stage.name,
+                        stage.notebook,
+                        stage.tables.get(table) or TableSpec(),
+                        stage.domain or spec.domain,
+                    ),
+                )
             for pattern in stage.reads:
                 raw_reads.setdefault(pattern, _RawRead(pattern)).readers.append(f"{pipeline}.{stage.name}")
     return producers, raw_reads
@@ -121,12 +128,26 @@ def _table_entry(name: str, producer: _Producer | None, built: Materialization |
     columns = []
     for column in order:
         doc = spec.columns.get(column)
-        columns.append(ColumnEntry(name=column, type=types.get(column), description=doc.description if doc else "",
-                                   tags=list(doc.tags) if doc else [], in_primary_key=column in key))
+        columns.append(
+            ColumnEntry(
+                name=column,
+                type=types.get(column),
+                description=doc.description if doc else "",
+                tags=list(doc.tags) if doc else [],
+                in_primary_key=column in key,
+            )
+        )
     return CatalogEntry(
-        name=name, layer=name.split(".", 1)[0], kind=built.kind if built else None,
-        description=spec.description, owner=spec.owner, tags=list(spec.tags), primary_key=list(key),
-        columns=columns, rows=built.rows if built else None, run_id=built.run_id if built else None,
+        name=name,
+        layer=name.split(".", 1)[0],
+        kind=built.kind if built else None,
+        description=spec.description,
+        owner=spec.owner,
+        tags=list(spec.tags),
+        primary_key=list(key),
+        columns=columns,
+        rows=built.rows if built else None,
+        run_id=built.run_id if built else None,
         built_at=utc_from_timestamp(built.built_at) if built else None,
         age_seconds=max(0.0, now - built.built_at) if built else None,
         pipeline=producer.pipeline if producer else None,
@@ -145,7 +166,10 @@ def _raw_entry(workspace: Workspace, read: _RawRead, now: float) -> CatalogEntry
             continue
     newest = max((s.st_mtime for s in stats), default=None)
     return CatalogEntry(
-        name=read.pattern, layer=RAW, kind="file", read_by=read.readers,
+        name=read.pattern,
+        layer=RAW,
+        kind="file",
+        read_by=read.readers,
         size_bytes=sum(s.st_size for s in stats) if stats else None,
         built_at=utc_from_timestamp(newest) if newest is not None else None,
         age_seconds=max(0.0, now - newest) if newest is not None else None,
@@ -163,7 +187,8 @@ def _quality(history: list[dict[str, Any]]) -> dict[str, QualityStatus]:
         newest = max(rows, key=lambda r: r["id"])
         current = [r for r in rows if r["run_id"] == newest["run_id"]]
         statuses[table] = QualityStatus(
-            run_id=newest["run_id"], checked_at=utc_from_timestamp(newest["checked_at"]),
+            run_id=newest["run_id"],
+            checked_at=utc_from_timestamp(newest["checked_at"]),
             passed=sum(r["status"] == "pass" for r in current),
             warned=sum(r["status"] == "warn" for r in current),
             failed=sum(r["status"] == "fail" for r in current),

@@ -63,8 +63,14 @@ def _parquet(table: Path, shown: str) -> LakeCopy | None:
         modified = manifest.stat().st_mtime
     except (OSError, ValueError):
         return None  # not a table this workspace published
-    return LakeCopy(path=shown, format=data.get("format", "parquet"), rows=data.get("rows"), files=data.get("files"),
-                    partition_by=data.get("partition_by") or [], published_at=utc_from_timestamp(modified))
+    return LakeCopy(
+        path=shown,
+        format=data.get("format", "parquet"),
+        rows=data.get("rows"),
+        files=data.get("files"),
+        partition_by=data.get("partition_by") or [],
+        published_at=utc_from_timestamp(modified),
+    )
 
 
 def _delta(table: Path, shown: str) -> LakeCopy | None:
@@ -87,6 +93,12 @@ def _delta(table: Path, shown: str) -> LakeCopy | None:
             if meta:
                 partitions = meta[-1].get("partitionColumns")
                 break
-    return LakeCopy(path=shown, format="delta", rows=rows, partition_by=partitions or [], files=files,
-                    version=int(latest.stem),
-                    published_at=utc_from_timestamp(latest.stat().st_mtime))
+    return LakeCopy(
+        path=shown,
+        format="delta",
+        rows=rows,
+        partition_by=partitions or [],
+        files=files,
+        version=int(latest.stem),
+        published_at=utc_from_timestamp(latest.stat().st_mtime),
+    )

@@ -87,5 +87,4 @@ def product_status(
         s = "s" if quality.failed > 1 else ""
         reasons.append(f"{quality.failed} check{s} failed in run {quality.run_id}")
     declared = product.sla if isinstance(product.sla, str) or product.sla is None else format_duration(sla)
-    return ProductStatus(domain=domain, sla=declared,
-                         within_sla=within, ready=not reasons, reasons=reasons)
+    return ProductStatus(domain=domain, sla=declared, within_sla=within, ready=not reasons, reasons=reasons)

@@ -65,5 +65,3 @@ def select(catalog: Catalog, *, tag: str | None = None, search: str | None = Non
     if search:
         entries = [e for e in entries if e.matches(search)]
     return entries
-
-

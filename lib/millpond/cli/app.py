@@ -58,10 +58,25 @@ def run(
     force: Annotated[bool, typer.Option("--force", help="Rebuild even what has not changed.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would run, run nothing.")] = False,
     resume: Annotated[Optional[str], typer.Option("--resume", help="Rerun what failed or never ran in RUN_ID.")] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Wait for another run on this workspace instead of refusing.")] = False,
-    full_refresh: Annotated[list[str], typer.Option("--full-refresh", help="Rebuild this incremental table whole (layer.table, repeatable); its stage runs.")] = [],
-    plain: Annotated[Optional[bool], typer.Option("--plain/--rich", help="Force plain log lines or the live display.")] = None,
-    profile: Annotated[bool, typer.Option("--profile", help="Show each materialization's query plan (EXPLAIN ANALYZE) in the executed notebooks; unchanged stages still skip (add --force).")] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for another run on this workspace instead of refusing.")
+    ] = False,
+    full_refresh: Annotated[
+        list[str],
+        typer.Option(
+            "--full-refresh", help="Rebuild this incremental table whole (layer.table, repeatable); its stage runs."
+        ),
+    ] = [],
+    plain: Annotated[
+        Optional[bool], typer.Option("--plain/--rich", help="Force plain log lines or the live display.")
+    ] = None,
+    profile: Annotated[
+        bool,
+        typer.Option(
+            "--profile",
+            help="Show each materialization's query plan (EXPLAIN ANALYZE) in the executed notebooks; unchanged stages still skip (add --force).",
+        ),
+    ] = False,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Run a pipeline's stages in DAG order, skipping what has not changed."""
@@ -71,8 +86,16 @@ def run(
         raise MillpondError("name a pipeline (e.g. `millpond run shop`) or pass --resume RUN_ID")
     ws = _workspace(workspace)
     options = RunOptions(
-        params=_parse_params(param), stages=stage, from_stages=from_, jobs=jobs, force=force,
-        dry_run=dry_run, resume=resume, wait=wait, full_refresh=full_refresh, profile=profile,
+        params=_parse_params(param),
+        stages=stage,
+        from_stages=from_,
+        jobs=jobs,
+        force=force,
+        dry_run=dry_run,
+        resume=resume,
+        wait=wait,
+        full_refresh=full_refresh,
+        profile=profile,
     )
     runner = Runner(ws, pipeline or "", options, reporter=None if dry_run else make_reporter(plain))
     result = runner.run()
@@ -108,7 +131,9 @@ def runs(
 @app.command()
 def checks(
     table: Annotated[Optional[str], typer.Option("--table", "-t", help="Only this table (layer.table).")] = None,
-    failing: Annotated[bool, typer.Option("--failing", help="Only checks whose latest result is warn or fail.")] = False,
+    failing: Annotated[
+        bool, typer.Option("--failing", help="Only checks whose latest result is warn or fail.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     workspace: WorkspaceOpt = None,
 ) -> None:
@@ -120,7 +145,9 @@ def checks(
 
 @app.command()
 def monitors(
-    table: Annotated[Optional[str], typer.Option("--table", "-t", help="Every column of this table (layer.table).")] = None,
+    table: Annotated[
+        Optional[str], typer.Option("--table", "-t", help="Every column of this table (layer.table).")
+    ] = None,
     anomalies: Annotated[bool, typer.Option("--anomalies", help="The recorded anomalies instead.")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     workspace: WorkspaceOpt = None,
@@ -135,10 +162,18 @@ def monitors(
 def quarantine(
     table: Annotated[str, typer.Argument(help="A source or table: orders, silver.orders or quarantine.orders.")],
     limit: Annotated[int, typer.Option("--limit", "-n", help="Rows to show.")] = 10,
-    replay: Annotated[bool, typer.Option("--replay", help="Rerun the stage that holds them (and its downstream) after a fix.")] = False,
-    pipeline: Annotated[Optional[str], typer.Option("--pipeline", help="With --replay: the pipeline, if several produce TABLE.")] = None,
-    param: Annotated[list[str], typer.Option("--param", "-p", help="With --replay: override a pipeline parameter.")] = [],
-    plain: Annotated[Optional[bool], typer.Option("--plain/--rich", help="With --replay: plain log lines or the live display.")] = None,
+    replay: Annotated[
+        bool, typer.Option("--replay", help="Rerun the stage that holds them (and its downstream) after a fix.")
+    ] = False,
+    pipeline: Annotated[
+        Optional[str], typer.Option("--pipeline", help="With --replay: the pipeline, if several produce TABLE.")
+    ] = None,
+    param: Annotated[
+        list[str], typer.Option("--param", "-p", help="With --replay: override a pipeline parameter.")
+    ] = [],
+    plain: Annotated[
+        Optional[bool], typer.Option("--plain/--rich", help="With --replay: plain log lines or the live display.")
+    ] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Rows held in quarantine for TABLE, by reason and run; --replay re-processes them."""
@@ -148,8 +183,9 @@ def quarantine(
     if replay:
         from millpond.run.replay import replay_quarantine
 
-        outcome = replay_quarantine(ws, table, pipeline=pipeline, params=_parse_params(param),
-                                    reporter=make_reporter(plain))
+        outcome = replay_quarantine(
+            ws, table, pipeline=pipeline, params=_parse_params(param), reporter=make_reporter(plain)
+        )
         typer.echo(outcome.summary())
         raise typer.Exit(outcome.exit_code)
     show_quarantine(ws, table, limit=limit)
@@ -158,8 +194,12 @@ def quarantine(
 @app.command()
 def report(
     run_id: Annotated[Optional[str], typer.Argument(help="The run to report on (default: the latest).")] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write the HTML (default: the reports folder).")] = None,
-    runs_: Annotated[int, typer.Option("--runs", "-n", min=1, help="Runs the history charts cover, this one included.")] = 10,
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Where to write the HTML (default: the reports folder).")
+    ] = None,
+    runs_: Annotated[
+        int, typer.Option("--runs", "-n", min=1, help="Runs the history charts cover, this one included.")
+    ] = 10,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Write the data quality report of a run: checks, samples, anomalies, history charts, quarantine."""
@@ -214,7 +254,10 @@ def diff(
     table: Annotated[str, typer.Argument(help="The table (layer.table).")],
     old: Annotated[int, typer.Argument(help="The older version.")],
     new: Annotated[int, typer.Argument(help="The newer version.")],
-    key: Annotated[Optional[str], typer.Option("--key", help="Key column(s), comma-separated (default: the incremental unique_key).")] = None,
+    key: Annotated[
+        Optional[str],
+        typer.Option("--key", help="Key column(s), comma-separated (default: the incremental unique_key)."),
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=0, help="Sample rows of each kind.")] = 5,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     workspace: WorkspaceOpt = None,
@@ -240,7 +283,9 @@ def rollback(
 
 @app.command()
 def compact(
-    if_wasteful: Annotated[bool, typer.Option("--if-wasteful", help="Only past the thresholds of `compaction:` in millpond.yml.")] = False,
+    if_wasteful: Annotated[
+        bool, typer.Option("--if-wasteful", help="Only past the thresholds of `compaction:` in millpond.yml.")
+    ] = False,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Give back the warehouse's free space (DuckDB: rewrite the file; PostgreSQL: VACUUM)."""

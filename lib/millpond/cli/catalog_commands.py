@@ -12,9 +12,16 @@ from millpond.cli.app import WorkspaceOpt, _workspace, app
 
 @app.command()
 def catalog(
-    table: Annotated[Optional[str], typer.Argument(help="Show this table's whole entry with its columns (layer.table).")] = None,
-    tag: Annotated[Optional[str], typer.Option("--tag", help="Only tables that carry TAG, on the table or a column (e.g. pii).")] = None,
-    search: Annotated[Optional[str], typer.Option("--search", help="Only tables whose name, description, tags or columns contain TEXT.")] = None,
+    table: Annotated[
+        Optional[str], typer.Argument(help="Show this table's whole entry with its columns (layer.table).")
+    ] = None,
+    tag: Annotated[
+        Optional[str], typer.Option("--tag", help="Only tables that carry TAG, on the table or a column (e.g. pii).")
+    ] = None,
+    search: Annotated[
+        Optional[str],
+        typer.Option("--search", help="Only tables whose name, description, tags or columns contain TEXT."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     workspace: WorkspaceOpt = None,
 ) -> None:
@@ -32,7 +39,9 @@ def catalog(
 @app.command()
 def lineage(
     target: Annotated[str, typer.Argument(help="A table (layer.table) or a column (layer.table.column).")],
-    upstream: Annotated[bool, typer.Option("--upstream/--downstream", help="Where it comes from (default) or where it flows.")] = True,
+    upstream: Annotated[
+        bool, typer.Option("--upstream/--downstream", help="Where it comes from (default) or where it flows.")
+    ] = True,
     depth: Annotated[Optional[int], typer.Option("--depth", min=1, help="Show at most N levels.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     workspace: WorkspaceOpt = None,
@@ -57,10 +66,14 @@ def impact(
 
 @app.command()
 def docs(
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the site here (default: <reports>/docs).")] = None,
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Write the site here (default: <reports>/docs).")
+    ] = None,
     serve: Annotated[bool, typer.Option("--serve", help="Then serve it over HTTP until Ctrl-C.")] = False,
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port for --serve (0: any free port).")] = 8000,
-    host: Annotated[str, typer.Option("--host", help="Address for --serve; 0.0.0.0 shares it on the network.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", help="Address for --serve; 0.0.0.0 shares it on the network.")
+    ] = "127.0.0.1",
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Write the docs site: a page per table, search, lineage graph; opens from disk, needs no network."""

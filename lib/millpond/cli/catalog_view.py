@@ -20,8 +20,14 @@ def _quality_text(entry: CatalogEntry) -> str:
     return f"[{colour}]{q.status}[/] {q.passed}/{q.warned}/{q.failed}"
 
 
-def show_catalog(catalog: Catalog, *, tag: str | None = None, search: str | None = None,
-                 as_json: bool = False, console: Console | None = None) -> None:
+def show_catalog(
+    catalog: Catalog,
+    *,
+    tag: str | None = None,
+    search: str | None = None,
+    as_json: bool = False,
+    console: Console | None = None,
+) -> None:
     """Print the entries ``--tag``/``--search`` keep, one line each."""
     entries = select(catalog, tag=tag, search=search)
     if as_json:
@@ -29,7 +35,9 @@ def show_catalog(catalog: Catalog, *, tag: str | None = None, search: str | None
         return
     console = console or Console(width=200)
     if not entries:
-        console.print("no catalog entries" + (f" tagged {tag}" if tag else "") + (f" matching {search!r}" if search else ""))
+        console.print(
+            "no catalog entries" + (f" tagged {tag}" if tag else "") + (f" matching {search!r}" if search else "")
+        )
         return
     table = Table(title=f"catalog ({len(entries)} of {len(catalog.entries)})", title_justify="left")
     for col in ("table", "layer", "kind", "owner", "tags", "rows", "size", "last run", "age", "stage", "quality"):
@@ -38,8 +46,15 @@ def show_catalog(catalog: Catalog, *, tag: str | None = None, search: str | None
         table.add_column("matched")
     for e in entries:
         row = [
-            e.name, e.layer, e.kind or "", e.owner or "", ", ".join(e.tags), "" if e.rows is None else f"{e.rows:,}",
-            size_text(e.size_bytes), e.run_id or "", age_text(e.age_seconds),
+            e.name,
+            e.layer,
+            e.kind or "",
+            e.owner or "",
+            ", ".join(e.tags),
+            "" if e.rows is None else f"{e.rows:,}",
+            size_text(e.size_bytes),
+            e.run_id or "",
+            age_text(e.age_seconds),
             f"{e.pipeline}.{e.stage}" if e.pipeline and e.stage else (e.stage or ", ".join(e.read_by)),
             _quality_text(e),
         ]
@@ -62,17 +77,33 @@ def show_entry(entry: CatalogEntry, *, as_json: bool = False, console: Console |
     console = console or Console(width=200)
     console.print(f"[bold]{escape(entry.name)}[/] ({entry.layer}{', ' + entry.kind if entry.kind else ''})")
     facts = [
-        ("description", entry.description), ("owner", entry.owner or ""), ("domain", entry.domain or ""),
-        ("product", entry.product.summary if entry.product else ""), ("tags", ", ".join(entry.tags)),
+        ("description", entry.description),
+        ("owner", entry.owner or ""),
+        ("domain", entry.domain or ""),
+        ("product", entry.product.summary if entry.product else ""),
+        ("tags", ", ".join(entry.tags)),
         ("primary key", ", ".join(entry.primary_key)),
-        ("rows", "" if entry.rows is None else f"{entry.rows:,}"), ("size", size_text(entry.size_bytes)),
-        ("last built", " ".join(x for x in (entry.built_at.strftime("%Y-%m-%d %H:%M:%S UTC") if entry.built_at else "",
-                                            f"run {entry.run_id}" if entry.run_id else "") if x)),
+        ("rows", "" if entry.rows is None else f"{entry.rows:,}"),
+        ("size", size_text(entry.size_bytes)),
+        (
+            "last built",
+            " ".join(
+                x
+                for x in (
+                    entry.built_at.strftime("%Y-%m-%d %H:%M:%S UTC") if entry.built_at else "",
+                    f"run {entry.run_id}" if entry.run_id else "",
+                )
+                if x
+            ),
+        ),
         ("age", age_text(entry.age_seconds)),
         ("built by", f"{entry.pipeline}.{entry.stage} ({entry.notebook})" if entry.notebook else entry.stage or ""),
         ("read by", ", ".join(entry.read_by)),
         ("lake copy", lake_text(entry.lake)),
-        ("quality", _quality_text(entry) + (f" (passed/warned/failed, run {entry.quality.run_id})" if entry.quality else "")),
+        (
+            "quality",
+            _quality_text(entry) + (f" (passed/warned/failed, run {entry.quality.run_id})" if entry.quality else ""),
+        ),
     ]
     for label, value in facts:
         if value:
@@ -82,6 +113,7 @@ def show_entry(entry: CatalogEntry, *, as_json: bool = False, console: Console |
         for col in ("column", "type", "key", "tags", "description"):
             table.add_column(col)
         for c in entry.columns:
-            table.add_row(*map(escape, (c.name, c.type or "?", "✓" if c.in_primary_key else "", ", ".join(c.tags),
-                                        c.description)))
+            table.add_row(
+                *map(escape, (c.name, c.type or "?", "✓" if c.in_primary_key else "", ", ".join(c.tags), c.description))
+            )
         console.print(table)

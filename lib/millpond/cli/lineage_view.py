@@ -35,8 +35,9 @@ def _rich_tree(node: LineageNode, tree=None):
     return branch
 
 
-def show_lineage(workspace: Workspace, target: str, *, downstream: bool = False, depth: int | None = None,
-                 as_json: bool = False) -> None:
+def show_lineage(
+    workspace: Workspace, target: str, *, downstream: bool = False, depth: int | None = None, as_json: bool = False
+) -> None:
     """Print where ``target`` (a table or ``table.column``) comes from, or where it flows."""
     from rich.console import Console
 
@@ -67,20 +68,25 @@ def show_impact(workspace: Workspace, target: str, *, as_json: bool = False) -> 
         return
     console = Console(soft_wrap=True)
     columns, tables = len(found["columns"]), len(found["tables"])
-    console.print(f"changing [bold]{escape(found['column'])}[/] affects {columns} column{'s' * (columns != 1)} "
-                  f"in {tables} table{'s' * (tables != 1)}")
+    console.print(
+        f"changing [bold]{escape(found['column'])}[/] affects {columns} column{'s' * (columns != 1)} "
+        f"in {tables} table{'s' * (tables != 1)}"
+    )
     for name in found["tables"]:
         if name in found["rows"]:
-            console.print(f"  {escape(name)}: [bold]which rows it holds[/] (a filter, join or grouping reads it), "
-                          "so every column")
+            console.print(
+                f"  {escape(name)}: [bold]which rows it holds[/] (a filter, join or grouping reads it), so every column"
+            )
             continue
         columns = [c.rpartition(".")[2] for c in found["columns"] if c.rpartition(".")[0] == name]
         console.print(f"  {escape(name)}: {escape(', '.join(columns))}")
     if found["checks"]:
         console.print(f"{len(found['checks'])} declared checks read them:")
         for check in found["checks"]:
-            console.print(f"  {escape(check['table'])}: {escape(check['check'])} [dim]({check['severity']}, "
-                          f"stage {escape(check['stage'])})[/]")
+            console.print(
+                f"  {escape(check['table'])}: {escape(check['check'])} [dim]({check['severity']}, "
+                f"stage {escape(check['stage'])})[/]"
+            )
     else:
         console.print("no declared check reads them")
     if found["stages"]:

@@ -56,13 +56,20 @@ def latest_monitors(workspace: Workspace, table: str | None = None) -> list[dict
         for row in (r for r in history if r["run_id"] == latest_run):
             key = (row["column_name"], row["metric"])
             verdict = judge(row["value"], earlier.get(key, []), spec)
-            out.append({
-                "table": name, "column": row["column_name"], "metric": row["metric"], "value": row["value"],
-                "run_id": latest_run, "status": verdict.status,
-                "lower": verdict.band.lower if verdict.band else None,
-                "upper": verdict.band.upper if verdict.band else None,
-                "baseline": verdict.baseline, "trend": [*earlier.get(key, [])[-spec.window:], row["value"]],
-            })
+            out.append(
+                {
+                    "table": name,
+                    "column": row["column_name"],
+                    "metric": row["metric"],
+                    "value": row["value"],
+                    "run_id": latest_run,
+                    "status": verdict.status,
+                    "lower": verdict.band.lower if verdict.band else None,
+                    "upper": verdict.band.upper if verdict.band else None,
+                    "baseline": verdict.baseline,
+                    "trend": [*earlier.get(key, [])[-spec.window :], row["value"]],
+                }
+            )
     return out
 
 
@@ -84,15 +91,22 @@ def show_anomalies(workspace: Workspace, *, table: str | None = None, as_json: b
         out.add_column(col)
     for a in found:
         out.add_row(
-            a["run_id"] or "", a["stage"] or "", a["table_name"], a["column_name"], a["metric"],
-            f"[bold red]{format_value(a['value'])}[/]", f"[{format_value(a['lower'])}, {format_value(a['upper'])}]",
-            a["rule"], _when(a["detected_at"]),
+            a["run_id"] or "",
+            a["stage"] or "",
+            a["table_name"],
+            a["column_name"],
+            a["metric"],
+            f"[bold red]{format_value(a['value'])}[/]",
+            f"[{format_value(a['lower'])}, {format_value(a['upper'])}]",
+            a["rule"],
+            _when(a["detected_at"]),
         )
     Console(width=200).print(out)
 
 
-def show_monitors(workspace: Workspace, *, table: str | None = None, anomalies: bool = False,
-                  as_json: bool = False) -> None:
+def show_monitors(
+    workspace: Workspace, *, table: str | None = None, anomalies: bool = False, as_json: bool = False
+) -> None:
     """``millpond monitors``: latest value, band, trend and verdict of each monitored value.
 
     Without ``table`` the table shows each table's ``row_count`` and any value whose latest
@@ -114,14 +128,25 @@ def show_monitors(workspace: Workspace, *, table: str | None = None, anomalies: 
     for col in ("table", "column", "metric", "value", "band", "trend", "status", "run"):
         out.add_column(col)
     for r in shown:
-        band = (f"[{format_value(r['lower'])}, {format_value(r['upper'])}]" if r["lower"] is not None
-                else f"{r['baseline']}/{spec.min_runs} runs")
+        band = (
+            f"[{format_value(r['lower'])}, {format_value(r['upper'])}]"
+            if r["lower"] is not None
+            else f"{r['baseline']}/{spec.min_runs} runs"
+        )
         out.add_row(
-            r["table"], r["column"], r["metric"], format_value(r["value"]), band, sparkline(r["trend"]),
-            f"[{STATUS_STYLE[r['status']]}]{r['status']}[/]", r["run_id"] or "",
+            r["table"],
+            r["column"],
+            r["metric"],
+            format_value(r["value"]),
+            band,
+            sparkline(r["trend"]),
+            f"[{STATUS_STYLE[r['status']]}]{r['status']}[/]",
+            r["run_id"] or "",
         )
     console = Console(width=200)
     console.print(out)
     if not table:
-        console.print(f"{len(rows):,} values in {len({r['table'] for r in rows})} tables; "
-                      "--table TABLE shows every column, --anomalies the recorded anomalies")
+        console.print(
+            f"{len(rows):,} values in {len({r['table'] for r in rows})} tables; "
+            "--table TABLE shows every column, --anomalies the recorded anomalies"
+        )

@@ -36,9 +36,15 @@ def show_runs(workspace: Workspace, limit: int, *, as_json: bool = False) -> Non
         c = r["counts"]
         failed = c.get("failed", 0) + c.get("timeout", 0) + c.get("upstream_failed", 0)
         table.add_row(
-            r["run_id"], r["pipeline"], " ".join(f"{k}={v}" for k, v in sorted(r["params"].items())), r["status"],
-            _when(r["started_at"]), _duration(r["started_at"], r["finished_at"]),
-            str(c.get("success", 0)), str(c.get("skipped", 0)), str(failed),
+            r["run_id"],
+            r["pipeline"],
+            " ".join(f"{k}={v}" for k, v in sorted(r["params"].items())),
+            r["status"],
+            _when(r["started_at"]),
+            _duration(r["started_at"], r["finished_at"]),
+            str(c.get("success", 0)),
+            str(c.get("skipped", 0)),
+            str(failed),
         )
     Console(width=200).print(table)
 
@@ -57,9 +63,11 @@ def show_run(workspace: Workspace, run_id: str, *, as_json: bool = False) -> Non
         print(json.dumps({"run": run, "stages": stages}, indent=2, default=str))
         return
     console = Console(width=200)
-    console.print(f"run {run_id}: {run['pipeline']} {run['status']}, started {_when(run['started_at'])}, "
-                  f"{_duration(run['started_at'], run['finished_at'])}"
-                  + (f", resumed from {run['resumed_from']}" if run["resumed_from"] else ""))
+    console.print(
+        f"run {run_id}: {run['pipeline']} {run['status']}, started {_when(run['started_at'])}, "
+        f"{_duration(run['started_at'], run['finished_at'])}"
+        + (f", resumed from {run['resumed_from']}" if run["resumed_from"] else "")
+    )
     if run.get("resources"):
         console.print("resources: " + ", ".join(f"{k}={v}" for k, v in sorted(run["resources"].items())))
     table = Table()
@@ -67,9 +75,15 @@ def show_run(workspace: Workspace, run_id: str, *, as_json: bool = False) -> Non
         table.add_column(col, justify="right" if col in ("rows written", "rows/s") else "left")
     for s in stages:
         table.add_row(
-            s["stage"], s["status"], _duration(s["started_at"], s["finished_at"]), str(s["attempts"] or ""),
-            "" if s["rows_written"] is None else f"{s['rows_written']:,}", rows_per_second(s),
-            escape("; ".join(p for p in [s["error"], *(f"warning: {w}" for w in s["warnings"])] if p)),  # text, not markup
+            s["stage"],
+            s["status"],
+            _duration(s["started_at"], s["finished_at"]),
+            str(s["attempts"] or ""),
+            "" if s["rows_written"] is None else f"{s['rows_written']:,}",
+            rows_per_second(s),
+            escape(
+                "; ".join(p for p in [s["error"], *(f"warning: {w}" for w in s["warnings"])] if p)
+            ),  # text, not markup
             s["html"] or "",
         )
     console.print(table)
@@ -108,8 +122,13 @@ def show_checks(workspace: Workspace, *, table: str | None, failing: bool, as_js
         out.add_column(col)
     for h in history:
         out.add_row(
-            h["table_name"], h["check_name"], h["severity"], h["status"], f"{h['failing_rows']:,}",
-            "".join(TREND_MARK.get(s, "?") for s in h["trend"]), h["run_id"] or "",
+            h["table_name"],
+            h["check_name"],
+            h["severity"],
+            h["status"],
+            f"{h['failing_rows']:,}",
+            "".join(TREND_MARK.get(s, "?") for s in h["trend"]),
+            h["run_id"] or "",
         )
     Console(width=200).print(out)
 
@@ -125,7 +144,9 @@ def show_quarantine(workspace: Workspace, table: str, *, limit: int = 10) -> Non
         if name.split(".")[1] not in con.list_tables(database="quarantine"):
             raise MillpondError(f"no quarantine table {name} in the warehouse")
         held = con.table(name.split(".")[1], database="quarantine")
-        reasons = held.group_by(["reason", "_run_id"]).agg(rows=held.count()).order_by("reason").to_pyarrow().to_pylist()
+        reasons = (
+            held.group_by(["reason", "_run_id"]).agg(rows=held.count()).order_by("reason").to_pyarrow().to_pylist()
+        )
         sample = held.order_by("reason").limit(limit).to_pyarrow().to_pylist()
     except MillpondError:
         raise

@@ -56,13 +56,31 @@ def show_versions(workspace: Workspace, name: str, *, as_json: bool = False) -> 
         table.add_column(col)
     for v in versions:
         where = "" if v.location is None else "live table" if v.location == name else v.location
-        table.add_row(str(v.version), v.status, _when(v.built_at), v.run_id or "", v.stage or "", v.kind,
-                      "" if v.rows is None else f"{v.rows:,}", str(len(v.schema)), v.note or "", where)
+        table.add_row(
+            str(v.version),
+            v.status,
+            _when(v.built_at),
+            v.run_id or "",
+            v.stage or "",
+            v.kind,
+            "" if v.rows is None else f"{v.rows:,}",
+            str(len(v.schema)),
+            v.note or "",
+            where,
+        )
     Console(width=200).print(table)
 
 
-def show_diff(workspace: Workspace, name: str, old: int, new: int, *, key: list[str] | None = None,
-              limit: int = 5, as_json: bool = False) -> None:
+def show_diff(
+    workspace: Workspace,
+    name: str,
+    old: int,
+    new: int,
+    *,
+    key: list[str] | None = None,
+    limit: int = 5,
+    as_json: bool = False,
+) -> None:
     """Added, removed and changed rows from version ``old`` to ``new`` of ``name``."""
     from millpond.warehouse.version_diff import diff_versions
 
@@ -110,8 +128,10 @@ def run_rollback(workspace: Workspace, name: str, version: int) -> str:
     with _warehouse(workspace, f"millpond rollback {name}") as con:
         restored = rollback(con, _store(workspace), name, version, retain=retain)
     rows = "?" if restored.rows is None else f"{restored.rows:,}"
-    return (f"{name}: version {restored.version} restores version {version} ({rows} rows); "
-            f"the next run of its stage rebuilds it")
+    return (
+        f"{name}: version {restored.version} restores version {version} ({rows} rows); "
+        f"the next run of its stage rebuilds it"
+    )
 
 
 def run_compact(workspace: Workspace, *, if_wasteful: bool = False) -> str:

@@ -17,7 +17,9 @@ from millpond.scaffold import init_workspace
 @app.command()
 def init(
     folder: Annotated[Path, typer.Argument(help="The new workspace's folder (new or empty).")],
-    example: Annotated[Optional[str], typer.Option(help="Copy a reference workspace instead of the starter: shop.")] = None,
+    example: Annotated[
+        Optional[str], typer.Option(help="Copy a reference workspace instead of the starter: shop.")
+    ] = None,
 ) -> None:
     """Create a workspace: millpond.yml, a bronze-silver-gold pipeline with checks, its own lib/, tests, a Makefile."""
     created = init_workspace(folder, example=example)

@@ -31,5 +31,11 @@ def number(value: int | float | None) -> str:
 
 
 def register_filters(env) -> None:
-    env.filters.update(age=lambda s: age_text(s) if s is not None else "–", size=lambda b: size_text(b) or "–",
-                       when=human_time, number=number, tone=status_tone, lake=lake_text)
+    env.filters.update(
+        age=lambda s: age_text(s) if s is not None else "–",
+        size=lambda b: size_text(b) or "–",
+        when=human_time,
+        number=number,
+        tone=status_tone,
+        lake=lake_text,
+    )

@@ -39,8 +39,9 @@ def site_server(site: Path, *, host: str = "127.0.0.1", port: int = 8000) -> Thr
     try:
         return ThreadingHTTPServer((host, port), handler)
     except OSError as exc:
-        raise MillpondError(f"cannot serve the docs on {host}:{port}: {exc.strerror or exc}; "
-                            "choose another --port") from None
+        raise MillpondError(
+            f"cannot serve the docs on {host}:{port}: {exc.strerror or exc}; choose another --port"
+        ) from None
 
 
 def serve_site(site: Path, *, host: str = "127.0.0.1", port: int = 8000, echo=print) -> None:

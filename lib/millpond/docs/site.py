@@ -105,9 +105,9 @@ def _write(site: SiteData, root: Path) -> None:
     for page in site.pages:
         target = root / page.file
         target.parent.mkdir(parents=True, exist_ok=True)
-        html = env.get_template("table.html.jinja").render(prefix="../", page=page, entry=page.entry,
-                                                           rows_chart=_rows_chart(page), pages=_page_links(site),
-                                                           **common)
+        html = env.get_template("table.html.jinja").render(
+            prefix="../", page=page, entry=page.entry, rows_chart=_rows_chart(page), pages=_page_links(site), **common
+        )
         target.write_text(html)
 
 
@@ -118,7 +118,9 @@ def _layers(site: SiteData) -> list[tuple[str, list[TablePage]]]:
     by_layer: dict[str, list[TablePage]] = {}
     for page in site.pages:
         by_layer.setdefault(page.entry.layer, []).append(page)
-    return sorted(by_layer.items(), key=lambda item: (order.index(item[0]) if item[0] in order else len(order), item[0]))
+    return sorted(
+        by_layer.items(), key=lambda item: (order.index(item[0]) if item[0] in order else len(order), item[0])
+    )
 
 
 def _page_links(site: SiteData) -> dict[str, str]:
@@ -130,10 +132,19 @@ def _browser_data(site: SiteData) -> dict[str, Any]:
     tables = []
     for page in site.pages:
         e = page.entry
-        tables.append({"name": e.name, "layer": e.layer, "page": page.file, "description": e.description,
-                       "owner": e.owner, "tags": e.tags,
-                       "columns": [{"name": c.name, "type": c.type, "description": c.description, "tags": c.tags}
-                                   for c in e.columns]})
+        tables.append(
+            {
+                "name": e.name,
+                "layer": e.layer,
+                "page": page.file,
+                "description": e.description,
+                "owner": e.owner,
+                "tags": e.tags,
+                "columns": [
+                    {"name": c.name, "type": c.type, "description": c.description, "tags": c.tags} for c in e.columns
+                ],
+            }
+        )
     return {"workspace": site.workspace, "tables": tables, "graph": site.graph}
 
 
@@ -142,8 +153,9 @@ def _rows_chart(page: TablePage) -> str | None:
     if len(page.builds) < 2:
         return None
     spec = dict(_rows_chart_template())
-    spec["data"] = {"values": [{"built": human_time(b["built_at"]).removesuffix(" UTC"), "rows": b["rows"]}
-                               for b in page.builds]}
+    spec["data"] = {
+        "values": [{"built": human_time(b["built_at"]).removesuffix(" UTC"), "rows": b["rows"]} for b in page.builds]
+    }
     return _script_json(spec)
 
 
@@ -169,7 +181,12 @@ def _script_json(data: Any) -> str:
 
 @lru_cache(maxsize=1)
 def _environment():
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
-                             trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
     register_filters(env)
     return env

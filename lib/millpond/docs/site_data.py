@@ -90,11 +90,18 @@ def gather_site(workspace: Workspace) -> SiteData:
     downstream_of = _closure(_invert({n["id"]: set(n["reads"]) for n in graph["nodes"]}))
     pages = []
     for entry in catalog.entries:
-        page = TablePage(entry, page_file(entry), checks.get(entry.name, []), builds.get(entry.name, []),
-                         sorted(upstream_of.get(entry.name, ())), sorted(downstream_of.get(entry.name, ())))
+        page = TablePage(
+            entry,
+            page_file(entry),
+            checks.get(entry.name, []),
+            builds.get(entry.name, []),
+            sorted(upstream_of.get(entry.name, ())),
+            sorted(downstream_of.get(entry.name, ())),
+        )
         if entry.name in lineage.records:
-            page.row_sources = sorted(f"{node_names.get(r.table, r.table)}.{r.column}"
-                                      for r in lineage.row_sources(entry.name))
+            page.row_sources = sorted(
+                f"{node_names.get(r.table, r.table)}.{r.column}" for r in lineage.row_sources(entry.name)
+            )
         if entry.notebook:
             page.notebook_cells, page.notebook_unreadable = _notebook_cells(workspace, entry.notebook)
         pages.append(page)
@@ -108,9 +115,16 @@ def _store(workspace: Workspace):
 def _checks_by_table(history: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     by_table: dict[str, list[dict[str, Any]]] = {}
     for row in history:
-        by_table.setdefault(row["table_name"], []).append({
-            "check": row["check_name"], "severity": row["severity"], "status": row["status"],
-            "failing_rows": row["failing_rows"], "run_id": row["run_id"], "trend": row["trend"]})
+        by_table.setdefault(row["table_name"], []).append(
+            {
+                "check": row["check_name"],
+                "severity": row["severity"],
+                "status": row["status"],
+                "failing_rows": row["failing_rows"],
+                "run_id": row["run_id"],
+                "trend": row["trend"],
+            }
+        )
     return by_table
 
 
@@ -136,9 +150,14 @@ def _graph(lineage, entries: dict[str, CatalogEntry], node_names: dict[str, str]
     def node(name: str, kind: str) -> dict[str, Any]:
         if name not in nodes:
             entry = entries.get(name)
-            nodes[name] = {"id": name, "kind": kind, "layer": entry.layer if entry else kind,
-                           "page": page_file(entry) if entry else None,
-                           "columns": [c.name for c in entry.columns] if entry else [], "reads": set()}
+            nodes[name] = {
+                "id": name,
+                "kind": kind,
+                "layer": entry.layer if entry else kind,
+                "page": page_file(entry) if entry else None,
+                "columns": [c.name for c in entry.columns] if entry else [],
+                "reads": set(),
+            }
         return nodes[name]
 
     for entry in entries.values():  # every catalog entry is a node, even without lineage
@@ -156,8 +175,10 @@ def _graph(lineage, entries: dict[str, CatalogEntry], node_names: dict[str, str]
         columns = node(source, "memory" if source == IN_MEMORY else "source")["columns"]
         if source_column not in columns:
             columns.append(source_column)
-    return {"nodes": [dict(n, reads=sorted(n["reads"])) for n in sorted(nodes.values(), key=lambda n: n["id"])],
-            "edges": [list(e) for e in sorted(edges)]}
+    return {
+        "nodes": [dict(n, reads=sorted(n["reads"])) for n in sorted(nodes.values(), key=lambda n: n["id"])],
+        "edges": [list(e) for e in sorted(edges)],
+    }
 
 
 def _invert(edges: dict[str, set[str]]) -> dict[str, set[str]]:
@@ -180,6 +201,9 @@ def _notebook_cells(workspace: Workspace, notebook: str) -> tuple[list[dict[str,
         cells = json.loads(path.read_text())["cells"]
     except (OSError, ValueError, KeyError):
         return [], True
-    shown = [{"type": c.get("cell_type", "code"), "source": "".join(c.get("source", ""))}
-             for c in cells if c.get("cell_type") in ("markdown", "code")]
+    shown = [
+        {"type": c.get("cell_type", "code"), "source": "".join(c.get("source", ""))}
+        for c in cells
+        if c.get("cell_type") in ("markdown", "code")
+    ]
     return shown[:MAX_NOTEBOOK_CELLS], False

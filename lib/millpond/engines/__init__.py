@@ -74,7 +74,9 @@ def engine_for(con: BaseBackend) -> Engine:
     if engine is None or engine.con is not con:
         target = ENGINES.get(con.name)
         if target is None:
-            raise MillpondError(f"no millpond engine for the {con.name!r} backend (engines: {', '.join(sorted(ENGINES))})")
+            raise MillpondError(
+                f"no millpond engine for the {con.name!r} backend (engines: {', '.join(sorted(ENGINES))})"
+            )
         engine = _engine_class(con.name)(con)
         con.__dict__["_millpond_engine"] = engine
     return engine
@@ -90,5 +92,15 @@ def create_table_as(con: BaseBackend, name: str, expr, database: str):
     return engine_for(con).create_table_as(name, expr, database)
 
 
-__all__ = ["DEFAULT_URL", "ENGINES", "SCHEMES", "Engine", "create_table_as", "described_table", "engine_class",
-           "engine_for", "register", "scratch"]
+__all__ = [
+    "DEFAULT_URL",
+    "ENGINES",
+    "SCHEMES",
+    "Engine",
+    "create_table_as",
+    "described_table",
+    "engine_class",
+    "engine_for",
+    "register",
+    "scratch",
+]

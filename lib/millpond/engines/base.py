@@ -196,16 +196,23 @@ class Engine:
     # -- the catalog ---------------------------------------------------------------------
     def existing_kind(self, schema: str, table: str) -> str | None:
         """``"table"``, ``"view"`` or ``None``."""
-        rows = self.fetch("SELECT table_type FROM information_schema.tables "
-                          f"WHERE table_schema = '{schema}' AND table_name = '{table}'")
+        rows = self.fetch(
+            "SELECT table_type FROM information_schema.tables "
+            f"WHERE table_schema = '{schema}' AND table_name = '{table}'"
+        )
         if not rows:
             return None
         return "view" if "VIEW" in str(rows[0][0]).upper() else "table"
 
     def table_names(self, schema: str, like: str) -> list[str]:
         """Names of the tables in ``schema`` matching the SQL pattern ``like``."""
-        return [r[0] for r in self.fetch("SELECT table_name FROM information_schema.tables "
-                                         f"WHERE table_schema = '{schema}' AND table_name LIKE '{like}'")]
+        return [
+            r[0]
+            for r in self.fetch(
+                "SELECT table_name FROM information_schema.tables "
+                f"WHERE table_schema = '{schema}' AND table_name LIKE '{like}'"
+            )
+        ]
 
     def describe(self, table: str, schema: str) -> ir.Table:
         """The Ibis table ``schema.table`` (raises the backend's error when it is missing)."""
@@ -222,8 +229,11 @@ class Engine:
 
     def recreate_views(self, views: list[tuple[str, str, str, str]]) -> list[str]:
         """The statements that recreate :meth:`dependent_views` after a swap."""
-        return [f"CREATE {'MATERIALIZED VIEW' if kind == 'm' else 'VIEW'} {self.quote(s, n)} AS "
-                f"{definition.rstrip().rstrip(';')}" for s, n, kind, definition in views]
+        return [
+            f"CREATE {'MATERIALIZED VIEW' if kind == 'm' else 'VIEW'} {self.quote(s, n)} AS "
+            f"{definition.rstrip().rstrip(';')}"
+            for s, n, kind, definition in views
+        ]
 
     def table_sizes(self, names: list[str]) -> dict[str, int]:
         """Bytes of each table among ``names`` (empty where the engine cannot tell)."""
@@ -251,8 +261,10 @@ class Engine:
 
         tables = [read_any_arrow(p, expected, json_schema) for p in paths]
         if filename:
-            tables = [t.append_column("filename", pa.array([str(p)] * t.num_rows, pa.string()))
-                      for t, p in zip(tables, paths, strict=True)]
+            tables = [
+                t.append_column("filename", pa.array([str(p)] * t.num_rows, pa.string()))
+                for t, p in zip(tables, paths, strict=True)
+            ]
         return ibis.memtable(pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0])
 
     def from_arrow_dataset(self, dataset, arrow_filter) -> ir.Table:
@@ -284,7 +296,9 @@ class Engine:
         """The plan of ``expr``, measured where the engine can."""
         import ibis
 
-        return "\n".join(str(r[0]) for r in self.fetch(f"{self.plan_statement} {ibis.to_sql(expr, dialect=self.dialect)}"))
+        return "\n".join(
+            str(r[0]) for r in self.fetch(f"{self.plan_statement} {ibis.to_sql(expr, dialect=self.dialect)}")
+        )
 
     def measure_waste(self) -> Waste:
         """How much of the warehouse is reclaimable."""

@@ -30,8 +30,11 @@ class DuckDBEngine(Engine):
     companion_suffixes = (".wal",)
     plan_statement = "EXPLAIN ANALYZE"
     reads_raw_files = caches_compiles = profiles_in_one_query = True
-    resource_defaults = {"threads": "duckdb default (all cores)", "memory_limit": "duckdb default (80% of RAM)",
-                         "temp_directory": "duckdb default (next to the database)"}
+    resource_defaults = {
+        "threads": "duckdb default (all cores)",
+        "memory_limit": "duckdb default (80% of RAM)",
+        "temp_directory": "duckdb default (next to the database)",
+    }
     warm_modules = ("duckdb", "ibis.backends.duckdb", "ibis.backends.duckdb.converter", "millpond.engines.duckdb_ctas")
 
     # -- the file ------------------------------------------------------------------------
@@ -169,5 +172,6 @@ class DuckDBEngine(Engine):
     def measure_waste(self):
         total, free, block = self.con.con.execute(
             "SELECT total_blocks, free_blocks, block_size FROM pragma_database_size()"
-            " WHERE database_name = current_database()").fetchone()
+            " WHERE database_name = current_database()"
+        ).fetchone()
         return Waste(int(total) * int(block), int(free) * int(block))

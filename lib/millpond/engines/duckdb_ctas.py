@@ -55,13 +55,13 @@ def create_table_as(con: BaseBackend, name: str, expr: ir.Table, database: str) 
     [{'k': 'a', 'x': Decimal('1.50')}]
     """
     schema = expr.schema()
-    if (schema.null_fields or any(not dtype.nullable for dtype in schema.types)
-            or expr.op().find(ops.InMemoryTable)):
+    if schema.null_fields or any(not dtype.nullable for dtype in schema.types) or expr.op().find(ops.InMemoryTable):
         return con.create_table(name, expr, database=database)
     query = con.compile(expr)
     columns = ", ".join(f"CAST({quoted(c)} AS {_duckdb_type(dtype)}) AS {quoted(c)}" for c, dtype in schema.items())
-    con.con.execute(f"CREATE TABLE {quoted(database)}.{quoted(name)} AS SELECT {columns} "
-                    f"FROM ({query}) AS _millpond_query")
+    con.con.execute(
+        f"CREATE TABLE {quoted(database)}.{quoted(name)} AS SELECT {columns} FROM ({query}) AS _millpond_query"
+    )
     _remember(con, expr, query)
     stored = [_stored_type(dtype) for dtype in schema.types]
     if None in stored:  # a type whose DuckDB spelling may not come back as written

@@ -38,8 +38,9 @@ def described_table(con: BaseBackend, table: str, database: str) -> ir.Table:
 
 def duckdb_table(con: BaseBackend, table: str, database: str, schema: ibis.Schema) -> ir.Table:
     """The expression ``con.table`` returns for a DuckDB table whose schema is known."""
-    return ops.DatabaseTable(table, schema=schema, source=con,
-                             namespace=ops.Namespace(catalog=None, database=database)).to_expr()
+    return ops.DatabaseTable(
+        table, schema=schema, source=con, namespace=ops.Namespace(catalog=None, database=database)
+    ).to_expr()
 
 
 def quoted(identifier: str) -> str:

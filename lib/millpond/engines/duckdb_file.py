@@ -132,7 +132,9 @@ def compact_file(path: Path) -> Compacted:
     if copied != counts:
         staging.unlink(missing_ok=True)
         differ = sorted(t for t in counts.keys() | copied.keys() if counts.get(t) != copied.get(t))
-        raise MillpondError(f"compaction of {path} stopped: the copy differs in {', '.join(differ)}; the file is unchanged")
+        raise MillpondError(
+            f"compaction of {path} stopped: the copy differs in {', '.join(differ)}; the file is unchanged"
+        )
     if Path(f"{path}.wal").exists() or Path(f"{staging}.wal").exists():
         staging.unlink(missing_ok=True)
         raise MillpondError(f"compaction of {path} stopped: a write-ahead log is left over; the file is unchanged")

@@ -43,8 +43,14 @@ _DUCKDB_TYPES = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.float64(): "DO
 _FIELD_COUNT = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
 
 
-def read_raw(con, paths: list[Path], *, filename: bool = False, expected: Sequence[str] | None = None,
-             json_schema: pa.Schema | None = None) -> ir.Table:
+def read_raw(
+    con,
+    paths: list[Path],
+    *,
+    filename: bool = False,
+    expected: Sequence[str] | None = None,
+    json_schema: pa.Schema | None = None,
+) -> ir.Table:
     """Raw files of one format read through a DuckDB backend, as one table (see the module
     docstring); ``filename=True`` adds a ``filename`` column holding each row's file."""
     suffixes = {p.suffix for p in paths}
@@ -56,13 +62,18 @@ def read_raw(con, paths: list[Path], *, filename: bool = False, expected: Sequen
     if suffixes == {".csv"}:  # file by file: each has its header, and its malformed rows their file
         tables = [read_csv(con, p, expected) for p in paths]
         if filename:
-            tables = [t.mutate(filename=ibis.literal(str(p), type="string")) for t, p in zip(tables, paths, strict=True)]
+            tables = [
+                t.mutate(filename=ibis.literal(str(p), type="string")) for t, p in zip(tables, paths, strict=True)
+            ]
         return tables[0] if len(tables) == 1 else ibis.union(*tables, distinct=False)
     if suffixes == {".parquet"}:
         return con.sql(f"SELECT * FROM read_parquet({files}, filename = {filename})")
     if suffixes == {".jsonl"}:
-        columns = "" if json_schema is None else (
-            ", columns = {" + ", ".join(f"'{f.name}': '{_DUCKDB_TYPES[f.type]}'" for f in json_schema) + "}")
+        columns = (
+            ""
+            if json_schema is None
+            else (", columns = {" + ", ".join(f"'{f.name}': '{_DUCKDB_TYPES[f.type]}'" for f in json_schema) + "}")
+        )
         return con.sql(
             f"SELECT * FROM read_json({files}{columns}, format = 'newline_delimited', filename = {filename})"
         )
@@ -82,16 +93,19 @@ def read_csv(con: Any, path: Path, expected: Sequence[str] | None = None) -> ir.
     if path.stat().st_size == 0:
         text = ", ".join(f"CAST(NULL AS VARCHAR) AS {_identifier(c)}" for c in header)
         return con.sql(f"SELECT {text}, {nulls} WHERE false")
-    options = (f"{sql_literal(str(path))}, all_varchar = true, header = true, delim = ',', quote = '\"', "
-               f"escape = '\"', columns = {columns}")
+    options = (
+        f"{sql_literal(str(path))}, all_varchar = true, header = true, delim = ',', quote = '\"', "
+        f"escape = '\"', columns = {columns}"
+    )
     problems = _rejects(con, path, options, header)
     if not problems:
         return con.sql(f"SELECT *, {nulls} FROM read_csv({options})")
     # Skip the rejected rows. A row's text is checked only when a column of it is read, so
     # a filter that reads them all keeps a `count(*)` from counting an invalid row as good.
     every = ", ".join(_identifier(c) for c in header)
-    rows = con.sql(f"SELECT *, {nulls} FROM read_csv({options}, ignore_errors = true) "
-                   f"WHERE length(concat_ws('', {every})) >= 0")
+    rows = con.sql(
+        f"SELECT *, {nulls} FROM read_csv({options}, ignore_errors = true) WHERE length(concat_ws('', {every})) >= 0"
+    )
     return ibis.union(rows, ibis.memtable(problem_table(header, problems)), distinct=False)
 
 
@@ -102,10 +116,13 @@ def _rejects(con: Any, path: Path, options: str, header: Sequence[str]) -> list[
     every_column = ", ".join(f"count({_identifier(c)})" for c in header)  # all parsed: each is checked
     raw = con.con
     try:
-        raw.execute(f"SELECT count(*), {every_column} FROM read_csv({options}, store_rejects = true, "
-                    f"rejects_table = '{errors}', rejects_scan = '{scans}')").fetchall()
-        found = raw.execute(f"SELECT line_byte_position, error_type, error_message, csv_line FROM {errors} "
-                            "ORDER BY line_byte_position").fetchall()
+        raw.execute(
+            f"SELECT count(*), {every_column} FROM read_csv({options}, store_rejects = true, "
+            f"rejects_table = '{errors}', rejects_scan = '{scans}')"
+        ).fetchall()
+        found = raw.execute(
+            f"SELECT line_byte_position, error_type, error_message, csv_line FROM {errors} ORDER BY line_byte_position"
+        ).fetchall()
     finally:
         raw.execute(f"DROP TABLE IF EXISTS {errors}")
         raw.execute(f"DROP TABLE IF EXISTS {scans}")
@@ -114,7 +131,9 @@ def _rejects(con: Any, path: Path, options: str, header: Sequence[str]) -> list[
     spans = [(position, (text or "").strip("\r\n").count("\n") + 1) for position, _, _, text in found]
     problems: dict[int, dict[str, Any]] = {}
     for (_, kind, message, _), (line, text) in zip(found, records_at(path, spans), strict=True):
-        problems.setdefault(line, {"_source_line": line, "_load_error": _reject_error(kind, message), "_raw_line": text})
+        problems.setdefault(
+            line, {"_source_line": line, "_load_error": _reject_error(kind, message), "_raw_line": text}
+        )
     return [problems[line] for line in sorted(problems)]
 
 

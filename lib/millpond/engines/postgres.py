@@ -60,8 +60,10 @@ class PostgresEngine(Engine):
     def table_sizes(self, names: list[str]) -> dict[str, int]:
         """``pg_total_relation_size`` of each table or materialized view among ``names``."""
         wanted = set(names)
-        rows = self.fetch("SELECT n.nspname, c.relname, pg_total_relation_size(c.oid) FROM pg_class c"
-                          " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'm', 'p')")
+        rows = self.fetch(
+            "SELECT n.nspname, c.relname, pg_total_relation_size(c.oid) FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'm', 'p')"
+        )
         return {f"{s}.{t}": int(b) for s, t, b in rows if f"{s}.{t}" in wanted}
 
     def snapshot_location(self, schema: str, table: str, version: int | None) -> tuple[str, str]:
@@ -71,12 +73,15 @@ class PostgresEngine(Engine):
         return SNAPSHOT_SCHEMA, re.compile(re.escape(short_name(f"{schema}__{table}__")) + r"v\d+_[0-9a-f]{4}")
 
     def content_hash_sql(self, schema: str, table: str) -> str:
-        return (f"SELECT count(*), sum(('x' || substr(md5(_mp_row::text), 1, 16))::bit(64)::bigint)"
-                f" FROM {self.quote(schema, table)} AS _mp_row")
+        return (
+            f"SELECT count(*), sum(('x' || substr(md5(_mp_row::text), 1, 16))::bit(64)::bigint)"
+            f" FROM {self.quote(schema, table)} AS _mp_row"
+        )
 
     def measure_waste(self):
-        total, dead = self.fetch("SELECT coalesce(sum(n_live_tup + n_dead_tup), 0), coalesce(sum(n_dead_tup), 0)"
-                                 " FROM pg_stat_user_tables")[0]
+        total, dead = self.fetch(
+            "SELECT coalesce(sum(n_live_tup + n_dead_tup), 0), coalesce(sum(n_dead_tup), 0) FROM pg_stat_user_tables"
+        )[0]
         return Waste(int(total), int(dead), "rows")
 
     def compact(self) -> Compacted:

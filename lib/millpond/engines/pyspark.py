@@ -26,8 +26,10 @@ class SparkEngine(Engine):
     plan_statement = "EXPLAIN COST"
     schemes = ("pyspark", "sc")
     transactional = False
-    cannot_compact = ("nothing to compact on Spark: each build writes its table's Parquet files whole "
-                      "(millpond compact is for DuckDB and PostgreSQL)")
+    cannot_compact = (
+        "nothing to compact on Spark: each build writes its table's Parquet files whole "
+        "(millpond compact is for DuckDB and PostgreSQL)"
+    )
 
     @classmethod
     def open(cls, url: str, workspace: WorkspaceView) -> BaseBackend:
@@ -62,4 +64,6 @@ class SparkEngine(Engine):
 
     def query_plan(self, expr: ir.Table) -> str:  # Spark plans, it does not measure: the optimized plan, estimates
         self.con._run_pre_execute_hooks(expr)
-        return "\n".join(str(row[0]) for row in self.con.raw_sql(f"{self.plan_statement} {self.con.compile(expr)}").collect())
+        return "\n".join(
+            str(row[0]) for row in self.con.raw_sql(f"{self.plan_statement} {self.con.compile(expr)}").collect()
+        )

@@ -47,8 +47,11 @@ from millpond.errors import MillpondError
 if TYPE_CHECKING:
     pass
 
-PROBLEM_COLUMNS: dict[str, pa.DataType] = {"_source_line": pa.int64(), "_load_error": pa.string(),
-                                           "_raw_line": pa.string()}
+PROBLEM_COLUMNS: dict[str, pa.DataType] = {
+    "_source_line": pa.int64(),
+    "_load_error": pa.string(),
+    "_raw_line": pa.string(),
+}
 """What a malformed row carries; NULL on the rows that parsed."""
 
 
@@ -98,7 +101,7 @@ def records_at(path: Path, spans: list[tuple[int, int]]) -> list[tuple[int, str]
     found = []
     for position, lines in spans:
         position = data.rfind(b"\n", 0, position) + 1  # DuckDB may point one byte into the line
-        while position < len(data) and data[position:position + 1] in (b"\n", b"\r"):
+        while position < len(data) and data[position : position + 1] in (b"\n", b"\r"):
             position += 1
         end = position
         for _ in range(lines):
@@ -118,14 +121,17 @@ def read_csv_arrow(path: Path, expected: Sequence[str] | None = None) -> pa.Tabl
     if path.stat().st_size == 0:
         return _schema(header).empty_table()
     try:
-        options = pa_csv.ConvertOptions(column_types={n: pa.string() for n in header}, strings_can_be_null=True,
-                                        null_values=[""])
-        table = pa_csv.read_csv(path, convert_options=options,
-                                read_options=pa_csv.ReadOptions(column_names=header, skip_rows=1))
+        options = pa_csv.ConvertOptions(
+            column_types={n: pa.string() for n in header}, strings_can_be_null=True, null_values=[""]
+        )
+        table = pa_csv.read_csv(
+            path, convert_options=options, read_options=pa_csv.ReadOptions(column_names=header, skip_rows=1)
+        )
     except pa.ArrowInvalid:  # a malformed row: find every one, with its line, the slow way
         good, problems = scan_csv(path, header)
-        table = pa.Table.from_pylist([dict(zip(header, row, strict=True)) for row in good],
-                                     schema=pa.schema([(n, pa.string()) for n in header]))
+        table = pa.Table.from_pylist(
+            [dict(zip(header, row, strict=True)) for row in good], schema=pa.schema([(n, pa.string()) for n in header])
+        )
         return pa.concat_tables([_with_no_problems(table), problem_table(header, problems)])
     return _with_no_problems(table)
 
@@ -223,6 +229,8 @@ def read_any_arrow(path: Path, expected: Sequence[str] | None = None, json_schem
     if path.suffix == ".parquet":
         return pq.read_table(path)
     if path.suffix == ".jsonl":
-        options = pa_json.ParseOptions(explicit_schema=json_schema, unexpected_field_behavior="error" if json_schema else "infer")
+        options = pa_json.ParseOptions(
+            explicit_schema=json_schema, unexpected_field_behavior="error" if json_schema else "infer"
+        )
         return pa_json.read_json(path, parse_options=options)
     raise ValueError(f"cannot read raw file {path}: expected .csv, .parquet or .jsonl")

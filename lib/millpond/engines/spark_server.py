@@ -175,24 +175,43 @@ class SparkServer:
         submit = _spark_submit()
         port = _free_port()
         self.warehouse_dir.mkdir(parents=True, exist_ok=True)
-        command = [str(submit), "--master", self.target.master, "--class", SERVER_CLASS,
-                   "--name", f"millpond {self.workspace.spec.name}",
-                   "--conf", f"spark.connect.grpc.binding.port={port}"]
+        command = [
+            str(submit),
+            "--master",
+            self.target.master,
+            "--class",
+            SERVER_CLASS,
+            "--name",
+            f"millpond {self.workspace.spec.name}",
+            "--conf",
+            f"spark.connect.grpc.binding.port={port}",
+        ]
         for key, value in self.settings().items():
             command += ["--conf", f"{key}={value}"]
         env = {**os.environ, "SPARK_HOME": str(submit.parent.parent)}
         with open(self.log_file, "wb") as log:
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       cwd=self.folder, env=env, start_new_session=True)
+            process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.folder,
+                env=env,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + START_TIMEOUT
         while not _listening(port):
             if process.poll() is not None:
-                raise MillpondError(f"the Spark server did not start: {_last_error(self.log_file)} "
-                                    f"(log: {self.workspace.relative(self.log_file)})")
+                raise MillpondError(
+                    f"the Spark server did not start: {_last_error(self.log_file)} "
+                    f"(log: {self.workspace.relative(self.log_file)})"
+                )
             if time.monotonic() > deadline:
                 _stop_group(process.pid)
-                raise MillpondError(f"the Spark server did not listen within {START_TIMEOUT:.0f} s "
-                                    f"(log: {self.workspace.relative(self.log_file)})")
+                raise MillpondError(
+                    f"the Spark server did not listen within {START_TIMEOUT:.0f} s "
+                    f"(log: {self.workspace.relative(self.log_file)})"
+                )
             time.sleep(0.25)
         state = {"pid": process.pid, "port": port, "master": self.target.master, "started": time.time()}
         self.state_file.write_text(json.dumps(state))
@@ -214,8 +233,10 @@ def describe_server(workspace: Workspace, action: str = "status") -> str:
     state = server.start() if action == "start" else server.running()
     if state is None:
         return f"no Spark server running (master {server.target.master}; it starts with the first stage)"
-    return (f"Spark server on sc://127.0.0.1:{state['port']}, master {state['master']}, pid {state['pid']}, "
-            f"tables in {workspace.relative(server.warehouse_dir)}")
+    return (
+        f"Spark server on sc://127.0.0.1:{state['port']}, master {state['master']}, pid {state['pid']}, "
+        f"tables in {workspace.relative(server.warehouse_dir)}"
+    )
 
 
 def _spark_submit() -> Path:

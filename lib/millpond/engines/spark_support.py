@@ -88,19 +88,39 @@ def _backend_class():
             compiler = SparkCompiler()
             _millpond_staging: Path | None = None
 
-            def create_table(self, name, /, obj=None, *, schema=None, database=None, temp=None,
-                             overwrite=False, format="parquet", partition_by=None):
+            def create_table(
+                self,
+                name,
+                /,
+                obj=None,
+                *,
+                schema=None,
+                database=None,
+                temp=None,
+                overwrite=False,
+                format="parquet",
+                partition_by=None,
+            ):
                 import ibis.expr.types as ir
 
                 if not isinstance(obj, ir.Table) or temp:
-                    return super().create_table(name, obj, schema=schema, database=database, temp=temp,
-                                                overwrite=overwrite, format=format, partition_by=partition_by)
+                    return super().create_table(
+                        name,
+                        obj,
+                        schema=schema,
+                        database=database,
+                        temp=temp,
+                        overwrite=overwrite,
+                        format=format,
+                        partition_by=partition_by,
+                    )
                 catalog, db = self._to_catalog_db_tuple(self._to_sqlglot_table(database))
                 self._run_pre_execute_hooks(obj)
                 target = ".".join(f"`{part}`" for part in (db, name) if part)
                 frame = self._session.sql(typed_query(self.compile(obj), obj.schema()))
-                frame.write.saveAsTable(target, format=format, mode="overwrite" if overwrite else "error",
-                                        partitionBy=partition_by)
+                frame.write.saveAsTable(
+                    target, format=format, mode="overwrite" if overwrite else "error", partitionBy=partition_by
+                )
                 return self.table(name, database=(catalog, db))
 
             def _register_in_memory_table(self, op) -> None:

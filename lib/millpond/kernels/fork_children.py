@@ -36,8 +36,10 @@ def run_call(request: dict) -> None:
         answer = {"ok": getattr(importlib.import_module(module), function)(**request["payload"])}
         code = 0
     except BaseException as exc:  # noqa: BLE001 - reported to the caller
-        answer = {"error": str(exc) if isinstance(exc, MillpondError) else f"{type(exc).__name__}: {exc}",
-                  "user": isinstance(exc, MillpondError)}
+        answer = {
+            "error": str(exc) if isinstance(exc, MillpondError) else f"{type(exc).__name__}: {exc}",
+            "user": isinstance(exc, MillpondError),
+        }
     finally:
         try:
             Path(request["result"]).write_text(json.dumps(answer, default=str))

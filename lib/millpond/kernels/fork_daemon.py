@@ -65,16 +65,29 @@ class DaemonForkServer:
         self.socket_path.unlink(missing_ok=True)
         with open(self.socket_path.with_suffix(".log"), "ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "millpond.kernels.forkserver", "--listen", str(self.socket_path),
-                 "--idle", str(idle), *preload],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "millpond.kernels.forkserver",
+                    "--listen",
+                    str(self.socket_path),
+                    "--idle",
+                    str(idle),
+                    *preload,
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
                 env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"},
             )
         deadline = time.monotonic() + 120
         while not self._answers():
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                raise RuntimeError(f"the kernel fork server did not start (log: {self.socket_path.with_suffix('.log')})")
+                raise RuntimeError(
+                    f"the kernel fork server did not start (log: {self.socket_path.with_suffix('.log')})"
+                )
             time.sleep(0.02)
 
     def alive(self) -> bool:

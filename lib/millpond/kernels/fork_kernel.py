@@ -112,7 +112,7 @@ def _kernel_arguments(cmd: list[str]) -> list[str]:
     ['-f', 'k.json', '--x=1']
     """
     if "-f" in cmd:
-        return cmd[cmd.index("-f"):]
+        return cmd[cmd.index("-f") :]
     raise RuntimeError(f"cannot fork a kernel for {' '.join(cmd)}: no connection file (-f) in its command")
 
 
@@ -157,8 +157,10 @@ class WelcomeClient(AsyncKernelClient):
         if setup is None:
             return
         env, cwd = setup
-        code = (f"__import__('os').environ.clear(); __import__('os').environ.update({dict(env)!r}); "
-                f"__import__('os').chdir({cwd!r})")
+        code = (
+            f"__import__('os').environ.clear(); __import__('os').environ.update({dict(env)!r}); "
+            f"__import__('os').chdir({cwd!r})"
+        )
         msg_id = self.execute(code, silent=True, store_history=False)
         while True:
             try:
@@ -247,15 +249,17 @@ class ForkKernelManager(AsyncKernelManager):
     client_class = DottedObjectName("millpond.kernels.fork_kernel.WelcomeClient")
     client_factory = Type(klass=AsyncKernelClient, default_value=WelcomeClient)
 
-    async def _async_finish_shutdown(self, waittime: float | None = None, pollinterval: float = 0.1,
-                                     restart: bool = False) -> None:
+    async def _async_finish_shutdown(
+        self, waittime: float | None = None, pollinterval: float = 0.1, restart: bool = False
+    ) -> None:
         """Leave the kernel to exit on the shutdown request it was just sent, watched by
         :data:`REAPER` (killed if still alive after ``shutdown_wait_time``), instead of
         waiting here: the stage is over and its notebook written. Whatever the kernel still
         holds, it holds under the warehouse lease, which the next user waits for."""
         if restart or self.provisioner is None or self.provisioner.process is None:
-            return await super()._async_finish_shutdown(waittime=waittime, pollinterval=min(pollinterval, 0.005),
-                                                        restart=restart)
+            return await super()._async_finish_shutdown(
+                waittime=waittime, pollinterval=min(pollinterval, 0.005), restart=restart
+            )
         REAPER.watch(self.provisioner.process.pid, self.shutdown_wait_time)
         self.provisioner.process = None  # no longer ours to wait for
         return None

@@ -67,7 +67,11 @@ class ForkServer:
         self._lock = threading.Lock()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "millpond.kernels.forkserver", *preload],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, text=True, bufsize=1,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=None,
+            text=True,
+            bufsize=1,
             env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"},
         )
         ready = self.process.stdout.readline()
@@ -277,8 +281,15 @@ def call_forked(target: str, payload: dict, *, timeout: float = 3600.0):
     server = fork_server()
     with tempfile.TemporaryDirectory(prefix="millpond-call-") as folder:
         result = Path(folder) / "result.json"
-        pid = server.request({"call": target, "payload": payload, "result": str(result),
-                              "env": {**os.environ, "MILLPOND_RUNNER": json.dumps(identity())}, "cwd": os.getcwd()})
+        pid = server.request(
+            {
+                "call": target,
+                "payload": payload,
+                "result": str(result),
+                "env": {**os.environ, "MILLPOND_RUNNER": json.dumps(identity())},
+                "cwd": os.getcwd(),
+            }
+        )
         deadline = time.monotonic() + timeout
         try:
             while is_alive(pid):

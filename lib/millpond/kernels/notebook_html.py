@@ -45,8 +45,9 @@ _EXPORTER_LOCK = threading.Lock()
 def _exporter():
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True)
+    exporter = HTMLExporter(
+        template_name="lab", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+    )
     exporter.mathjax_url = ""
     return exporter
 

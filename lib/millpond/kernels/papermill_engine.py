@@ -78,11 +78,25 @@ class MillpondEngine(NBClientEngine):
     """nbclient engine with ``kernel_env``, ``kernel_cwd``, ``stage_timeout`` and ``redactor``."""
 
     @classmethod
-    def execute_notebook(cls, nb, kernel_name, output_path=None, progress_bar=True, log_output=False,
-                         autosave_cell_every=30, redactor=None, **kwargs):
+    def execute_notebook(
+        cls,
+        nb,
+        kernel_name,
+        output_path=None,
+        progress_bar=True,
+        log_output=False,
+        autosave_cell_every=30,
+        redactor=None,
+        **kwargs,
+    ):
         """Papermill's ``Engine.execute_notebook`` with :class:`BatchedSaves` as the manager."""
-        nb_man = BatchedSaves(nb, output_path=output_path, progress_bar=progress_bar, log_output=log_output,
-                              autosave_cell_every=autosave_cell_every)
+        nb_man = BatchedSaves(
+            nb,
+            output_path=output_path,
+            progress_bar=progress_bar,
+            log_output=log_output,
+            autosave_cell_every=autosave_cell_every,
+        )
         nb_man.redactor = redactor
         nb_man.notebook_start()
         try:

@@ -83,8 +83,14 @@ class KernelPool:
         server = fork_server()
         while len(self._idle) < self.size:
             path = self._folder / f"kernel-{next(self._count)}.json"
-            info = {"ip": "127.0.0.1", "transport": "tcp", "signature_scheme": "hmac-sha256", "kernel_name": "",
-                    "key": uuid.uuid4().hex, **dict.fromkeys(PORTS, 0)}  # messages are signed; ports: its own
+            info = {
+                "ip": "127.0.0.1",
+                "transport": "tcp",
+                "signature_scheme": "hmac-sha256",
+                "kernel_name": "",
+                "key": uuid.uuid4().hex,
+                **dict.fromkeys(PORTS, 0),
+            }  # messages are signed; ports: its own
             path.write_text(json.dumps(info))
             env = {**os.environ, "JPY_PARENT_PID": str(server.pid)}
             pid = server.fork(["-f", str(path), *KERNEL_ARGUMENTS], env, os.getcwd())

@@ -55,7 +55,7 @@ def _file_label(function: exp.Expr, root: str | None) -> str:
     else:
         path = literal.name
     if root and path.startswith(root.rstrip("/") + "/"):
-        path = path[len(root.rstrip("/")) + 1:]
+        path = path[len(root.rstrip("/")) + 1 :]
     return f"file:{path}"
 
 
@@ -153,8 +153,9 @@ class TableLineage:
     rows: frozenset[ColumnRef]
 
 
-def column_sources(sql: str, dialect: str, sources: dict[str, dict[str, str]], *, table: str = "the query",
-                   root: str | None = None) -> dict[str, frozenset[ColumnRef]]:
+def column_sources(
+    sql: str, dialect: str, sources: dict[str, dict[str, str]], *, table: str = "the query", root: str | None = None
+) -> dict[str, frozenset[ColumnRef]]:
     """Each output column of ``sql`` mapped to the source columns it derives from.
 
     ``sources`` maps the tables the SQL reads (``layer.table``) to their columns, for
@@ -163,8 +164,9 @@ def column_sources(sql: str, dialect: str, sources: dict[str, dict[str, str]], *
     return table_lineage(sql, dialect, sources, table=table, root=root).columns
 
 
-def table_lineage(sql: str, dialect: str, sources: dict[str, dict[str, str]], *, table: str = "the query",
-                  root: str | None = None) -> TableLineage:
+def table_lineage(
+    sql: str, dialect: str, sources: dict[str, dict[str, str]], *, table: str = "the query", root: str | None = None
+) -> TableLineage:
     """:func:`column_sources` and the row-deciding columns of ``sql``, from one parse.
 
     >>> sql = 'SELECT "t"."k" FROM "bronze"."t" AS "t" WHERE "t"."ok"'
@@ -177,8 +179,9 @@ def table_lineage(sql: str, dialect: str, sources: dict[str, dict[str, str]], *,
         _prepare(expression)
         # trim_selects=False: sqlglot would copy the whole SELECT for each node's label, which we never show.
         # copy=False: sqlglot qualifies ``expression`` in place, which row_sources then reads.
-        nodes = lineage(None, expression, schema=_schema_mapping(sources), dialect=dialect, copy=False,
-                        trim_selects=False)
+        nodes = lineage(
+            None, expression, schema=_schema_mapping(sources), dialect=dialect, copy=False, trim_selects=False
+        )
         rows = row_sources(expression, lambda t: _table_name(t, root))
     except SqlglotError as exc:
         raise MillpondError(f"lineage of {table}: its recorded SQL cannot be analysed ({exc})") from None
@@ -193,5 +196,6 @@ def tables_read(sql: str, dialect: str, *, root: str | None = None) -> set[str]:
     """
     expression = parse_one(sql, dialect=dialect)
     _prepare(expression)
-    return {_table_name(t, root) for t in expression.find_all(exp.Table)
-            if t.db or not isinstance(t.this, exp.Identifier)}
+    return {
+        _table_name(t, root) for t in expression.find_all(exp.Table) if t.db or not isinstance(t.this, exp.Identifier)
+    }

@@ -50,8 +50,9 @@ def source_name(op: ops.Relation) -> str:
     return op.name
 
 
-def compiled_sql(con: BaseBackend, expr: ir.Table, name: str, *, run_id: str | None = None,
-                 stage: str | None = None) -> TableSql:
+def compiled_sql(
+    con: BaseBackend, expr: ir.Table, name: str, *, run_id: str | None = None, stage: str | None = None
+) -> TableSql:
     """The SQL ``expr`` compiles to on ``con`` and the schemas of the tables it reads."""
     from millpond.engines.duckdb_ctas import compiled_for
 
@@ -63,12 +64,14 @@ def compiled_sql(con: BaseBackend, expr: ir.Table, name: str, *, run_id: str | N
     }
 
     sources = {unstaged(source): columns for source, columns in sources.items()}
-    return TableSql(table_name=name, dialect=dialect, sql=unstaged(str(sql)), sources=sources, run_id=run_id,
-                    stage=stage)
+    return TableSql(
+        table_name=name, dialect=dialect, sql=unstaged(str(sql)), sources=sources, run_id=run_id, stage=stage
+    )
 
 
-def record_compiled_sql(con: BaseBackend, store, expr: ir.Table, name: str, *, run_id: str | None = None,
-                        stage: str | None = None) -> TableSql | None:
+def record_compiled_sql(
+    con: BaseBackend, store, expr: ir.Table, name: str, *, run_id: str | None = None, stage: str | None = None
+) -> TableSql | None:
     """Record ``expr``'s compiled SQL for table ``name`` in ``store`` (the metadata store).
 
     Called by ``ctx.materialize`` after a successful build. An expression that does

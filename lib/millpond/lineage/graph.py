@@ -53,8 +53,13 @@ class LineageNode:
 class LineageGraph:
     """Table and column lineage over recorded SQL (``records``) and declared upstreams."""
 
-    def __init__(self, records: dict[str, TableSql], declared_reads: dict[str, set[str]] | None = None,
-                 *, root: str | None = None) -> None:
+    def __init__(
+        self,
+        records: dict[str, TableSql],
+        declared_reads: dict[str, set[str]] | None = None,
+        *,
+        root: str | None = None,
+    ) -> None:
         self.records = records
         self.root = root
         self._columns: dict[str, TableLineage] = {}
@@ -93,18 +98,27 @@ class LineageGraph:
     def require(self, table: str, column: str | None = None) -> None:
         """Raise :class:`MillpondError` unless ``table`` (and its ``column``) is known."""
         if table not in self.reads and table not in self.readers:
-            raise MillpondError(f"no lineage for table {table}: no materialization recorded it and no pipeline "
-                                "declares it; build it with `millpond run` first")
+            raise MillpondError(
+                f"no lineage for table {table}: no materialization recorded it and no pipeline "
+                "declares it; build it with `millpond run` first"
+            )
         if column is not None and table in self.records and column not in self.columns(table):
             known = ", ".join(self.columns(table))
             raise MillpondError(f"table {table} has no column {column!r} in its latest build (columns: {known})")
         if column is not None and table not in self.records and not self._read_columns(table) >= {column}:
-            raise MillpondError(f"no column lineage for {table}.{column}: {table} was not built by ctx.materialize "
-                                "and no built table reads that column")
+            raise MillpondError(
+                f"no column lineage for {table}.{column}: {table} was not built by ctx.materialize "
+                "and no built table reads that column"
+            )
 
     def _read_columns(self, table: str) -> set[str]:
-        return {ref.column for reader in self.readers.get(table, ()) for refs in self.columns(reader).values()
-                for ref in refs if ref.table == table}
+        return {
+            ref.column
+            for reader in self.readers.get(table, ())
+            for refs in self.columns(reader).values()
+            for ref in refs
+            if ref.table == table
+        }
 
     def table_tree(self, table: str, *, downstream: bool = False, depth: int | None = None) -> LineageNode:
         """The tables ``table`` reads (or that read it), transitively."""
@@ -125,8 +139,11 @@ class LineageGraph:
     def _lineage(self, table: str) -> TableLineage:
         if table not in self._columns:
             record = self.records.get(table)
-            self._columns[table] = TableLineage({}, frozenset()) if record is None else table_lineage(
-                record.sql, record.dialect, record.sources, table=table, root=self.root)
+            self._columns[table] = (
+                TableLineage({}, frozenset())
+                if record is None
+                else table_lineage(record.sql, record.dialect, record.sources, table=table, root=self.root)
+            )
         return self._columns[table]
 
     def sources(self, ref: ColumnRef) -> list[ColumnRef]:
@@ -135,8 +152,12 @@ class LineageGraph:
 
     def dependants(self, ref: ColumnRef) -> list[ColumnRef]:
         """The columns of the tables reading ``ref.table`` that derive directly from ``ref``."""
-        return sorted(ColumnRef(reader, column) for reader in self.readers.get(ref.table, ())
-                      for column, refs in self.columns(reader).items() if ref in refs)
+        return sorted(
+            ColumnRef(reader, column)
+            for reader in self.readers.get(ref.table, ())
+            for column, refs in self.columns(reader).items()
+            if ref in refs
+        )
 
     def column_tree(self, ref: ColumnRef, *, downstream: bool = False, depth: int | None = None) -> LineageNode:
         """Where ``ref`` comes from (or where it flows), as a tree of ``table.column`` nodes."""

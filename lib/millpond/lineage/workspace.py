@@ -65,10 +65,16 @@ def impact(lineage: WorkspaceLineage, ref: ColumnRef) -> dict:
         "columns": [str(c) for c in sorted(columns)],
         # tables whose rows it decides (a filter, join key or grouping on it or on what derives from it)
         "rows": sorted(row_tables),
-        "checks": [{"table": c.table, "check": c.name, "severity": c.severity, "stage": c.stage,
-                    "columns": [str(r) for r in c.columns if r in touched]} for c in checks],
+        "checks": [
+            {
+                "table": c.table,
+                "check": c.name,
+                "severity": c.severity,
+                "stage": c.stage,
+                "columns": [str(r) for r in c.columns if r in touched],
+            }
+            for c in checks
+        ],
         # table level, from the pipelines: stages (reports included) whose `needs` give them a table above
         "stages": [{"stage": stage, "reads": sorted(tables)} for stage, tables in sorted(stages.items())],
     }
-
-

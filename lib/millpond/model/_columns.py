@@ -30,6 +30,5 @@ def require_columns(table: ir.Table, columns: Sequence[str], what: str) -> None:
     for name in columns:
         if name not in table.columns:
             raise MillpondError(
-                f"{what}: column {name!r} is not in {table_label(table)} "
-                f"(columns: {', '.join(table.columns)})"
+                f"{what}: column {name!r} is not in {table_label(table)} (columns: {', '.join(table.columns)})"
             )

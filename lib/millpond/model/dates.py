@@ -39,8 +39,18 @@ import ibis.expr.types as ir
 from millpond.errors import MillpondError
 
 MONTH_NAMES = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 )
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -87,16 +97,29 @@ _BUILDERS = {
     "iso_week": lambda day: day["date"].week_of_year(),
     "is_weekend": lambda day: day["day_of_week"] >= 6,
     "first_day_of_month": lambda day: day["date"].truncate("M"),
-    "last_day_of_month": lambda day: (
-        day["first_day_of_month"] + ibis.interval(months=1) - ibis.interval(days=1)
-    ).cast("date"),
+    "last_day_of_month": lambda day: (day["first_day_of_month"] + ibis.interval(months=1) - ibis.interval(days=1)).cast(
+        "date"
+    ),
 }
 
 
 #: The dimension's columns, in order (see the module docstring).
 COLUMNS = (
-    "date_key", "date", "year", "quarter", "month", "month_name", "day", "day_of_week", "day_name",
-    "day_of_year", "iso_year", "iso_week", "is_weekend", "first_day_of_month", "last_day_of_month",
+    "date_key",
+    "date",
+    "year",
+    "quarter",
+    "month",
+    "month_name",
+    "day",
+    "day_of_week",
+    "day_name",
+    "day_of_year",
+    "iso_year",
+    "iso_week",
+    "is_weekend",
+    "first_day_of_month",
+    "last_day_of_month",
 )
 
 
@@ -137,11 +160,17 @@ def date_dimension(start: date, end: date, columns: Sequence[str] = COLUMNS) -> 
         raise MillpondError(f"date_dimension: end {end} is before start {start}; the calendar would be empty")
     unknown = [name for name in columns if name not in COLUMNS]
     if unknown or not columns:
-        raise MillpondError(f"date_dimension: no column {', '.join(map(repr, unknown))}; choose of {', '.join(COLUMNS)}"
-                            if unknown else "date_dimension: columns is empty; choose at least one")
+        raise MillpondError(
+            f"date_dimension: no column {', '.join(map(repr, unknown))}; choose of {', '.join(COLUMNS)}"
+            if unknown
+            else "date_dimension: columns is empty; choose at least one"
+        )
     midnight = time()
-    stamps = ibis.range(ibis.timestamp(datetime.combine(start, midnight)),
-                        ibis.timestamp(datetime.combine(end + timedelta(days=1), midnight)), ibis.interval(days=1))
+    stamps = ibis.range(
+        ibis.timestamp(datetime.combine(start, midnight)),
+        ibis.timestamp(datetime.combine(end + timedelta(days=1), midnight)),
+        ibis.interval(days=1),
+    )
     spine = stamps.unnest().name("day_start").as_table()  # its own select: Spark's EXPLODE cannot sit in a CAST
     day = _Day(date=spine.day_start.cast("date"))
     days = spine.select(**{name: day[name] for name in columns})
@@ -167,6 +196,7 @@ def calendar(start: date, end: date) -> ir.Table:
     >>> [(d["date_key"], d["weekday"], d["weekday_name"], d["is_weekend"]) for d in days]
     [(20240106, 6, 'Saturday', True), (20240107, 7, 'Sunday', True), (20240108, 1, 'Monday', False)]
     """
-    days = date_dimension(start, end, ("date_key", "date", "year", "month", "day", "day_of_week", "day_name",
-                                       "is_weekend"))
+    days = date_dimension(
+        start, end, ("date_key", "date", "year", "month", "day", "day_of_week", "day_name", "is_weekend")
+    )
     return days.rename(weekday="day_of_week", weekday_name="day_name")

@@ -34,8 +34,9 @@ from millpond.errors import MillpondError
 EXTRA_SCALE = 6
 
 
-def exact_mean(column: ir.NumericColumn, scale: int | None = None,
-               where: ir.BooleanValue | None = None) -> ir.DecimalScalar:
+def exact_mean(
+    column: ir.NumericColumn, scale: int | None = None, where: ir.BooleanValue | None = None
+) -> ir.DecimalScalar:
     """The mean of a decimal or integer column, exact, rounded to ``scale`` places.
 
     Parameters

@@ -77,8 +77,9 @@ class Classified:
         malformed row's line, error and text: always NULL here)."""
         kept = self.table.filter(self.table[REASON].isnull())
         columns = {name: kept[_TYPED + name] for name in self.typed_columns}
-        columns.update({name: kept[name] for name in self.raw_columns
-                        if _is_metadata(name) and name not in PROBLEM_COLUMNS})
+        columns.update(
+            {name: kept[name] for name in self.raw_columns if _is_metadata(name) and name not in PROBLEM_COLUMNS}
+        )
         return kept.select(**columns)
 
     def rejected(self) -> ir.Table:
@@ -135,8 +136,9 @@ def classify(
         group_by=[step[REASON].isnull(), *[step[c.get_name()] for c in business]],
         order_by=[step[c.get_name()] for c in metadata] or None,
     )
-    step = step.mutate(**{REASON: ibis.cases((step[REASON].isnull() & (copy_number > 0), "duplicate"),
-                                             else_=step[REASON])})
+    step = step.mutate(
+        **{REASON: ibis.cases((step[REASON].isnull() & (copy_number > 0), "duplicate"), else_=step[REASON])}
+    )
 
     order = [step[_TYPED + version].desc()] if version else []
     order += [step[c.get_name()] for c in business + metadata]
@@ -144,11 +146,11 @@ def classify(
         group_by=[step[REASON].isnull(), *[step[_TYPED + name] for name in key]], order_by=order
     )
     key_reason = "superseded" if version else "duplicate_key"
-    step = step.mutate(**{REASON: ibis.cases((step[REASON].isnull() & (key_rank > 0), key_reason),
-                                             else_=step[REASON])})
+    step = step.mutate(**{REASON: ibis.cases((step[REASON].isnull() & (key_rank > 0), key_reason), else_=step[REASON])})
 
     if orphan_checks:
         orphans = [(~step[_TYPED + column].isin(parent_key), reason) for column, parent_key, reason in orphan_checks]
-        step = step.mutate(**{REASON: ibis.cases((step[REASON].notnull(), step[REASON]), *orphans,
-                                                 else_=ibis.null("string"))})
+        step = step.mutate(
+            **{REASON: ibis.cases((step[REASON].notnull(), step[REASON]), *orphans, else_=ibis.null("string"))}
+        )
     return Classified(step, raw_columns, tuple(typed))

@@ -254,8 +254,9 @@ def scd2_snapshot(
     back = ~reopened & opening[f"_mp_seen_{keys[0]}"].notnull()  # not current, but seen before
     first_valid = ibis.ifelse(back, now_value, opening[updated_at] if strategy == "timestamp" else now_value)
     opened = opening.filter(reopened | ~in_current).select(*source.columns, valid_from=first_valid.cast(time_type))
-    return ibis.union(old_versions, _as_schema(_finish_new_versions(opened, keys, time_type), output_schema),
-                      distinct=False)
+    return ibis.union(
+        old_versions, _as_schema(_finish_new_versions(opened, keys, time_type), output_schema), distinct=False
+    )
 
 
 def _as_schema(table: ir.Table, schema: ibis.Schema) -> ir.Table:
@@ -264,8 +265,15 @@ def _as_schema(table: ir.Table, schema: ibis.Schema) -> ir.Table:
     return table if table.schema() == schema else table.cast(schema)
 
 
-def _changed(pairs: ir.Table, strategy: str, updated_at: str | None, compared: list[str], *,
-             ours: str = "", theirs: str = "_mp_src_") -> ir.BooleanValue:
+def _changed(
+    pairs: ir.Table,
+    strategy: str,
+    updated_at: str | None,
+    compared: list[str],
+    *,
+    ours: str = "",
+    theirs: str = "_mp_src_",
+) -> ir.BooleanValue:
     """Whether a matched pair differs: the source (``theirs``) is newer (timestamp) or one of
     ``compared`` differs from the version (``ours``), nulls compared as values (check)."""
     if strategy == "timestamp":

@@ -144,9 +144,7 @@ def resolve_keys(
         return fact.mutate(**{fact_key: ibis.ifelse(matched.fill_null(False), fact[fact_key], reserved)})
     if surrogate in fact.columns:
         raise MillpondError(f"resolve_keys: {table_label(fact)} already has a column {surrogate!r}")
-    reserved = (
-        unknown_key_for(dimension.schema()[surrogate], surrogate) if unknown_key is None else unknown_key
-    )
+    reserved = unknown_key_for(dimension.schema()[surrogate], surrogate) if unknown_key is None else unknown_key
     lookup = dimension.select(_mp_dim_key=dimension[dimension_key], _mp_surrogate=dimension[surrogate])
     joined = fact.left_join(lookup, fact[fact_key] == lookup._mp_dim_key)
     keyed = joined.select(

@@ -23,7 +23,7 @@ def find_cycle(needs: Mapping[str, Sequence[str]]) -> list[str] | None:
         stack.append(node)
         for upstream in needs.get(node, ()):
             if state.get(upstream) == 1:
-                return stack[stack.index(upstream):] + [upstream]
+                return stack[stack.index(upstream) :] + [upstream]
             if upstream in needs and state.get(upstream) is None:
                 found = visit(upstream)
                 if found:

@@ -154,8 +154,12 @@ def _check_declared_checks(pipeline: Pipeline, display: str) -> None:
             continue
         for table in stage.checks:
             if table not in stage.produces:
-                raise _fail(display, pipeline.lines, ("stages", i, "checks", table),
-                            f"stage {stage.name!r} does not produce {table} (produces: {', '.join(stage.produces) or 'nothing'})")
+                raise _fail(
+                    display,
+                    pipeline.lines,
+                    ("stages", i, "checks", table),
+                    f"stage {stage.name!r} does not produce {table} (produces: {', '.join(stage.produces) or 'nothing'})",
+                )
         # repr, not JSON: a check may have keys JSON cannot sort (an int next to a str); the
         # version tag drops what an older millpond validated with fewer rules (regex patterns)
         key = hashlib.sha256(f"{CHECK_RULES}:{stage.checks!r}".encode()).hexdigest()[:24]
@@ -193,14 +197,20 @@ def _check_param_overrides(pipeline: Pipeline, display: str) -> None:
                 coerce(value, kind)
             except ValueError:
                 raise _fail(
-                    display, pipeline.lines, ("stages", i, "params", key),
+                    display,
+                    pipeline.lines,
+                    ("stages", i, "params", key),
                     f"expected {kind} (the pipeline declares {key} a {kind} parameter), got {shorten(value)}",
                 ) from None
 
 
 def _workspace_param_error(workspace: Workspace, name: str, kind: str, value: Any) -> SpecError:
-    return _fail(WORKSPACE_FILE, workspace.lines, ("params", name),
-                 f"expected {kind} (a pipeline declares {name} a {kind} parameter), got {shorten(value)}")
+    return _fail(
+        WORKSPACE_FILE,
+        workspace.lines,
+        ("params", name),
+        f"expected {kind} (a pipeline declares {name} a {kind} parameter), got {shorten(value)}",
+    )
 
 
 def check_declared_columns(pipeline: Pipeline) -> None:
@@ -223,9 +233,13 @@ def check_declared_columns(pipeline: Pipeline) -> None:
             if built is None:
                 continue
             for column in spec.missing_columns(list(built.schema)):
-                where = ("columns", column) if column in spec.columns else ("primary_key", spec.primary_key.index(column))
+                where = (
+                    ("columns", column) if column in spec.columns else ("primary_key", spec.primary_key.index(column))
+                )
                 raise _fail(
-                    display, pipeline.lines, ("stages", i, "tables", table, *where),
+                    display,
+                    pipeline.lines,
+                    ("stages", i, "tables", table, *where),
                     f"{table} has no column {column!r} in its latest build"
                     f"{f' (run {built.run_id})' if built.run_id else ''}; columns: {', '.join(built.schema)}; "
                     "fix the name, or run the stage if the column is new",
@@ -239,8 +253,12 @@ def _check_recorded_reads(pipeline: Pipeline, store, display: str) -> None:
     for index, stage in enumerate(pipeline.spec.stages):
         outside = tables_outside_needs(pipeline, stage.name)
         for table in sorted(store.reads_of_last_execution(pipeline.name, stage.name).keys() & outside.keys()):
-            raise _fail(display, pipeline.lines, ("stages", index, "needs"),
-                        refusal(stage.name, table, outside[table]) + " (its last run read it)")
+            raise _fail(
+                display,
+                pipeline.lines,
+                ("stages", index, "needs"),
+                refusal(stage.name, table, outside[table]) + " (its last run read it)",
+            )
 
 
 def _fail(display: str, lines: LineMap, loc: tuple, message: str) -> SpecError:
@@ -252,12 +270,19 @@ def _check_graph(pipeline: Pipeline, display: str) -> None:
     seen: dict[str, int] = {}
     for i, stage in enumerate(spec.stages):
         if stage.name in seen:
-            raise _fail(display, lines, ("stages", i, "name"), f"duplicate stage name {stage.name!r} (also stages[{seen[stage.name]}])")
+            raise _fail(
+                display,
+                lines,
+                ("stages", i, "name"),
+                f"duplicate stage name {stage.name!r} (also stages[{seen[stage.name]}])",
+            )
         seen[stage.name] = i
     for i, stage in enumerate(spec.stages):
         for j, up in enumerate(stage.needs):
             if up not in seen:
-                raise _fail(display, lines, ("stages", i, "needs", j), f"unknown stage {up!r} (stages: {', '.join(seen)})")
+                raise _fail(
+                    display, lines, ("stages", i, "needs", j), f"unknown stage {up!r} (stages: {', '.join(seen)})"
+                )
             if up == stage.name:
                 raise _fail(display, lines, ("stages", i, "needs", j), f"stage {up!r} needs itself")
     cycle = find_cycle(pipeline.needs)
@@ -270,7 +295,9 @@ def _check_graph(pipeline: Pipeline, display: str) -> None:
             if table in producer:
                 other, _ = producer[table]
                 raise _fail(
-                    display, lines, ("stages", i, "produces", j),
+                    display,
+                    lines,
+                    ("stages", i, "produces", j),
                     f"table {table!r} is already produced by stage {other!r}",
                 )
             producer[table] = (stage.name, i)
@@ -283,8 +310,12 @@ def _check_notebooks(pipeline: Pipeline, display: str, *, inspect: bool) -> None
         try:
             found = nb.is_file()
         except OSError as exc:  # a folder on the way that cannot be read, ...
-            raise _fail(display, lines, ("stages", i, "notebook"),
-                        f"cannot read notebook {shorten(stage.notebook)}: {exc.strerror or exc}") from None
+            raise _fail(
+                display,
+                lines,
+                ("stages", i, "notebook"),
+                f"cannot read notebook {shorten(stage.notebook)}: {exc.strerror or exc}",
+            ) from None
         if not found:
             raise _fail(display, lines, ("stages", i, "notebook"), f"notebook not found: {plain(stage.notebook)}")
         if nb.suffix != ".ipynb":
@@ -294,25 +325,33 @@ def _check_notebooks(pipeline: Pipeline, display: str, *, inspect: bool) -> None
         try:
             declared = declared_parameters(nb, pipeline.workspace.meta_dir)
         except Exception as exc:  # an unreadable notebook is the user's to fix
-            raise _fail(display, lines, ("stages", i, "notebook"), f"cannot read notebook {stage.notebook}: {exc}") from None
+            raise _fail(
+                display, lines, ("stages", i, "notebook"), f"cannot read notebook {stage.notebook}: {exc}"
+            ) from None
         pipeline.declared[stage.name] = declared
         for key, value in stage.params.items():
             loc = ("stages", i, "params", key)
             if key not in declared:
                 known = ", ".join(declared) or "none"
                 raise _fail(
-                    display, lines, loc,
+                    display,
+                    lines,
+                    loc,
                     f"notebook {stage.notebook} declares no parameter {key!r} (its parameters cell declares: {known})",
                 )
             if not compatible(value, declared[key]):
                 raise _fail(
-                    display, lines, loc,
+                    display,
+                    lines,
+                    loc,
                     f"wrong type: notebook {stage.notebook} declares {key} as {declared[key]}, got {python_type_name(value)} {value!r}",
                 )
         for name, p in pipeline.spec.params.items():
             if name in declared and p.type in {"int", "float", "bool", "list"} and p.default is not None:
                 if not compatible(p.default, declared[name]):
                     raise _fail(
-                        display, lines, ("params", name),
+                        display,
+                        lines,
+                        ("params", name),
                         f"wrong type: notebook {stage.notebook} declares {name} as {declared[name]}, pipeline declares {p.type}",
                     )

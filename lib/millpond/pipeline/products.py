@@ -57,7 +57,9 @@ def check_products(pipeline: PipelineSpec, display: str, lines: LineMap) -> None
             missing = [f for f in REQUIRED if not getattr(spec, f)]
             if missing:
                 raise _fail(
-                    display, lines, ("stages", i, "tables", table, "product"),
+                    display,
+                    lines,
+                    ("stages", i, "tables", table, "product"),
                     f"data product {table} has no {', '.join(missing)}; a product must declare "
                     f"{', '.join(REQUIRED)} (add {', '.join(f'{f}:' for f in missing)} under `tables: {table}:`)",
                 )
@@ -73,7 +75,9 @@ def check_products(pipeline: PipelineSpec, display: str, lines: LineMap) -> None
                 spec = up.tables.get(table)
                 if spec is None or spec.product is None:
                     raise _fail(
-                        display, lines, ("stages", i, "needs"),
+                        display,
+                        lines,
+                        ("stages", i, "needs"),
                         f"stage {stage.name!r} (domain {reader}) reads {owner} table {table} (through stage "
                         f"{up_name!r}), which is not a published data product; publish it "
                         f"(tables: {table}: product: ...) or drop {up_name!r} from needs",

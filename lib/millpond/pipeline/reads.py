@@ -45,8 +45,10 @@ def tables_outside_needs(pipeline: Any, stage: str) -> dict[str, str]:
 
 def refusal(stage: str | None, table: str, producer: str) -> str:
     """The one line that refuses a read outside ``needs``."""
-    return (f"stage {stage} reads {table}, which stage {producer} builds, but does not need {producer}: "
-            f"add `needs: [{producer}]` to stage {stage}")
+    return (
+        f"stage {stage} reads {table}, which stage {producer} builds, but does not need {producer}: "
+        f"add `needs: [{producer}]` to stage {stage}"
+    )
 
 
 def visible_reads(notebook: Path, params: dict[str, Any]) -> set[str]:

@@ -16,10 +16,26 @@ import importlib
 # Imported on first use (PEP 562): the command line reads the quality settings
 # for every workspace and must not pay for Ibis and pandas to decide that nothing runs.
 _HOMES = {
-    "millpond.quality.basic": ("Check", "CheckResult", "accepted_values", "not_null", "relationships",
-                               "row_count_between", "run_check", "run_checks", "unique"),
-    "millpond.quality.builtin": ("EMAIL", "between", "expression_check", "freshness", "matches_regex",
-                                 "schema_contract", "sql_check"),
+    "millpond.quality.basic": (
+        "Check",
+        "CheckResult",
+        "accepted_values",
+        "not_null",
+        "relationships",
+        "row_count_between",
+        "run_check",
+        "run_checks",
+        "unique",
+    ),
+    "millpond.quality.builtin": (
+        "EMAIL",
+        "between",
+        "expression_check",
+        "freshness",
+        "matches_regex",
+        "schema_contract",
+        "sql_check",
+    ),
     "millpond.quality.declared": ("CheckBuildError", "CheckDeclarations", "build_checks", "parse_checks"),
     "millpond.quality.thresholds": ("Threshold", "check_status"),
 }

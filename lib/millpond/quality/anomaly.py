@@ -127,7 +127,7 @@ def judge(value: float | None, earlier: Iterable[float | None], spec: MonitorsSp
     >>> judge(100, [1, 1, 1, 100, 100, 100], spec).status   # the old 1s are out of the window
     'ok'
     """
-    values = usable(earlier)[-spec.window:]
+    values = usable(earlier)[-spec.window :]
     if len(values) < spec.min_runs:
         return Verdict("learning", None, len(values))
     b = band(values, spec.method, spec.k)
@@ -142,8 +142,7 @@ def rule_text(spec: MonitorsSpec, baseline: int) -> str:
     >>> rule_text(MonitorsSpec(), 6)
     'outside [Q1 - 1.5*IQR, Q3 + 1.5*IQR] of the last 6 runs, widened by max(1e-9, 1% of |median|)'
     """
-    inside = (f"[Q1 - {spec.k:g}*IQR, Q3 + {spec.k:g}*IQR]" if spec.method == "iqr"
-              else f"mean ± {spec.k:g}*std")
+    inside = f"[Q1 - {spec.k:g}*IQR, Q3 + {spec.k:g}*IQR]" if spec.method == "iqr" else f"mean ± {spec.k:g}*std"
     return f"outside {inside} of the last {baseline} runs, widened by max(1e-9, 1% of |median|)"
 
 
@@ -160,8 +159,9 @@ def series(history: Iterable[dict[str, Any]]) -> dict[tuple[str, str], list[floa
     return grouped
 
 
-def find_anomalies(profile: list[dict[str, Any]], history: Iterable[dict[str, Any]],
-                   spec: MonitorsSpec) -> list[dict[str, Any]]:
+def find_anomalies(
+    profile: list[dict[str, Any]], history: Iterable[dict[str, Any]], spec: MonitorsSpec
+) -> list[dict[str, Any]]:
     """The values of ``profile`` (dicts with ``table``, ``column``, ``metric``, ``value``) that are
     anomalies against ``history`` (store rows of earlier runs, oldest first), as dicts for
     :meth:`~millpond.store.metadata.MetadataStore.record_anomalies`.
@@ -177,9 +177,18 @@ def find_anomalies(profile: list[dict[str, Any]], history: Iterable[dict[str, An
     for p in profile:
         verdict = judge(p["value"], baseline.get((p.get("column") or "", p["metric"]), []), spec)
         if verdict.status == "anomaly":
-            found.append({"table": p["table"], "column": p.get("column") or "", "metric": p["metric"],
-                          "value": p["value"], "lower": verdict.band.lower, "upper": verdict.band.upper,
-                          "baseline": verdict.baseline, "rule": rule_text(spec, verdict.baseline)})
+            found.append(
+                {
+                    "table": p["table"],
+                    "column": p.get("column") or "",
+                    "metric": p["metric"],
+                    "value": p["value"],
+                    "lower": verdict.band.lower,
+                    "upper": verdict.band.upper,
+                    "baseline": verdict.baseline,
+                    "rule": rule_text(spec, verdict.baseline),
+                }
+            )
     return found
 
 
@@ -205,5 +214,7 @@ def describe(anomaly: dict[str, Any]) -> str:
     table = anomaly.get("table") or anomaly.get("table_name")
     column = anomaly.get("column", anomaly.get("column_name")) or ""
     what = f"{table}.{column}" if column else table
-    return (f"{what} {anomaly['metric']} = {format_value(anomaly['value'])}, "
-            f"outside [{format_value(anomaly['lower'])}, {format_value(anomaly['upper'])}]")
+    return (
+        f"{what} {anomaly['metric']} = {format_value(anomaly['value'])}, "
+        f"outside [{format_value(anomaly['lower'])}, {format_value(anomaly['upper'])}]"
+    )

@@ -110,9 +110,7 @@ def accepted_values(table: ir.Table, column: str, values: Iterable[Any]) -> ir.T
     return table.filter(table[column].notnull() & ~table[column].isin(allowed))
 
 
-def row_count_between(
-    table: ir.Table, *, min: int | None = None, max: int | None = None
-) -> ir.Table:
+def row_count_between(table: ir.Table, *, min: int | None = None, max: int | None = None) -> ir.Table:
     """One row holding ``row_count`` when the table's row count is out of bounds, else none.
 
     Bounds are inclusive; leave one out for an open interval.
@@ -183,9 +181,7 @@ class Check:
 
     def __post_init__(self) -> None:
         if self.severity not in ("error", "warn"):
-            raise ValueError(
-                f"check {self.name!r}: severity must be 'error' or 'warn', got {self.severity!r}"
-            )
+            raise ValueError(f"check {self.name!r}: severity must be 'error' or 'warn', got {self.severity!r}")
         if not isinstance(self.expression, ir.Table):
             raise TypeError(
                 f"check {self.name!r}: expression must be an Ibis table expression selecting "
@@ -202,8 +198,7 @@ class Check:
                 )
         if needs_total(self.warn_if, self.error_if) and not isinstance(self.population, ir.Table):
             raise ValueError(
-                f"check {self.name!r}: a percent threshold needs population=, the table "
-                "whose rows the check examines"
+                f"check {self.name!r}: a percent threshold needs population=, the table whose rows the check examines"
             )
 
 
@@ -260,12 +255,8 @@ def run_check(check: Check, *, sample_size: int = 5, failing: int | None = None)
         if failing and needs_total(check.warn_if, check.error_if):
             total = int(check.population.count().execute())
     except Exception as error:
-        raise RuntimeError(
-            f"check {check.name!r} on table {check.table!r} could not run: {error}"
-        ) from error
-    status = check_status(
-        check.severity, failing, total, warn_if=check.warn_if, error_if=check.error_if
-    )
+        raise RuntimeError(f"check {check.name!r} on table {check.table!r} could not run: {error}") from error
+    status = check_status(check.severity, failing, total, warn_if=check.warn_if, error_if=check.error_if)
     return CheckResult(check.name, check.table, check.severity, status, failing, sample, total)
 
 

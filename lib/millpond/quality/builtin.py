@@ -165,9 +165,7 @@ def freshness(
     return newest.filter(newest.newest.isnull() | (newest.newest < newest.cutoff))
 
 
-def schema_contract(
-    table: ir.Table, columns: Mapping[str, str], *, allow_extra: bool = True
-) -> ir.Table:
+def schema_contract(table: ir.Table, columns: Mapping[str, str], *, allow_extra: bool = True) -> ir.Table:
     """The ways ``table``'s schema breaks a contract, one row per problem.
 
     A check on the schema, not the rows: the result is a small in-memory table with
@@ -235,15 +233,11 @@ def dtype_fits(expected: dt.DataType, actual: dt.DataType) -> bool:
             for part in ("precision", "scale")
         )
     if expected.is_timestamp() and actual.is_timestamp():
-        return expected.timezone == actual.timezone and (
-            expected.scale is None or expected.scale == actual.scale
-        )
+        return expected.timezone == actual.timezone and (expected.scale is None or expected.scale == actual.scale)
     return expected == actual
 
 
-def expression_check(
-    table: ir.Table, condition: Callable[[ir.Table], ir.BooleanValue] | Deferred
-) -> ir.Table:
+def expression_check(table: ir.Table, condition: Callable[[ir.Table], ir.BooleanValue] | Deferred) -> ir.Table:
     """Rows of ``table`` for which ``condition`` is false.
 
     ``condition`` gives the rule every row must satisfy: a function of the table
@@ -263,10 +257,7 @@ def expression_check(
     """
     rule = condition.resolve(table) if isinstance(condition, Deferred) else condition(table)
     if not isinstance(rule, ir.BooleanValue):
-        raise TypeError(
-            "expression_check(): the condition must give a boolean expression, "
-            f"got {type(rule).__name__}"
-        )
+        raise TypeError(f"expression_check(): the condition must give a boolean expression, got {type(rule).__name__}")
     return table.filter(~rule)
 
 

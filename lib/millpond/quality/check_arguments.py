@@ -188,8 +188,10 @@ class BetweenArguments(CheckArguments):
             try:
                 backwards = _comparable(self.min) > _comparable(self.max)
             except TypeError:
-                raise ValueError(f"min {self.min} and max {self.max} cannot be compared: give two numbers, "
-                                 "two dates or two times (both with a time zone or both without)") from None
+                raise ValueError(
+                    f"min {self.min} and max {self.max} cannot be compared: give two numbers, "
+                    "two dates or two times (both with a time zone or both without)"
+                ) from None
             if backwards:
                 raise ValueError(f"min {self.min} is greater than max {self.max}")
         return self
@@ -206,9 +208,14 @@ class BetweenArguments(CheckArguments):
         return [builtin.between(table, self.column, self.min, self.max, inclusive=self.inclusive)]
 
 
-_NOT_IN_RE2 = {"ASSERT": "lookahead or lookbehind", "ASSERT_NOT": "lookahead or lookbehind",
-               "GROUPREF": "backreference", "GROUPREF_EXISTS": "conditional group", "ATOMIC_GROUP": "atomic group",
-               "POSSESSIVE_REPEAT": "possessive quantifier"}
+_NOT_IN_RE2 = {
+    "ASSERT": "lookahead or lookbehind",
+    "ASSERT_NOT": "lookahead or lookbehind",
+    "GROUPREF": "backreference",
+    "GROUPREF_EXISTS": "conditional group",
+    "ATOMIC_GROUP": "atomic group",
+    "POSSESSIVE_REPEAT": "possessive quantifier",
+}
 
 
 def unsupported_by_re2(pattern: str) -> str | None:
@@ -217,14 +224,21 @@ def unsupported_by_re2(pattern: str) -> str | None:
     >>> unsupported_by_re2(r"^[a-z]+@\\w+$"), unsupported_by_re2(r"(?<!x)y"), unsupported_by_re2(r"(a)\\1")
     (None, 'lookahead or lookbehind', 'backreference')
     """
+
     def walk(items) -> str | None:
         for op, value in items:
             if str(op) in _NOT_IN_RE2:
                 return _NOT_IN_RE2[str(op)]
             for part in value if isinstance(value, (list, tuple)) else ():
-                found = walk(part) if isinstance(part, parser.SubPattern) else (
-                    next((f for sub in part if isinstance(sub, parser.SubPattern) and (f := walk(sub))), None)
-                    if isinstance(part, (list, tuple)) else None)
+                found = (
+                    walk(part)
+                    if isinstance(part, parser.SubPattern)
+                    else (
+                        next((f for sub in part if isinstance(sub, parser.SubPattern) and (f := walk(sub))), None)
+                        if isinstance(part, (list, tuple))
+                        else None
+                    )
+                )
                 if found:
                     return found
         return None
@@ -236,9 +250,7 @@ class RegexArguments(CheckArguments):
     example: ClassVar[str] = "{column: email, pattern: email}"
 
     column: Column
-    pattern: str = Field(
-        min_length=1, description=f"a regex, or a built-in pattern: {', '.join(builtin.PATTERNS)}"
-    )
+    pattern: str = Field(min_length=1, description=f"a regex, or a built-in pattern: {', '.join(builtin.PATTERNS)}")
 
     @field_validator("pattern")
     @classmethod
@@ -250,12 +262,15 @@ class RegexArguments(CheckArguments):
             re.compile(pattern)
         except re.error as exc:
             where = f" at position {exc.pos}" if exc.pos is not None else ""
-            raise ValueError(f"not a valid regular expression: {exc.msg}{where} (or a built-in pattern: "
-                             f"{', '.join(builtin.PATTERNS)})") from None
+            raise ValueError(
+                f"not a valid regular expression: {exc.msg}{where} (or a built-in pattern: "
+                f"{', '.join(builtin.PATTERNS)})"
+            ) from None
         unsupported = unsupported_by_re2(pattern)
         if unsupported:
-            raise ValueError(f"the warehouse's regular expressions (RE2) have no {unsupported}; rewrite the pattern"
-                             " without it") from None
+            raise ValueError(
+                f"the warehouse's regular expressions (RE2) have no {unsupported}; rewrite the pattern without it"
+            ) from None
         return pattern
 
     def default_names(self) -> list[str]:

@@ -39,10 +39,12 @@ def count_rows(expressions: Sequence[ir.Table]) -> list[int] | None:
     """
     counts: list[int] = []
     for start in range(0, len(expressions), BATCH):
-        chunk = expressions[start:start + BATCH]
+        chunk = expressions[start : start + BATCH]
         try:
-            parts = [expr.count().name("n").as_table().mutate(i=ibis.literal(k, type="int64"))
-                     for k, expr in enumerate(chunk)]
+            parts = [
+                expr.count().name("n").as_table().mutate(i=ibis.literal(k, type="int64"))
+                for k, expr in enumerate(chunk)
+            ]
             result = (ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]).to_pyarrow()
         except Exception:  # noqa: BLE001 - counted one by one, which reports the failing check
             return None

@@ -101,7 +101,7 @@ class CheckDeclaration(BaseModel):
             )
             found = ", ".join(map(str, data)) or "none"
             raise ValueError(f"a check is a mapping with exactly one key, its type; found {found}{hint}")
-        (kind, arguments), = data.items()
+        ((kind, arguments),) = data.items()
         if kind not in ARGUMENTS_BY_TYPE:
             raise ValueError(f"unknown check type {kind!r} (known: {known})")
         if arguments is None:
@@ -133,8 +133,7 @@ def _distinct_names(declarations: list[CheckDeclaration]) -> list[CheckDeclarati
         for name in declaration.names():
             if name in seen:
                 raise ValueError(
-                    f"checks [{seen[name]}] and [{index}] are both named {name!r}: "
-                    "remove one or give it another name"
+                    f"checks [{seen[name]}] and [{index}] are both named {name!r}: remove one or give it another name"
                 )
             seen[name] = index
     return declarations

@@ -111,8 +111,10 @@ def profile_values(row: dict[str, Any], measures: list[tuple[str, str]], table_n
         elif measure == "non_null":
             metric, value = "null_rate", (rows - int(result)) / rows if rows else None
         else:
-            metric, value = measure, None if result is None else (
-                int(result) if measure == "distinct_count" else float(result))
+            metric, value = (
+                measure,
+                None if result is None else (int(result) if measure == "distinct_count" else float(result)),
+            )
         values.append({"table": table_name, "column": column, "metric": metric, "value": value})
     return values
 
@@ -153,8 +155,11 @@ def profile_sql(table: ir.Table) -> tuple[Any, str, list[tuple[str, str]]] | Non
 
     op = table.op()
 
-    if (not isinstance(op, ops.DatabaseTable) or getattr(op.source, "name", None) not in ENGINES
-            or not engine_for(op.source).profiles_in_one_query):
+    if (
+        not isinstance(op, ops.DatabaseTable)
+        or getattr(op.source, "name", None) not in ENGINES
+        or not engine_for(op.source).profiles_in_one_query
+    ):
         return None
     database = op.namespace.database
     catalog, database = database if isinstance(database, tuple) else (op.namespace.catalog, database)

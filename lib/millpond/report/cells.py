@@ -51,5 +51,4 @@ def format_value(value: Any, digits: int | None = None) -> str:
 
 
 def is_null(value: Any) -> bool:
-    return value is None or value is pd.NA or value is pd.NaT or (
-        isinstance(value, float) and math.isnan(value))
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))

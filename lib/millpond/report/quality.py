@@ -55,7 +55,6 @@ if TYPE_CHECKING:
 __all__ = ["QualityReport", "quality_blocks", "render_quality_report", "write_quality_report"]
 
 
-
 @dataclass
 class QualityReport:
     """A written quality report: its data and the files it went to."""
@@ -102,7 +101,9 @@ def write_quality_report(
 
     store = project_of(workspace).store()
     data = gather_quality(store, run_id or None, runs=runs)
-    html = Redactor.from_environment(workspace.secret_env()).text(render_quality_report(data, generated_at=generated_at))
+    html = Redactor.from_environment(workspace.secret_env()).text(
+        render_quality_report(data, generated_at=generated_at)
+    )
     if output is not None:
         targets = [workspace.path(output)]
     else:
@@ -120,8 +121,13 @@ def render_quality_report(data: QualityData, *, generated_at: dt.datetime | None
     """The report of ``data`` as one self-contained HTML string."""
     run = data.run
     params = " ".join(f"{k}={v}" for k, v in sorted(run["params"].items()))
-    state = {"success": "succeeded", "failed": "failed", "interrupted": "was interrupted",
-             "running": "still running"}.get(run["status"], run["status"])
+    state = {
+        "success": "succeeded",
+        "failed": "failed",
+        "interrupted": "was interrupted",
+        "running": "still running",
+    }.get(run["status"], run["status"])
     subtitle = f"{run['pipeline']} · run {data.run_id} · {state}" + (f" · {params}" if params else "")
-    return render_report_html(title="Data quality", subtitle=subtitle, blocks=quality_blocks(data),
-                              generated_at=generated_at)
+    return render_report_html(
+        title="Data quality", subtitle=subtitle, blocks=quality_blocks(data), generated_at=generated_at
+    )

@@ -50,6 +50,7 @@ from millpond.store.metadata import MetadataStore
 
 __all__ = ["LAYERS", "QualityData", "gather_quality", "run_label"]
 
+
 @dataclass
 class QualityData:
     """One run's quality records and the recent history around it.
@@ -136,14 +137,19 @@ class QualityData:
         ``measure``/``value`` frame (what a notebook shows; the duration is left out)."""
         s = self.summary
         rows = [
-            ("checks passed", s["checks_passed"]), ("checks warned", s["checks_warned"]),
-            ("checks failed", s["checks_failed"]), ("failing rows", s["failing_rows"]),
-            ("tables built", s["tables_built"]), ("rows written", s["rows_written"]),
-            ("anomalies", s["anomalies"]), ("rows quarantined", s["rows_quarantined"]),
+            ("checks passed", s["checks_passed"]),
+            ("checks warned", s["checks_warned"]),
+            ("checks failed", s["checks_failed"]),
+            ("failing rows", s["failing_rows"]),
+            ("tables built", s["tables_built"]),
+            ("rows written", s["rows_written"]),
+            ("anomalies", s["anomalies"]),
+            ("rows quarantined", s["rows_quarantined"]),
             ("stages succeeded or skipped", f"{s['stages_ok']} of {s['stages']}"),
         ]
-        return pd.DataFrame({"measure": [m for m, _ in rows],
-                             "value": [v if isinstance(v, str) else f"{v:,}" for _, v in rows]})
+        return pd.DataFrame(
+            {"measure": [m for m, _ in rows], "value": [v if isinstance(v, str) else f"{v:,}" for _, v in rows]}
+        )
 
 
 def gather_quality(store: MetadataStore, run_id: str | None = None, *, runs: int = 10) -> QualityData:
@@ -169,14 +175,17 @@ def gather_quality(store: MetadataStore, run_id: str | None = None, *, runs: int
     window = read_window(store, run, runs)
     labels = dict(zip(window.run_id, window.run))
     history = read_builds(store, window.run_id)
-    profiles = pd.DataFrame([p for rid in window.run_id for p in store.profiles(rid)],
-                            columns=["run_id", "table_name", "column_name", "metric", "value", "id"])
+    profiles = pd.DataFrame(
+        [p for rid in window.run_id for p in store.profiles(rid)],
+        columns=["run_id", "table_name", "column_name", "metric", "value", "id"],
+    )
     checks = read_checks(store, run["run_id"])
     anomalies = read_anomalies(store, run["run_id"])
 
     row_counts = read_row_counts(history, profiles, labels)
     null_rates = profiles[profiles.metric == "null_rate"].rename(
-        columns={"table_name": "table", "column_name": "column", "value": "null_rate"})
+        columns={"table_name": "table", "column_name": "column", "value": "null_rate"}
+    )
     null_rates = null_rates.sort_values("id").drop_duplicates(["run_id", "table", "column"], keep="last")
     null_rates = null_rates.assign(run=null_rates.run_id.map(labels))[["run_id", "run", "table", "column", "null_rate"]]
 

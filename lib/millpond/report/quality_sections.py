@@ -53,10 +53,14 @@ def _summary(data: QualityData) -> Metrics:
     bronze = int(data.quarantine.bronze_rows.fillna(0).sum()) if len(data.quarantine) else 0
     share = f"{s['rows_quarantined'] / bronze:.1%} of the rows loaded" if bronze else None
     items = {
-        "checks passed": s["checks_passed"], "checks warned": s["checks_warned"],
-        "checks failed": s["checks_failed"], "anomalies": s["anomalies"],
-        "tables built": s["tables_built"], "rows written": s["rows_written"],
-        "rows quarantined": s["rows_quarantined"], "run duration": duration(s["seconds"]),
+        "checks passed": s["checks_passed"],
+        "checks warned": s["checks_warned"],
+        "checks failed": s["checks_failed"],
+        "anomalies": s["anomalies"],
+        "tables built": s["tables_built"],
+        "rows written": s["rows_written"],
+        "rows quarantined": s["rows_quarantined"],
+        "run duration": duration(s["seconds"]),
     }
     tones = {
         "checks passed": "pass" if s["checks_passed"] else "muted",
@@ -73,7 +77,8 @@ def _summary(data: QualityData) -> Metrics:
         "tables built": stages,
         "rows quarantined": share or "",
         "run duration": {"running": "so far: the run is still going", "success": "the run succeeded"}.get(
-            data.run["status"], f"the run {data.run['status']}"),
+            data.run["status"], f"the run {data.run['status']}"
+        ),
     }
     return Metrics(items, tones=tones, notes={k: v for k, v in notes.items() if v}, per_row=4)
 
@@ -84,53 +89,85 @@ def _attention(data: QualityData) -> list[Block]:
     bad = bad.assign(_rank=bad.status.map({"fail": 0, "warn": 1})).sort_values(["_rank", "table", "check"])
     broken = data.stages[data.stages.status.isin(["failed", "timeout", "upstream_failed", "interrupted"])]
     if len(bad):
-        blocks.append(Checks(bad, caption="Checks that did not pass, with a sample of the failing rows",
-                             summarize=False, open_samples=True))
+        blocks.append(
+            Checks(
+                bad,
+                caption="Checks that did not pass, with a sample of the failing rows",
+                summarize=False,
+                open_samples=True,
+            )
+        )
     if len(data.anomalies):
-        blocks.append(Table(_anomaly_frame(data.anomalies), caption="Metrics outside their usual range",
-                            max_rows=200, align_right=["value", "expected"]))
+        blocks.append(
+            Table(
+                _anomaly_frame(data.anomalies),
+                caption="Metrics outside their usual range",
+                max_rows=200,
+                align_right=["value", "expected"],
+            )
+        )
     if len(broken):
         frame = broken.assign(status=broken.status, error=broken.error.fillna(""))[["stage", "status", "error"]]
         blocks.append(Table(frame, caption="Stages that did not succeed", badges=["status"]))
     if len(blocks) == 1:
         checks = f"all {len(data.checks)} checks passed" if len(data.checks) else "no checks ran"
-        blocks.append(Callout(f"Nothing needs attention: {checks}, no metric left its usual range "
-                              "and every stage succeeded or was unchanged.", "pass"))
+        blocks.append(
+            Callout(
+                f"Nothing needs attention: {checks}, no metric left its usual range "
+                "and every stage succeeded or was unchanged.",
+                "pass",
+            )
+        )
     return blocks
 
 
 def _overview(data: QualityData) -> list[Block]:
     tables = data.tables[data.tables.layer != "quarantine"]
-    frame = pd.DataFrame({
-        "status": [_STATUS_TEXT[s] for s in tables.status],
-        "table": tables.table,
-        "rows": tables.rows,
-        "vs previous": [change(r, p) for r, p in zip(tables.rows, tables.previous_rows)],
-        "checks": [_checks_text(r) for r in tables.to_dict("records")],
-        "anomalies": ["" if not n else f"{n:,}" for n in tables.anomalies],
-        "quarantined": ["" if pd.isna(q) else f"{q:,}" for q in tables.quarantined],
-    })
+    frame = pd.DataFrame(
+        {
+            "status": [_STATUS_TEXT[s] for s in tables.status],
+            "table": tables.table,
+            "rows": tables.rows,
+            "vs previous": [change(r, p) for r, p in zip(tables.rows, tables.previous_rows)],
+            "checks": [_checks_text(r) for r in tables.to_dict("records")],
+            "anomalies": ["" if not n else f"{n:,}" for n in tables.anomalies],
+            "quarantined": ["" if pd.isna(q) else f"{q:,}" for q in tables.quarantined],
+        }
+    )
     window = len(data.runs)
-    note = (f"Each table's section below charts its rows and its columns' null rates over the last {window} "
-            f"run{'s' if window != 1 else ''} of {data.run['pipeline']}; the orange point is this run.")
+    note = (
+        f"Each table's section below charts its rows and its columns' null rates over the last {window} "
+        f"run{'s' if window != 1 else ''} of {data.run['pipeline']}; the orange point is this run."
+    )
     if window == 1:
         note += " This is the first run in the store: the charts grow a history from the next run on."
     if data.null_rates.empty:
         note += " No column profiles were recorded in these runs, so there are no null-rate charts yet."
-    return [Heading("Tables"), Paragraph(note),
-            Table(frame.reset_index(drop=True), caption=f"{len(frame)} tables", max_rows=len(frame) or 1,
-                  badges=["status"], align_right=["vs previous", "anomalies", "quarantined"],
-                  links={"table": {t: f"#{_anchor(t)}" for t in tables.table}})]
+    return [
+        Heading("Tables"),
+        Paragraph(note),
+        Table(
+            frame.reset_index(drop=True),
+            caption=f"{len(frame)} tables",
+            max_rows=len(frame) or 1,
+            badges=["status"],
+            align_right=["vs previous", "anomalies", "quarantined"],
+            links={"table": {t: f"#{_anchor(t)}" for t in tables.table}},
+        ),
+    ]
 
 
 def _table_section(data: QualityData, record: dict) -> list[Block]:
     name, runs, current = record["table"], list(data.runs.run), data.runs.run.iloc[-1]
-    blocks: list[Block] = [Heading(name, level=3, status=record["status"], badge=_STATUS_TEXT[record["status"]],
-                                   anchor=_anchor(name))]
+    blocks: list[Block] = [
+        Heading(name, level=3, status=record["status"], badge=_STATUS_TEXT[record["status"]], anchor=_anchor(name))
+    ]
     facts = []
     if record["built"] and not pd.isna(record["rows"]):
-        facts.append(f"{record['rows']:,} rows ({change(record['rows'], record['previous_rows']) or 'first build'}"
-                     f"{'' if pd.isna(record['previous_rows']) else ' on the previous build'})")
+        facts.append(
+            f"{record['rows']:,} rows ({change(record['rows'], record['previous_rows']) or 'first build'}"
+            f"{'' if pd.isna(record['previous_rows']) else ' on the previous build'})"
+        )
     elif not record["built"]:
         facts.append("not rebuilt in this run")
     if record["stage"]:
@@ -159,14 +196,24 @@ def _table_section(data: QualityData, record: dict) -> list[Block]:
         charts.append(checks)
         checks = None
     else:
-        charts.append(Callout("No checks are declared on this table and no column profiles were recorded "
-                              "for it: only its row count is watched.", "muted"))
+        charts.append(
+            Callout(
+                "No checks are declared on this table and no column profiles were recorded "
+                "for it: only its row count is watched.",
+                "muted",
+            )
+        )
     blocks.append(Columns(charts))
     if checks is not None:
         blocks.append(checks)
     if len(anomalies):
-        blocks.append(Table(_anomaly_frame(anomalies).drop(columns=["table"]), caption="Anomalies",
-                            align_right=["value", "expected"]))
+        blocks.append(
+            Table(
+                _anomaly_frame(anomalies).drop(columns=["table"]),
+                caption="Anomalies",
+                align_right=["value", "expected"],
+            )
+        )
     return blocks
 
 
@@ -185,8 +232,11 @@ def _null_rates(nulls: pd.DataFrame, runs: list[str]) -> Chart | Callout:
     others = columns - len(order)
     caption = "Null rates"
     if others:
-        caption += (f" ({others} other column{'s' if others != 1 else ''} never null)" if len(order) == len(ever)
-                    else f" of the {len(order)} worst columns ({others} not shown)")
+        caption += (
+            f" ({others} other column{'s' if others != 1 else ''} never null)"
+            if len(order) == len(ever)
+            else f" of the {len(order)} worst columns ({others} not shown)"
+        )
     return Chart(null_rate_chart(shown[["run", "column", "null_rate"]], runs), caption=caption)
 
 
@@ -194,25 +244,39 @@ def _quarantine(data: QualityData) -> list[Block]:
     held = data.quarantine
     if held.empty:
         return []
-    frame = pd.DataFrame({
-        "source": held.source, "loaded (bronze)": [count(n) for n in held.bronze_rows],
-        "kept (silver)": [count(n) for n in held.silver_rows], "quarantined": held.held,
-        "share": [percent(s) for s in held.share], "previous run": [count(n) for n in held.previous],
-    })
+    frame = pd.DataFrame(
+        {
+            "source": held.source,
+            "loaded (bronze)": [count(n) for n in held.bronze_rows],
+            "kept (silver)": [count(n) for n in held.silver_rows],
+            "quarantined": held.held,
+            "share": [percent(s) for s in held.share],
+            "previous run": [count(n) for n in held.previous],
+        }
+    )
     blocks: list[Block] = [
         Heading("Quarantine"),
-        Markdown("Silver stages keep every row they reject, with its reason, in `quarantine.<source>`: "
-                 "rows loaded = rows kept + rows quarantined. `millpond quarantine SOURCE` shows them "
-                 "by reason. A dash: that table was not rebuilt in this run."),
-        Table(frame, caption="Rows quarantined by this run, per source",
-              align_right=["loaded (bronze)", "kept (silver)", "share", "previous run"]),
+        Markdown(
+            "Silver stages keep every row they reject, with its reason, in `quarantine.<source>`: "
+            "rows loaded = rows kept + rows quarantined. `millpond quarantine SOURCE` shows them "
+            "by reason. A dash: that table was not rebuilt in this run."
+        ),
+        Table(
+            frame,
+            caption="Rows quarantined by this run, per source",
+            align_right=["loaded (bronze)", "kept (silver)", "share", "previous run"],
+        ),
     ]
     history = data.row_counts[data.row_counts.table.isin(held.table)]
     charts = [Chart(quarantine_bars(held), caption="Rows held, this run")]
     if history.run_id.nunique() > 1:
         history = history.assign(source=history.table.str.split(".").str[1])
-        charts.append(Chart(quarantine_chart(history[["run", "source", "rows"]], list(data.runs.run)),
-                            caption=f"Rows held over the last {len(data.runs)} runs"))
+        charts.append(
+            Chart(
+                quarantine_chart(history[["run", "source", "rows"]], list(data.runs.run)),
+                caption=f"Rows held over the last {len(data.runs)} runs",
+            )
+        )
     blocks.append(Columns(charts))
     return blocks
 
@@ -220,21 +284,37 @@ def _quarantine(data: QualityData) -> list[Block]:
 def _stages(data: QualityData) -> list[Block]:
     stages = data.stages
     ran = [not pd.isna(s) and status != "skipped" for s, status in zip(stages.seconds, stages.status)]
-    frame = pd.DataFrame({
-        "stage": stages.stage, "status": stages.status,
-        "duration": [duration(s) if r else "" for s, r in zip(stages.seconds, ran)],
-        "rows written": ["" if pd.isna(r) else f"{int(r):,}" for r in stages.rows_written],
-        "rows/s": [f"{rows / s:,.0f}" if r and not pd.isna(rows) and s > 0 else ""
-                   for rows, s, r in zip(stages.rows_written, stages.seconds, ran)],
-        "note": stages.error.fillna(""),
-    })
+    frame = pd.DataFrame(
+        {
+            "stage": stages.stage,
+            "status": stages.status,
+            "duration": [duration(s) if r else "" for s, r in zip(stages.seconds, ran)],
+            "rows written": ["" if pd.isna(r) else f"{int(r):,}" for r in stages.rows_written],
+            "rows/s": [
+                f"{rows / s:,.0f}" if r and not pd.isna(rows) and s > 0 else ""
+                for rows, s, r in zip(stages.rows_written, stages.seconds, ran)
+            ],
+            "note": stages.error.fillna(""),
+        }
+    )
     blocks: list[Block] = [Heading("Stages")]
     timed = stages[ran]
     if len(timed):  # the slow stages, at a glance
-        blocks.append(Chart(bar_chart(timed.assign(seconds=timed.seconds.round(2))[["stage", "seconds"]],
-                                      "stage", "seconds"), caption="Wall time of each stage that ran, in seconds"))
-    blocks.append(Table(frame, caption=f"The {len(frame)} stages of this run", max_rows=len(frame) or 1,
-                        badges=["status"], align_right=["duration", "rows written", "rows/s"]))
+        blocks.append(
+            Chart(
+                bar_chart(timed.assign(seconds=timed.seconds.round(2))[["stage", "seconds"]], "stage", "seconds"),
+                caption="Wall time of each stage that ran, in seconds",
+            )
+        )
+    blocks.append(
+        Table(
+            frame,
+            caption=f"The {len(frame)} stages of this run",
+            max_rows=len(frame) or 1,
+            badges=["status"],
+            align_right=["duration", "rows written", "rows/s"],
+        )
+    )
     return blocks
 
 
@@ -244,15 +324,19 @@ def _stages(data: QualityData) -> list[Block]:
 def _anomaly_frame(anomalies: pd.DataFrame) -> pd.DataFrame:
     """Anomalies in words: values as the metric reads (a null rate in percent), the expected range."""
     metric = list(anomalies.metric)
-    return pd.DataFrame({
-        "table": anomalies.table,
-        "column": anomalies.column.replace("", "(table)"),
-        "metric": anomalies.metric.str.replace("_", " "),
-        "value": [metric_value(m, v) for m, v in zip(metric, anomalies.value)],
-        "expected": [f"{metric_value(m, lo)} to {metric_value(m, hi)}"
-                     for m, lo, hi in zip(metric, anomalies.lower, anomalies.upper)],
-        "rule": anomalies.rule,
-    }).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "table": anomalies.table,
+            "column": anomalies.column.replace("", "(table)"),
+            "metric": anomalies.metric.str.replace("_", " "),
+            "value": [metric_value(m, v) for m, v in zip(metric, anomalies.value)],
+            "expected": [
+                f"{metric_value(m, lo)} to {metric_value(m, hi)}"
+                for m, lo, hi in zip(metric, anomalies.lower, anomalies.upper)
+            ],
+            "rule": anomalies.rule,
+        }
+    ).reset_index(drop=True)
 
 
 def _failing(checks: pd.DataFrame, status: str) -> str:

@@ -69,9 +69,17 @@ EMBED_OPTIONS: dict[str, Any] = {
     "config": {
         "font": "Inter, system-ui, -apple-system, 'Segoe UI', Roboto, 'Liberation Sans', sans-serif",
         "view": {"stroke": None},
-        "axis": {"labelColor": "#52606d", "titleColor": "#323f4b", "titleFontWeight": 600,
-                 "gridColor": "#e9edf1", "domainColor": "#cbd2d9", "tickColor": "#cbd2d9",
-                 "labelFontSize": 11, "titleFontSize": 12, "titlePadding": 8},
+        "axis": {
+            "labelColor": "#52606d",
+            "titleColor": "#323f4b",
+            "titleFontWeight": 600,
+            "gridColor": "#e9edf1",
+            "domainColor": "#cbd2d9",
+            "tickColor": "#cbd2d9",
+            "labelFontSize": 11,
+            "titleFontSize": 12,
+            "titlePadding": 8,
+        },
         "legend": {"labelColor": "#52606d", "titleColor": "#323f4b", "labelFontSize": 11},
         "title": {"fontSize": 14, "fontWeight": 600, "color": "#1f2933", "anchor": "start"},
         "range": {"category": ["#2f6fb0", "#e07b39", "#3a9e6d", "#c0456b", "#7b61c4", "#9a7b4f"]},
@@ -216,9 +224,7 @@ def bar_chart(df: pd.DataFrame, category: str, value: str, *, title: str | None 
     )
 
 
-def line_chart(
-    df: pd.DataFrame, x: str, y: str, *, color: str | None = None, title: str | None = None
-) -> alt.Chart:
+def line_chart(df: pd.DataFrame, x: str, y: str, *, color: str | None = None, title: str | None = None) -> alt.Chart:
     """A line of ``y`` over ``x`` (e.g. daily revenue), one line per ``color`` value if given.
 
     Examples
@@ -256,20 +262,36 @@ def _view(block: Block, position: int | str) -> dict[str, Any]:
     if isinstance(block, Markdown):
         return {"kind": "markdown", "html": Markup(_markdown().render(block.text))}
     if isinstance(block, Metrics):
-        cards = [{"label": str(k), "value": format_value(v), "note": block.notes.get(k),
-                  "tone": status_tone(block.tones[k]) if k in block.tones else None}
-                 for k, v in block.items.items()]
+        cards = [
+            {
+                "label": str(k),
+                "value": format_value(v),
+                "note": block.notes.get(k),
+                "tone": status_tone(block.tones[k]) if k in block.tones else None,
+            }
+            for k, v in block.items.items()
+        ]
         per_row = min(6, max(2, block.per_row)) if block.per_row else None
         return {"kind": "metrics", "cards": cards, "caption": block.caption, "per_row": per_row}
     if isinstance(block, Table):
         return {"kind": "table", "caption": block.caption, **_decorated_table_view(block)}
     if isinstance(block, Chart):
         spec = block.chart if isinstance(block.chart, Mapping) else block.chart.to_dict()
-        return {"kind": "chart", "id": f"mp-chart-{position}", "caption": block.caption,
-                "spec": Markup(_script_json(spec))}
+        return {
+            "kind": "chart",
+            "id": f"mp-chart-{position}",
+            "caption": block.caption,
+            "spec": Markup(_script_json(spec)),
+        }
     if isinstance(block, Checks):
-        return {"kind": "checks", "caption": block.caption, "rows": _check_rows(block.df),
-                "summarize": block.summarize, "open_samples": block.open_samples, "show_table": block.show_table}
+        return {
+            "kind": "checks",
+            "caption": block.caption,
+            "rows": _check_rows(block.df),
+            "summarize": block.summarize,
+            "open_samples": block.open_samples,
+            "show_table": block.show_table,
+        }
     if isinstance(block, Callout):
         return {"kind": "callout", "text": block.text, "tone": status_tone(block.status)}
     if isinstance(block, Columns):
@@ -288,12 +310,16 @@ def _table_view(df: pd.DataFrame, max_rows: int) -> dict[str, Any]:
         df = df.reset_index()
     shown = df.head(max_rows)
     numeric = [pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in df.dtypes]
-    digits = [float_digits(df[c]) if pd.api.types.is_float_dtype(t) else None
-              for c, t in zip(df.columns, df.dtypes)]
-    rows = [[cell(value, d) for value, d in zip(row, digits)]
-            for row in shown.itertuples(index=False, name=None)]
-    return {"columns": [str(c) for c in df.columns], "numeric": numeric, "rows": rows,
-            "total": f"{len(df):,}", "shown": len(shown), "truncated": len(df) > len(shown)}
+    digits = [float_digits(df[c]) if pd.api.types.is_float_dtype(t) else None for c, t in zip(df.columns, df.dtypes)]
+    rows = [[cell(value, d) for value, d in zip(row, digits)] for row in shown.itertuples(index=False, name=None)]
+    return {
+        "columns": [str(c) for c in df.columns],
+        "numeric": numeric,
+        "rows": rows,
+        "total": f"{len(df):,}",
+        "shown": len(shown),
+        "truncated": len(df) > len(shown),
+    }
 
 
 def _decorated_table_view(block: Table) -> dict[str, Any]:
@@ -325,16 +351,22 @@ def _check_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
     rows = []
     for record in df.to_dict("records"):
         if record["status"] not in CHECK_STATUSES:
-            raise ValueError(f"check {record['check']!r}: status must be one of "
-                             f"{CHECK_STATUSES}, got {record['status']!r}")
+            raise ValueError(
+                f"check {record['check']!r}: status must be one of {CHECK_STATUSES}, got {record['status']!r}"
+            )
         sample = record.get("sample")
         sample = sample if isinstance(sample, list) and sample else []
         columns = list(dict.fromkeys(k for row in sample for k in row))
-        rows.append({
-            "check": record["check"], "table": record["table"], "status": record["status"],
-            "failing_rows": format_value(record["failing_rows"]), "sample_columns": columns,
-            "sample_rows": [[cell(row.get(c), raw=True) for c in columns] for row in sample],
-        })
+        rows.append(
+            {
+                "check": record["check"],
+                "table": record["table"],
+                "status": record["status"],
+                "failing_rows": format_value(record["failing_rows"]),
+                "sample_columns": columns,
+                "sample_rows": [[cell(row.get(c), raw=True) for c in columns] for row in sample],
+            }
+        )
     return rows
 
 

@@ -50,10 +50,19 @@ class StageOutcome:
     html: Path | None
 
 
-def kernel_env(workspace_root: Path, run_id: str, pipeline: str, stage: str, fingerprint: str, param_names: list[str],
-               full_refresh: list[str] | None = None, profile: bool = False,
-               not_needed: dict[str, str] | None = None, publish_together: list[str] = (),
-               declarations: dict[str, Any] | None = None) -> dict[str, str]:
+def kernel_env(
+    workspace_root: Path,
+    run_id: str,
+    pipeline: str,
+    stage: str,
+    fingerprint: str,
+    param_names: list[str],
+    full_refresh: list[str] | None = None,
+    profile: bool = False,
+    not_needed: dict[str, str] | None = None,
+    publish_together: list[str] = (),
+    declarations: dict[str, Any] | None = None,
+) -> dict[str, str]:
     """The environment a stage's kernel starts with (``MILLPOND_FULL_REFRESH``: the tables
     ``--full-refresh`` rebuilds whole, comma-separated; ``MILLPOND_PROFILE=1``: show each
     materialization's query plan; ``MILLPOND_NOT_NEEDED``: tables of the pipeline the stage
@@ -185,8 +194,11 @@ def run_with_retries(job: StageJob, on_retry: Callable[[int, str, float], None] 
         exc.attempts = attempts
         raise
     finally:
-        html = (render_html_later(job.output, forked=job.engine == "warm", redactor=job.redactor)
-                if job.output.exists() else None)
+        html = (
+            render_html_later(job.output, forked=job.engine == "warm", redactor=job.redactor)
+            if job.output.exists()
+            else None
+        )
     return StageOutcome(attempts=attempts, duration=time.perf_counter() - started, html=html)
 
 

@@ -92,9 +92,7 @@ def warehouse_key(workspace) -> str:
     return url
 
 
-def stage_fingerprint(
-    pipeline: Pipeline, stage: StageSpec, params: dict[str, Any], store: MetadataStore
-) -> str:
+def stage_fingerprint(pipeline: Pipeline, stage: StageSpec, params: dict[str, Any], store: MetadataStore) -> str:
     """The fingerprint of ``stage`` with its injected ``params``, as a hex string."""
     payload = {
         "millpond": millpond.__version__,

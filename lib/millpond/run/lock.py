@@ -50,8 +50,7 @@ class RunLock:
                 if not wait or time.monotonic() > deadline:
                     os.close(fd)
                     raise LockError(
-                        f"another run is in progress on this workspace ({holder}); "
-                        "wait for it to finish or pass --wait"
+                        f"another run is in progress on this workspace ({holder}); wait for it to finish or pass --wait"
                     ) from None
                 if not told and on_wait is not None:
                     on_wait(holder)

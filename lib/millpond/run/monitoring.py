@@ -57,8 +57,9 @@ class MonitorsOutcome:
         return f"warning: {len(self.anomalies)} {noun}: {shown}{more}"
 
 
-def profile_products(workspace: Workspace, tables: list[str], holder: str,
-                     located: Callable[[str], str] = str) -> dict[str, list[dict[str, Any]]]:
+def profile_products(
+    workspace: Workspace, tables: list[str], holder: str, located: Callable[[str], str] = str
+) -> dict[str, list[dict[str, Any]]]:
     """The profile of each table of ``tables`` that exists in the warehouse (one query each),
     read where ``located`` says (a run's staged build of it, :mod:`millpond.warehouse.staging`)."""
     warehouse = project_of(workspace).warehouse(holder)
@@ -86,7 +87,9 @@ def _exists(con: Any, schema: str, table: str) -> bool:
         return False
 
 
-def recorded_profiles(store: MetadataStore, run_id: str | None, stage: str, tables: list[str]) -> dict[str, list[dict[str, Any]]]:
+def recorded_profiles(
+    store: MetadataStore, run_id: str | None, stage: str, tables: list[str]
+) -> dict[str, list[dict[str, Any]]]:
     """The profiles the stage's kernel recorded as it materialized ``tables`` in this run
     (``ctx.materialize`` profiles on its own connection, the cheapest place to do it)."""
     if run_id is None:
@@ -97,12 +100,19 @@ def recorded_profiles(store: MetadataStore, run_id: str | None, stage: str, tabl
             if row["metric"] == "row_count":  # a profile starts here; a table built twice keeps its last
                 profiles[row["table_name"]] = []
             profiles.setdefault(row["table_name"], []).append(
-                {"table": row["table_name"], "column": row["column_name"], "metric": row["metric"], "value": row["value"]})
+                {
+                    "table": row["table_name"],
+                    "column": row["column_name"],
+                    "metric": row["metric"],
+                    "value": row["value"],
+                }
+            )
     return profiles
 
 
-def run_stage_monitors(workspace: Workspace, stage: StageSpec, run_id: str | None,
-                       store: MetadataStore) -> MonitorsOutcome:
+def run_stage_monitors(
+    workspace: Workspace, stage: StageSpec, run_id: str | None, store: MetadataStore
+) -> MonitorsOutcome:
     """Profile, record and judge the tables ``stage`` produces; see the module docstring."""
     spec = workspace.spec.quality.monitors
     if not spec.enabled or not stage.produces:
@@ -111,8 +121,12 @@ def run_stage_monitors(workspace: Workspace, stage: StageSpec, run_id: str | Non
         profiles = recorded_profiles(store, run_id, stage.name, stage.produces)
         missing = [t for t in stage.produces if t not in profiles]
         if missing:
-            profiles |= profile_products(workspace, missing, f"monitors of stage {stage.name} of run {run_id}",
-                                         lambda t: store.staged_location(run_id, t) or t)
+            profiles |= profile_products(
+                workspace,
+                missing,
+                f"monitors of stage {stage.name} of run {run_id}",
+                lambda t: store.staged_location(run_id, t) or t,
+            )
         found: list[dict[str, Any]] = []
         for table, profile in profiles.items():
             earlier = store.profile_history(table, limit_runs=spec.window, before_run=run_id)

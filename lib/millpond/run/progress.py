@@ -41,7 +41,9 @@ class PlainReporter:
     def stage_retry(self, stage: str, attempt: int, error: str, wait: float) -> None:
         self._say(f"  retry   {stage} (attempt {attempt} failed: {error}; next in {wait:.1f} s)")
 
-    def stage_finished(self, stage: str, status: str, duration: float | None, rows: int | None, detail: str | None) -> None:
+    def stage_finished(
+        self, stage: str, status: str, duration: float | None, rows: int | None, detail: str | None
+    ) -> None:
         parts = [f"  {status:<7} {stage}"]
         if duration is not None and status not in {"skipped", "upstream_failed"}:
             parts.append(f"{duration:.1f} s")

@@ -44,8 +44,11 @@ def staged_schemas(group: list[str]) -> list[str]:
 
 def declared_tables(runner: Runner) -> dict[str, dict]:
     """The ``tables:`` declarations of ``runner``'s pipeline as the run loaded them (JSON)."""
-    return {name: spec.model_dump(mode="json", exclude_unset=True)
-            for stage in runner.pipeline.spec.stages for name, spec in stage.tables.items()}
+    return {
+        name: spec.model_dump(mode="json", exclude_unset=True)
+        for stage in runner.pipeline.spec.stages
+        for name, spec in stage.tables.items()
+    }
 
 
 def _table_spec(workspace, tables: dict[str, dict], pipeline: str, name: str):
@@ -64,9 +67,19 @@ def publish_run(root: str, pipeline: str, group: list[str], tables: dict[str, di
     pending = store.pending_builds(run_id)
     retain = workspace.spec.versions.retain
     specs = {p["table_name"]: _table_spec(workspace, tables, pipeline, p["table_name"]) for p in pending}
-    builds = [StagedBuild(p["table_name"], p["staged"], p["kind"], p["rows"], p["schema"], p["unique_key"],
-                          specs[p["table_name"]].retain or retain, p["stage"])
-              for p in pending]
+    builds = [
+        StagedBuild(
+            p["table_name"],
+            p["staged"],
+            p["kind"],
+            p["rows"],
+            p["schema"],
+            p["unique_key"],
+            specs[p["table_name"]].retain or retain,
+            p["stage"],
+        )
+        for p in pending
+    ]
     warehouse = project_of(workspace).warehouse(f"publish of run {run_id}")
     lines = []
     try:
@@ -112,8 +125,13 @@ def discard_run(root: str, pipeline: str, group: list[str], tables: dict[str, di
         drop_staged(warehouse.hold(), staged_schemas(group))
     finally:
         warehouse.close()
-    return [f"not published: {', '.join(built)} (left as they were: the run failed, and {', '.join(group)} publish together)"
-            ] if built else []
+    return (
+        [
+            f"not published: {', '.join(built)} (left as they were: the run failed, and {', '.join(group)} publish together)"
+        ]
+        if built
+        else []
+    )
 
 
 def finish_publishing(runner: Runner, run_id: str, ok: bool) -> bool:
@@ -127,16 +145,23 @@ def finish_publishing(runner: Runner, run_id: str, ok: bool) -> bool:
     if not runner.store.pending_builds(run_id):
         return ok  # nothing built under a staged name: nothing to swap or drop
     target = "publish_run" if ok else "discard_run"
-    payload = {"root": str(runner.workspace.root), "pipeline": runner.pipeline.name, "run_id": run_id,
-               "group": list(runner.pipeline.spec.publish_together), "tables": declared_tables(runner)}
+    payload = {
+        "root": str(runner.workspace.root),
+        "pipeline": runner.pipeline.name,
+        "run_id": run_id,
+        "group": list(runner.pipeline.spec.publish_together),
+        "tables": declared_tables(runner),
+    }
     try:
         if runner._engine() == "warm":
             lines = call_forked(f"millpond.run.publish_together:{target}", payload)
         else:
             lines = globals()[target](**payload)
     except Exception as exc:  # noqa: BLE001 - said on the console; the run fails, the group stays
-        say(f"could not {'publish' if ok else 'drop the staged builds of'} {', '.join(runner.pipeline.spec.publish_together)}:"
-            f" {_first_line(exc)}")
+        say(
+            f"could not {'publish' if ok else 'drop the staged builds of'} {', '.join(runner.pipeline.spec.publish_together)}:"
+            f" {_first_line(exc)}"
+        )
         return False
     for line in lines:
         say(line)

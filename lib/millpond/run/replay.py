@@ -55,12 +55,16 @@ class ReplayOutcome:
     def summary(self) -> str:
         """One line for the terminal."""
         if self.status != "success":
-            return (f"{self.table}: replay run {self.run_id} {self.status}; "
-                    f"the previous tables are unchanged ({self.held_before:,} rows still held)")
+            return (
+                f"{self.table}: replay run {self.run_id} {self.status}; "
+                f"the previous tables are unchanged ({self.held_before:,} rows still held)"
+            )
         reasons = ", ".join(f"{r} {n:,}" for r, n in sorted(self.reasons.items())) or "none"
-        return (f"{self.table}: replayed {self.held_before:,} held rows through {self.stage} (run {self.run_id}): "
-                f"{self.released:,} released, {self.still_held:,} still held, {self.newly_held:,} newly held"
-                f" (held now by reason: {reasons})")
+        return (
+            f"{self.table}: replayed {self.held_before:,} held rows through {self.stage} (run {self.run_id}): "
+            f"{self.released:,} released, {self.still_held:,} still held, {self.newly_held:,} newly held"
+            f" (held now by reason: {reasons})"
+        )
 
 
 def find_producer(workspace: Workspace, table: str, pipeline: str | None = None) -> tuple[str, str]:
@@ -75,7 +79,9 @@ def find_producer(workspace: Workspace, table: str, pipeline: str | None = None)
         where = f"pipeline {pipeline}" if pipeline else f"any pipeline in {workspace.relative(workspace.pipelines_dir)}"
         raise MillpondError(f"no stage of {where} produces {table}; nothing to replay")
     if len(found) > 1:
-        raise MillpondError(f"{table} is produced by {', '.join(f'{p}:{s}' for p, s in found)}; pick one with --pipeline")
+        raise MillpondError(
+            f"{table} is produced by {', '.join(f'{p}:{s}' for p, s in found)}; pick one with --pipeline"
+        )
     return found[0]
 
 
@@ -92,8 +98,14 @@ def held_rows(workspace: Workspace, table: str) -> pa.Table | None:
         warehouse.close()
 
 
-def replay_quarantine(workspace: Workspace, table: str, *, pipeline: str | None = None,
-                      params: dict[str, str] | None = None, reporter=None) -> ReplayOutcome:
+def replay_quarantine(
+    workspace: Workspace,
+    table: str,
+    *,
+    pipeline: str | None = None,
+    params: dict[str, str] | None = None,
+    reporter=None,
+) -> ReplayOutcome:
     """Rerun the producer of ``quarantine.<table>`` and its downstream; see the module docstring."""
     name = quarantine_name(table)
     pipeline_name, stage = find_producer(workspace, name, pipeline)
@@ -102,9 +114,17 @@ def replay_quarantine(workspace: Workspace, table: str, *, pipeline: str | None 
         raise MillpondError(f"no quarantine table {name} in the warehouse; run pipeline {pipeline_name} first")
     options = RunOptions(params=dict(params or {}), from_stages=[stage], force=True)
     result = Runner(workspace, pipeline_name, options, reporter=reporter).run()
-    outcome = ReplayOutcome(table=name, pipeline=pipeline_name, stage=stage, run_id=result.run_id,
-                            status=result.status, held_before=before.num_rows, released=0,
-                            still_held=before.num_rows, newly_held=0)
+    outcome = ReplayOutcome(
+        table=name,
+        pipeline=pipeline_name,
+        stage=stage,
+        run_id=result.run_id,
+        status=result.status,
+        held_before=before.num_rows,
+        released=0,
+        still_held=before.num_rows,
+        newly_held=0,
+    )
     after = held_rows(workspace, name) if result.status == "success" else None
     if after is not None:
         old, new = _raw_records(before), _raw_records(after)

@@ -87,7 +87,9 @@ class Runner(StageDecisions, StageExecution):
         needs = self.pipeline.needs
         for name in [*options.stages, *options.from_stages]:
             if name not in needs:
-                raise SpecError(f"--stage/--from {name}: pipeline {self.pipeline.name!r} has no stage {name!r} (stages: {', '.join(needs)})")
+                raise SpecError(
+                    f"--stage/--from {name}: pipeline {self.pipeline.name!r} has no stage {name!r} (stages: {', '.join(needs)})"
+                )
         if options.resume:
             self.params = previous["params"]
             done = {s["stage"] for s in self.store.stage_runs(options.resume) if s["status"] in FINISHED_OK}
@@ -117,14 +119,21 @@ class Runner(StageDecisions, StageExecution):
             return self.plan()
         run_id = new_run_id()
         lock = RunLock(self.workspace.meta_dir, f"run {run_id} of {self.pipeline.name}")
-        lock.acquire(wait=self.options.wait,
-                     on_wait=lambda holder: self.reporter.waiting(f"waiting for another run to finish ({holder}) ..."))
+        lock.acquire(
+            wait=self.options.wait,
+            on_wait=lambda holder: self.reporter.waiting(f"waiting for another run to finish ({holder}) ..."),
+        )
         started = time.perf_counter()
         try:
             self.store.close_abandoned_runs()
             self.store.start_run(
-                run_id, self.pipeline.name, self.params, self.selected, resumed_from=self.resumed_from,
-                forced=self.options.force, warehouse=self.workspace.warehouse_url(),
+                run_id,
+                self.pipeline.name,
+                self.params,
+                self.selected,
+                resumed_from=self.resumed_from,
+                forced=self.options.force,
+                warehouse=self.workspace.warehouse_url(),
                 resources=self.resources(),
             )
             self.reporter.run_started(run_id, self.pipeline.name, self.selected, self.params)
@@ -212,12 +221,21 @@ class Runner(StageDecisions, StageExecution):
         from millpond.alerts import incident_for_run, send
 
         incident = incident_for_run(
-            self.workspace.spec.name, self.pipeline.name, run_id,
-            self.store.stage_runs(run_id), self.store.check_results(run_id), self.store.anomalies(run_id=run_id),
+            self.workspace.spec.name,
+            self.pipeline.name,
+            run_id,
+            self.store.stage_runs(run_id),
+            self.store.check_results(run_id),
+            self.store.anomalies(run_id=run_id),
         )
         if incident is not None:
-            send(incident, spec, meta_dir=self.workspace.meta_dir, secret_env=self.workspace.secret_env(),
-                 root=self.workspace.root)
+            send(
+                incident,
+                spec,
+                meta_dir=self.workspace.meta_dir,
+                secret_env=self.workspace.secret_env(),
+                root=self.workspace.root,
+            )
 
     def _ready(self, name: str) -> bool | None:
         """True when it can start, None when it never will (an upstream failed)."""
@@ -245,7 +263,9 @@ class Runner(StageDecisions, StageExecution):
                     if ready is None:
                         pending.remove(name)
                         failed = [u for u in self.pipeline.stage(name).needs if self.status.get(u) in BLOCKING]
-                        self._finish(run_id, name, "upstream_failed", None, None, f"upstream {', '.join(failed)} did not succeed")
+                        self._finish(
+                            run_id, name, "upstream_failed", None, None, f"upstream {', '.join(failed)} did not succeed"
+                        )
                     elif ready:
                         pending.remove(name)
                         self.status[name] = "running"

@@ -22,10 +22,27 @@ from millpond.store.metadata import FINISHED_OK
 class StageExecution:
     """The runner's execution of one stage (see the module docstring)."""
 
-    def _finish(self, run_id: str, name: str, status: str, duration: float | None, rows: int | None, detail: str | None, **fields) -> None:
+    def _finish(
+        self,
+        run_id: str,
+        name: str,
+        status: str,
+        duration: float | None,
+        rows: int | None,
+        detail: str | None,
+        **fields,
+    ) -> None:
         self.status[name] = status
         detail = None if detail is None else self.redactor.text(detail)
-        self.store.set_stage(run_id, name, status=status, finished_at=time.time(), rows_written=rows, error=detail if status not in FINISHED_OK else None, **fields)
+        self.store.set_stage(
+            run_id,
+            name,
+            status=status,
+            finished_at=time.time(),
+            rows_written=rows,
+            error=detail if status not in FINISHED_OK else None,
+            **fields,
+        )
         self.reporter.stage_finished(name, status, duration, rows, detail)
 
     def _run_stage(self, run_id: str, name: str) -> None:
@@ -50,11 +67,19 @@ class StageExecution:
             notebook=self.pipeline.notebook_path(stage),
             output=out_dir / f"{name}.ipynb",
             params=params,
-            env=kernel_env(self.workspace.root, run_id, self.pipeline.name, name, fingerprint, list(params),
-                           self.options.full_refresh, profile=self.options.profile,
-                           not_needed=tables_outside_needs(self.pipeline, name),
-                           publish_together=self.pipeline.spec.publish_together,
-                           declarations=stage_declarations(stage)),
+            env=kernel_env(
+                self.workspace.root,
+                run_id,
+                self.pipeline.name,
+                name,
+                fingerprint,
+                list(params),
+                self.options.full_refresh,
+                profile=self.options.profile,
+                not_needed=tables_outside_needs(self.pipeline, name),
+                publish_together=self.pipeline.spec.publish_together,
+                declarations=stage_declarations(stage),
+            ),
             cwd=self.workspace.root,
             timeout=timeout,
             retries=retries,
@@ -62,49 +87,93 @@ class StageExecution:
             engine=self._engine(),
             redactor=self.redactor,
         )
-        files = {"notebook": self.workspace.relative(job.output), "html": self.workspace.relative(job.output.with_suffix(".html"))}
+        files = {
+            "notebook": self.workspace.relative(job.output),
+            "html": self.workspace.relative(job.output.with_suffix(".html")),
+        }
         try:
             outcome = run_with_retries(job, on_retry=lambda a, e, w: self.reporter.stage_retry(name, a, e, w))
         except StageFailed as exc:
             status = "timeout" if str(exc).startswith("timed out") else "failed"
-            self._finish(run_id, name, status, time.time() - t0, self._rows(run_id, name), str(exc),
-                         attempts=getattr(exc, "attempts", 1), **files)
+            self._finish(
+                run_id,
+                name,
+                status,
+                time.time() - t0,
+                self._rows(run_id, name),
+                str(exc),
+                attempts=getattr(exc, "attempts", 1),
+                **files,
+            )
             return
         built = {m["table_name"] for m in self.store.materializations(run_id, name)}
         missing = [t for t in stage.produces if t not in built]
         if missing:
-            self._finish(run_id, name, "failed", outcome.duration, self._rows(run_id, name),
-                         f"declared produces {', '.join(missing)} but did not materialize it (call ctx.materialize)",
-                         attempts=outcome.attempts, **files)
+            self._finish(
+                run_id,
+                name,
+                "failed",
+                outcome.duration,
+                self._rows(run_id, name),
+                f"declared produces {', '.join(missing)} but did not materialize it (call ctx.materialize)",
+                attempts=outcome.attempts,
+                **files,
+            )
             return
         detail = None
         if stage.checks:
             try:
                 checked = self._checks(stage, run_id)
             except MillpondError as exc:
-                self._finish(run_id, name, "failed", outcome.duration, self._rows(run_id, name),
-                             f"checks could not run: {exc}", attempts=outcome.attempts, **files)
+                self._finish(
+                    run_id,
+                    name,
+                    "failed",
+                    outcome.duration,
+                    self._rows(run_id, name),
+                    f"checks could not run: {exc}",
+                    attempts=outcome.attempts,
+                    **files,
+                )
                 return
             detail = checked.summary()
             if not checked.ok:
-                self._finish(run_id, name, "failed", outcome.duration, self._rows(run_id, name), detail,
-                             attempts=outcome.attempts, **files)
+                self._finish(
+                    run_id,
+                    name,
+                    "failed",
+                    outcome.duration,
+                    self._rows(run_id, name),
+                    detail,
+                    attempts=outcome.attempts,
+                    **files,
+                )
                 return
         if self.workspace.spec.quality.monitors.enabled and stage.produces:
             watched = run_stage_monitors(self.workspace, stage, run_id, self.store).summary()
             detail = "; ".join(part for part in (detail, watched) if part) or None
         warned = [f"warning: {w}" for w in self.store.stage_warnings(run_id).get(name, [])]  # ctx.warn
         detail = "; ".join(part for part in (detail, *warned) if part) or None
-        self._finish(run_id, name, "success", outcome.duration, self._rows(run_id, name), detail,
-                     attempts=outcome.attempts, **files)
+        self._finish(
+            run_id,
+            name,
+            "success",
+            outcome.duration,
+            self._rows(run_id, name),
+            detail,
+            attempts=outcome.attempts,
+            **files,
+        )
 
     def _checks(self, stage, run_id: str):
         """Run ``stage``'s declared checks: on the warm engine in a child of the fork server (which
         has Ibis and DuckDB loaded), so the runner never imports them; else here."""
         if self._engine() == "warm":
             try:
-                found = call_forked("millpond.stage_api.checks:stage_checks_in_child", {
-                    "root": str(self.workspace.root), "stage": stage_as_yaml(stage), "run_id": run_id})
+                found = call_forked(
+                    "millpond.stage_api.checks:stage_checks_in_child",
+                    {"root": str(self.workspace.root), "stage": stage_as_yaml(stage), "run_id": run_id},
+                )
             except RuntimeError as exc:  # the child died or the server is gone: this stage fails, not the run
                 raise MillpondError(str(exc)) from None
             return ChecksOutcome(**found)

@@ -28,7 +28,24 @@ from millpond.settings.workspace import (
 )
 
 __all__ = [
-    "AlertsSpec", "ColumnDoc", "CompactionSpec", "Contract", "ExecutionSpec", "Folders", "MonitorsSpec",
-    "ParamSpec", "PipelineSpec", "ProductSpec", "PublishSpec", "QualitySpec", "ResourcesSpec", "RetryPolicy",
-    "SecretSpec", "StageSpec", "TableSpec", "VersionsSpec", "VolumeGuard", "WorkspaceSpec",
+    "AlertsSpec",
+    "ColumnDoc",
+    "CompactionSpec",
+    "Contract",
+    "ExecutionSpec",
+    "Folders",
+    "MonitorsSpec",
+    "ParamSpec",
+    "PipelineSpec",
+    "ProductSpec",
+    "PublishSpec",
+    "QualitySpec",
+    "ResourcesSpec",
+    "RetryPolicy",
+    "SecretSpec",
+    "StageSpec",
+    "TableSpec",
+    "VersionsSpec",
+    "VolumeGuard",
+    "WorkspaceSpec",
 ]

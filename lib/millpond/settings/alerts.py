@@ -43,8 +43,13 @@ class WebhookChannel(_Channel):
     headers: dict[str, str] = {}
     timeout: float = Field(default=5, gt=0, le=3600, allow_inf_nan=False)
     retries: int = Field(default=2, ge=0, le=10)
-    retry_backoff: float = Field(default=0.5, ge=0, le=MAX_BACKOFF, allow_inf_nan=False,
-                                 description="first wait in seconds (at most an hour); doubles")
+    retry_backoff: float = Field(
+        default=0.5,
+        ge=0,
+        le=MAX_BACKOFF,
+        allow_inf_nan=False,
+        description="first wait in seconds (at most an hour); doubles",
+    )
 
 
 class CommandChannel(_Channel):
@@ -80,7 +85,7 @@ class ChannelSpec(BaseModel):
             data = {data: {}}
         if not isinstance(data, dict) or len(data) != 1:
             raise ValueError(f"a channel is a mapping with exactly one key, its type ({known}), such as `log: {{}}`")
-        (kind, arguments), = data.items()
+        ((kind, arguments),) = data.items()
         if kind not in CHANNEL_TYPES:
             raise ValueError(f"unknown channel type {kind!r} (known: {known})")
         return {kind: {} if arguments is None else arguments}

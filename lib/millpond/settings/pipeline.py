@@ -71,11 +71,21 @@ class RetryPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    timeout: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT, allow_inf_nan=False,
-                                  description="seconds for the whole stage (at most a week)")
+    timeout: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_TIMEOUT,
+        allow_inf_nan=False,
+        description="seconds for the whole stage (at most a week)",
+    )
     retries: int | None = Field(default=None, ge=0, le=10)
-    retry_backoff: float | None = Field(default=None, ge=0, le=MAX_BACKOFF, allow_inf_nan=False,
-                                        description="first wait in seconds (at most an hour); doubles")
+    retry_backoff: float | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_BACKOFF,
+        allow_inf_nan=False,
+        description="first wait in seconds (at most an hour); doubles",
+    )
 
 
 class StageSpec(RetryPolicy):
@@ -123,7 +133,8 @@ class PipelineSpec(BaseModel):
     params: dict[str, ParamSpec] = {}
     defaults: RetryPolicy = RetryPolicy()
     publish_together: list[Annotated[str, StringConstraints(pattern=LAYER_OR_TABLE)]] = Field(
-        default=["gold"], description="layers or tables a run publishes together, or not at all (run/publish_together.py)"
+        default=["gold"],
+        description="layers or tables a run publishes together, or not at all (run/publish_together.py)",
     )
     stages: list[StageSpec] = Field(min_length=1)
 

@@ -23,9 +23,25 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 #: Column names treated as personal data when ``quality.pii`` is not set.
-DEFAULT_PII = ["email", "*_email", "phone", "*_phone", "first_name", "last_name", "full_name",
-               "address", "*_address", "street", "ip", "ip_address", "birth_date", "date_of_birth",
-               "ssn", "iban", "card_number"]
+DEFAULT_PII = [
+    "email",
+    "*_email",
+    "phone",
+    "*_phone",
+    "first_name",
+    "last_name",
+    "full_name",
+    "address",
+    "*_address",
+    "street",
+    "ip",
+    "ip_address",
+    "birth_date",
+    "date_of_birth",
+    "ssn",
+    "iban",
+    "card_number",
+]
 
 
 class MonitorsSpec(BaseModel):
@@ -37,7 +53,9 @@ class MonitorsSpec(BaseModel):
     window: int = Field(14, ge=2, description="how many recent runs the band is learned from")
     min_runs: int = Field(5, ge=2, description="no anomaly is flagged before this many earlier runs")
     method: Literal["iqr", "zscore"] = "iqr"
-    k: float = Field(1.5, gt=0, allow_inf_nan=False, description="IQR multiplier (iqr) or number of standard deviations (zscore)")
+    k: float = Field(
+        1.5, gt=0, allow_inf_nan=False, description="IQR multiplier (iqr) or number of standard deviations (zscore)"
+    )
 
 
 class QualitySpec(BaseModel):

@@ -154,13 +154,15 @@ class PublishSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    format: Literal["parquet", "delta"] = Field(default="parquet",
-                                                description="plain Parquet snapshots or a Delta table")
+    format: Literal["parquet", "delta"] = Field(
+        default="parquet", description="plain Parquet snapshots or a Delta table"
+    )
     partition_by: list[str] = Field(default=[], description="Hive partition columns (integer, string, date or boolean)")
     compression: Literal["zstd", "snappy", "gzip", "lz4", "brotli", "none"] = "zstd"
     compression_level: int | None = Field(default=None, description="the codec's level; its default when unset")
-    row_group_size: int = Field(default=122_880, gt=0,
-                                description="rows per Parquet row group (the last may be smaller)")
+    row_group_size: int = Field(
+        default=122_880, gt=0, description="rows per Parquet row group (the last may be smaller)"
+    )
 
 
 DOMAIN = r"^[a-z][a-z0-9_-]*$"
@@ -245,14 +247,18 @@ class TableSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Kind | None = Field(
-        default=None, description="how ctx.materialize builds it (default table); an argument of the notebook overrides it"
+        default=None,
+        description="how ctx.materialize builds it (default table); an argument of the notebook overrides it",
     )
     strategy: Strategy | None = Field(default=None, description="an incremental table's strategy (default append)")
     unique_key: list[str] | None = Field(default=None, description="an incremental table's key: merge upserts on it")
     watermark: str | None = Field(default=None, description="the column whose max - lookback decides what is new")
     partition_by: str | None = Field(default=None, description="the column whose partitions delete+insert replaces")
-    lookback: str | None = Field(default=None, pattern=r"^\s*\d+\s*[wdhms]\s*$",
-                                 description="how far behind the watermark rows may arrive, e.g. 3d")
+    lookback: str | None = Field(
+        default=None,
+        pattern=r"^\s*\d+\s*[wdhms]\s*$",
+        description="how far behind the watermark rows may arrive, e.g. 3d",
+    )
     on_schema_change: SchemaChangePolicy | None = Field(
         default=None, description="what a change of columns or types does (see warehouse/evolution.py)"
     )
@@ -267,7 +273,9 @@ class TableSpec(BaseModel):
     description: str = Field(default="", description="what one row is, for the catalog")
     owner: str | None = Field(default=None, description="who answers for the table (a team or a person)")
     tags: list[Tag] = Field(default=[], description="labels such as pii or finance; `millpond catalog --tag`")
-    primary_key: list[str] = Field(default=[], description="the key columns (documented, not enforced: a contract enforces)")
+    primary_key: list[str] = Field(
+        default=[], description="the key columns (documented, not enforced: a contract enforces)"
+    )
     columns: dict[str, ColumnDoc] = Field(default={}, description="descriptions and tags per column")
     product: ProductSpec | None = Field(
         default=None, description="publish as a data product of the stage's domain (docs/products.md)"
@@ -284,8 +292,10 @@ class TableSpec(BaseModel):
         given = [f for f in incremental if getattr(self, f) is not None]
         if given and self.kind not in ("incremental", "materialized_view", None):
             raise ValueError(f"{', '.join(given)} only apply to kind incremental, not {self.kind}")
-        needs = {"merge": ("unique_key", "merge upserts on unique_key"),
-                 "delete+insert": ("partition_by", "delete+insert replaces the partitions of partition_by")}
+        needs = {
+            "merge": ("unique_key", "merge upserts on unique_key"),
+            "delete+insert": ("partition_by", "delete+insert replaces the partitions of partition_by"),
+        }
         if self.strategy in needs and not getattr(self, needs[self.strategy][0]):
             raise ValueError(f"strategy {self.strategy} needs {needs[self.strategy][0]} ({needs[self.strategy][1]})")
         return self

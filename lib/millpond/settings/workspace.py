@@ -48,15 +48,21 @@ class ExecutionSpec(BaseModel):
     engine: Literal["warm", "papermill"] = Field(
         default="warm",
         description="warm: each stage's kernel is forked from one process that imported everything once "
-                    "(millpond.kernels.forkserver); papermill: a fresh `python -m ipykernel_launcher` per stage")
+        "(millpond.kernels.forkserver); papermill: a fresh `python -m ipykernel_launcher` per stage",
+    )
     keep_warm: float = Field(
-        default=600, ge=0, le=MAX_TIMEOUT, allow_inf_nan=False,
+        default=600,
+        ge=0,
+        le=MAX_TIMEOUT,
+        allow_inf_nan=False,
         description="seconds (at most a week) the warm engine's fork server outlives a run, to serve the next one without "
-                    "importing everything again (0: one server per run; MILLPOND_KEEP_WARM overrides)")
+        "importing everything again (0: one server per run; MILLPOND_KEEP_WARM overrides)",
+    )
     preload: list[str] = Field(
         default_factory=list,
         description="modules the warm engine imports once, before forking stage kernels: the workspace's own "
-                    "library (millpond's modules and Ibis, pandas, DuckDB are always preloaded)")
+        "library (millpond's modules and Ibis, pandas, DuckDB are always preloaded)",
+    )
 
 
 class ResourcesSpec(BaseModel):
@@ -69,9 +75,14 @@ class ResourcesSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     threads: int | None = Field(default=None, gt=0, le=1024, description="worker threads of a DuckDB connection")
-    memory_limit: str | None = Field(default=None, pattern=r"^\d+(\.\d+)?\s*(B|KB|KiB|MB|MiB|GB|GiB|TB|TiB)$",
-                                     description="the most memory DuckDB uses before spilling, e.g. 2GB")
-    temp_directory: WorkspacePath | None = Field(default=None, description="where DuckDB spills (relative to the workspace)")
+    memory_limit: str | None = Field(
+        default=None,
+        pattern=r"^\d+(\.\d+)?\s*(B|KB|KiB|MB|MiB|GB|GiB|TB|TiB)$",
+        description="the most memory DuckDB uses before spilling, e.g. 2GB",
+    )
+    temp_directory: WorkspacePath | None = Field(
+        default=None, description="where DuckDB spills (relative to the workspace)"
+    )
 
     def engine_config(self, workspace_root: Path) -> dict[str, Any]:
         """The settings as DuckDB connection options.
@@ -112,7 +123,9 @@ class CompactionSpec(BaseModel):
 
     auto: bool = Field(default=True, description="compact at the end of a run when the thresholds are passed")
     waste: float = Field(default=0.3, gt=0, lt=1, description="share of the file that is free space")
-    min_size_mb: float = Field(default=64, ge=0, allow_inf_nan=False, description="smaller files are never compacted automatically")
+    min_size_mb: float = Field(
+        default=64, ge=0, allow_inf_nan=False, description="smaller files are never compacted automatically"
+    )
 
 
 class WorkspaceSpec(BaseModel):

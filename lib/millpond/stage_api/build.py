@@ -36,8 +36,9 @@ def publish_group() -> list[str]:
     return json.loads(os.environ.get("MILLPOND_PUBLISH_TOGETHER") or "[]")
 
 
-def build_table(ctx: StageContext, expr: ir.Table, name: str, kind: str, options: dict[str, Any],
-                unique_key: list[str] | None) -> Materialized:
+def build_table(
+    ctx: StageContext, expr: ir.Table, name: str, kind: str, options: dict[str, Any], unique_key: list[str] | None
+) -> Materialized:
     """Build ``expr`` as ``name`` for ``ctx`` with ``materialize``'s ``options`` and record it."""
     spec = ctx.table_spec(name)
     retain = spec.retain or ctx.workspace.spec.versions.retain
@@ -47,13 +48,24 @@ def build_table(ctx: StageContext, expr: ir.Table, name: str, kind: str, options
         result, target = _build_staged(ctx, expr, name, kind, options, declared_audit(ctx, name))
         kept = None
     else:
-        with keeping_versions(ctx.con, ctx.store, name, kind, retain=retain,
-                              full_refresh=bool(options.get("full_refresh"))) as kept:
+        with keeping_versions(
+            ctx.con, ctx.store, name, kind, retain=retain, full_refresh=bool(options.get("full_refresh"))
+        ) as kept:
             result = materialize(ctx.con, expr, name, kind, spec=spec, audit=declared_audit(ctx, name), **options)
     ctx._check_run_alive(name)
-    build = ctx.store.record_materialization(Materialization(
-        table_name=name, kind=kind, rows=result.rows, schema=result.schema, duration=result.duration,
-        fingerprint=ctx.fingerprint, run_id=ctx.run_id, stage=ctx.stage_name, built_at=time.time()))
+    build = ctx.store.record_materialization(
+        Materialization(
+            table_name=name,
+            kind=kind,
+            rows=result.rows,
+            schema=result.schema,
+            duration=result.duration,
+            fingerprint=ctx.fingerprint,
+            run_id=ctx.run_id,
+            stage=ctx.stage_name,
+            built_at=time.time(),
+        )
+    )
     from millpond.lineage.compiled import record_compiled_sql  # its SQL, for column lineage
 
     record_compiled_sql(ctx.con, ctx.store, expr, name, run_id=ctx.run_id, stage=ctx.stage_name)
@@ -61,8 +73,9 @@ def build_table(ctx: StageContext, expr: ir.Table, name: str, kind: str, options
     if staged:
         ctx.store.record_pending(build, ctx.run_id, name, target, unique_key=keys)
     else:
-        record_version(ctx.con, ctx.store, result, kept, retain=retain, run_id=ctx.run_id, stage=ctx.stage_name,
-                       unique_key=keys)
+        record_version(
+            ctx.con, ctx.store, result, kept, retain=retain, run_id=ctx.run_id, stage=ctx.stage_name, unique_key=keys
+        )
         if spec.publish is not None:  # `publish:` under the stage's tables
             ctx.publish(name)
     if os.environ.get("MILLPOND_PROFILE") == "1":  # `millpond run --profile`
@@ -72,8 +85,9 @@ def build_table(ctx: StageContext, expr: ir.Table, name: str, kind: str, options
     return result
 
 
-def _build_staged(ctx: StageContext, expr: ir.Table, name: str, kind: str, options: dict[str, Any],
-                  audit: Any) -> tuple[Materialized, str]:
+def _build_staged(
+    ctx: StageContext, expr: ir.Table, name: str, kind: str, options: dict[str, Any], audit: Any
+) -> tuple[Materialized, str]:
     """Build ``name`` under its staged name, from a copy of the live table; the result is named ``name``."""
     target = start_staged(ctx.con, name, ctx.run_id)
     try:
@@ -89,11 +103,13 @@ def declared_audit(ctx: Any, name: str) -> Audit | None:
     """The :func:`checks_audit` of table ``name`` for a stage context ``ctx``
     (:class:`millpond.stage_api.context.StageContext`): the checks its pipeline declares; under the
     runner a failed audit is recorded with the run and stage, samples PII-masked."""
+
     def record(rows: list[dict]) -> None:
         if ctx.under_runner:
             quality = ctx.workspace.spec.quality
-            ctx.store.record_checks(ctx.run_id, ctx.stage_name,
-                                    [r | {"sample": mask_sample(r["sample"], quality)} for r in rows])
+            ctx.store.record_checks(
+                ctx.run_id, ctx.stage_name, [r | {"sample": mask_sample(r["sample"], quality)} for r in rows]
+            )
 
     declared = declared_checks(ctx.workspace, name, ctx.pipeline)
     return checks_audit(name, declared, table=ctx.table, con=ctx.con, record=record) if declared else None

@@ -98,15 +98,22 @@ def stage_as_yaml(stage: StageSpec) -> str:
     return yaml.safe_dump(stage.model_dump(mode="python", exclude_unset=True), sort_keys=False)
 
 
-def run_and_record(checks: Iterable[Check], workspace: Workspace, store: MetadataStore | None,
-                   run_id: str | None, stage: str | None) -> ChecksOutcome:
+def run_and_record(
+    checks: Iterable[Check], workspace: Workspace, store: MetadataStore | None, run_id: str | None, stage: str | None
+) -> ChecksOutcome:
     """Run ``checks``, store each result (PII masked in the sample) unless ``store`` is None."""
     from millpond.quality.basic import run_all
 
     results = run_all(checks)
     rows = [
-        {"table": r.table, "check": r.check, "severity": r.severity, "status": r.status,
-         "failing_rows": r.failing_rows, "sample": mask_sample(r.sample, workspace.spec.quality)}
+        {
+            "table": r.table,
+            "check": r.check,
+            "severity": r.severity,
+            "status": r.status,
+            "failing_rows": r.failing_rows,
+            "sample": mask_sample(r.sample, workspace.spec.quality),
+        }
         for r in results
     ]
     if store is not None:

@@ -141,10 +141,14 @@ class StageContext:
 
     def files(self, pattern: str) -> list[Path]:
         """Files matching a glob relative to the workspace root, sorted; an error if none."""
-        base, relative = (Path("/"), pattern.lstrip("/")) if Path(pattern).is_absolute() else (self.workspace.root, pattern)
+        base, relative = (
+            (Path("/"), pattern.lstrip("/")) if Path(pattern).is_absolute() else (self.workspace.root, pattern)
+        )
         matches = sorted(p for p in base.glob(relative) if p.is_file())
         if not matches:
-            raise MillpondError(f"no file matches {pattern} (from {self.workspace.root}); generate the sample data with `millpond generate`")
+            raise MillpondError(
+                f"no file matches {pattern} (from {self.workspace.root}); generate the sample data with `millpond generate`"
+            )
         return matches
 
     def read_csv(self, pattern: str, **options: Any) -> ir.Table:
@@ -169,11 +173,22 @@ class StageContext:
         return resolve(reference, self.workspace.secret_env())
 
     # -- writing ---------------------------------------------------------------
-    def materialize(self, expr: ir.Table, name: str, kind: str | None = None, *, strategy: str | None = None,
-                    unique_key: str | list[str] | None = None, watermark: str | None = None,
-                    partition_by: str | None = None, partitions: Any = None, lookback: Any = None,
-                    full_refresh: bool | None = None, on_schema_change: str | None = None,
-                    contract: dict[str, Any] | None = None) -> Materialized:
+    def materialize(
+        self,
+        expr: ir.Table,
+        name: str,
+        kind: str | None = None,
+        *,
+        strategy: str | None = None,
+        unique_key: str | list[str] | None = None,
+        watermark: str | None = None,
+        partition_by: str | None = None,
+        partitions: Any = None,
+        lookback: Any = None,
+        full_refresh: bool | None = None,
+        on_schema_change: str | None = None,
+        contract: dict[str, Any] | None = None,
+    ) -> Materialized:
         """Build ``expr`` as ``name`` (``layer.table``) atomically and record it.
 
         ``kind`` is ``"table"``, ``"view"`` or ``"incremental"``. The record (rows,
@@ -213,7 +228,9 @@ class StageContext:
         partition_by = partition_by or declared.partition_by
         lookback = lookback if lookback is not None else declared.lookback
         options: dict[str, Any] = {
-            "on_schema_change": on_schema_change, "contract": contract, "run_id": self.run_id,
+            "on_schema_change": on_schema_change,
+            "contract": contract,
+            "run_id": self.run_id,
             "full_refresh": self.refreshes(name) if full_refresh is None else full_refresh,
         }
         if kind == "incremental":
@@ -300,8 +317,14 @@ class StageContext:
         self.store.record_profile(self.run_id, self.stage_name, profile)
 
     # -- checking --------------------------------------------------------------
-    def check(self, target: str | Check | list[Check], declared: list[dict[str, Any]] | None = None,
-              *, record: bool | None = None, raise_on_error: bool | None = None) -> pd.DataFrame:
+    def check(
+        self,
+        target: str | Check | list[Check],
+        declared: list[dict[str, Any]] | None = None,
+        *,
+        record: bool | None = None,
+        raise_on_error: bool | None = None,
+    ) -> pd.DataFrame:
         """Run checks now, from a notebook, and return one row per check.
 
         Either a table name and its checks in the YAML syntax of

@@ -41,8 +41,20 @@ class CheckRecords:
             db.executemany(
                 "INSERT INTO check_results (run_id, stage, table_name, check_name, severity, status, failing_rows, sample, checked_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, stage, r["table"], r["check"], r["severity"], r["status"], int(r["failing_rows"]),
-                  json.dumps(r.get("sample") or [], default=str), now) for r in results],
+                [
+                    (
+                        run_id,
+                        stage,
+                        r["table"],
+                        r["check"],
+                        r["severity"],
+                        r["status"],
+                        int(r["failing_rows"]),
+                        json.dumps(r.get("sample") or [], default=str),
+                        now,
+                    )
+                    for r in results
+                ],
             )
 
     def check_results(self, run_id: str) -> list[dict[str, Any]]:

@@ -84,8 +84,16 @@ _CONNECTIONS = threading.local()
 """Per thread: the open connection to each store file, with the file's inode."""
 
 
-class MetadataStore(RunRecords, VersionRecords, CheckRecords, MonitoringRecords, TableSqlRecords, StageReadRecords,
-                    StageWarningRecords, PendingBuildRecords):
+class MetadataStore(
+    RunRecords,
+    VersionRecords,
+    CheckRecords,
+    MonitoringRecords,
+    TableSqlRecords,
+    StageReadRecords,
+    StageWarningRecords,
+    PendingBuildRecords,
+):
     """The workspace's metadata database.
 
     Examples
@@ -103,8 +111,17 @@ class MetadataStore(RunRecords, VersionRecords, CheckRecords, MonitoringRecords,
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
-            db.executescript(RUNS_SCHEMA + SCHEMA + VERSIONS_SCHEMA + CHECKS_SCHEMA + MONITORING_SCHEMA + TABLE_SQL_SCHEMA + STAGE_READS_SCHEMA + STAGE_WARNINGS_SCHEMA
-                            + PENDING_SCHEMA)
+            db.executescript(
+                RUNS_SCHEMA
+                + SCHEMA
+                + VERSIONS_SCHEMA
+                + CHECKS_SCHEMA
+                + MONITORING_SCHEMA
+                + TABLE_SQL_SCHEMA
+                + STAGE_READS_SCHEMA
+                + STAGE_WARNINGS_SCHEMA
+                + PENDING_SCHEMA
+            )
             if "resources" not in {row["name"] for row in db.execute("PRAGMA table_info(runs)")}:
                 db.execute("ALTER TABLE runs ADD COLUMN resources TEXT")  # stores made before it existed
 
@@ -131,8 +148,9 @@ class MetadataStore(RunRecords, VersionRecords, CheckRecords, MonitoringRecords,
     def _open(self, cached: tuple[sqlite3.Connection, int] | None) -> sqlite3.Connection:
         if cached is not None:
             cached[0].close()
-        db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=True,
-                             factory=_RedactingConnection)
+        db = sqlite3.connect(
+            self.path, timeout=60, isolation_level=None, check_same_thread=True, factory=_RedactingConnection
+        )
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable across crashes of any process
         db.execute("PRAGMA busy_timeout=60000")
@@ -149,7 +167,17 @@ class MetadataStore(RunRecords, VersionRecords, CheckRecords, MonitoringRecords,
             return db.execute(
                 "INSERT INTO materializations (run_id, stage, table_name, kind, rows, schema, duration, fingerprint, built_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (m.run_id, m.stage, m.table_name, m.kind, m.rows, json.dumps(m.schema), m.duration, m.fingerprint, m.built_at),
+                (
+                    m.run_id,
+                    m.stage,
+                    m.table_name,
+                    m.kind,
+                    m.rows,
+                    json.dumps(m.schema),
+                    m.duration,
+                    m.fingerprint,
+                    m.built_at,
+                ),
             ).lastrowid
 
     def latest_materialization(self, table_name: str) -> Materialization | None:
@@ -161,9 +189,16 @@ class MetadataStore(RunRecords, VersionRecords, CheckRecords, MonitoringRecords,
         if row is None:
             return None
         return Materialization(
-            table_name=row["table_name"], kind=row["kind"], rows=row["rows"], schema=json.loads(row["schema"]),
-            duration=row["duration"], fingerprint=row["fingerprint"], run_id=row["run_id"], stage=row["stage"],
-            built_at=row["built_at"], id=row["id"],
+            table_name=row["table_name"],
+            kind=row["kind"],
+            rows=row["rows"],
+            schema=json.loads(row["schema"]),
+            duration=row["duration"],
+            fingerprint=row["fingerprint"],
+            run_id=row["run_id"],
+            stage=row["stage"],
+            built_at=row["built_at"],
+            id=row["id"],
         )
 
     def latest_materializations(self) -> dict[str, Materialization]:
@@ -174,16 +209,28 @@ class MetadataStore(RunRecords, VersionRecords, CheckRecords, MonitoringRecords,
                 f" WHERE {UNPUBLISHED} GROUP BY table_name)"
                 " ORDER BY table_name"
             ).fetchall()
-        return {r["table_name"]: Materialization(
-            table_name=r["table_name"], kind=r["kind"], rows=r["rows"], schema=json.loads(r["schema"]),
-            duration=r["duration"], fingerprint=r["fingerprint"], run_id=r["run_id"], stage=r["stage"],
-            built_at=r["built_at"], id=r["id"]) for r in rows}
+        return {
+            r["table_name"]: Materialization(
+                table_name=r["table_name"],
+                kind=r["kind"],
+                rows=r["rows"],
+                schema=json.loads(r["schema"]),
+                duration=r["duration"],
+                fingerprint=r["fingerprint"],
+                run_id=r["run_id"],
+                stage=r["stage"],
+                built_at=r["built_at"],
+                id=r["id"],
+            )
+            for r in rows
+        }
 
     def build_history(self, limit_per_table: int = 30) -> dict[str, list[dict[str, Any]]]:
         """The recent builds of every table, oldest first: ``run_id``, ``rows``, ``built_at``, ``duration``."""
         with self._connect() as db:
-            rows = db.execute("SELECT table_name, run_id, rows, built_at, duration FROM materializations"
-                              " ORDER BY id DESC").fetchall()
+            rows = db.execute(
+                "SELECT table_name, run_id, rows, built_at, duration FROM materializations ORDER BY id DESC"
+            ).fetchall()
         history: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
             builds = history.setdefault(row["table_name"], [])

@@ -81,13 +81,30 @@ class MonitoringRecords:
             db.executemany(
                 "INSERT INTO table_profiles (run_id, stage, table_name, column_name, metric, value, profiled_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, stage, v["table"], v.get("column") or "", v["metric"],
-                  None if v["value"] is None else float(v["value"]), now) for v in values],
+                [
+                    (
+                        run_id,
+                        stage,
+                        v["table"],
+                        v.get("column") or "",
+                        v["metric"],
+                        None if v["value"] is None else float(v["value"]),
+                        now,
+                    )
+                    for v in values
+                ],
             )
             db.execute("COMMIT")
 
-    def profile_history(self, table: str, column: str | None = None, metric: str | None = None,
-                        *, limit_runs: int | None = None, before_run: str | None = None) -> list[dict[str, Any]]:
+    def profile_history(
+        self,
+        table: str,
+        column: str | None = None,
+        metric: str | None = None,
+        *,
+        limit_runs: int | None = None,
+        before_run: str | None = None,
+    ) -> list[dict[str, Any]]:
         """Profile rows of ``table`` (optionally one column / metric), oldest first.
 
         ``limit_runs`` keeps only the rows of the newest N runs that profiled the table;
@@ -105,8 +122,12 @@ class MonitoringRecords:
             where.append("id < COALESCE((SELECT MIN(id) FROM table_profiles WHERE run_id = ?), 1e18)")
             args.append(before_run)
         with self._connect() as db:
-            rows = [dict(r) for r in db.execute(
-                f"SELECT * FROM table_profiles WHERE {' AND '.join(where)} ORDER BY id", args).fetchall()]
+            rows = [
+                dict(r)
+                for r in db.execute(
+                    f"SELECT * FROM table_profiles WHERE {' AND '.join(where)} ORDER BY id", args
+                ).fetchall()
+            ]
         if limit_runs is not None:
             runs: list[str | None] = []
             for r in reversed(rows):
@@ -136,8 +157,22 @@ class MonitoringRecords:
             db.executemany(
                 "INSERT INTO anomalies (run_id, stage, table_name, column_name, metric, value, lower, upper,"
                 " baseline, rule, detected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, stage, a["table"], a.get("column") or "", a["metric"], a["value"], a["lower"], a["upper"],
-                  int(a["baseline"]), a["rule"], now) for a in found],
+                [
+                    (
+                        run_id,
+                        stage,
+                        a["table"],
+                        a.get("column") or "",
+                        a["metric"],
+                        a["value"],
+                        a["lower"],
+                        a["upper"],
+                        int(a["baseline"]),
+                        a["rule"],
+                        now,
+                    )
+                    for a in found
+                ],
             )
             db.execute("COMMIT")
 
@@ -153,4 +188,3 @@ class MonitoringRecords:
         query = "SELECT * FROM anomalies" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id"
         with self._connect() as db:
             return [dict(r) for r in db.execute(query, args).fetchall()]
-

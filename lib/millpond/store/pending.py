@@ -45,8 +45,10 @@ CREATE TABLE IF NOT EXISTS pending_builds (
 CREATE INDEX IF NOT EXISTS pending_builds_by_run ON pending_builds (run_id, table_name);
 """
 
-UNPUBLISHED = ("id NOT IN (SELECT p.materialization_id FROM pending_builds p JOIN runs r ON r.run_id = p.run_id"
-               " WHERE r.status <> 'running')")
+UNPUBLISHED = (
+    "id NOT IN (SELECT p.materialization_id FROM pending_builds p JOIN runs r ON r.run_id = p.run_id"
+    " WHERE r.status <> 'running')"
+)
 """A ``WHERE`` condition on ``materializations``: leaves out builds whose run ended unpublished."""
 
 
@@ -56,21 +58,27 @@ class PendingBuildRecords:
     def _connect(self) -> AbstractContextManager[sqlite3.Connection]:  # provided by MetadataStore
         raise NotImplementedError
 
-    def record_pending(self, materialization_id: int, run_id: str, table: str, staged: str, *,
-                       unique_key: list[str] | None) -> None:
+    def record_pending(
+        self, materialization_id: int, run_id: str, table: str, staged: str, *, unique_key: list[str] | None
+    ) -> None:
         """Build ``materialization_id`` of ``table`` waits under the name ``staged``."""
         with self._connect() as db:
-            db.execute("INSERT OR REPLACE INTO pending_builds (materialization_id, run_id, table_name, staged, unique_key)"
-                       " VALUES (?, ?, ?, ?, ?)",
-                       (materialization_id, run_id, table, staged, json.dumps(unique_key) if unique_key else None))
+            db.execute(
+                "INSERT OR REPLACE INTO pending_builds (materialization_id, run_id, table_name, staged, unique_key)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (materialization_id, run_id, table, staged, json.dumps(unique_key) if unique_key else None),
+            )
 
     def staged_location(self, run_id: str | None, table: str) -> str | None:
         """Where ``run_id``'s unpublished build of ``table`` is (``layer.name``), if it made one."""
         if not run_id:
             return None
         with self._connect() as db:
-            row = db.execute("SELECT staged FROM pending_builds WHERE run_id = ? AND table_name = ?"
-                             " ORDER BY materialization_id DESC LIMIT 1", (run_id, table)).fetchone()
+            row = db.execute(
+                "SELECT staged FROM pending_builds WHERE run_id = ? AND table_name = ?"
+                " ORDER BY materialization_id DESC LIMIT 1",
+                (run_id, table),
+            ).fetchone()
         return row[0] if row else None
 
     def pending_builds(self, run_id: str) -> list[dict[str, Any]]:
@@ -81,9 +89,13 @@ class PendingBuildRecords:
                 "SELECT p.table_name, p.staged, p.unique_key, m.kind, m.rows, m.schema, m.stage FROM pending_builds p"
                 " JOIN materializations m ON m.id = p.materialization_id WHERE p.run_id = ?"
                 " AND p.materialization_id IN (SELECT MAX(materialization_id) FROM pending_builds WHERE run_id = ?"
-                " GROUP BY table_name) ORDER BY p.table_name", (run_id, run_id)).fetchall()
-        return [dict(r) | {"schema": json.loads(r["schema"]), "unique_key": json.loads(r["unique_key"] or "null")}
-                for r in rows]
+                " GROUP BY table_name) ORDER BY p.table_name",
+                (run_id, run_id),
+            ).fetchall()
+        return [
+            dict(r) | {"schema": json.loads(r["schema"]), "unique_key": json.loads(r["unique_key"] or "null")}
+            for r in rows
+        ]
 
     def published(self, run_id: str) -> None:
         """``run_id``'s staged builds are now the live tables."""
@@ -93,13 +105,19 @@ class PendingBuildRecords:
     def unpublished_stages(self, run_id: str) -> set[str]:
         """Stages of ``run_id`` that built a table never published (``--resume`` reruns them)."""
         with self._connect() as db:
-            rows = db.execute("SELECT DISTINCT m.stage FROM pending_builds p JOIN materializations m"
-                              " ON m.id = p.materialization_id WHERE p.run_id = ?", (run_id,)).fetchall()
+            rows = db.execute(
+                "SELECT DISTINCT m.stage FROM pending_builds p JOIN materializations m"
+                " ON m.id = p.materialization_id WHERE p.run_id = ?",
+                (run_id,),
+            ).fetchall()
         return {r[0] for r in rows}
 
     def unpublished_build_of(self, table: str, after: int | None) -> str | None:
         """The run whose unpublished build of ``table`` is newer than build ``after``, if any."""
         with self._connect() as db:
-            row = db.execute(f"SELECT run_id FROM materializations WHERE table_name = ? AND id > ? AND NOT {UNPUBLISHED}"
-                             " ORDER BY id DESC LIMIT 1", (table, after or 0)).fetchone()
+            row = db.execute(
+                f"SELECT run_id FROM materializations WHERE table_name = ? AND id > ? AND NOT {UNPUBLISHED}"
+                " ORDER BY id DESC LIMIT 1",
+                (table, after or 0),
+            ).fetchone()
         return row[0] if row else None

@@ -47,17 +47,23 @@ class StageReadRecords:
     def record_read(self, run_id: str, pipeline: str, stage: str, table: str, build_id: int | None) -> None:
         """``stage`` of ``run_id`` read build ``build_id`` of ``table`` (the first read counts)."""
         with self._connect() as db:
-            db.execute("INSERT OR IGNORE INTO stage_reads (run_id, pipeline, stage, table_name, build_id)"
-                       " VALUES (?, ?, ?, ?, ?)", (run_id, pipeline, stage, table, build_id))
+            db.execute(
+                "INSERT OR IGNORE INTO stage_reads (run_id, pipeline, stage, table_name, build_id)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (run_id, pipeline, stage, table, build_id),
+            )
 
     def reads_of_last_execution(self, pipeline: str, stage: str) -> dict[str, int | None]:
         """The builds the stage's last successful execution (not a skip) read, by table."""
         with self._connect() as db:
             last = db.execute(
                 "SELECT s.run_id FROM stage_runs s JOIN runs r USING (run_id) WHERE r.pipeline = ? AND s.stage = ?"
-                " AND s.status = 'success' ORDER BY s.finished_at DESC LIMIT 1", (pipeline, stage)).fetchone()
+                " AND s.status = 'success' ORDER BY s.finished_at DESC LIMIT 1",
+                (pipeline, stage),
+            ).fetchone()
             if last is None:
                 return {}
-            rows = db.execute("SELECT table_name, build_id FROM stage_reads WHERE run_id = ? AND stage = ?",
-                              (last[0], stage)).fetchall()
+            rows = db.execute(
+                "SELECT table_name, build_id FROM stage_reads WHERE run_id = ? AND stage = ?", (last[0], stage)
+            ).fetchall()
         return {table: build for table, build in rows}

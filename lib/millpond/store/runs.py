@@ -91,8 +91,18 @@ class RunRecords:
             db.execute(
                 "INSERT INTO runs (run_id, pipeline, params, status, started_at, selected, resumed_from, forced,"
                 " warehouse, pid, resources) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, pipeline, json.dumps(params, sort_keys=True), time.time(), json.dumps(selected),
-                 resumed_from, int(forced), warehouse, os.getpid(), json.dumps(resources or {}, sort_keys=True)),
+                (
+                    run_id,
+                    pipeline,
+                    json.dumps(params, sort_keys=True),
+                    time.time(),
+                    json.dumps(selected),
+                    resumed_from,
+                    int(forced),
+                    warehouse,
+                    os.getpid(),
+                    json.dumps(resources or {}, sort_keys=True),
+                ),
             )
             db.executemany(
                 "INSERT INTO stage_runs (run_id, stage, status) VALUES (?, ?, 'pending')",
@@ -109,7 +119,9 @@ class RunRecords:
             return
         columns = ", ".join(f"{k} = ?" for k in fields)
         with self._connect() as db:
-            db.execute(f"UPDATE stage_runs SET {columns} WHERE run_id = ? AND stage = ?", (*fields.values(), run_id, stage))
+            db.execute(
+                f"UPDATE stage_runs SET {columns} WHERE run_id = ? AND stage = ?", (*fields.values(), run_id, stage)
+            )
 
     def run(self, run_id: str) -> dict[str, Any] | None:
         self.close_dead_runs()
@@ -119,7 +131,11 @@ class RunRecords:
 
     def runs(self, limit: int = 20, pipeline: str | None = None) -> list[dict[str, Any]]:
         """Most recent runs first, each with counts of stages run/skipped/failed."""
-        query = "SELECT * FROM runs" + (" WHERE pipeline = ?" if pipeline else "") + " ORDER BY started_at DESC, run_id DESC LIMIT ?"
+        query = (
+            "SELECT * FROM runs"
+            + (" WHERE pipeline = ?" if pipeline else "")
+            + " ORDER BY started_at DESC, run_id DESC LIMIT ?"
+        )
         args: tuple = (pipeline, limit) if pipeline else (limit,)
         self.close_dead_runs()
         with self._connect() as db:
@@ -127,16 +143,20 @@ class RunRecords:
             result = []
             for row in rows:
                 item = _run_dict(row)
-                counts = dict(db.execute(
-                    "SELECT status, COUNT(*) FROM stage_runs WHERE run_id = ? GROUP BY status", (row["run_id"],)
-                ).fetchall())
+                counts = dict(
+                    db.execute(
+                        "SELECT status, COUNT(*) FROM stage_runs WHERE run_id = ? GROUP BY status", (row["run_id"],)
+                    ).fetchall()
+                )
                 item["counts"] = counts
                 result.append(item)
         return result
 
     def stage_runs(self, run_id: str) -> list[dict[str, Any]]:
         with self._connect() as db:
-            rows = db.execute("SELECT * FROM stage_runs WHERE run_id = ? ORDER BY started_at IS NULL, started_at, stage", (run_id,)).fetchall()
+            rows = db.execute(
+                "SELECT * FROM stage_runs WHERE run_id = ? ORDER BY started_at IS NULL, started_at, stage", (run_id,)
+            ).fetchall()
         return [dict(r) for r in rows]
 
     def last_success_fingerprint(self, pipeline: str, stage: str) -> str | None:
@@ -170,7 +190,8 @@ class RunRecords:
                 db.execute("UPDATE runs SET status = 'interrupted' WHERE run_id = ? AND status = 'running'", (run_id,))
                 db.execute(
                     "UPDATE stage_runs SET status = 'failed', error = 'the run was interrupted'"
-                    " WHERE run_id = ? AND status IN ('pending', 'running')", (run_id,),
+                    " WHERE run_id = ? AND status IN ('pending', 'running')",
+                    (run_id,),
                 )
 
     def close_abandoned_runs(self) -> list[str]:

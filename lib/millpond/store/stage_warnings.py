@@ -47,14 +47,17 @@ class StageWarningRecords:
     def record_warning(self, run_id: str | None, stage: str | None, message: str) -> None:
         """Store one warning of ``stage`` in ``run_id``."""
         with self._connect() as db:
-            db.execute("INSERT INTO stage_warnings (run_id, stage, message, warned_at) VALUES (?, ?, ?, ?)",
-                       (run_id, stage, message, time.time()))
+            db.execute(
+                "INSERT INTO stage_warnings (run_id, stage, message, warned_at) VALUES (?, ?, ?, ?)",
+                (run_id, stage, message, time.time()),
+            )
 
     def stage_warnings(self, run_id: str) -> dict[str, list[str]]:
         """The distinct warnings of each stage of ``run_id``, in the order first given."""
         with self._connect() as db:
-            rows = db.execute("SELECT stage, message FROM stage_warnings WHERE run_id = ? ORDER BY id",
-                              (run_id,)).fetchall()
+            rows = db.execute(
+                "SELECT stage, message FROM stage_warnings WHERE run_id = ? ORDER BY id", (run_id,)
+            ).fetchall()
         found: dict[str, list[str]] = {}
         for row in rows:  # a retried stage says it again: once is enough
             said = found.setdefault(row["stage"], [])

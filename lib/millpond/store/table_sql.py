@@ -70,14 +70,30 @@ class TableSqlRecords:
             db.execute(
                 "INSERT OR REPLACE INTO table_sql (table_name, run_id, stage, dialect, sql, sources, built_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (record.table_name, record.run_id, record.stage, record.dialect, record.sql,
-                 json.dumps(record.sources, sort_keys=True), record.built_at),
+                (
+                    record.table_name,
+                    record.run_id,
+                    record.stage,
+                    record.dialect,
+                    record.sql,
+                    json.dumps(record.sources, sort_keys=True),
+                    record.built_at,
+                ),
             )
 
     def table_sqls(self) -> dict[str, TableSql]:
         """The latest compiled SQL of every recorded table, by table name."""
         with self._connect() as db:
             rows = db.execute("SELECT * FROM table_sql ORDER BY table_name").fetchall()
-        return {r["table_name"]: TableSql(
-            table_name=r["table_name"], dialect=r["dialect"], sql=r["sql"], sources=json.loads(r["sources"]),
-            run_id=r["run_id"], stage=r["stage"], built_at=r["built_at"]) for r in rows}
+        return {
+            r["table_name"]: TableSql(
+                table_name=r["table_name"],
+                dialect=r["dialect"],
+                sql=r["sql"],
+                sources=json.loads(r["sources"]),
+                run_id=r["run_id"],
+                stage=r["stage"],
+                built_at=r["built_at"],
+            )
+            for r in rows
+        }

@@ -67,27 +67,46 @@ class VersionRecords:
     def _connect(self) -> AbstractContextManager[sqlite3.Connection]:  # provided by MetadataStore
         raise NotImplementedError
 
-    def add_version(self, v: TableVersion, *, previous_moved_to: str | None = None,
-                    previous_replaced: bool = False) -> TableVersion:
+    def add_version(
+        self, v: TableVersion, *, previous_moved_to: str | None = None, previous_replaced: bool = False
+    ) -> TableVersion:
         """Record ``v`` as the table's next version (its number is assigned here) in one
         transaction with what became of the rows the live table held: moved to the snapshot
         ``previous_moved_to``, or replaced (those versions expire)."""
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
             if previous_moved_to:
-                db.execute("UPDATE versions SET location = ? WHERE table_name = ? AND location = table_name",
-                           (previous_moved_to, v.table_name))
+                db.execute(
+                    "UPDATE versions SET location = ? WHERE table_name = ? AND location = table_name",
+                    (previous_moved_to, v.table_name),
+                )
             elif previous_replaced:
-                db.execute("UPDATE versions SET location = NULL, expired_at = ?, note = COALESCE(note, ?)"
-                           " WHERE table_name = ? AND location = table_name",
-                           (time.time(), "replaced in place, not kept (retain 1)", v.table_name))
-            top = db.execute("SELECT COALESCE(MAX(version), 0) FROM versions WHERE table_name = ?", (v.table_name,)).fetchone()
+                db.execute(
+                    "UPDATE versions SET location = NULL, expired_at = ?, note = COALESCE(note, ?)"
+                    " WHERE table_name = ? AND location = table_name",
+                    (time.time(), "replaced in place, not kept (retain 1)", v.table_name),
+                )
+            top = db.execute(
+                "SELECT COALESCE(MAX(version), 0) FROM versions WHERE table_name = ?", (v.table_name,)
+            ).fetchone()
             v.version = top[0] + 1
             db.execute(
                 "INSERT INTO versions (table_name, version, kind, run_id, stage, built_at, rows, schema, content_hash,"
                 " location, unique_key, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (v.table_name, v.version, v.kind, v.run_id, v.stage, v.built_at, v.rows, json.dumps(v.schema),
-                 v.content_hash, v.location, json.dumps(v.unique_key) if v.unique_key else None, v.note),
+                (
+                    v.table_name,
+                    v.version,
+                    v.kind,
+                    v.run_id,
+                    v.stage,
+                    v.built_at,
+                    v.rows,
+                    json.dumps(v.schema),
+                    v.content_hash,
+                    v.location,
+                    json.dumps(v.unique_key) if v.unique_key else None,
+                    v.note,
+                ),
             )
             db.execute("COMMIT")
         return v
@@ -96,8 +115,16 @@ class VersionRecords:
         """Every recorded version of ``table_name``, oldest first (expired ones included)."""
         with self._connect() as db:
             rows = db.execute("SELECT * FROM versions WHERE table_name = ? ORDER BY version", (table_name,)).fetchall()
-        return [TableVersion(**{**dict(r), "schema": json.loads(r["schema"]),
-                                "unique_key": json.loads(r["unique_key"]) if r["unique_key"] else None}) for r in rows]
+        return [
+            TableVersion(
+                **{
+                    **dict(r),
+                    "schema": json.loads(r["schema"]),
+                    "unique_key": json.loads(r["unique_key"]) if r["unique_key"] else None,
+                }
+            )
+            for r in rows
+        ]
 
     def expire_versions(self, table_name: str, versions: list[int], note: str) -> None:
         """Mark ``versions`` expired: their rows are no longer kept (the records stay)."""

@@ -100,7 +100,7 @@ def gating_checks(declared: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for declaration in declared:
         if not isinstance(declaration, dict) or len(declaration) != 1:
             continue
-        (kind, arguments), = declaration.items()
+        ((kind, arguments),) = declaration.items()
         if kind in AFTER_THE_SWAP_ONLY:
             continue
         options = arguments if isinstance(arguments, dict) else {}
@@ -109,8 +109,14 @@ def gating_checks(declared: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return kept
 
 
-def checks_audit(name: str, declared: list[dict[str, Any]], *, table: Callable[[str], ir.Table], con: Any,
-                 record: Callable[[list[dict]], None] | None = None) -> Audit | None:
+def checks_audit(
+    name: str,
+    declared: list[dict[str, Any]],
+    *,
+    table: Callable[[str], ir.Table],
+    con: Any,
+    record: Callable[[list[dict]], None] | None = None,
+) -> Audit | None:
     """An :data:`Audit` running the gating checks of ``declared`` (table ``name``'s
     ``checks:``) on the new build; ``None`` when none gates.
 
@@ -123,20 +129,38 @@ def checks_audit(name: str, declared: list[dict[str, Any]], *, table: Callable[[
         return None
 
     def audit(built: ir.Table) -> list[str]:
-        checks = build_checks(parse_checks({"checks": {name: gating}}),
-                              lambda other: built if other == name else table(other), con=con)
+        checks = build_checks(
+            parse_checks({"checks": {name: gating}}), lambda other: built if other == name else table(other), con=con
+        )
         results = run_all(checks)
         failed = [f"{r.check} ({r.failing_rows:,} rows)" for r in results if r.status == "fail"]
         if failed and record is not None:
-            record([{"table": r.table, "check": r.check, "severity": r.severity, "status": r.status,
-                     "failing_rows": r.failing_rows, "sample": r.sample} for r in results])
+            record(
+                [
+                    {
+                        "table": r.table,
+                        "check": r.check,
+                        "severity": r.severity,
+                        "status": r.status,
+                        "failing_rows": r.failing_rows,
+                        "sample": r.sample,
+                    }
+                    for r in results
+                ]
+            )
         return [f"{len(failed)} error check(s) failed: {'; '.join(failed)}"] if failed else []
 
     return audit
 
 
-def build_audit(con: Any, name: str, *, volume: VolumeGuard | None, checks: Audit | None,
-                contract_check: Callable[[ir.Table], None] | None) -> Callable[[ir.Table], None] | None:
+def build_audit(
+    con: Any,
+    name: str,
+    *,
+    volume: VolumeGuard | None,
+    checks: Audit | None,
+    contract_check: Callable[[ir.Table], None] | None,
+) -> Callable[[ir.Table], None] | None:
     """The ``verify`` of a table swap (:func:`millpond.warehouse.materialize._swap_in_table`):
     the contract, then the volume guard, then the checks, on the temporary table."""
     if volume is None and checks is None:
@@ -149,8 +173,11 @@ def build_audit(con: Any, name: str, *, volume: VolumeGuard | None, checks: Audi
         if volume is not None:
             schema, table = split_name(name)
             rows = int(built.count().execute())
-            previous = (fetch(con, f"SELECT count(*) FROM {quote(con, schema, table)}")[0][0]
-                        if existing_kind(con, schema, table) == "table" else None)
+            previous = (
+                fetch(con, f"SELECT count(*) FROM {quote(con, schema, table)}")[0][0]
+                if existing_kind(con, schema, table) == "table"
+                else None
+            )
             problem = volume_problem(volume, rows, previous)
             problems += [f"volume: {problem}"] if problem else []
         if checks is not None and not problems:
@@ -159,5 +186,3 @@ def build_audit(con: Any, name: str, *, volume: VolumeGuard | None, checks: Audi
             raise audit_error(name, problems)
 
     return verify
-
-

@@ -56,8 +56,9 @@ def _leased(path: Path, holder: str, wait: bool) -> Iterator[None]:
         lease.release()
 
 
-def compact_workspace(workspace: Workspace, *, if_wasteful: bool = False, holder: str = "millpond compact",
-                      wait: bool = True) -> tuple[Waste, Compacted | None]:
+def compact_workspace(
+    workspace: Workspace, *, if_wasteful: bool = False, holder: str = "millpond compact", wait: bool = True
+) -> tuple[Waste, Compacted | None]:
     """Compact the workspace's warehouse (only past the ``compaction`` thresholds when
     ``if_wasteful``); returns the waste measured before and what was done (``None``: nothing).
     Without ``wait``, a warehouse file another process holds is an error instead of a wait."""
@@ -104,8 +105,9 @@ def compact_after_run(workspace: Workspace) -> str | None:
     if db_file is None or not db_file.exists() or db_file.stat().st_size < workspace.spec.compaction.min_size_mb * MB:
         return None  # PostgreSQL has autovacuum; `millpond compact` vacuums by hand
     try:
-        waste, done = compact_workspace(workspace, if_wasteful=True, holder="the runner compacting the warehouse",
-                                        wait=False)
+        waste, done = compact_workspace(
+            workspace, if_wasteful=True, holder="the runner compacting the warehouse", wait=False
+        )
     except Exception as exc:  # noqa: BLE001 - a failed compaction leaves the old file; the run is done
         return f"warehouse compaction skipped: {str(exc).strip().splitlines()[0]}"
     return None if done is None else f"{done} (it had {waste})"

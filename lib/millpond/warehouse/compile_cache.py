@@ -55,8 +55,20 @@ __all__ = ["CompiledSqlCache", "cache_compiles", "expression_key"]
 logger = logging.getLogger(__name__)
 
 KEEP_UNUSED_DAYS = 30
-_PLAIN = (str, int, float, bool, type(None), bytes, decimal.Decimal, dt.date, dt.time, dt.timedelta, uuid.UUID,
-          enum.Enum)
+_PLAIN = (
+    str,
+    int,
+    float,
+    bool,
+    type(None),
+    bytes,
+    decimal.Decimal,
+    dt.date,
+    dt.time,
+    dt.timedelta,
+    uuid.UUID,
+    enum.Enum,
+)
 _UDF_ATTRS = ("__func_name__", "__udf_namespace__", "__input_type__", "__config__", "dtype")
 
 
@@ -111,8 +123,14 @@ def expression_key(expr: ir.Expr, *, dialect: str, limit: Any = None) -> str | N
         body = token(expr.op())
     except (_NoKey, RecursionError):
         return None
-    context = (dialect, type(expr).__name__, repr(limit), repr(ibis.options.sql.fuse_selects),
-               ibis.__version__, sqlglot.__version__)
+    context = (
+        dialect,
+        type(expr).__name__,
+        repr(limit),
+        repr(ibis.options.sql.fuse_selects),
+        ibis.__version__,
+        sqlglot.__version__,
+    )
     return _digest([*context, body])
 
 
@@ -179,8 +197,10 @@ class CompiledSqlCache:
             db = sqlite3.connect(self.path, timeout=2, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = OFF")
-            db.execute("CREATE TABLE IF NOT EXISTS compiled (key TEXT PRIMARY KEY, sql TEXT NOT NULL, "
-                       "used REAL NOT NULL) WITHOUT ROWID")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS compiled (key TEXT PRIMARY KEY, sql TEXT NOT NULL, "
+                "used REAL NOT NULL) WITHOUT ROWID"
+            )
             self._db, self._pid = db, os.getpid()
         return self._db
 

@@ -49,7 +49,9 @@ def connect(workspace: Workspace) -> BaseBackend:
         raise
     except Exception as exc:
         shown = workspace.warehouse_url()
-        raise MillpondError(f"cannot connect to warehouse {shown}: {redact(str(exc), workspace.secret_env()).splitlines()[0]}") from None
+        raise MillpondError(
+            f"cannot connect to warehouse {shown}: {redact(str(exc), workspace.secret_env()).splitlines()[0]}"
+        ) from None
     if engine.database_file(url) is not None:
         _OPEN_FILES.add(backend)
     return _with_compile_cache(backend, workspace) if engine.caches_compiles else backend

@@ -79,9 +79,7 @@ def key_violations(contract: Contract, table: ir.Table) -> list[str]:
 
 
 def violation_error(name: str, problems: list[str]) -> MillpondError:
-    return MillpondError(
-        f"contract of {name} violated, the previous version stays: {'; '.join(problems)}"
-    )
+    return MillpondError(f"contract of {name} violated, the previous version stays: {'; '.join(problems)}")
 
 
 def enforce_contract(name: str, contract: Contract | None, table: ir.Table, *, check_key: bool = True) -> None:
@@ -105,6 +103,8 @@ def key_checks_sql(con: BaseBackend, contract: Contract | None, schema: str, tab
     any_null = " OR ".join(f"{quote(con, k)} IS NULL" for k in contract.primary_key)
     return [
         (f"SELECT count(*) FROM {target} WHERE {any_null}", f"primary_key: {{}} row(s) with a null key ({label})"),
-        (f"SELECT count(*) FROM (SELECT {keys} FROM {target} GROUP BY {keys} HAVING count(*) > 1) AS d",
-         f"primary_key: {{}} duplicated key(s) ({label})"),
+        (
+            f"SELECT count(*) FROM (SELECT {keys} FROM {target} GROUP BY {keys} HAVING count(*) > 1) AS d",
+            f"primary_key: {{}} duplicated key(s) ({label})",
+        ),
     ]

@@ -149,14 +149,16 @@ class SchemaPlan:
         return expr.select(
             *[
                 (expr[c] if expr.schema()[c].copy(nullable=True) == t.copy(nullable=True) else expr[c].cast(t)).name(c)
-                if c in expr.columns else ibis.null(t).name(c)
+                if c in expr.columns
+                else ibis.null(t).name(c)
                 for c, t in self.columns.items()
             ]
         )
 
 
-def plan_schema_change(con: BaseBackend, name: str, target: ir.Table, expr: ir.Table, policy: str | None,
-                       *, incremental: bool) -> SchemaPlan:
+def plan_schema_change(
+    con: BaseBackend, name: str, target: ir.Table, expr: ir.Table, policy: str | None, *, incremental: bool
+) -> SchemaPlan:
     """The plan for putting ``expr``'s rows into ``target`` under ``policy``, or a one-line error.
 
     ``incremental`` tables apply the DDL to the existing table; a rebuilt ``table``
@@ -178,8 +180,11 @@ def plan_schema_change(con: BaseBackend, name: str, target: ir.Table, expr: ir.T
             f"change them, {fix}or rebuild it with --full-refresh {name}"
         )
     by_column = {c.column: c for c in changes}
-    order = [*old.names, *(c for c in new.names if c not in old)] if incremental else [
-        *new.names, *(c for c in old.names if c not in new)]
+    order = (
+        [*old.names, *(c for c in new.names if c not in old)]
+        if incremental
+        else [*new.names, *(c for c in old.names if c not in new)]
+    )
     columns: dict[str, dt.DataType] = {}
     for column in order:
         change = by_column.get(column)
@@ -233,8 +238,12 @@ def misfit_reason(con: BaseBackend, expr: ir.Table, columns: dict[str, dt.DataTy
         if column not in columns:
             cases.append((value.notnull(), f"{column}: not a column of the table"))
         elif actual.copy(nullable=True) != columns[column].copy(nullable=True):
-            cases.append((value.notnull() & ~_converts_back(con, value, columns[column]),
-                          f"{column}: does not fit {columns[column].copy(nullable=True)}"))
+            cases.append(
+                (
+                    value.notnull() & ~_converts_back(con, value, columns[column]),
+                    f"{column}: does not fit {columns[column].copy(nullable=True)}",
+                )
+            )
     if not cases:
         return ibis.null("string")
     return ibis.cases(*cases, else_=ibis.null("string"))
@@ -246,8 +255,9 @@ def _converts_back(con: BaseBackend, value: ir.Column, target: dt.DataType) -> i
     return engine_for(con).converts_back(value, target)
 
 
-def hold_misfits(con: BaseBackend, expr: ir.Table, columns: dict[str, dt.DataType], schema: str, table: str,
-                 run_id: str | None) -> tuple[ir.Table, Held | None]:
+def hold_misfits(
+    con: BaseBackend, expr: ir.Table, columns: dict[str, dt.DataType], schema: str, table: str, run_id: str | None
+) -> tuple[ir.Table, Held | None]:
     """Split ``expr`` into the rows that fit ``columns`` and the others, staged for ``quarantine.<table>``.
 
     Held rows keep every column as text, with ``reason``, ``check`` (``on_schema_change``),
@@ -278,16 +288,26 @@ def hold_misfits(con: BaseBackend, expr: ir.Table, columns: dict[str, dt.DataTyp
         statements = [f"CREATE TABLE {target} AS SELECT * FROM {source}"]
     else:
         text = sql_type(con, ibis.dtype("string"))
-        statements = [f"ALTER TABLE {target} ADD COLUMN {quote(con, c)} {text}"
-                      for c in staged.columns if c not in filed.columns]
+        statements = [
+            f"ALTER TABLE {target} ADD COLUMN {quote(con, c)} {text}" for c in staged.columns if c not in filed.columns
+        ]
         names = ", ".join(quote(con, c) for c in staged.columns)
         statements.append(f"INSERT INTO {target} ({names}) SELECT {names} FROM {source}")
     fitting = checked.filter(checked._mp_reason.isnull()).drop("_mp_reason")
     return fitting, Held(staging, int(staged.count().execute()), statements)
 
 
-def rebuild(con: BaseBackend, expr: ir.Table, schema: str, table: str, policy: str | None, *,
-            full_refresh: bool = False, run_id: str | None = None, verify: Any = None) -> int | None:
+def rebuild(
+    con: BaseBackend,
+    expr: ir.Table,
+    schema: str,
+    table: str,
+    policy: str | None,
+    *,
+    full_refresh: bool = False,
+    run_id: str | None = None,
+    verify: Any = None,
+) -> int | None:
     """Rebuild ``schema.table`` whole from ``expr`` under its schema ``policy`` (kind ``table``).
 
     Without a policy, on the first build or a full refresh, ``expr`` is swapped in as it is.
@@ -306,8 +326,9 @@ def rebuild(con: BaseBackend, expr: ir.Table, schema: str, table: str, policy: s
     if policy is None or full_refresh or existing_kind(con, schema, table) != "table":
         swap_in_table(con, expr, schema, table, verify=verify)
         return None
-    plan = plan_schema_change(con, f"{schema}.{table}", described_table(con, table, schema), expr, policy,
-                              incremental=False)
+    plan = plan_schema_change(
+        con, f"{schema}.{table}", described_table(con, table, schema), expr, policy, incremental=False
+    )
     held = None
     if plan.policy == "quarantine":
         expr, held = hold_misfits(con, expr, plan.columns, schema, table, run_id)

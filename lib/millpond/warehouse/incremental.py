@@ -47,8 +47,16 @@ if TYPE_CHECKING:
 
     from millpond.settings.tables import Contract
 
-__all__ = ["Applied", "Incremental", "apply_incremental", "drop_stale_staging", "parse_lookback", "staging_name",
-           "strategies", "watermark_cutoff"]
+__all__ = [
+    "Applied",
+    "Incremental",
+    "apply_incremental",
+    "drop_stale_staging",
+    "parse_lookback",
+    "staging_name",
+    "strategies",
+    "watermark_cutoff",
+]
 
 
 def drop_stale_staging(con: BaseBackend, schema: str, table: str) -> list[str]:
@@ -72,9 +80,17 @@ class Applied(NamedTuple):
     held: int | None = None
 
 
-def apply_incremental(con: BaseBackend, expr: ir.Table, schema: str, table: str, spec: Incremental, *,
-                      on_schema_change: str | None = None, contract: Contract | None = None,
-                      run_id: str | None = None) -> Applied:
+def apply_incremental(
+    con: BaseBackend,
+    expr: ir.Table,
+    schema: str,
+    table: str,
+    spec: Incremental,
+    *,
+    on_schema_change: str | None = None,
+    contract: Contract | None = None,
+    run_id: str | None = None,
+) -> Applied:
     """Add the new rows of ``expr`` to the existing ``schema.table``.
 
     ``on_schema_change`` (default ``fail``) decides what a change of columns or types
@@ -109,8 +125,10 @@ def apply_incremental(con: BaseBackend, expr: ir.Table, schema: str, table: str,
         how.replaces(step, stage_name, staged)
         enforce_contract(name, contract, staged, check_key=False)
         columns = ", ".join(quote(con, c) for c in plan.columns)
-        statements = [*step.statements,
-                      f"INSERT INTO {quote(con, schema, table)} ({columns}) SELECT {columns} FROM {quote(con, schema, stage_name)}"]
+        statements = [
+            *step.statements,
+            f"INSERT INTO {quote(con, schema, table)} ({columns}) SELECT {columns} FROM {quote(con, schema, stage_name)}",
+        ]
         staged_rows = int(staged.count().execute())
         statements += held.statements if held else []
         statements += [f"DROP TABLE {quote(con, schema, t)}" for t in step.temps]

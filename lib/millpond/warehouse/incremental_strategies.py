@@ -86,9 +86,15 @@ class Incremental:
     lookback: dt.timedelta | int | float | None = field(default=None)
 
     @classmethod
-    def of(cls, strategy: str = "append", unique_key: str | list[str] | tuple[str, ...] | None = None,
-           watermark: str | None = None, partition_by: str | None = None, partitions: Any = None,
-           lookback: Any = None) -> Incremental:
+    def of(
+        cls,
+        strategy: str = "append",
+        unique_key: str | list[str] | tuple[str, ...] | None = None,
+        watermark: str | None = None,
+        partition_by: str | None = None,
+        partitions: Any = None,
+        lookback: Any = None,
+    ) -> Incremental:
         """Normalize loose arguments (a key as a string, one partition as a scalar).
 
         >>> Incremental.of("merge", unique_key="id", watermark="updated_at", lookback="2d")
@@ -115,7 +121,9 @@ class Incremental:
         named = [*self.unique_key, self.watermark, self.partition_by]
         unknown = [c for c in named if c is not None and c not in columns]
         if unknown:
-            raise MillpondError(f"{where}: no column {', '.join(unknown)} in the new rows (columns: {', '.join(columns)})")
+            raise MillpondError(
+                f"{where}: no column {', '.join(unknown)} in the new rows (columns: {', '.join(columns)})"
+            )
 
 
 def staging_name(table: str) -> str:
@@ -229,7 +237,11 @@ class DeleteInsert(IncrementalStrategy):
     name = "delete+insert"
 
     def problem(self, spec: Incremental) -> str | None:
-        return None if spec.partition_by else "delete+insert needs partition_by= (the column whose partitions are replaced)"
+        return (
+            None
+            if spec.partition_by
+            else "delete+insert needs partition_by= (the column whose partitions are replaced)"
+        )
 
     def rows(self, step: IncrementalStep) -> ir.Table:
         spec, expr, column = step.spec, step.expr, step.spec.partition_by
@@ -283,7 +295,9 @@ def _check_keys(name: str, staged: ir.Table, keys: tuple[str, ...]) -> None:
         raise MillpondError(f"merge into {name}: {nulls} new row(s) have a null in unique_key ({key})")
     dupes = int(staged.group_by(list(keys)).agg(n=staged.count()).filter(lambda g: g.n > 1).count().execute())
     if dupes:
-        raise MillpondError(f"merge into {name}: {dupes} unique_key ({key}) value(s) appear more than once in the new rows")
+        raise MillpondError(
+            f"merge into {name}: {dupes} unique_key ({key}) value(s) appear more than once in the new rows"
+        )
 
 
 def _any(conditions: list) -> Any:

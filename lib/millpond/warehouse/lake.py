@@ -57,8 +57,20 @@ from millpond.warehouse.lake_files import (
 )
 from millpond.warehouse.sql import existing_kind, split_name
 
-__all__ = ["CODECS", "LAKE_DIR", "MANIFEST", "Published", "RowCounter", "arrow_filter", "existing_lake_table",
-           "lake_path", "publish", "read_lake", "schema_from_text", "schema_text"]
+__all__ = [
+    "CODECS",
+    "LAKE_DIR",
+    "MANIFEST",
+    "Published",
+    "RowCounter",
+    "arrow_filter",
+    "existing_lake_table",
+    "lake_path",
+    "publish",
+    "read_lake",
+    "schema_from_text",
+    "schema_text",
+]
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -66,8 +78,13 @@ if TYPE_CHECKING:
     from ibis.backends import BaseBackend
 
 
-def publish(con: BaseBackend, source: ir.Table | None, name: str, lake: Path,
-            spec: PublishSpec | Mapping[str, Any] | None = None) -> Published:
+def publish(
+    con: BaseBackend,
+    source: ir.Table | None,
+    name: str,
+    lake: Path,
+    spec: PublishSpec | Mapping[str, Any] | None = None,
+) -> Published:
     """Write ``source`` (by default the warehouse table ``name``) to the lake as ``name``.
 
     Parameters
@@ -125,8 +142,9 @@ def _snapshots_dir(target: Path) -> Path:
     return target.parent / f".{target.name}.snapshots"
 
 
-def _publish_parquet(batches: pa.RecordBatchReader, schema: Any, name: str, target: Path,
-                     spec: PublishSpec) -> Published:
+def _publish_parquet(
+    batches: pa.RecordBatchReader, schema: Any, name: str, target: Path, spec: PublishSpec
+) -> Published:
     import pyarrow as pa
     import pyarrow.dataset as ds
     import pyarrow.parquet as pq
@@ -151,25 +169,34 @@ def _publish_parquet(batches: pa.RecordBatchReader, schema: Any, name: str, targ
         partial.mkdir()
         rows = RowCounter(batches)
         file_format = ds.ParquetFileFormat()
-        options = file_format.make_write_options(compression=spec.compression,
-                                                 compression_level=spec.compression_level)
+        options = file_format.make_write_options(compression=spec.compression, compression_level=spec.compression_level)
         partitioning = None
         if spec.partition_by:
             fields = pa.schema([batches.schema.field(c) for c in spec.partition_by])
             partitioning = ds.partitioning(fields, flavor="hive")
         ds.write_dataset(
-            rows.reader(), partial, format=file_format, file_options=options, partitioning=partitioning,
-            basename_template="part-{i}.parquet", max_rows_per_group=spec.row_group_size,
-            min_rows_per_group=spec.row_group_size, existing_data_behavior="error",
+            rows.reader(),
+            partial,
+            format=file_format,
+            file_options=options,
+            partitioning=partitioning,
+            basename_template="part-{i}.parquet",
+            max_rows_per_group=spec.row_group_size,
+            min_rows_per_group=spec.row_group_size,
+            existing_data_behavior="error",
         )
         files = sorted(partial.rglob("*.parquet"))
         if not files:  # no rows: one empty file keeps the schema
             pq.write_table(batches.schema.empty_table(), partial / "part-0.parquet", compression=spec.compression)
             files = [partial / "part-0.parquet"]
         manifest = {
-            "name": name, "format": "parquet", "rows": rows.count, "files": len(files),
+            "name": name,
+            "format": "parquet",
+            "rows": rows.count,
+            "files": len(files),
             "schema": schema_text(schema),
-            **spec.model_dump(exclude={"format"}), "published_at": time.time(),
+            **spec.model_dump(exclude={"format"}),
+            "published_at": time.time(),
         }
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=1))
         final = store / snapshot_id
@@ -201,8 +228,9 @@ def _drop_old_snapshots(store: Path, keep: set[str | None]) -> None:
 
 
 # -- reading ---------------------------------------------------------------------------
-def read_lake(con: BaseBackend, name: str, lake: Path, *, version: int | None = None,
-              filters: Mapping[str, Any] | None = None) -> ir.Table:
+def read_lake(
+    con: BaseBackend, name: str, lake: Path, *, version: int | None = None, filters: Mapping[str, Any] | None = None
+) -> ir.Table:
     """Read lake table ``name`` back as an Ibis table of ``con``.
 
     Parameters
@@ -249,5 +277,3 @@ def _read_parquet(con: BaseBackend, target: Path, filters: Mapping[str, Any] | N
         partitioning = ds.partitioning(pa.schema([fields.field(c) for c in partition_by]), flavor="hive")
     dataset = ds.dataset(snapshot, format="parquet", partitioning=partitioning)
     return ibis.memtable(dataset.to_table(filter=arrow_filter(filters, dataset.schema.names)), schema=schema)
-
-

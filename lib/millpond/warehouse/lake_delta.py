@@ -48,8 +48,7 @@ _SCHEMA_KEY = "millpond.schema"
 """The commit metadata key holding the published table's Ibis schema (as JSON)."""
 
 
-def publish_delta(batches: pa.RecordBatchReader, schema: Any, name: str, target: Path,
-                  spec: PublishSpec) -> Published:
+def publish_delta(batches: pa.RecordBatchReader, schema: Any, name: str, target: Path, spec: PublishSpec) -> Published:
     """Write ``batches`` (of Ibis ``schema``) as a new version of the delta table at ``target``."""
     from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 
@@ -59,12 +58,22 @@ def publish_delta(batches: pa.RecordBatchReader, schema: Any, name: str, target:
             "delete it and its snapshots to publish it as delta"
         )
     rows = RowCounter(batches)
-    properties = WriterProperties(compression=CODECS[spec.compression], compression_level=spec.compression_level,
-                                  max_row_group_size=spec.row_group_size)
+    properties = WriterProperties(
+        compression=CODECS[spec.compression],
+        compression_level=spec.compression_level,
+        max_row_group_size=spec.row_group_size,
+    )
     # The Ibis schema rides in the commit, so that a version reads back with its own types.
     commit = CommitProperties(custom_metadata={_SCHEMA_KEY: json.dumps(schema_text(schema))})
-    write_deltalake(str(target), rows.reader(), partition_by=spec.partition_by or None, mode="overwrite",
-                    schema_mode="overwrite", writer_properties=properties, commit_properties=commit)
+    write_deltalake(
+        str(target),
+        rows.reader(),
+        partition_by=spec.partition_by or None,
+        mode="overwrite",
+        schema_mode="overwrite",
+        writer_properties=properties,
+        commit_properties=commit,
+    )
     table = DeltaTable(str(target))
     return Published(name, "delta", target, rows.count, len(table.file_uris()), table.version())
 
@@ -80,8 +89,9 @@ def _delta_history(target: Path) -> dict[int, dict[str, Any]]:
     return {entry["version"]: entry for entry in DeltaTable(str(target)).history() if "version" in entry}
 
 
-def read_delta(con: BaseBackend, name: str, target: Path, version: int | None,
-               filters: Mapping[str, Any] | None) -> ir.Table:
+def read_delta(
+    con: BaseBackend, name: str, target: Path, version: int | None, filters: Mapping[str, Any] | None
+) -> ir.Table:
     """``version`` (default the latest) of the delta table at ``target`` as an Ibis table of ``con``."""
     from deltalake import DeltaTable
 

@@ -47,16 +47,35 @@ if TYPE_CHECKING:
     from millpond.settings.tables import Contract, TableSpec
     from millpond.warehouse.incremental import Incremental
 
-__all__ = ["TEMP_PREFIX", "BuildRequest", "KindOutcome", "Materialized", "existing_kind", "kinds", "materialize",
-           "register_kind", "split_name"]
+__all__ = [
+    "TEMP_PREFIX",
+    "BuildRequest",
+    "KindOutcome",
+    "Materialized",
+    "existing_kind",
+    "kinds",
+    "materialize",
+    "register_kind",
+    "split_name",
+]
 
 
-def materialize(con: BaseBackend, expr: ir.Table, name: str, kind: str = "table", *,
-                incremental: Incremental | None = None, full_refresh: bool = False,
-                spec: TableSpec | None = None, on_schema_change: str | None = None,
-                contract: Contract | dict | None = None, run_id: str | None = None,
-                upstream_version: Callable[[str], str | None] | None = None,
-                watermark: str | None = None, audit: Callable[[ir.Table], list[str]] | None = None) -> Materialized:
+def materialize(
+    con: BaseBackend,
+    expr: ir.Table,
+    name: str,
+    kind: str = "table",
+    *,
+    incremental: Incremental | None = None,
+    full_refresh: bool = False,
+    spec: TableSpec | None = None,
+    on_schema_change: str | None = None,
+    contract: Contract | dict | None = None,
+    run_id: str | None = None,
+    upstream_version: Callable[[str], str | None] | None = None,
+    watermark: str | None = None,
+    audit: Callable[[ir.Table], list[str]] | None = None,
+) -> Materialized:
     """Build ``expr`` as ``name`` atomically and return what was built.
 
     Parameters
@@ -122,18 +141,39 @@ def materialize(con: BaseBackend, expr: ir.Table, name: str, kind: str = "table"
     policy = check_policy(on_schema_change or (spec.on_schema_change if spec else None), name)
     contract = parse_contract(contract if contract is not None else (spec.contract if spec else None), name)
 
-    verify = build_audit(con, name, volume=spec.volume_guard(name) if spec is not None else None, checks=audit,
-                         contract_check=(lambda temp: enforce_contract(name, contract, temp)) if contract else None)
-    outcome = builder(BuildRequest(con, expr, name, schema, table, incremental, full_refresh, policy, contract,
-                                   run_id, verify, upstream_version, watermark))
+    verify = build_audit(
+        con,
+        name,
+        volume=spec.volume_guard(name) if spec is not None else None,
+        checks=audit,
+        contract_check=(lambda temp: enforce_contract(name, contract, temp)) if contract else None,
+    )
+    outcome = builder(
+        BuildRequest(
+            con,
+            expr,
+            name,
+            schema,
+            table,
+            incremental,
+            full_refresh,
+            policy,
+            contract,
+            run_id,
+            verify,
+            upstream_version,
+            watermark,
+        )
+    )
     new_rows, held, refresh = outcome.new_rows, outcome.held, outcome.refresh
 
     built = described_table(con, table, schema)
     rows = int(built.count().execute())
     types = {col: str(dtype) for col, dtype in built.schema().items()}
     strategy = incremental.strategy if incremental is not None and kind == "incremental" else None
-    return Materialized(name, kind, rows, types, time.perf_counter() - started, new_rows, strategy,
-                        held=held, refresh=refresh)
+    return Materialized(
+        name, kind, rows, types, time.perf_counter() - started, new_rows, strategy, held=held, refresh=refresh
+    )
 
 
 def _replace_view(con: BaseBackend, expr: ir.Table, schema: str, table: str) -> None:
@@ -202,8 +242,11 @@ def kinds() -> tuple[str, ...]:
 
 
 def _build_table(r: BuildRequest) -> KindOutcome:
-    return KindOutcome(held=rebuild(r.con, r.expr, r.schema, r.table, r.policy, full_refresh=r.full_refresh,
-                                    run_id=r.run_id, verify=r.verify))
+    return KindOutcome(
+        held=rebuild(
+            r.con, r.expr, r.schema, r.table, r.policy, full_refresh=r.full_refresh, run_id=r.run_id, verify=r.verify
+        )
+    )
 
 
 def _build_view(r: BuildRequest) -> KindOutcome:
@@ -221,14 +264,22 @@ def _build_incremental(r: BuildRequest) -> KindOutcome:
     if r.full_refresh or existing_kind(r.con, r.schema, r.table) != "table":
         swap_in_table(r.con, r.expr, r.schema, r.table, verify=r.verify)
         return KindOutcome()
-    new_rows, held = apply_incremental(r.con, r.expr, r.schema, r.table, r.incremental, on_schema_change=r.policy,
-                                       contract=r.contract, run_id=r.run_id)
+    new_rows, held = apply_incremental(
+        r.con, r.expr, r.schema, r.table, r.incremental, on_schema_change=r.policy, contract=r.contract, run_id=r.run_id
+    )
     return KindOutcome(new_rows=new_rows, held=held)
 
 
 def _build_materialized_view(r: BuildRequest) -> KindOutcome:
-    new_rows, refresh = refresh_materialized_view(r.con, r.expr, r.schema, r.table, upstream_version=r.upstream_version,
-                                                  watermark=r.watermark, contract=r.contract)
+    new_rows, refresh = refresh_materialized_view(
+        r.con,
+        r.expr,
+        r.schema,
+        r.table,
+        upstream_version=r.upstream_version,
+        watermark=r.watermark,
+        contract=r.contract,
+    )
     return KindOutcome(new_rows=new_rows, refresh=refresh)
 
 

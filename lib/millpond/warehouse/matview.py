@@ -57,12 +57,27 @@ if TYPE_CHECKING:
 
 STATE_SCHEMA, STATE_TABLE = "_millpond", "materialized_views"
 STATE_COLUMNS = {
-    "name": "string", "definition": "string", "upstream": "string", "watermark": "string",
-    "upstream_max": "string", "upstream_rows": "int64", "view_shape": "string", "refreshes": "int64",
+    "name": "string",
+    "definition": "string",
+    "upstream": "string",
+    "watermark": "string",
+    "upstream_max": "string",
+    "upstream_rows": "int64",
+    "view_shape": "string",
+    "refreshes": "int64",
 }
 _ROW_WISE_RELATIONS = (ops.DatabaseTable, ops.Project, ops.Filter)
-_NOT_GROUP_WISE_VALUES = (ops.Analytic, ops.WindowFunction, ops.ScalarSubquery, ops.InSubquery,
-                          ops.ExistsSubquery, ops.RandomScalar, ops.RandomUUID, ops.TimestampNow, ops.DateNow)
+_NOT_GROUP_WISE_VALUES = (
+    ops.Analytic,
+    ops.WindowFunction,
+    ops.ScalarSubquery,
+    ops.InSubquery,
+    ops.ExistsSubquery,
+    ops.RandomScalar,
+    ops.RandomUUID,
+    ops.TimestampNow,
+    ops.DateNow,
+)
 _NOT_ROW_WISE_VALUES = (ops.Reduction, *_NOT_GROUP_WISE_VALUES)
 
 
@@ -147,10 +162,16 @@ def incremental_refresh(expr: ir.Table, watermark: str | None) -> IncrementalRef
     return IncrementalRefresh(*source, groups) if source else None
 
 
-def refresh_materialized_view(con: BaseBackend, expr: ir.Table, schema: str, table: str, *,
-                              upstream_version: Callable[[str], str | None] | None = None,
-                              watermark: str | None = None, contract: Contract | None = None
-                              ) -> tuple[int | None, str]:
+def refresh_materialized_view(
+    con: BaseBackend,
+    expr: ir.Table,
+    schema: str,
+    table: str,
+    *,
+    upstream_version: Callable[[str], str | None] | None = None,
+    watermark: str | None = None,
+    contract: Contract | None = None,
+) -> tuple[int | None, str]:
     """Bring the materialized view ``schema.table`` up to date; returns (new rows, what it did).
 
     Examples
@@ -170,8 +191,9 @@ def refresh_materialized_view(con: BaseBackend, expr: ir.Table, schema: str, tab
 
     name = f"{schema}.{table}"
     if expr.op().find(ops.InMemoryTable):
-        raise MillpondError(f"materialize {name}: a materialized view cannot be built over in-memory data; "
-                            "use kind='table'")
+        raise MillpondError(
+            f"materialize {name}: a materialized view cannot be built over in-memory data; use kind='table'"
+        )
     inputs = expr.op().parent.schema if isinstance(expr.op(), ops.Aggregate) else expr.schema()
     if watermark is not None and watermark not in inputs:
         raise MillpondError(f"materialized view {name}: no column {watermark} (columns: {', '.join(inputs)})")
@@ -192,17 +214,43 @@ def refresh_materialized_view(con: BaseBackend, expr: ir.Table, schema: str, tab
         base = con.table(plan.upstream.name, database=plan.upstream.namespace.database)
         edge = ibis.literal(state["upstream_max"]).cast(base.schema()[plan.column])
         if int(base.filter(base[plan.column] <= edge).count().execute()) == state["upstream_rows"]:
-            new = _apply(con, expr, plan, watermark, edge, schema, table, contract, lambda rows: _state_statements(
-                con, name, definition, versions, watermark, stats, rows, refreshes))
+            new = _apply(
+                con,
+                expr,
+                plan,
+                watermark,
+                edge,
+                schema,
+                table,
+                contract,
+                lambda rows: _state_statements(con, name, definition, versions, watermark, stats, rows, refreshes),
+            )
             return new, "refreshed incrementally"
     verify = (lambda temp: enforce_contract(name, contract, temp)) if contract else None  # noqa: E731
-    swap_in_table(con, expr, schema, table, verify=verify, also=lambda built: _state_statements(
-        con, name, definition, versions, watermark, stats, _shape(built), refreshes))
+    swap_in_table(
+        con,
+        expr,
+        schema,
+        table,
+        verify=verify,
+        also=lambda built: _state_statements(
+            con, name, definition, versions, watermark, stats, _shape(built), refreshes
+        ),
+    )
     return None, "refreshed whole"
 
 
-def _apply(con: BaseBackend, expr: ir.Table, plan: IncrementalRefresh, watermark: str, edge: ir.Value,
-           schema: str, table: str, contract: Contract | None, state: Callable[[str], list[str]]) -> int:
+def _apply(
+    con: BaseBackend,
+    expr: ir.Table,
+    plan: IncrementalRefresh,
+    watermark: str,
+    edge: ir.Value,
+    schema: str,
+    table: str,
+    contract: Contract | None,
+    state: Callable[[str], list[str]],
+) -> int:
     """Stage the rows past ``edge`` (rows) or the recomputed groups they touch (aggregate),
     check them, then delete the touched groups, insert and write the state in one transaction."""
 
@@ -220,11 +268,16 @@ def _apply(con: BaseBackend, expr: ir.Table, plan: IncrementalRefresh, watermark
             touched = con.create_table(temps[-1], keys, database=schema)
             narrowed = parent.semi_join(touched, [parent[i].identical_to(touched[o]) for o, i in plan.groups])
             rows = op.replace({op.parent: narrowed.op()}).to_expr()
-            deleted = int(target.semi_join(touched, [target[o].identical_to(touched[o]) for o, _ in plan.groups])
-                          .count().execute())
+            deleted = int(
+                target.semi_join(touched, [target[o].identical_to(touched[o]) for o, _ in plan.groups])
+                .count()
+                .execute()
+            )
             match = " AND ".join(f"s.{quote(con, o)} IS NOT DISTINCT FROM t.{quote(con, o)}" for o, _ in plan.groups)
-            statements.append(f"DELETE FROM {quote(con, schema, table)} AS t WHERE EXISTS "
-                              f"(SELECT 1 FROM {quote(con, schema, temps[-1])} AS s WHERE {match})")
+            statements.append(
+                f"DELETE FROM {quote(con, schema, table)} AS t WHERE EXISTS "
+                f"(SELECT 1 FROM {quote(con, schema, temps[-1])} AS s WHERE {match})"
+            )
         else:
             rows = expr.filter(expr[watermark] > edge.cast(expr.schema()[watermark]))
         temps.append(staging_name(table))
@@ -232,13 +285,15 @@ def _apply(con: BaseBackend, expr: ir.Table, plan: IncrementalRefresh, watermark
         enforce_contract(f"{schema}.{table}", contract, staged, check_key=False)
         count = int(staged.count().execute())
         columns = ", ".join(quote(con, c) for c in target.columns)
-        statements.append(f"INSERT INTO {quote(con, schema, table)} ({columns}) "
-                          f"SELECT {columns} FROM {quote(con, schema, temps[-1])}")
+        statements.append(
+            f"INSERT INTO {quote(con, schema, table)} ({columns}) SELECT {columns} FROM {quote(con, schema, temps[-1])}"
+        )
         statements += [f"DROP TABLE {quote(con, schema, t)}" for t in temps]
         statements += state(_shape_after(target, count - deleted))
         checks = key_checks_sql(con, contract, schema, table)
-        run_in_transaction(con, statements, checks=checks,
-                           failure=lambda problems: violation_error(f"{schema}.{table}", problems))
+        run_in_transaction(
+            con, statements, checks=checks, failure=lambda problems: violation_error(f"{schema}.{table}", problems)
+        )
         temps = []
         return count
     finally:
@@ -259,8 +314,9 @@ def _shape_after(table: ir.Table, added: int) -> str:
     return json.dumps([rows + added, schema])
 
 
-def _versions(con: BaseBackend, expr: ir.Table, upstream_version: Callable[[str], str | None] | None
-              ) -> dict[str, str] | None:
+def _versions(
+    con: BaseBackend, expr: ir.Table, upstream_version: Callable[[str], str | None] | None
+) -> dict[str, str] | None:
     """``{upstream: version}``, or ``None`` when versions are unknown (no metadata store)."""
     if upstream_version is None:
         return None
@@ -285,24 +341,43 @@ def _upstream_stats(con: BaseBackend, plan: IncrementalRefresh) -> tuple[str | N
 
 def _ensure_state_table(con: BaseBackend) -> None:
     columns = ", ".join(f"{quote(con, c)} {sql_type(con, ibis.dtype(t))}" for c, t in STATE_COLUMNS.items())
-    run_in_transaction(con, [
-        f"CREATE SCHEMA IF NOT EXISTS {quote(con, STATE_SCHEMA)}",
-        f"CREATE TABLE IF NOT EXISTS {quote(con, STATE_SCHEMA, STATE_TABLE)} ({columns})",
-    ])
+    run_in_transaction(
+        con,
+        [
+            f"CREATE SCHEMA IF NOT EXISTS {quote(con, STATE_SCHEMA)}",
+            f"CREATE TABLE IF NOT EXISTS {quote(con, STATE_SCHEMA, STATE_TABLE)} ({columns})",
+        ],
+    )
 
 
 def _read_state(con: BaseBackend, name: str) -> dict[str, Any] | None:
-    if fetch(con, "SELECT 1 FROM information_schema.tables "
-                   f"WHERE table_schema = '{STATE_SCHEMA}' AND table_name = '{STATE_TABLE}'") == []:
+    if (
+        fetch(
+            con,
+            "SELECT 1 FROM information_schema.tables "
+            f"WHERE table_schema = '{STATE_SCHEMA}' AND table_name = '{STATE_TABLE}'",
+        )
+        == []
+    ):
         return None
-    rows = fetch(con, f"SELECT {', '.join(quote(con, c) for c in STATE_COLUMNS)} "
-                       f"FROM {quote(con, STATE_SCHEMA, STATE_TABLE)} WHERE name = {_literal(con, name)}")
+    rows = fetch(
+        con,
+        f"SELECT {', '.join(quote(con, c) for c in STATE_COLUMNS)} "
+        f"FROM {quote(con, STATE_SCHEMA, STATE_TABLE)} WHERE name = {_literal(con, name)}",
+    )
     return dict(zip(STATE_COLUMNS, rows[0])) if rows else None
 
 
-def _state_statements(con: BaseBackend, name: str, definition: str, versions: dict[str, str] | None,
-                      watermark: str | None, stats: tuple[str | None, int | None], shape: str,
-                      refreshes: int) -> list[str]:
+def _state_statements(
+    con: BaseBackend,
+    name: str,
+    definition: str,
+    versions: dict[str, str] | None,
+    watermark: str | None,
+    stats: tuple[str | None, int | None],
+    shape: str,
+    refreshes: int,
+) -> list[str]:
 
     target = quote(con, STATE_SCHEMA, STATE_TABLE)
     values = [name, definition, json.dumps(versions), watermark, stats[0], stats[1], shape, refreshes]

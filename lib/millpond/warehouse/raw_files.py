@@ -60,8 +60,14 @@ def source_file_name(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def read_native(con, path: Path | Sequence[Path], *, filename: bool = False,
-                expected: Sequence[str] | None = None, json_schema: pa.Schema | None = None) -> ir.Table:
+def read_native(
+    con,
+    path: Path | Sequence[Path],
+    *,
+    filename: bool = False,
+    expected: Sequence[str] | None = None,
+    json_schema: pa.Schema | None = None,
+) -> ir.Table:
     """Read raw files of one format through the engine's own readers, as :func:`read_arrow`
     types them (:meth:`millpond.engines.base.Engine.read_raw_files`; where the engine has
     none, Arrow reads them into a memtable).
@@ -134,8 +140,11 @@ def load_files(
         return stamped.drop("filename")
     tables = []
     for path in paths:
-        raw = (read_native(con, path, expected=expected, json_schema=json_schema) if reader == "native"
-               else ibis.memtable(read_arrow(path, expected, json_schema)))
+        raw = (
+            read_native(con, path, expected=expected, json_schema=json_schema)
+            if reader == "native"
+            else ibis.memtable(read_arrow(path, expected, json_schema))
+        )
         tables.append(with_load_metadata(raw, source_file=source_file_name(path, root), loaded_at=loaded_at))
     return tables[0] if len(tables) == 1 else ibis.union(*tables, distinct=False)
 
@@ -159,14 +168,22 @@ def malformed_rows_warning(bronze_table: ir.Table, *, shown: int = 5) -> str | N
     counts = bad.group_by("_source_file").agg(rows=bad.count()).order_by("_source_file").to_pyarrow().to_pylist()
     if not counts:
         return None
-    first = (bad.select("_source_file", "_source_line", "_load_error").order_by(["_source_file", "_source_line"])
-             .limit(shown).to_pyarrow().to_pylist())
+    first = (
+        bad.select("_source_file", "_source_line", "_load_error")
+        .order_by(["_source_file", "_source_line"])
+        .limit(shown)
+        .to_pyarrow()
+        .to_pylist()
+    )
     parts = []
     for count in counts:
-        lines = "; ".join(f"line {r['_source_line']}: {r['_load_error']}" for r in first
-                          if r["_source_file"] == count["_source_file"])
+        lines = "; ".join(
+            f"line {r['_source_line']}: {r['_load_error']}" for r in first if r["_source_file"] == count["_source_file"]
+        )
         more = "" if count["rows"] <= shown else " ..."
         noun = "row" if count["rows"] == 1 else "rows"
-        parts.append(f"{count['_source_file']}: {count['rows']:,} malformed {noun}, held in quarantine "
-                     f"(reason malformed_row): {lines}{more}")
+        parts.append(
+            f"{count['_source_file']}: {count['rows']:,} malformed {noun}, held in quarantine "
+            f"(reason malformed_row): {lines}{more}"
+        )
     return "; ".join(parts)

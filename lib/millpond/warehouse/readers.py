@@ -54,7 +54,9 @@ def _arrow(kind: str, paths: list[Path]):
             with open(p, newline="") as fh:
                 header = fh.readline().strip().split(",")
             types = {name: pa.string() for name in header}
-            tables.append(pacsv.read_csv(p, convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False)))
+            tables.append(
+                pacsv.read_csv(p, convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False))
+            )
         elif kind == "parquet":
             tables.append(pq.read_table(p))
         else:

@@ -54,14 +54,16 @@ def fetch(con: BaseBackend, sql: str) -> list[tuple]:
     return engine_for(con).fetch(sql)
 
 
-def run_in_transaction(con: BaseBackend, statements: list[str], *, checks: Sequence[tuple[str, str]] = (),
-                       failure=None) -> None:
+def run_in_transaction(
+    con: BaseBackend, statements: list[str], *, checks: Sequence[tuple[str, str]] = (), failure=None
+) -> None:
     """Run ``statements`` as one transaction (in order, where the engine has none).
 
     ``checks`` are ``(count query, message)`` pairs run after the statements, before the
     commit: a non-zero count rolls everything back and raises ``failure(messages)``
     (each message formatted with its count).
     """
+
     def verify(fetch_count) -> None:
         problems = [message.format(n) for sql, message in checks if (n := fetch_count(sql))]
         if problems:
@@ -78,4 +80,3 @@ def ensure_schema(con: BaseBackend, schema: str) -> None:
 def drop_statement(con: BaseBackend, kind: str, schema: str, table: str) -> str:
     """``DROP TABLE|VIEW IF EXISTS schema.table`` as the engine needs it."""
     return engine_for(con).drop_statement(kind, schema, table)
-

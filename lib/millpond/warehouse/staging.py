@@ -63,8 +63,10 @@ def staged_name(name: str, run_id: str) -> str:
     schema, table = split_name(name)
     staged = f"{PENDING_PREFIX}{run_token(run_id)}_{table}"
     if len(staged) > 63:  # PostgreSQL's longest name
-        raise MillpondError(f"{name}: the name is too long to publish together (at most 42 characters after the"
-                            " layer); shorten it or leave it out of publish_together")
+        raise MillpondError(
+            f"{name}: the name is too long to publish together (at most 42 characters after the"
+            " layer); shorten it or leave it out of publish_together"
+        )
     return f"{schema}.{staged}"
 
 
@@ -91,7 +93,9 @@ def start_staged(con: BaseBackend, name: str, run_id: str) -> str:
     ensure_schema(con, schema)
     statements = [drop_statement(con, "table", *split_name(staged))]
     if existing_kind(con, schema, table) == "table":
-        statements.append(f"CREATE TABLE {quote(con, *split_name(staged))} AS SELECT * FROM {quote(con, schema, table)}")
+        statements.append(
+            f"CREATE TABLE {quote(con, *split_name(staged))} AS SELECT * FROM {quote(con, schema, table)}"
+        )
     run_in_transaction(con, statements)
     return staged
 
@@ -101,8 +105,11 @@ def drop_staged(con: BaseBackend, schemas: list[str], *, keep_run: str | None = 
     keep = f"{PENDING_PREFIX}{run_token(keep_run)}_" if keep_run else None
     dropped = []
     for schema in dict.fromkeys(schemas):
-        rows = fetch(con, "SELECT table_name FROM information_schema.tables "
-                           f"WHERE table_schema = '{schema}' AND table_name LIKE '{PENDING_PREFIX}%'")
+        rows = fetch(
+            con,
+            "SELECT table_name FROM information_schema.tables "
+            f"WHERE table_schema = '{schema}' AND table_name LIKE '{PENDING_PREFIX}%'",
+        )
         names = [r[0] for r in rows if _STAGED.match(r[0]) and not (keep and r[0].startswith(keep))]
         if names:
             run_in_transaction(con, [drop_statement(con, "table", schema, n) for n in names])
@@ -124,8 +131,9 @@ class StagedBuild:
     stage: str | None = None
 
 
-def publish_staged(con: BaseBackend, store: MetadataStore, builds: list[StagedBuild], *, run_id: str | None,
-                   note: str | None = None) -> list[TableVersion | None]:
+def publish_staged(
+    con: BaseBackend, store: MetadataStore, builds: list[StagedBuild], *, run_id: str | None, note: str | None = None
+) -> list[TableVersion | None]:
     """Swap every staged table of ``builds`` in place of its table in one transaction, then
     record each as the table's next version (the replaced table kept as a version when its
     ``retain`` allows). A reader sees all the tables as before or all as built, never a mix.
@@ -140,15 +148,29 @@ def publish_staged(con: BaseBackend, store: MetadataStore, builds: list[StagedBu
         old = existing_kind(con, schema, table)
         latest = latest_version(store, build.name)
         live = latest is not None and latest.location == build.name and old == "table"
-        plans[build.name] = Keeping(target=(schema, table), keep=build.retain >= 2 and live,
-                                    version=latest.version if live else None,
-                                    previous_hash=latest.content_hash if live else None)
+        plans[build.name] = Keeping(
+            target=(schema, table),
+            keep=build.retain >= 2 and live,
+            version=latest.version if live else None,
+            previous_hash=latest.content_hash if live else None,
+        )
         token = KEEPING.set(plans[build.name])  # the swap keeps the replaced table as a version
         try:
             statements += swap_statements(con, schema, table, split_name(build.staged)[1], old)
         finally:
             KEEPING.reset(token)
     run_in_transaction(con, statements)
-    return [record_version(con, store, Materialized(b.name, b.kind, b.rows, b.schema, 0.0), plans[b.name],
-                           retain=b.retain, run_id=run_id, stage=b.stage, unique_key=b.unique_key, note=note)
-            for b in builds]
+    return [
+        record_version(
+            con,
+            store,
+            Materialized(b.name, b.kind, b.rows, b.schema, 0.0),
+            plans[b.name],
+            retain=b.retain,
+            run_id=run_id,
+            stage=b.stage,
+            unique_key=b.unique_key,
+            note=note,
+        )
+        for b in builds
+    ]

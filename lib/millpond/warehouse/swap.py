@@ -29,9 +29,15 @@ if TYPE_CHECKING:
 __all__ = ["ensure_schema", "swap_in_table"]
 
 
-def swap_in_table(con: BaseBackend, expr: ir.Table, schema: str, table: str, *,
-                  verify: Callable[[ir.Table], None] | None = None,
-                  also: Callable[[ir.Table], list[str]] | None = None) -> None:
+def swap_in_table(
+    con: BaseBackend,
+    expr: ir.Table,
+    schema: str,
+    table: str,
+    *,
+    verify: Callable[[ir.Table], None] | None = None,
+    also: Callable[[ir.Table], list[str]] | None = None,
+) -> None:
     """Build ``expr`` under a temporary name, ``verify`` it (a contract), then swap it in with
     one transaction that also runs the statements ``also(built)`` returns (e.g. filing
     quarantined rows, a materialized view's state)."""

@@ -69,9 +69,14 @@ def diff_tables(old: ir.Table, new: ir.Table, key: list[str] | None = None, limi
     (2, 2, None)
     """
     common = [c for c in new.columns if c in old.columns]
-    result = TableDiff(0, 0, None, key=list(key) if key else None,
-                       columns_added=[c for c in new.columns if c not in old.columns],
-                       columns_removed=[c for c in old.columns if c not in new.columns])
+    result = TableDiff(
+        0,
+        0,
+        None,
+        key=list(key) if key else None,
+        columns_added=[c for c in new.columns if c not in old.columns],
+        columns_removed=[c for c in old.columns if c not in new.columns],
+    )
     old, new = old.select(*common), new.select(*common)
     if not key:
         added, removed = new.difference(old, distinct=False), old.difference(new, distinct=False)
@@ -80,12 +85,16 @@ def diff_tables(old: ir.Table, new: ir.Table, key: list[str] | None = None, limi
         return result
     missing = [k for k in key if k not in common]
     if missing:
-        raise MillpondError(f"diff: key column {', '.join(missing)} is not in both versions (columns: {', '.join(common)})")
+        raise MillpondError(
+            f"diff: key column {', '.join(missing)} is not in both versions (columns: {', '.join(common)})"
+        )
     for label, t in (("older", old), ("newer", new)):
         repeated = int(t.group_by(list(key)).agg(n=t.count()).filter(lambda g: g.n > 1).count().execute())
         if repeated:
-            raise MillpondError(f"diff: key {', '.join(key)} is not unique in the {label} version ({repeated} values "
-                                "repeat); give more --key columns, or none to compare whole rows")
+            raise MillpondError(
+                f"diff: key {', '.join(key)} is not unique in the {label} version ({repeated} values "
+                "repeat); give more --key columns, or none to compare whole rows"
+            )
     added, removed = new.anti_join(old, key), old.anti_join(new, key)
     others = [c for c in common if c not in key]
     before = old.rename({f"{c}__old": c for c in others})
@@ -104,14 +113,17 @@ def diff_tables(old: ir.Table, new: ir.Table, key: list[str] | None = None, limi
     result.samples = {
         "added": _sample(added, list(key), limit),
         "removed": _sample(removed, list(key), limit),
-        "changed": [{**{k: r[k] for k in key},
-                     "changes": {c: [r[f"{c}__old"], r[c]] for c in others if r[c] != r[f"{c}__old"]}} for r in rows],
+        "changed": [
+            {**{k: r[k] for k in key}, "changes": {c: [r[f"{c}__old"], r[c]] for c in others if r[c] != r[f"{c}__old"]}}
+            for r in rows
+        ],
     }
     return result
 
 
-def diff_versions(con: BaseBackend, store: MetadataStore, name: str, old: int, new: int,
-                  key: list[str] | None = None, limit: int = 5) -> TableDiff:
+def diff_versions(
+    con: BaseBackend, store: MetadataStore, name: str, old: int, new: int, key: list[str] | None = None, limit: int = 5
+) -> TableDiff:
     """:func:`diff_tables` of versions ``old`` and ``new`` of ``name``; the key defaults to
     the ``unique_key`` recorded with the newer version (an incremental table's)."""
 

@@ -131,17 +131,22 @@ def swap_statements(con: BaseBackend, schema: str, table: str, temp: str, old: s
     snap_schema, snap = snapshot_location(con, schema, table, plan.version)
     plan.snapshot = f"{snap_schema}.{snap}"
     statements = [f"DROP VIEW IF EXISTS {quote(con, s, n)} CASCADE" for s, n, kind, _ in views if kind == "v"]
-    statements += [f"DROP MATERIALIZED VIEW IF EXISTS {quote(con, s, n)} CASCADE" for s, n, kind, _ in views if kind == "m"]
+    statements += [
+        f"DROP MATERIALIZED VIEW IF EXISTS {quote(con, s, n)} CASCADE" for s, n, kind, _ in views if kind == "m"
+    ]
     statements.append(f"ALTER TABLE {quote(con, schema, table)} RENAME TO {quote(con, snap)}")
     if snap_schema != schema:
-        statements += [f"CREATE SCHEMA IF NOT EXISTS {quote(con, snap_schema)}",
-                       f"ALTER TABLE {quote(con, schema, snap)} SET SCHEMA {quote(con, snap_schema)}"]
+        statements += [
+            f"CREATE SCHEMA IF NOT EXISTS {quote(con, snap_schema)}",
+            f"ALTER TABLE {quote(con, schema, snap)} SET SCHEMA {quote(con, snap_schema)}",
+        ]
     return [*statements, move_in, *engine_for(con).recreate_views(views)]
 
 
 @contextlib.contextmanager
-def keeping_versions(con: BaseBackend, store: MetadataStore, name: str, kind: str, *, retain: int,
-                     full_refresh: bool = False) -> Iterator[Keeping | None]:
+def keeping_versions(
+    con: BaseBackend, store: MetadataStore, name: str, kind: str, *, retain: int, full_refresh: bool = False
+) -> Iterator[Keeping | None]:
     """Around one ``materialize`` call: makes its table swap keep the replaced table as a
     snapshot, or, for an incremental build in place, copies the live rows first.
 
@@ -154,13 +159,22 @@ def keeping_versions(con: BaseBackend, store: MetadataStore, name: str, kind: st
     schema, table = split_name(name)
     latest = latest_version(store, name)
     is_live = latest is not None and latest.location == name and existing_kind(con, schema, table) == "table"
-    plan = Keeping(target=(schema, table), keep=retain >= 2 and is_live, version=latest.version if is_live else None,
-                   previous_hash=latest.content_hash if is_live else None)
+    plan = Keeping(
+        target=(schema, table),
+        keep=retain >= 2 and is_live,
+        version=latest.version if is_live else None,
+        previous_hash=latest.content_hash if is_live else None,
+    )
     copied = None
     if kind == "incremental" and plan.keep and not full_refresh:
         copied = snapshot_location(con, schema, table, plan.version)
-        run_in_transaction(con, [f"CREATE SCHEMA IF NOT EXISTS {quote(con, copied[0])}",
-                                 f"CREATE TABLE {quote(con, *copied)} AS SELECT * FROM {quote(con, schema, table)}"])
+        run_in_transaction(
+            con,
+            [
+                f"CREATE SCHEMA IF NOT EXISTS {quote(con, copied[0])}",
+                f"CREATE TABLE {quote(con, *copied)} AS SELECT * FROM {quote(con, schema, table)}",
+            ],
+        )
     token = KEEPING.set(plan)
     try:
         yield plan
@@ -194,9 +208,18 @@ def latest_version(store: MetadataStore, name: str) -> TableVersion | None:
     return versions[-1] if versions else None
 
 
-def record_version(con: BaseBackend, store: MetadataStore, result: Materialized, plan: Keeping | None, *,
-                   retain: int, run_id: str | None = None, stage: str | None = None,
-                   unique_key: list[str] | None = None, note: str | None = None) -> TableVersion | None:
+def record_version(
+    con: BaseBackend,
+    store: MetadataStore,
+    result: Materialized,
+    plan: Keeping | None,
+    *,
+    retain: int,
+    run_id: str | None = None,
+    stage: str | None = None,
+    unique_key: list[str] | None = None,
+    note: str | None = None,
+) -> TableVersion | None:
     """Record the build ``result`` as the table's next version, then apply retention.
 
     A view replacing a table ends the table's versions held by the live table.
@@ -204,14 +227,29 @@ def record_version(con: BaseBackend, store: MetadataStore, result: Materialized,
     if plan is None:
         latest = latest_version(store, result.name)
         if latest is not None and latest.location == result.name:
-            store.expire_versions(result.name, [v.version for v in store.table_versions(result.name)
-                                                if v.location == result.name], f"replaced by a {result.kind}")
+            store.expire_versions(
+                result.name,
+                [v.version for v in store.table_versions(result.name) if v.location == result.name],
+                f"replaced by a {result.kind}",
+            )
         return None
     version = store.add_version(
-        TableVersion(table_name=result.name, version=0, kind=result.kind, built_at=time.time(), rows=result.rows,
-                     schema=result.schema, content_hash=plan.content_hash, location=result.name, run_id=run_id,
-                     stage=stage, unique_key=list(unique_key) if unique_key else None, note=note),
-        previous_moved_to=plan.snapshot, previous_replaced=plan.replaced,
+        TableVersion(
+            table_name=result.name,
+            version=0,
+            kind=result.kind,
+            built_at=time.time(),
+            rows=result.rows,
+            schema=result.schema,
+            content_hash=plan.content_hash,
+            location=result.name,
+            run_id=run_id,
+            stage=stage,
+            unique_key=list(unique_key) if unique_key else None,
+            note=note,
+        ),
+        previous_moved_to=plan.snapshot,
+        previous_replaced=plan.replaced,
     )
     prune(con, store, result.name, retain)
     return version
@@ -231,8 +269,11 @@ def prune(con: BaseBackend, store: MetadataStore, name: str, retain: int) -> lis
     used = {v.location for v in versions if v.version > cutoff and v.location is not None}
     schema, table = split_name(name)
     snap_schema, pattern = _snapshot_pattern(con, schema, table)
-    present = fetch(con, "SELECT table_name FROM information_schema.tables "
-                          f"WHERE table_schema = '{snap_schema}' AND table_type LIKE '%TABLE%'")
+    present = fetch(
+        con,
+        "SELECT table_name FROM information_schema.tables "
+        f"WHERE table_schema = '{snap_schema}' AND table_type LIKE '%TABLE%'",
+    )
     unused = [n for (n,) in present if pattern.fullmatch(n) and f"{snap_schema}.{n}" not in used]
     if unused:
         run_in_transaction(con, [f"DROP TABLE IF EXISTS {quote(con, snap_schema, n)}" for n in unused])
@@ -260,12 +301,16 @@ def find_version(store: MetadataStore, name: str, version: int | None = None, as
     else:
         matches = [v for v in versions if v.version == version]
         if not matches:
-            raise MillpondError(f"{name} has no version {version} (versions 1 to {versions[-1].version}; see `millpond versions {name}`)")
+            raise MillpondError(
+                f"{name} has no version {version} (versions 1 to {versions[-1].version}; see `millpond versions {name}`)"
+            )
         found = matches[0]
     if found.location is None:
         kept = [str(v.version) for v in versions if v.location is not None]
-        raise MillpondError(f"{name} version {found.version} has expired (kept: {', '.join(kept) or 'none'}); "
-                            f"raise `retain` to keep more versions")
+        raise MillpondError(
+            f"{name} version {found.version} has expired (kept: {', '.join(kept) or 'none'}); "
+            f"raise `retain` to keep more versions"
+        )
     return found
 
 
@@ -284,11 +329,14 @@ def _timestamp(value: Any) -> float:
     return value.timestamp()
 
 
-def version_table(con: BaseBackend, store: MetadataStore, name: str, version: int | None = None,
-                  as_of: Any = None) -> ir.Table:
+def version_table(
+    con: BaseBackend, store: MetadataStore, name: str, version: int | None = None, as_of: Any = None
+) -> ir.Table:
     """An Ibis table of one version of ``name`` (see :func:`find_version`)."""
     found = find_version(store, name, version, as_of)
     schema, table = found.location.split(".", 1)
     if existing_kind(con, schema, table) != "table":
-        raise MillpondError(f"{name} version {found.version}: its rows ({found.location}) are missing from the warehouse")
+        raise MillpondError(
+            f"{name} version {found.version}: its rows ({found.location}) are missing from the warehouse"
+        )
     return described_table(con, table, schema)

@@ -58,17 +58,29 @@ def workspace(tmp_path) -> Path:
     raw.write_text(RAW)
     os.utime(raw, (4000, 4000))
     store = MetadataStore(root / "data" / ".millpond" / "meta.sqlite")
-    store.record_materialization(Materialization("bronze.orders", "table", 7, {"id": "string"}, 0.1, "f1", "r1", "ingest", 1000.0))
-    store.record_materialization(Materialization("gold.orders", "table", 9, {"order_id": "int64"}, 0.1, "f2", "r1", "build", 1000.0))
-    store.record_materialization(Materialization("gold.orders", "incremental", 3, ORDERS, 0.2, "f3", "r2", "build", 2000.0))
-    store.record_materialization(Materialization("lab.scratch", "view", None, {"x": "int64"}, 0.1, "f4", None, None, 3000.0))
+    store.record_materialization(
+        Materialization("bronze.orders", "table", 7, {"id": "string"}, 0.1, "f1", "r1", "ingest", 1000.0)
+    )
+    store.record_materialization(
+        Materialization("gold.orders", "table", 9, {"order_id": "int64"}, 0.1, "f2", "r1", "build", 1000.0)
+    )
+    store.record_materialization(
+        Materialization("gold.orders", "incremental", 3, ORDERS, 0.2, "f3", "r2", "build", 2000.0)
+    )
+    store.record_materialization(
+        Materialization("lab.scratch", "view", None, {"x": "int64"}, 0.1, "f4", None, None, 3000.0)
+    )
     fail = {"table": "gold.orders", "severity": "error", "status": "fail", "failing_rows": 2}
     store.record_checks("r1", "build", [fail | {"check": "a"}, fail | {"check": "gone"}])
-    store.record_checks("r2", "build", [
-        {"table": "gold.orders", "check": "a", "severity": "error", "status": "pass", "failing_rows": 0},
-        {"table": "gold.orders", "check": "b", "severity": "error", "status": "pass", "failing_rows": 0},
-        {"table": "gold.orders", "check": "c", "severity": "warn", "status": "warn", "failing_rows": 1},
-    ])
+    store.record_checks(
+        "r2",
+        "build",
+        [
+            {"table": "gold.orders", "check": "a", "severity": "error", "status": "pass", "failing_rows": 0},
+            {"table": "gold.orders", "check": "b", "severity": "error", "status": "pass", "failing_rows": 0},
+            {"table": "gold.orders", "check": "c", "severity": "warn", "status": "warn", "failing_rows": 1},
+        ],
+    )
     return root
 
 
@@ -79,7 +91,9 @@ def warehouse(workspace) -> Path:
 
     path = workspace / "data" / "warehouse.duckdb"
     con = duckdb.connect(str(path))
-    con.execute("CREATE SCHEMA gold; CREATE TABLE gold.orders AS SELECT * FROM (VALUES (1, 1.5, 'a@x'), "
-                "(2, 2.5, 'b@x'), (3, 3.5, 'c@x')) AS t(order_id, amount, email)")
+    con.execute(
+        "CREATE SCHEMA gold; CREATE TABLE gold.orders AS SELECT * FROM (VALUES (1, 1.5, 'a@x'), "
+        "(2, 2.5, 'b@x'), (3, 3.5, 'c@x')) AS t(order_id, amount, email)"
+    )
     con.close()
     return path

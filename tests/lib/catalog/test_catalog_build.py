@@ -20,9 +20,9 @@ def test_one_entry_per_raw_file_table_built_or_declared(workspace):
     assert [(e.name, e.layer, e.kind) for e in catalog.entries] == [
         ("data/raw/orders.csv", "raw", "file"),
         ("bronze.orders", "bronze", "table"),
-        ("gold.orders", "gold", "incremental"),   # the latest of its two builds
-        ("gold.unbuilt", "gold", None),           # declared, never built
-        ("lab.scratch", "lab", "view"),           # built outside any pipeline
+        ("gold.orders", "gold", "incremental"),  # the latest of its two builds
+        ("gold.unbuilt", "gold", None),  # declared, never built
+        ("lab.scratch", "lab", "view"),  # built outside any pipeline
     ]
     assert catalog.made_at == dt.datetime.fromtimestamp(5000, UTC)
 
@@ -30,17 +30,27 @@ def test_one_entry_per_raw_file_table_built_or_declared(workspace):
 def test_a_declared_and_built_table(workspace):
     entry = build_catalog(Workspace(workspace), now=5000.0, sizes=False).entry("gold.orders")
     assert (entry.description, entry.owner, entry.tags, entry.primary_key) == (
-        "One row per order.", "sales", ["finance"], ["order_id"])
+        "One row per order.",
+        "sales",
+        ["finance"],
+        ["order_id"],
+    )
     assert entry.columns == [
         ColumnEntry(name="order_id", type="int64", in_primary_key=True),
         ColumnEntry(name="amount", type="decimal(18, 2)", description="net amount in EUR", tags=["finance"]),
         ColumnEntry(name="email", type="string", description="where receipts go", tags=["pii"]),
     ]
     assert (entry.rows, entry.run_id, entry.built_at, entry.age_seconds) == (
-        3, "r2", dt.datetime.fromtimestamp(2000, UTC), 3000.0)
+        3,
+        "r2",
+        dt.datetime.fromtimestamp(2000, UTC),
+        3000.0,
+    )
     assert (entry.pipeline, entry.stage, entry.notebook) == ("shop", "build", "notebooks/build.ipynb")
     # run r2 checked it last: its 2 passes and 1 warning; r1's failures (and its check "gone") no longer count
-    assert entry.quality == QualityStatus(run_id="r2", checked_at=entry.quality.checked_at, passed=2, warned=1, failed=0)
+    assert entry.quality == QualityStatus(
+        run_id="r2", checked_at=entry.quality.checked_at, passed=2, warned=1, failed=0
+    )
     assert entry.quality.status == "warn"
     assert entry.size_bytes is None  # sizes=False
 
@@ -79,7 +89,8 @@ def test_a_workspace_never_run_has_entries_from_its_specs_only(tmp_path):
     (tmp_path / "millpond.yml").write_text("name: w\n")
     (tmp_path / "pipelines").mkdir()
     (tmp_path / "pipelines" / "p.yml").write_text(
-        "stages:\n- {name: s, notebook: n.ipynb, produces: [gold.a], tables: {gold.a: {tags: [pii]}}}\n")
+        "stages:\n- {name: s, notebook: n.ipynb, produces: [gold.a], tables: {gold.a: {tags: [pii]}}}\n"
+    )
     catalog = build_catalog(Workspace(tmp_path))
     assert [(e.name, e.tags, e.rows) for e in catalog.entries] == [("gold.a", ["pii"], None)]
     assert not (tmp_path / "data" / ".millpond" / "meta.sqlite").exists()  # the catalog creates no store
@@ -87,17 +98,18 @@ def test_a_workspace_never_run_has_entries_from_its_specs_only(tmp_path):
 
 def test_search_and_tags(workspace):
     catalog = build_catalog(Workspace(workspace), now=5000.0, sizes=False)
-    assert [e.name for e in catalog.tagged("pii")] == ["gold.orders"]        # a column's tag
+    assert [e.name for e in catalog.tagged("pii")] == ["gold.orders"]  # a column's tag
     assert [e.name for e in catalog.tagged("FINANCE")] == ["gold.orders"]
     assert catalog.entry("gold.orders").matches("receipts") == ["column email description"]
     assert [e.name for e in catalog.search("orders")] == ["data/raw/orders.csv", "bronze.orders", "gold.orders"]
-    assert [e.name for e in catalog.search("key")] == ["gold.unbuilt"]      # column k's description
-    assert catalog.search("sales") == [catalog.entry("gold.orders")]         # the owner
+    assert [e.name for e in catalog.search("key")] == ["gold.unbuilt"]  # column k's description
+    assert catalog.search("sales") == [catalog.entry("gold.orders")]  # the owner
 
 
 def test_an_invalid_pipeline_file_is_reported_with_its_line(workspace):
     (workspace / "pipelines" / "shop.yml").write_text(
-        "stages:\n- name: s\n  notebook: n.ipynb\n  produces: [gold.a]\n  tables: {gold.a: {ownr: x}}\n")
+        "stages:\n- name: s\n  notebook: n.ipynb\n  produces: [gold.a]\n  tables: {gold.a: {ownr: x}}\n"
+    )
     with pytest.raises(MillpondError, match=r"^pipelines/shop.yml:5: stages\[0\].tables.gold.a.ownr: unknown key"):
         build_catalog(Workspace(workspace))
 
@@ -105,7 +117,8 @@ def test_an_invalid_pipeline_file_is_reported_with_its_line(workspace):
 @pytest.mark.timeout(20)  # the catalog read specs with yaml.load, then validated the expanded bomb
 def test_an_alias_bomb_in_a_pipeline_file_is_one_line(workspace):
     bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"a{i + 1}: &a{i + 1} [{', '.join([f'*a{i}'] * 9)}]\n" for i in range(8))
+        f"a{i + 1}: &a{i + 1} [{', '.join([f'*a{i}'] * 9)}]\n" for i in range(8)
+    )
     (workspace / "pipelines" / "shop.yml").write_text(bomb + "stages: *a8\n")
     with pytest.raises(MillpondError, match=r"^pipelines/shop.yml:\d+: a\d\[\d\]: YAML alias \*a\d makes the document"):
         build_catalog(Workspace(workspace))

@@ -44,8 +44,13 @@ def test_json_lists_the_selected_entries(workspace, capsys):
     assert main(["catalog", "-C", str(workspace), "--tag", "finance", "--json"]) == 0
     entries = json.loads(capsys.readouterr().out)
     assert [e["name"] for e in entries] == ["gold.orders"]
-    assert entries[0]["quality"] == {"run_id": "r2", "checked_at": entries[0]["quality"]["checked_at"],
-                                     "passed": 2, "warned": 1, "failed": 0}
+    assert entries[0]["quality"] == {
+        "run_id": "r2",
+        "checked_at": entries[0]["quality"]["checked_at"],
+        "passed": 2,
+        "warned": 1,
+        "failed": 0,
+    }
     assert [c["name"] for c in entries[0]["columns"] if "finance" in c["tags"]] == ["amount"]
 
 
@@ -57,7 +62,12 @@ def test_one_table_in_full(workspace, capsys):
     assert "built by:    shop.build (notebooks/build.ipynb)" in out
     rows = _lines(out)
     assert [c.strip() for c in rows["amount"].strip("│ ").split("│")] == [
-        "amount", "decimal(18, 2)", "", "finance", "net amount in EUR"]
+        "amount",
+        "decimal(18, 2)",
+        "",
+        "finance",
+        "net amount in EUR",
+    ]
     assert [c.strip() for c in rows["order_id"].strip("│ ").split("│")][:3] == ["order_id", "int64", "✓"]
     assert main(["catalog", "gold.orders", "-C", str(workspace), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["primary_key"] == ["order_id"]

@@ -53,7 +53,8 @@ def test_misspelled_or_malformed_declarations_are_refused(bad):
 def test_declarations_are_found_from_the_pipeline_file(tmp_path):
     (tmp_path / "millpond.yml").write_text("name: t\n")
     (tmp_path / "pipelines").mkdir()
-    (tmp_path / "pipelines" / "p.yml").write_text(textwrap.dedent("""
+    (tmp_path / "pipelines" / "p.yml").write_text(
+        textwrap.dedent("""
         stages:
           - name: s
             notebook: n.ipynb
@@ -62,12 +63,14 @@ def test_declarations_are_found_from_the_pipeline_file(tmp_path):
               gold.t:
                 owner: sales
                 columns: {email: {tags: [pii]}}
-        """))
+        """)
+    )
     spec = declared_table_spec(Workspace(tmp_path), "gold.t")
     assert spec.owner == "sales" and spec.columns["email"].tags == ["pii"]
 
 
 # -- at materialize time, on both engines -------------------------------------------------
+
 
 def _rows(con) -> list[tuple]:
     return sorted(tuple(r.values()) for r in con.table("t", database="gold").to_pyarrow().to_pylist())
@@ -94,7 +97,9 @@ def test_a_declared_column_the_build_lacks_fails_and_keeps_the_previous_table(co
 
 def test_a_declared_primary_key_column_must_be_built_too(con):
     spec = TableSpec.model_validate({"primary_key": ["order_id", "line"]})
-    with pytest.raises(MillpondError, match=r"^gold.t: declared columns 'order_id', 'line' are not built \(columns: id\)"):
+    with pytest.raises(
+        MillpondError, match=r"^gold.t: declared columns 'order_id', 'line' are not built \(columns: id\)"
+    ):
         materialize(con, ibis.memtable({"id": [1]}), "gold.t", spec=spec)
     assert "t" not in con.list_tables(database="gold")  # nothing built, nothing left
 
@@ -142,8 +147,18 @@ def test_validate_passes_before_any_build_and_when_the_columns_exist(tmp_path, c
     assert main(["validate", "-C", str(root)]) == 0
     assert not (root / "data" / ".millpond" / "meta.sqlite").exists()  # validate creates no store
     store = MetadataStore(root / "data" / ".millpond" / "meta.sqlite")
-    store.record_materialization(Materialization(
-        "gold.orders", "table", 2, {"order_id": "int64", "amount": "decimal(18, 2)", "emial": "string"}, 0.1, "f",
-        "r2", "build", 2.0))
+    store.record_materialization(
+        Materialization(
+            "gold.orders",
+            "table",
+            2,
+            {"order_id": "int64", "amount": "decimal(18, 2)", "emial": "string"},
+            0.1,
+            "f",
+            "r2",
+            "build",
+            2.0,
+        )
+    )
     assert main(["validate", "-C", str(root)]) == 0
     assert "pipelines/p.yml: ok (1 stages)" in capsys.readouterr().out

@@ -53,30 +53,57 @@ def workspace(tmp_path) -> Workspace:
     raw = root / "data" / "raw" / "orders.csv"
     raw.parent.mkdir(parents=True)
     raw.write_text("id,amount,email\n1,10,a@x\n2,20,b@x\n")
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Build the revenue"),
-                                               nbformat.v4.new_code_cell("ctx.materialize(revenue, 'gold.revenue')")])
+    notebook = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("# Build the revenue"),
+            nbformat.v4.new_code_cell("ctx.materialize(revenue, 'gold.revenue')"),
+        ]
+    )
     (root / "notebooks").mkdir()
     nbformat.write(notebook, root / "notebooks" / "build.ipynb")
     (root / "notebooks" / "ingest.ipynb").write_text("{ not json")  # unreadable on purpose
     store = MetadataStore(root / "data" / ".millpond" / "meta.sqlite")
     for run, rows, at in (("r1", 5, 1000.0), ("r2", 7, 2000.0)):
-        store.record_materialization(Materialization("bronze.orders", "table", rows, BRONZE, 0.1, "f", run, "ingest", at))
-    store.record_materialization(Materialization("silver.orders", "table", 7, {"id": "int64", "amount2": "int64"},
-                                                 0.1, "f", "r2", "build", 2001.0))
-    store.record_materialization(Materialization("gold.revenue", "table", 1, {"revenue": "int64"}, 0.1, "f", "r2",
-                                                 "build", 2002.0))
-    store.record_checks("r1", "build", [{"table": "gold.revenue", "check": "has rows", "severity": "error",
-                                         "status": "fail", "failing_rows": 1}])
-    store.record_checks("r2", "build", [{"table": "gold.revenue", "check": "has rows", "severity": "error",
-                                         "status": "pass", "failing_rows": 0}])
-    store.record_table_sql(TableSql("bronze.orders", "duckdb",
-                                    "SELECT \"id\", \"amount\", \"email\" FROM read_csv('data/raw/orders.csv')", {}))
-    store.record_table_sql(TableSql("silver.orders", "duckdb",
-                                    'SELECT "id", "amount" * 2 AS "amount2" FROM "bronze"."orders"',
-                                    {"bronze.orders": BRONZE}))
-    store.record_table_sql(TableSql("gold.revenue", "duckdb",
-                                    'SELECT SUM("amount2") AS "revenue" FROM "silver"."orders" WHERE "id" > 0',
-                                    {"silver.orders": {"id": "int64", "amount2": "int64"}}))
+        store.record_materialization(
+            Materialization("bronze.orders", "table", rows, BRONZE, 0.1, "f", run, "ingest", at)
+        )
+    store.record_materialization(
+        Materialization(
+            "silver.orders", "table", 7, {"id": "int64", "amount2": "int64"}, 0.1, "f", "r2", "build", 2001.0
+        )
+    )
+    store.record_materialization(
+        Materialization("gold.revenue", "table", 1, {"revenue": "int64"}, 0.1, "f", "r2", "build", 2002.0)
+    )
+    store.record_checks(
+        "r1",
+        "build",
+        [{"table": "gold.revenue", "check": "has rows", "severity": "error", "status": "fail", "failing_rows": 1}],
+    )
+    store.record_checks(
+        "r2",
+        "build",
+        [{"table": "gold.revenue", "check": "has rows", "severity": "error", "status": "pass", "failing_rows": 0}],
+    )
+    store.record_table_sql(
+        TableSql("bronze.orders", "duckdb", 'SELECT "id", "amount", "email" FROM read_csv(\'data/raw/orders.csv\')', {})
+    )
+    store.record_table_sql(
+        TableSql(
+            "silver.orders",
+            "duckdb",
+            'SELECT "id", "amount" * 2 AS "amount2" FROM "bronze"."orders"',
+            {"bronze.orders": BRONZE},
+        )
+    )
+    store.record_table_sql(
+        TableSql(
+            "gold.revenue",
+            "duckdb",
+            'SELECT SUM("amount2") AS "revenue" FROM "silver"."orders" WHERE "id" > 0',
+            {"silver.orders": {"id": "int64", "amount2": "int64"}},
+        )
+    )
     return Workspace(root)
 
 
@@ -89,8 +116,13 @@ def test_every_table_and_raw_file_gets_a_page_and_the_index_links_them(workspace
     site = write_site(workspace)
     assert site == workspace.root / "data" / "reports" / "docs"
     pages = sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html"))
-    assert pages == ["bronze/bronze.orders.html", "gold/gold.revenue.html", "index.html",
-                     "raw/data_raw_orders.csv.html", "silver/silver.orders.html"]
+    assert pages == [
+        "bronze/bronze.orders.html",
+        "gold/gold.revenue.html",
+        "index.html",
+        "raw/data_raw_orders.csv.html",
+        "silver/silver.orders.html",
+    ]
     index = (site / "index.html").read_text()
     links = re.findall(r'class="table-link" href="([^"]+)"', index)
     assert sorted(links) == sorted(p for p in pages if p != "index.html")
@@ -122,14 +154,19 @@ def test_a_table_page_shows_entry_columns_quality_history_and_notebook(workspace
     html = (site / "gold" / "gold.revenue.html").read_text()
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert 'id="column-revenue"' in html and "sum of doubled amounts" in html
-    assert re.search(r'data-check="has rows">.*?<span class="trend"><i class="fail"[^>]*></i><i class="pass"', html, re.S)
+    assert re.search(
+        r'data-check="has rows">.*?<span class="trend"><i class="fail"[^>]*></i><i class="pass"', html, re.S
+    )
     assert "notebooks/build.ipynb" in html and "# Build the revenue" in html
     assert "ctx.materialize(revenue, &#39;gold.revenue&#39;)" in html
     bronze = (site / "bronze" / "bronze.orders.html").read_text()
     assert "The notebook could not be read" in bronze
     # two builds of bronze.orders: a rows chart, drawn by the Vega bundle the page loads first
     spec = json.loads(re.search(r'<script type="application/json" id="spec-rows">(.*?)</script>', bronze, re.S)[1])
-    assert spec["data"]["values"] == [{"built": "1970-01-01 00:16", "rows": 5}, {"built": "1970-01-01 00:33", "rows": 7}]
+    assert spec["data"]["values"] == [
+        {"built": "1970-01-01 00:16", "rows": 5},
+        {"built": "1970-01-01 00:33", "rows": 7},
+    ]
     assert bronze.index("assets/vega.js") < bronze.index("assets/site.js")
     assert "spec-rows" not in html  # one build: no chart
 
@@ -138,8 +175,9 @@ def test_search_index_lists_tables_and_columns_with_their_docs(workspace):
     data = _browser_data(write_site(workspace))
     tables = {t["name"]: t for t in data["tables"]}
     assert set(tables) == {"data/raw/orders.csv", "bronze.orders", "silver.orders", "gold.revenue"}
-    assert tables["gold.revenue"]["columns"] == [{"name": "revenue", "type": "int64",
-                                                  "description": "sum of doubled amounts", "tags": ["finance"]}]
+    assert tables["gold.revenue"]["columns"] == [
+        {"name": "revenue", "type": "int64", "description": "sum of doubled amounts", "tags": ["finance"]}
+    ]
     assert [c["name"] for c in tables["bronze.orders"]["columns"]] == ["id", "amount", "email"]
 
 
@@ -199,13 +237,18 @@ def test_the_rows_chart_and_the_graph_draw_offline(workspace):
 
     require_chromium()
     site = write_site(workspace)
-    result = render_page(site / "bronze" / "bronze.orders.html", wait_ms=20000,
-                         wait_for="document.getElementById('chart-rows').dataset.rendered"
-                                  " && document.getElementById('lineage').dataset.rendered",
-                         evaluate={"chart": "document.getElementById('chart-rows').dataset.rendered",
-                                   "points": "document.querySelectorAll('#chart-rows svg path.mark-symbol,"
-                                             " #chart-rows svg .mark-symbol path').length",
-                                   "tables": "MILLPOND_LINEAGE.tables()"})
+    result = render_page(
+        site / "bronze" / "bronze.orders.html",
+        wait_ms=20000,
+        wait_for="document.getElementById('chart-rows').dataset.rendered"
+        " && document.getElementById('lineage').dataset.rendered",
+        evaluate={
+            "chart": "document.getElementById('chart-rows').dataset.rendered",
+            "points": "document.querySelectorAll('#chart-rows svg path.mark-symbol,"
+            " #chart-rows svg .mark-symbol path').length",
+            "tables": "MILLPOND_LINEAGE.tables()",
+        },
+    )
     assert result.console_errors == [] and result.failed_requests == []
     assert result.values["chart"] == "ok" and result.values["points"] == 2  # the two builds
     assert result.values["tables"] == ["bronze.orders", "data/raw/orders.csv", "gold.revenue", "silver.orders"]

@@ -20,8 +20,11 @@ from millpond.engines import ENGINES, Engine, engine_for
 from millpond.engines.base import Waste
 from support.spark import spark_connection
 
-ALL = [pytest.param("duckdb", id="duckdb"), pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-       pytest.param("pyspark", id="pyspark", marks=pytest.mark.spark)]
+ALL = [
+    pytest.param("duckdb", id="duckdb"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    pytest.param("pyspark", id="pyspark", marks=pytest.mark.spark),
+]
 
 
 @pytest.fixture(scope="module")
@@ -79,13 +82,22 @@ def test_verify_runs_before_the_commit_and_can_roll_back(engine, schema):
 
 
 def test_catalog_kinds_names_and_drops(engine, schema):
-    engine.run_in_transaction([f"CREATE TABLE {engine.quote(schema, 't_a')} AS SELECT 1 AS id",
-                               f"CREATE VIEW {engine.quote(schema, 'v_a')} AS SELECT id FROM {engine.quote(schema, 't_a')}"])
+    engine.run_in_transaction(
+        [
+            f"CREATE TABLE {engine.quote(schema, 't_a')} AS SELECT 1 AS id",
+            f"CREATE VIEW {engine.quote(schema, 'v_a')} AS SELECT id FROM {engine.quote(schema, 't_a')}",
+        ]
+    )
     assert (engine.existing_kind(schema, "t_a"), engine.existing_kind(schema, "v_a")) == ("table", "view")
     assert engine.existing_kind(schema, "nope") is None
     assert engine.table_names(schema, "t_%") == ["t_a"]
-    engine.run_in_transaction([engine.drop_statement("view", schema, "v_a"), engine.drop_statement("table", schema, "t_a"),
-                               engine.drop_statement("table", schema, "never_was")])
+    engine.run_in_transaction(
+        [
+            engine.drop_statement("view", schema, "v_a"),
+            engine.drop_statement("table", schema, "t_a"),
+            engine.drop_statement("table", schema, "never_was"),
+        ]
+    )
     assert engine.existing_kind(schema, "t_a") is None and engine.existing_kind(schema, "v_a") is None
 
 
@@ -106,21 +118,38 @@ def test_read_files_reads_csv_with_every_value_as_text(engine, tmp_path):
     path.write_text("id,amount\n1,2.50\n2,three\n")
     import pyarrow.csv as pacsv
 
-    arrow = lambda: pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(  # noqa: E731
-        column_types={"id": pa.string(), "amount": pa.string()}))
+    arrow = lambda: pacsv.read_csv(
+        path,
+        convert_options=pacsv.ConvertOptions(  # noqa: E731
+            column_types={"id": pa.string(), "amount": pa.string()}
+        ),
+    )
     table = engine.read_files("csv", [path], {"all_varchar": True, "header": True}, arrow)
-    assert sorted(table.to_pyarrow().to_pylist(), key=repr) == [{"id": "1", "amount": "2.50"},
-                                                                {"id": "2", "amount": "three"}]
+    assert sorted(table.to_pyarrow().to_pylist(), key=repr) == [
+        {"id": "1", "amount": "2.50"},
+        {"id": "2", "amount": "three"},
+    ]
 
 
 def test_read_raw_files_keeps_malformed_rows_with_their_file_and_line(engine, tmp_path):
     (tmp_path / "a.csv").write_bytes(b"id,name\n1,ann\n2,bob,extra\n")
     (tmp_path / "b.csv").write_bytes(b"id,name\n3,\n")
     table = engine.read_raw_files([tmp_path / "a.csv", tmp_path / "b.csv"], filename=True)
-    rows = sorted(((r["id"], r["name"], r["_source_line"], r["_load_error"], r["filename"][-5:])
-                   for r in table.to_pyarrow().to_pylist()), key=repr)
-    assert rows == sorted([("1", "ann", None, None, "a.csv"), (None, None, 3, "expected 2 fields, found 3", "a.csv"),
-                           ("3", None, None, None, "b.csv")], key=repr)
+    rows = sorted(
+        (
+            (r["id"], r["name"], r["_source_line"], r["_load_error"], r["filename"][-5:])
+            for r in table.to_pyarrow().to_pylist()
+        ),
+        key=repr,
+    )
+    assert rows == sorted(
+        [
+            ("1", "ann", None, None, "a.csv"),
+            (None, None, 3, "expected 2 fields, found 3", "a.csv"),
+            ("3", None, None, None, "b.csv"),
+        ],
+        key=repr,
+    )
 
 
 def test_snapshot_names_match_their_pattern(engine):
@@ -132,8 +161,11 @@ def test_snapshot_names_match_their_pattern(engine):
 
 
 def test_content_hash_ignores_row_order_and_sees_any_change(engine, schema):
-    rows = {"a": "SELECT 1 AS id, 'x' AS v UNION ALL SELECT 2, 'y'", "b": "SELECT 2 AS id, 'y' AS v UNION ALL SELECT 1, 'x'",
-            "c": "SELECT 1 AS id, 'x' AS v UNION ALL SELECT 2, 'z'"}
+    rows = {
+        "a": "SELECT 1 AS id, 'x' AS v UNION ALL SELECT 2, 'y'",
+        "b": "SELECT 2 AS id, 'y' AS v UNION ALL SELECT 1, 'x'",
+        "c": "SELECT 1 AS id, 'x' AS v UNION ALL SELECT 2, 'z'",
+    }
     engine.run_in_transaction([f"CREATE TABLE {engine.quote(schema, n)} AS {sql}" for n, sql in rows.items()])
     totals = {n: engine.fetch(engine.content_hash_sql(schema, n))[0] for n in rows}
     assert totals["a"] == totals["b"] != totals["c"] and totals["a"][0] == 2
@@ -160,13 +192,21 @@ def test_converts_back(engine, schema):
 
 
 def test_views_bound_to_a_swapped_table_are_recreated(engine, schema):
-    engine.run_in_transaction([f"CREATE TABLE {engine.quote(schema, 't')} AS SELECT 1 AS id",
-                               f"CREATE TABLE {engine.quote(schema, 'next')} AS SELECT 2 AS id",
-                               f"CREATE VIEW {engine.quote(schema, 'v')} AS SELECT id FROM {engine.quote(schema, 't')}"])
+    engine.run_in_transaction(
+        [
+            f"CREATE TABLE {engine.quote(schema, 't')} AS SELECT 1 AS id",
+            f"CREATE TABLE {engine.quote(schema, 'next')} AS SELECT 2 AS id",
+            f"CREATE VIEW {engine.quote(schema, 'v')} AS SELECT id FROM {engine.quote(schema, 't')}",
+        ]
+    )
     views = engine.dependent_views(schema, "t")
-    engine.run_in_transaction([engine.drop_statement("table", schema, "t"),
-                               f"ALTER TABLE {engine.quote(schema, 'next')} RENAME TO {engine.quote('t')}",
-                               *engine.recreate_views(views)])
+    engine.run_in_transaction(
+        [
+            engine.drop_statement("table", schema, "t"),
+            f"ALTER TABLE {engine.quote(schema, 'next')} RENAME TO {engine.quote('t')}",
+            *engine.recreate_views(views),
+        ]
+    )
     assert ids(engine, f"SELECT id FROM {engine.quote(schema, 'v')}") == [2]  # bound by name, or recreated
 
 

@@ -24,7 +24,8 @@ CREATE TABLE s.src AS SELECT * FROM (VALUES
 def columns(con, table: str) -> list[tuple]:
     return con.con.execute(
         "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
-        f"WHERE table_schema = 's' AND table_name = '{table}' ORDER BY ordinal_position").fetchall()
+        f"WHERE table_schema = 's' AND table_name = '{table}' ORDER BY ordinal_position"
+    ).fetchall()
 
 
 def rows(con, table: str) -> list[tuple]:
@@ -47,11 +48,21 @@ def expressions(src):
         # DuckDB types it DECIMAL(38, 2): create_table's INSERT casts it, so must the CTAS
         "elided": src.select(line=(src.id.cast("int64") * money - money).cast("decimal(18, 2)")),
         "casts": src.select(
-            id=src.id.cast("int16"), name=src.name, amount=src.amount.cast("decimal(18, 2)"),
-            small=(src.amount * 2).cast("float32"), day=src.day, ts=src.ts.cast("timestamp('UTC')"),
-            flag=src.flag, tags=src.tags, attrs=src.attrs),
-        "computed": src.mutate(total=src.amount.sum().over(), rank=ibis.row_number().over(order_by=src.id),
-                               label=src.name.fill_null("?").upper()),
+            id=src.id.cast("int16"),
+            name=src.name,
+            amount=src.amount.cast("decimal(18, 2)"),
+            small=(src.amount * 2).cast("float32"),
+            day=src.day,
+            ts=src.ts.cast("timestamp('UTC')"),
+            flag=src.flag,
+            tags=src.tags,
+            attrs=src.attrs,
+        ),
+        "computed": src.mutate(
+            total=src.amount.sum().over(),
+            rank=ibis.row_number().over(order_by=src.id),
+            label=src.name.fill_null("?").upper(),
+        ),
         "aggregate": src.group_by(src.flag).agg(n=src.count(), mean=src.amount.mean(), ids=src.id.collect()),
         "join": src.join(src.select(id=src.id, other=src.name), "id"),
     }
@@ -86,11 +97,38 @@ def test_a_not_null_column_and_in_memory_rows_go_through_create_table(con):
 # Ibis types a build can produce, as Ibis spells them; the table create_table_as returns
 # is built from the types it cast to, without DESCRIBE, and must be what con.table reads.
 IBIS_TYPES = [
-    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64",
-    "decimal(18, 2)", "decimal(38, 10)", "decimal(5, 0)", "decimal", "string", "binary", "boolean", "uuid",
-    "date", "time", "timestamp", "timestamp(3)", "timestamp(6)", "timestamp(9)", "timestamp('UTC')",
-    "timestamp('Europe/Paris')", "interval('s')", "array<string>", "array<decimal(9, 3)>",
-    dt.Struct({"k": dt.int32, 'odd "name"': dt.Array(dt.Decimal(9, 3))}), "map<string, int64>", "map<string, decimal>",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float32",
+    "float64",
+    "decimal(18, 2)",
+    "decimal(38, 10)",
+    "decimal(5, 0)",
+    "decimal",
+    "string",
+    "binary",
+    "boolean",
+    "uuid",
+    "date",
+    "time",
+    "timestamp",
+    "timestamp(3)",
+    "timestamp(6)",
+    "timestamp(9)",
+    "timestamp('UTC')",
+    "timestamp('Europe/Paris')",
+    "interval('s')",
+    "array<string>",
+    "array<decimal(9, 3)>",
+    dt.Struct({"k": dt.int32, 'odd "name"': dt.Array(dt.Decimal(9, 3))}),
+    "map<string, int64>",
+    "map<string, decimal>",
     "json",
 ]
 

@@ -23,14 +23,18 @@ from support.spark import spark_connection
 pytestmark = pytest.mark.spark
 
 D = decimal.Decimal
-ROWS = pa.table({
-    "id": pa.array([1, 2, None], pa.int64()),
-    "amount": pa.array([D("10.25"), None, D("-0.50")], pa.decimal128(18, 2)),
-    "day": pa.array([dt.date(2024, 1, 31), dt.date(2024, 2, 29), None], pa.date32()),
-    "at": pa.array([dt.datetime(2024, 1, 31, 23, 59, 59, 123456), None, dt.datetime(2024, 3, 1)], pa.timestamp("us")),
-    "name": pa.array(["a", None, "ü"], pa.string()),
-    "flag": pa.array([True, None, False], pa.bool_()),
-})
+ROWS = pa.table(
+    {
+        "id": pa.array([1, 2, None], pa.int64()),
+        "amount": pa.array([D("10.25"), None, D("-0.50")], pa.decimal128(18, 2)),
+        "day": pa.array([dt.date(2024, 1, 31), dt.date(2024, 2, 29), None], pa.date32()),
+        "at": pa.array(
+            [dt.datetime(2024, 1, 31, 23, 59, 59, 123456), None, dt.datetime(2024, 3, 1)], pa.timestamp("us")
+        ),
+        "name": pa.array(["a", None, "ü"], pa.string()),
+        "flag": pa.array([True, None, False], pa.bool_()),
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +78,9 @@ def test_views_and_tables_are_told_apart(con):
     assert existing_kind(con, "kinds", "base") == "table"
     assert existing_kind(con, "kinds", "big") == "view"
     assert existing_kind(con, "kinds", "missing") is None
-    assert fetch(con, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'kinds' "
-                      "AND table_type = 'VIEW'") == [("big",)]
+    assert fetch(
+        con, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'kinds' AND table_type = 'VIEW'"
+    ) == [("big",)]
 
 
 def test_delete_keeps_the_rows_its_condition_does_not_make_true(con):
@@ -87,12 +92,22 @@ def test_delete_keeps_the_rows_its_condition_does_not_make_true(con):
 
 def test_incremental_merge_and_append(con):
     materialize(con, ibis.memtable({"id": [1, 2], "v": ["a", "b"]}), "inc.t")
-    built = materialize(con, ibis.memtable({"id": [2, 3], "v": ["B", "c"]}), "inc.t", kind="incremental",
-                        incremental=Incremental.of("merge", unique_key="id"))
+    built = materialize(
+        con,
+        ibis.memtable({"id": [2, 3], "v": ["B", "c"]}),
+        "inc.t",
+        kind="incremental",
+        incremental=Incremental.of("merge", unique_key="id"),
+    )
     assert built.new_rows == 2
     assert _rows(con.table("t", database="inc")) == [{"id": 1, "v": "a"}, {"id": 2, "v": "B"}, {"id": 3, "v": "c"}]
-    materialize(con, ibis.memtable({"id": [3, 4], "v": ["c", "d"]}), "inc.t", kind="incremental",
-                incremental=Incremental.of("append", watermark="id"))
+    materialize(
+        con,
+        ibis.memtable({"id": [3, 4], "v": ["c", "d"]}),
+        "inc.t",
+        kind="incremental",
+        incremental=Incremental.of("append", watermark="id"),
+    )
     assert [r["id"] for r in _rows(con.table("t", database="inc"))] == [1, 2, 3, 4]
 
 

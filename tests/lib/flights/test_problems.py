@@ -6,11 +6,36 @@ import ibis
 
 from flights import problems
 
-COLUMNS = ["year", "month", "day", "dep_time", "sched_dep_time", "dep_delay", "arr_time", "arr_delay", "carrier",
-           "tailnum", "origin", "dest", "time_hour"]
-FLIGHT_TYPES = {"year": "int64", "month": "int64", "day": "int64", "dep_time": "float64", "sched_dep_time": "int64",
-                "dep_delay": "float64", "arr_time": "float64", "arr_delay": "float64", "carrier": "string",
-                "tailnum": "string", "origin": "string", "dest": "string", "time_hour": "string"}
+COLUMNS = [
+    "year",
+    "month",
+    "day",
+    "dep_time",
+    "sched_dep_time",
+    "dep_delay",
+    "arr_time",
+    "arr_delay",
+    "carrier",
+    "tailnum",
+    "origin",
+    "dest",
+    "time_hour",
+]
+FLIGHT_TYPES = {
+    "year": "int64",
+    "month": "int64",
+    "day": "int64",
+    "dep_time": "float64",
+    "sched_dep_time": "int64",
+    "dep_delay": "float64",
+    "arr_time": "float64",
+    "arr_delay": "float64",
+    "carrier": "string",
+    "tailnum": "string",
+    "origin": "string",
+    "dest": "string",
+    "time_hour": "string",
+}
 
 
 def bronze_flights() -> ibis.Table:
@@ -26,18 +51,32 @@ def bronze_flights() -> ibis.Table:
 
 def bronze_weather() -> ibis.Table:
     # EWR: 1 am local twice on 2013-11-03 (05:00 and 06:00 UTC), one corrupt wind reading, one repeated key
-    return ibis.memtable({
-        "origin": ["EWR", "EWR", "EWR", "EWR", "EWR"],
-        "year": [2013] * 5, "month": [1, 11, 11, 2, 2], "day": [1, 3, 3, 12, 12], "hour": [5, 1, 1, 3, 3],
-        "wind_speed": [10.4, 6.9, 5.8, 1048.36, 9.2],
-        "time_hour": ["2013-01-01T10:00:00Z", "2013-11-03T05:00:00Z", "2013-11-03T06:00:00Z",
-                      "2013-02-12T08:00:00Z", "2013-02-12T08:00:00Z"],
-    })
+    return ibis.memtable(
+        {
+            "origin": ["EWR", "EWR", "EWR", "EWR", "EWR"],
+            "year": [2013] * 5,
+            "month": [1, 11, 11, 2, 2],
+            "day": [1, 3, 3, 12, 12],
+            "hour": [5, 1, 1, 3, 3],
+            "wind_speed": [10.4, 6.9, 5.8, 1048.36, 9.2],
+            "time_hour": [
+                "2013-01-01T10:00:00Z",
+                "2013-11-03T05:00:00Z",
+                "2013-11-03T06:00:00Z",
+                "2013-02-12T08:00:00Z",
+                "2013-02-12T08:00:00Z",
+            ],
+        }
+    )
 
 
 PLANES = ibis.memtable({"tailnum": ["N14228", "N999"], "year": [1999.0, None]})
-AIRPORTS = ibis.memtable({"faa": ["EWR", "JFK", "LGA", "IAH", "MIA", "DVT", "EEN"],
-                          "tzone": ["America/New_York"] * 5 + ["Asia/Chongqing", None]})
+AIRPORTS = ibis.memtable(
+    {
+        "faa": ["EWR", "JFK", "LGA", "IAH", "MIA", "DVT", "EEN"],
+        "tzone": ["America/New_York"] * 5 + ["Asia/Chongqing", None],
+    }
+)
 
 
 def counted(problem: problems.Problem) -> dict:
@@ -52,8 +91,9 @@ def test_flight_problems_select_exactly_the_offending_flights():
     assert counted(problems.midnight_as_2400(flights))["rows"] == 1
     missing = counted(problems.tailnum_not_in_planes(flights, PLANES))
     assert (missing["rows"], missing["distinct"], missing["values"]) == (2, 1, "N3ALAA")
-    assert "2 flights carry one of 1 tail numbers" in missing["finding"] and "2 of these flights are" in missing[
-        "finding"]
+    assert (
+        "2 flights carry one of 1 tail numbers" in missing["finding"] and "2 of these flights are" in missing["finding"]
+    )
     dest = counted(problems.dest_not_in_airports(flights, AIRPORTS))
     assert (dest["rows"], dest["distinct"], dest["values"]) == (2, 2, "BQN, SJU")
     double = counted(problems.tail_double_booked(flights))
@@ -68,7 +108,9 @@ def test_weather_problems_tell_the_repeated_local_hour_from_a_repeated_key():
     assert counted(problems.weather_duplicate_key(weather))["rows"] == 2
     wind = counted(problems.implausible_wind_speed(weather))
     assert (wind["rows"], wind["finding"]) == (
-        1, "Wind speeds above 200 mph: 1 weather row (1048 mph), which staging quarantines.")
+        1,
+        "Wind speeds above 200 mph: 1 weather row (1048 mph), which staging quarantines.",
+    )
     observed = counted(problems.flights_without_weather(bronze_flights(), weather))
     assert observed["rows"] == 4
 
@@ -98,8 +140,13 @@ def test_reference_table_problems():
 
 
 def test_the_findings_run_on_each_backend(con):
-    tables = {"flights": bronze_flights(), "weather": bronze_weather(), "planes": PLANES, "airports": AIRPORTS,
-              "airlines": ibis.memtable({"carrier": ["UA"], "name": ["United"]})}
+    tables = {
+        "flights": bronze_flights(),
+        "weather": bronze_weather(),
+        "planes": PLANES,
+        "airports": AIRPORTS,
+        "airlines": ibis.memtable({"carrier": ["UA"], "name": ["United"]}),
+    }
     stored = {name: con.create_table(name, table) for name, table in tables.items()}
     findings = problems.measure(problems.find_problems(**stored, year=2013))
     assert len(findings) == 14 and findings.problem.is_unique

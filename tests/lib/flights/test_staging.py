@@ -10,10 +10,25 @@ import pytest
 from flights import staging
 
 FLIGHT = {
-    "year": 2013, "month": 1, "day": 1, "dep_time": 517.0, "sched_dep_time": 515, "dep_delay": 2.0,
-    "arr_time": 830.0, "sched_arr_time": 819, "arr_delay": 11.0, "carrier": "UA", "flight": 1545,
-    "tailnum": "N14228", "origin": "EWR", "dest": "IAH", "air_time": 227.0, "distance": 1400, "hour": 5,
-    "minute": 15, "time_hour": "2013-01-01T10:00:00Z",
+    "year": 2013,
+    "month": 1,
+    "day": 1,
+    "dep_time": 517.0,
+    "sched_dep_time": 515,
+    "dep_delay": 2.0,
+    "arr_time": 830.0,
+    "sched_arr_time": 819,
+    "arr_delay": 11.0,
+    "carrier": "UA",
+    "flight": 1545,
+    "tailnum": "N14228",
+    "origin": "EWR",
+    "dest": "IAH",
+    "air_time": 227.0,
+    "distance": 1400,
+    "hour": 5,
+    "minute": 15,
+    "time_hour": "2013-01-01T10:00:00Z",
 }
 
 
@@ -30,20 +45,44 @@ def records(con, table: ibis.Table, *columns: str) -> list[dict]:
 
 
 def test_a_flight_gets_its_times_in_local_time_and_utc(con):
-    late = flight(flight=1, day=2, dep_time=2400.0, sched_dep_time=2359, dep_delay=1.0, hour=23, minute=59,
-                  time_hour="2013-01-03T04:00:00Z")
+    late = flight(
+        flight=1,
+        day=2,
+        dep_time=2400.0,
+        sched_dep_time=2359,
+        dep_delay=1.0,
+        hour=23,
+        minute=59,
+        time_hour="2013-01-03T04:00:00Z",
+    )
     cancelled = flight(flight=2, dep_time=None, dep_delay=None, arr_time=None, arr_delay=None, air_time=None)
     clean = staging.classify_flights(frame([flight(), late, cancelled])).clean().order_by("flight")
     got = records(con, clean, "flight", "flight_date", "sched_dep_local", "sched_dep_utc", "dep_local", "cancelled")
     assert got == [
-        {"flight": 1, "flight_date": dt.date(2013, 1, 2), "sched_dep_local": dt.datetime(2013, 1, 2, 23, 59),
-         "sched_dep_utc": dt.datetime(2013, 1, 3, 4, 59), "dep_local": dt.datetime(2013, 1, 3, 0, 0),
-         "cancelled": False},
-        {"flight": 2, "flight_date": dt.date(2013, 1, 1), "sched_dep_local": dt.datetime(2013, 1, 1, 5, 15),
-         "sched_dep_utc": dt.datetime(2013, 1, 1, 10, 15), "dep_local": None, "cancelled": True},
-        {"flight": 1545, "flight_date": dt.date(2013, 1, 1), "sched_dep_local": dt.datetime(2013, 1, 1, 5, 15),
-         "sched_dep_utc": dt.datetime(2013, 1, 1, 10, 15), "dep_local": dt.datetime(2013, 1, 1, 5, 17),
-         "cancelled": False},
+        {
+            "flight": 1,
+            "flight_date": dt.date(2013, 1, 2),
+            "sched_dep_local": dt.datetime(2013, 1, 2, 23, 59),
+            "sched_dep_utc": dt.datetime(2013, 1, 3, 4, 59),
+            "dep_local": dt.datetime(2013, 1, 3, 0, 0),
+            "cancelled": False,
+        },
+        {
+            "flight": 2,
+            "flight_date": dt.date(2013, 1, 1),
+            "sched_dep_local": dt.datetime(2013, 1, 1, 5, 15),
+            "sched_dep_utc": dt.datetime(2013, 1, 1, 10, 15),
+            "dep_local": None,
+            "cancelled": True,
+        },
+        {
+            "flight": 1545,
+            "flight_date": dt.date(2013, 1, 1),
+            "sched_dep_local": dt.datetime(2013, 1, 1, 5, 15),
+            "sched_dep_utc": dt.datetime(2013, 1, 1, 10, 15),
+            "dep_local": dt.datetime(2013, 1, 1, 5, 17),
+            "cancelled": False,
+        },
     ]
     assert dict(zip(clean.schema().names, map(str, clean.schema().types)))["dep_time"] == "int32"
 
@@ -51,56 +90,132 @@ def test_a_flight_gets_its_times_in_local_time_and_utc(con):
 def test_flights_that_cannot_be_kept_are_rejected_with_one_reason_each(con):
     rows = [
         flight(),
-        flight(),                                              # an exact copy
-        flight(tailnum="N999"),                                # same key, other content
+        flight(),  # an exact copy
+        flight(tailnum="N999"),  # same key, other content
         flight(flight=2, carrier=None),
         flight(flight=3, dest=" "),
         flight(flight=4, time_hour="2013-01-01 10:00"),
         flight(flight=5, sched_dep_time=2400),
         flight(flight=6, month=None),
-        flight(flight=7, tailnum=None, dep_time=None),         # kept: cancelled, no tail number
+        flight(flight=7, tailnum=None, dep_time=None),  # kept: cancelled, no tail number
     ]
     split = staging.classify_flights(frame(rows))
     reasons = sorted(r["reason"] for r in records(con, split.rejected(), "reason"))
-    assert reasons == ["duplicate", "duplicate_key", "invalid_sched_dep_time", "invalid_time_hour",
-                       "missing_carrier", "missing_dest", "missing_flight_date"]
+    assert reasons == [
+        "duplicate",
+        "duplicate_key",
+        "invalid_sched_dep_time",
+        "invalid_time_hour",
+        "missing_carrier",
+        "missing_dest",
+        "missing_flight_date",
+    ]
     kept = records(con, split.clean().order_by("flight"), "flight", "tailnum")
     assert kept == [{"flight": 7, "tailnum": None}, {"flight": 1545, "tailnum": "N14228"}]
 
 
-WEATHER = {"origin": "EWR", "year": 2013, "month": 11, "day": 3, "hour": 1, "temp": 51.98, "wind_dir": 310.0,
-           "wind_speed": 6.9, "time_hour": "2013-11-03T05:00:00Z"}
+WEATHER = {
+    "origin": "EWR",
+    "year": 2013,
+    "month": 11,
+    "day": 3,
+    "hour": 1,
+    "temp": 51.98,
+    "wind_dir": 310.0,
+    "wind_speed": 6.9,
+    "time_hour": "2013-11-03T05:00:00Z",
+}
 
 
 def test_the_hour_that_repeats_in_november_is_two_observations_in_utc(con):
-    rows = [WEATHER, {**WEATHER, "temp": 50.0, "time_hour": "2013-11-03T06:00:00Z"},
-            {**WEATHER, "hour": 2, "wind_speed": 1048.36, "time_hour": "2013-11-03T07:00:00Z"},
-            {**WEATHER, "temp": 60.0}]  # same key: the first row in column order is kept
+    rows = [
+        WEATHER,
+        {**WEATHER, "temp": 50.0, "time_hour": "2013-11-03T06:00:00Z"},
+        {**WEATHER, "hour": 2, "wind_speed": 1048.36, "time_hour": "2013-11-03T07:00:00Z"},
+        {**WEATHER, "temp": 60.0},
+    ]  # same key: the first row in column order is kept
     split = staging.classify_weather(frame(rows))
     kept = records(con, split.clean().order_by("time_hour"), "time_hour", "obs_local", "temp", "wind_dir")
     assert kept == [
-        {"time_hour": dt.datetime(2013, 11, 3, 5), "obs_local": dt.datetime(2013, 11, 3, 1), "temp": 51.98,
-         "wind_dir": 310},
-        {"time_hour": dt.datetime(2013, 11, 3, 6), "obs_local": dt.datetime(2013, 11, 3, 1), "temp": 50.0,
-         "wind_dir": 310},
+        {
+            "time_hour": dt.datetime(2013, 11, 3, 5),
+            "obs_local": dt.datetime(2013, 11, 3, 1),
+            "temp": 51.98,
+            "wind_dir": 310,
+        },
+        {
+            "time_hour": dt.datetime(2013, 11, 3, 6),
+            "obs_local": dt.datetime(2013, 11, 3, 1),
+            "temp": 50.0,
+            "wind_dir": 310,
+        },
     ]
     assert sorted(r["reason"] for r in records(con, split.rejected(), "reason")) == [
-        "duplicate_key", "implausible_wind_speed"]
+        "duplicate_key",
+        "implausible_wind_speed",
+    ]
 
 
 @pytest.mark.parametrize(
     ("source", "key", "rows", "reasons"),
     [
-        ("airlines", "carrier", [{"carrier": "9E", "name": "Endeavor"}, {"carrier": "9E", "name": "Other"},
-                                 {"carrier": None, "name": "Nobody"}], ["duplicate_key", "missing_carrier"]),
-        ("airports", "faa", [{"faa": "EWR", "name": "Newark", "lat": 40.69, "lon": -74.17, "alt": 18, "tz": -5,
-                              "dst": "A", "tzone": "America/New_York"}] * 2, ["duplicate"]),
-        ("planes", "tailnum", [{"tailnum": "N10156", "year": 2004.0, "type": "Fixed wing", "manufacturer": "EMBRAER",
-                                "model": "EMB-145XR", "engines": 2, "seats": 55, "speed": 130.0,
-                                "engine": "Turbo-fan"},
-                               {"tailnum": "N10157", "year": None, "type": "Fixed wing", "manufacturer": "EMBRAER",
-                                "model": "EMB-145XR", "engines": 2, "seats": 55, "speed": None,
-                                "engine": "Turbo-fan"}], []),
+        (
+            "airlines",
+            "carrier",
+            [
+                {"carrier": "9E", "name": "Endeavor"},
+                {"carrier": "9E", "name": "Other"},
+                {"carrier": None, "name": "Nobody"},
+            ],
+            ["duplicate_key", "missing_carrier"],
+        ),
+        (
+            "airports",
+            "faa",
+            [
+                {
+                    "faa": "EWR",
+                    "name": "Newark",
+                    "lat": 40.69,
+                    "lon": -74.17,
+                    "alt": 18,
+                    "tz": -5,
+                    "dst": "A",
+                    "tzone": "America/New_York",
+                }
+            ]
+            * 2,
+            ["duplicate"],
+        ),
+        (
+            "planes",
+            "tailnum",
+            [
+                {
+                    "tailnum": "N10156",
+                    "year": 2004.0,
+                    "type": "Fixed wing",
+                    "manufacturer": "EMBRAER",
+                    "model": "EMB-145XR",
+                    "engines": 2,
+                    "seats": 55,
+                    "speed": 130.0,
+                    "engine": "Turbo-fan",
+                },
+                {
+                    "tailnum": "N10157",
+                    "year": None,
+                    "type": "Fixed wing",
+                    "manufacturer": "EMBRAER",
+                    "model": "EMB-145XR",
+                    "engines": 2,
+                    "seats": 55,
+                    "speed": None,
+                    "engine": "Turbo-fan",
+                },
+            ],
+            [],
+        ),
     ],
 )
 def test_reference_tables_are_keyed_and_nothing_is_lost(con, source, key, rows, reasons):

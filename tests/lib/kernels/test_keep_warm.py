@@ -29,8 +29,12 @@ def test_a_kept_warm_server_serves_the_next_run_and_leaves_when_idle(tmp_path):
     make_workspace(tmp_path, {"who": {"stages": [{"name": "who", "notebook": "notebooks/who.ipynb"}]}})
     env = {**os.environ, "MILLPOND_KEEP_WARM": "10"}  # room for a slow second start
     for _ in range(2):
-        subprocess.run([MILLPOND, "run", "who", "--force", "--plain", "-C", str(tmp_path)], env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [MILLPOND, "run", "who", "--force", "--plain", "-C", str(tmp_path)],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
     first, second = (json.loads(p.read_text()) for p in sorted(tmp_path.glob("who-*.json")))
     assert first["ppid"] == second["ppid"], "each run started its own server"
     assert first["pid"] != second["pid"]
@@ -63,13 +67,17 @@ def test_a_preloaded_workspace_module_is_imported_once_and_an_edit_is_seen(tmp_p
     source = "import os\nIMPORTED_IN = os.getpid()\nVERSION = {}\n"
     (library / "__init__.py").write_text(source.format(1))
     write_notebook(tmp_path / "notebooks/lib.ipynb", "x = 0", *PRELOADED)
-    make_workspace(tmp_path, {"lib": {"stages": [{"name": "lib", "notebook": "notebooks/lib.ipynb"}]}},
-                   {"name": "test", "execution": {"preload": ["wslib"]}})
+    make_workspace(
+        tmp_path,
+        {"lib": {"stages": [{"name": "lib", "notebook": "notebooks/lib.ipynb"}]}},
+        {"name": "test", "execution": {"preload": ["wslib"]}},
+    )
     env = {**os.environ, "MILLPOND_KEEP_WARM": "10", "PYTHONPATH": str(tmp_path / "lib")}
 
     def run() -> dict:
-        done = subprocess.run([MILLPOND, "run", "lib", "--force", "--plain", "-C", str(tmp_path)], env=env,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [MILLPOND, "run", "lib", "--force", "--plain", "-C", str(tmp_path)], env=env, capture_output=True, text=True
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         newest = max(tmp_path.glob("lib-*.json"), key=lambda p: p.stat().st_mtime_ns)
         seen = json.loads(newest.read_text())

@@ -55,16 +55,29 @@ CLEAN = (
 def workspace(tmp_path) -> Workspace:
     write_notebook(tmp_path / "notebooks/dirty.ipynb", "x = 0", *DIRTY)
     write_notebook(tmp_path / "notebooks/clean.ipynb", "x = 0", *CLEAN)
-    write_notebook(tmp_path / "notebooks/crash.ipynb", "x = 0", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
+    write_notebook(
+        tmp_path / "notebooks/crash.ipynb", "x = 0", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"
+    )
     write_notebook(tmp_path / "notebooks/plain.ipynb", "x = 0", "y = x * 2\ny")
     (tmp_path / "data").mkdir()
-    make_workspace(tmp_path, {
-        "leak": {"stages": [{"name": "dirty", "notebook": "notebooks/dirty.ipynb"},
-                            {"name": "clean", "notebook": "notebooks/clean.ipynb", "needs": ["dirty"]}]},
-        "crash": {"stages": [{"name": "boom", "notebook": "notebooks/crash.ipynb"},
-                             {"name": "after", "notebook": "notebooks/plain.ipynb", "needs": ["boom"]},
-                             {"name": "beside", "notebook": "notebooks/plain.ipynb", "params": {"x": 21}}]},
-    })
+    make_workspace(
+        tmp_path,
+        {
+            "leak": {
+                "stages": [
+                    {"name": "dirty", "notebook": "notebooks/dirty.ipynb"},
+                    {"name": "clean", "notebook": "notebooks/clean.ipynb", "needs": ["dirty"]},
+                ]
+            },
+            "crash": {
+                "stages": [
+                    {"name": "boom", "notebook": "notebooks/crash.ipynb"},
+                    {"name": "after", "notebook": "notebooks/plain.ipynb", "needs": ["boom"]},
+                    {"name": "beside", "notebook": "notebooks/plain.ipynb", "params": {"x": 21}},
+                ]
+            },
+        },
+    )
     return Workspace(tmp_path)
 
 
@@ -75,8 +88,9 @@ def _statuses(ws: Workspace, run_id: str) -> dict[str, str]:
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_nothing_one_stage_does_reaches_the_next(workspace, jobs):
     result = run_pipeline(workspace, "leak", RunOptions(jobs=jobs))
-    assert _statuses(workspace, result.run_id) == {"dirty": "success", "clean": "success"}, \
-        open_store(workspace).stage_runs(result.run_id)
+    assert _statuses(workspace, result.run_id) == {"dirty": "success", "clean": "success"}, open_store(
+        workspace
+    ).stage_runs(result.run_id)
     executed = nbformat.read(workspace.runs_dir / result.run_id / "clean.ipynb", as_version=4)
     printed = json.loads(executed.cells[-1].outputs[0]["text"])
     assert printed == {"stage": "clean", "run": result.run_id}
@@ -87,7 +101,10 @@ def test_a_stage_that_kills_its_kernel_fails_alone(workspace):
     assert result.exit_code == 1
     stages = {s["stage"]: s for s in open_store(workspace).stage_runs(result.run_id)}
     assert {name: s["status"] for name, s in stages.items()} == {
-        "boom": "failed", "after": "upstream_failed", "beside": "success"}
+        "boom": "failed",
+        "after": "upstream_failed",
+        "beside": "success",
+    }
     assert "DeadKernelError" in stages["boom"]["error"] or "died" in stages["boom"]["error"].lower()
     again = run_pipeline(workspace, "leak")  # the engine still serves the next run
     assert again.exit_code == 0

@@ -30,12 +30,20 @@ from support.workspaces import make_workspace, write_notebook
 
 STAGES = [
     {"name": "ingest", "notebook": "notebooks/n.ipynb", "produces": ["bronze.orders", "bronze.customers"]},
-    {"name": "clean", "notebook": "notebooks/n.ipynb", "needs": ["ingest"],
-     "produces": ["silver.orders", "silver.customers"],
-     "checks": {"silver.customers": [{"not_null": ["email_upper"]}],
-                "silver.orders": [{"row_count": {"min": 1}}]}},
-    {"name": "build_revenue", "notebook": "notebooks/n.ipynb", "needs": ["clean"], "produces": ["gold.revenue"],
-     "checks": {"gold.revenue": [{"between": {"column": "revenue", "min": 0, "name": "revenue is not negative"}}]}},
+    {
+        "name": "clean",
+        "notebook": "notebooks/n.ipynb",
+        "needs": ["ingest"],
+        "produces": ["silver.orders", "silver.customers"],
+        "checks": {"silver.customers": [{"not_null": ["email_upper"]}], "silver.orders": [{"row_count": {"min": 1}}]},
+    },
+    {
+        "name": "build_revenue",
+        "notebook": "notebooks/n.ipynb",
+        "needs": ["clean"],
+        "produces": ["gold.revenue"],
+        "checks": {"gold.revenue": [{"between": {"column": "revenue", "min": 0, "name": "revenue is not negative"}}]},
+    },
     {"name": "export", "notebook": "notebooks/n.ipynb", "needs": ["build_revenue"], "produces": ["gold.export"]},
 ]
 
@@ -48,12 +56,19 @@ def workspace(tmp_path_factory) -> Workspace:
     ws = Workspace(root)
     ctx = StageContext(ws)
     try:
-        ctx.materialize(ibis.memtable({"order_id": [1, 2], "customer_id": [1, 1], "amount": [5.0, 7.0]}), "bronze.orders")
+        ctx.materialize(
+            ibis.memtable({"order_id": [1, 2], "customer_id": [1, 1], "amount": [5.0, 7.0]}), "bronze.orders"
+        )
         ctx.materialize(ibis.memtable({"customer_id": [1], "email": ["a@x.org"]}), "bronze.customers")
         ctx.materialize(ctx.table("bronze.orders"), "silver.orders", kind="view")
         customers = ctx.table("bronze.customers")
-        ctx.materialize(customers.mutate(email_upper=customers.email.upper()), "silver.customers",
-                        kind="incremental", strategy="merge", unique_key="customer_id")
+        ctx.materialize(
+            customers.mutate(email_upper=customers.email.upper()),
+            "silver.customers",
+            kind="incremental",
+            strategy="merge",
+            unique_key="customer_id",
+        )
         orders, customers = ctx.table("silver.orders"), ctx.table("silver.customers")
         joined = orders.join(customers, "customer_id")
         ctx.materialize(joined.group_by("email_upper").agg(revenue=joined.amount.sum()), "gold.revenue")
@@ -65,13 +80,22 @@ def workspace(tmp_path_factory) -> Workspace:
 
 def test_every_kind_of_build_records_its_sql(workspace):
     records = workspace_lineage(workspace).graph.records
-    assert sorted(records) == ["bronze.customers", "bronze.orders", "gold.customer_ids", "gold.revenue",
-                               "silver.customers", "silver.orders"]
+    assert sorted(records) == [
+        "bronze.customers",
+        "bronze.orders",
+        "gold.customer_ids",
+        "gold.revenue",
+        "silver.customers",
+        "silver.orders",
+    ]
     assert set(records["gold.customer_ids"].sources) == {"silver.customers"}
     assert records["silver.customers"].dialect == "duckdb"
     assert set(records["gold.revenue"].sources) == {"silver.orders", "silver.customers"}
     assert records["gold.revenue"].sources["silver.customers"] == {
-        "customer_id": "int64", "email": "string", "email_upper": "string"}
+        "customer_id": "int64",
+        "email": "string",
+        "email_upper": "string",
+    }
 
 
 def test_columns_are_followed_through_the_intermediate_tables(workspace):
@@ -91,11 +115,17 @@ def test_impact_is_exact_and_names_the_checks(workspace):
     lineage = workspace_lineage(workspace)
     found = impact(lineage, ColumnRef("bronze.customers", "email"))
     # its values reach email_upper; gold.revenue groups by email_upper, so its rows (all its columns) change
-    assert found["columns"] == ["gold.revenue.email_upper", "gold.revenue.revenue", "silver.customers.email",
-                                "silver.customers.email_upper"]
+    assert found["columns"] == [
+        "gold.revenue.email_upper",
+        "gold.revenue.revenue",
+        "silver.customers.email",
+        "silver.customers.email_upper",
+    ]
     assert (found["tables"], found["rows"]) == (["gold.revenue", "silver.customers"], ["gold.revenue"])
     assert [(c["table"], c["check"]) for c in found["checks"]] == [
-        ("silver.customers", "email_upper is not null"), ("gold.revenue", "revenue is not negative")]
+        ("silver.customers", "email_upper is not null"),
+        ("gold.revenue", "revenue is not negative"),
+    ]
     # the join key carries no value past silver.orders, but decides which orders meet which customer
     found = impact(lineage, ColumnRef("bronze.orders", "customer_id"))
     assert found["columns"] == ["gold.revenue.email_upper", "gold.revenue.revenue", "silver.orders.customer_id"]
@@ -128,20 +158,28 @@ def test_cli_prints_trees_and_json(workspace, capsys):
     found = json.loads(capsys.readouterr().out)
     assert found["tables"] == ["gold.revenue", "silver.orders"]
     # stages (e.g. reports) that read an affected table, from their declared needs
-    assert found["stages"] == [{"stage": "p:build_revenue", "reads": ["silver.orders"]},
-                               {"stage": "p:clean", "reads": ["bronze.orders"]},
-                               {"stage": "p:export", "reads": ["gold.revenue"]}]
+    assert found["stages"] == [
+        {"stage": "p:build_revenue", "reads": ["silver.orders"]},
+        {"stage": "p:clean", "reads": ["bronze.orders"]},
+        {"stage": "p:export", "reads": ["gold.revenue"]},
+    ]
     assert main(["impact", "bronze.orders.amount", "-C", root]) == 0
     out = capsys.readouterr().out
     assert "changing bronze.orders.amount affects 2 columns in 2 tables" in out
     assert "gold.revenue: revenue is not negative" in out
 
 
-@pytest.mark.parametrize(("target", "message"), [
-    ("gold.nope", "error: no lineage for table gold.nope:"),
-    ("gold.revenue.nope", "error: table gold.revenue has no column 'nope' in its latest build (columns: email_upper, revenue)"),
-    ("gold.export.x", "error: no column lineage for gold.export.x:"),
-])
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("gold.nope", "error: no lineage for table gold.nope:"),
+        (
+            "gold.revenue.nope",
+            "error: table gold.revenue has no column 'nope' in its latest build (columns: email_upper, revenue)",
+        ),
+        ("gold.export.x", "error: no column lineage for gold.export.x:"),
+    ],
+)
 def test_unknown_tables_and_columns_are_one_line_errors(workspace, capsys, target, message):
     assert main(["impact", target, "-C", str(workspace.root)]) == 2
     err = capsys.readouterr().err

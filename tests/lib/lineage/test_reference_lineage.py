@@ -39,11 +39,14 @@ def test_daily_revenue_comes_from_the_order_lines_amounts(lineage):
     revenue = ColumnRef("gold.mart_daily_revenue", "revenue")
     assert set(graph.sources(revenue)) == refs("gold.fct_orders.net_amount")
     assert set(graph.sources(ColumnRef("gold.fct_orders", "net_amount"))) == refs(
-        "silver.order_lines.quantity", "silver.order_lines.unit_price", "silver.order_lines.discount")
+        "silver.order_lines.quantity", "silver.order_lines.unit_price", "silver.order_lines.discount"
+    )
     assert set(graph.sources(ColumnRef("silver.order_lines", "discount"))) == refs("bronze.order_lines.discount")
-    assert graph.origins(revenue) == refs("file:data/raw/order_lines.parquet.quantity",
-                                          "file:data/raw/order_lines.parquet.unit_price",
-                                          "file:data/raw/order_lines.parquet.discount")
+    assert graph.origins(revenue) == refs(
+        "file:data/raw/order_lines.parquet.quantity",
+        "file:data/raw/order_lines.parquet.unit_price",
+        "file:data/raw/order_lines.parquet.discount",
+    )
 
 
 def test_order_customer_key_is_the_dimension_key_of_the_customer_id(lineage):
@@ -60,7 +63,8 @@ def test_paid_amount_and_updated_at(lineage):
     assert set(graph.sources(paid)) == refs("silver.payments.amount")
     assert graph.origins(paid) == refs("file:data/raw/payments.csv.amount")
     assert set(graph.sources(ColumnRef("gold.fct_orders", "updated_at"))) == refs(
-        "silver.orders.order_ts", "silver.payments.paid_ts")
+        "silver.orders.order_ts", "silver.payments.paid_ts"
+    )
 
 
 def test_customer_valid_from_and_phone(lineage):
@@ -69,7 +73,8 @@ def test_customer_valid_from_and_phone(lineage):
     assert ColumnRef("silver.customers", "updated_at") in graph.sources(valid_from)
     assert graph.origins(valid_from) == refs("file:data/raw/customers.csv.updated_at")
     assert set(graph.sources(ColumnRef("silver.customers", "phone"))) == refs(
-        "bronze.customers.phone", "bronze.customers.country")
+        "bronze.customers.phone", "bronze.customers.country"
+    )
 
 
 def test_impact_of_a_raw_amount_reaches_the_mart_and_its_checks(lineage):
@@ -82,8 +87,12 @@ def test_impact_of_a_raw_amount_reaches_the_mart_and_its_checks(lineage):
     # quarantine; which payments are kept then decides how fct_orders' left join matches them
     assert {"silver.payments", "quarantine.payments", "gold.fct_orders"} <= set(found["rows"])
     found = impact(lineage, ColumnRef("silver.order_lines", "quantity"))
-    assert {"gold.fct_orders.net_amount", "gold.mart_daily_revenue.revenue",
-            "gold.fct_order_lines.quantity", "gold.fct_order_lines.amount"} <= set(found["columns"])
+    assert {
+        "gold.fct_orders.net_amount",
+        "gold.mart_daily_revenue.revenue",
+        "gold.fct_order_lines.quantity",
+        "gold.fct_order_lines.amount",
+    } <= set(found["columns"])
     checks = {(c["table"], c["check"]) for c in found["checks"]}
     assert ("gold.fct_orders", "net_amount >= 0") in checks
 

@@ -18,10 +18,21 @@ from millpond.model.dates import date_dimension
 def test_date_dimension_columns_and_types(con):
     days = date_dimension(date(2024, 1, 1), date(2024, 1, 2))
     assert {name: str(dtype) for name, dtype in days.schema().items()} == {
-        "date_key": "int32", "date": "date", "year": "int32", "quarter": "int32", "month": "int32",
-        "month_name": "string", "day": "int32", "day_of_week": "int16", "day_name": "string",
-        "day_of_year": "int32", "iso_year": "int32", "iso_week": "int32", "is_weekend": "boolean",
-        "first_day_of_month": "date", "last_day_of_month": "date",
+        "date_key": "int32",
+        "date": "date",
+        "year": "int32",
+        "quarter": "int32",
+        "month": "int32",
+        "month_name": "string",
+        "day": "int32",
+        "day_of_week": "int16",
+        "day_name": "string",
+        "day_of_year": "int32",
+        "iso_year": "int32",
+        "iso_week": "int32",
+        "is_weekend": "boolean",
+        "first_day_of_month": "date",
+        "last_day_of_month": "date",
     }
     assert con.to_pyarrow(days).num_rows == 2
 
@@ -29,10 +40,21 @@ def test_date_dimension_columns_and_types(con):
 def test_date_dimension_one_leap_day(con):
     [row] = con.to_pyarrow(date_dimension(date(2024, 2, 29), date(2024, 2, 29))).to_pylist()
     assert row == {
-        "date_key": 20240229, "date": date(2024, 2, 29), "year": 2024, "quarter": 1, "month": 2,
-        "month_name": "February", "day": 29, "day_of_week": 4, "day_name": "Thursday",
-        "day_of_year": 60, "iso_year": 2024, "iso_week": 9, "is_weekend": False,
-        "first_day_of_month": date(2024, 2, 1), "last_day_of_month": date(2024, 2, 29),
+        "date_key": 20240229,
+        "date": date(2024, 2, 29),
+        "year": 2024,
+        "quarter": 1,
+        "month": 2,
+        "month_name": "February",
+        "day": 29,
+        "day_of_week": 4,
+        "day_name": "Thursday",
+        "day_of_year": 60,
+        "iso_year": 2024,
+        "iso_week": 9,
+        "is_weekend": False,
+        "first_day_of_month": date(2024, 2, 1),
+        "last_day_of_month": date(2024, 2, 29),
     }
 
 
@@ -40,12 +62,19 @@ def test_date_dimension_across_a_year_end(con):
     rows = con.to_pyarrow(date_dimension(date(2024, 12, 28), date(2025, 1, 1))).to_pylist()
     assert [r["date"] for r in rows] == [date(2024, 12, d) for d in range(28, 32)] + [date(2025, 1, 1)]
     assert [(r["day_name"], r["day_of_week"], r["is_weekend"]) for r in rows] == [
-        ("Saturday", 6, True), ("Sunday", 7, True), ("Monday", 1, False), ("Tuesday", 2, False),
+        ("Saturday", 6, True),
+        ("Sunday", 7, True),
+        ("Monday", 1, False),
+        ("Tuesday", 2, False),
         ("Wednesday", 3, False),
     ]
     assert [(r["iso_year"], r["iso_week"]) for r in rows] == [(2024, 52), (2024, 52), (2025, 1), (2025, 1), (2025, 1)]
     assert [(r["quarter"], r["day_of_year"], r["month_name"]) for r in rows] == [
-        (4, 363, "December"), (4, 364, "December"), (4, 365, "December"), (4, 366, "December"), (1, 1, "January"),
+        (4, 363, "December"),
+        (4, 364, "December"),
+        (4, 365, "December"),
+        (4, 366, "December"),
+        (1, 1, "January"),
     ]
     assert {r["last_day_of_month"] for r in rows[:4]} == {date(2024, 12, 31)}
     assert rows[4]["first_day_of_month"] == date(2025, 1, 1) and rows[4]["last_day_of_month"] == date(2025, 1, 31)
@@ -57,8 +86,20 @@ def test_date_dimension_iso_week_53_and_every_month_end(con):
     year = con.to_pyarrow(date_dimension(date(2023, 1, 1), date(2023, 12, 31))).to_pylist()
     assert len(year) == 365
     month_ends = sorted({(r["month"], r["last_day_of_month"].day) for r in year})
-    assert month_ends == [(1, 31), (2, 28), (3, 31), (4, 30), (5, 31), (6, 30), (7, 31), (8, 31), (9, 30),
-                          (10, 31), (11, 30), (12, 31)]
+    assert month_ends == [
+        (1, 31),
+        (2, 28),
+        (3, 31),
+        (4, 30),
+        (5, 31),
+        (6, 30),
+        (7, 31),
+        (8, 31),
+        (9, 30),
+        (10, 31),
+        (11, 30),
+        (12, 31),
+    ]
     assert sum(r["is_weekend"] for r in year) == 105  # 2023 began on a Sunday: 53 Sundays, 52 Saturdays
     assert len({r["date_key"] for r in year}) == 365
 

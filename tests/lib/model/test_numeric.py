@@ -63,8 +63,12 @@ def test_plain_mean_of_a_decimal_rounds_to_its_scale_but_exact_mean_does_not(con
 
 def test_large_values_keep_every_digit(con):
     # A float holds ~16 significant digits; these means need 24.
-    values = [Decimal("123456789012345678.123456"), Decimal("123456789012345678.123457"),
-              Decimal("-0.000001"), Decimal("987654321098765432.999999")]
+    values = [
+        Decimal("123456789012345678.123456"),
+        Decimal("123456789012345678.123457"),
+        Decimal("-0.000001"),
+        Decimal("987654321098765432.999999"),
+    ]
     t = load(con, values, pa.decimal128(38, 6))
     expected = python_mean(values, 9)
     # sum 1234567899123456789.246911, divided by 4
@@ -75,7 +79,7 @@ def test_large_values_keep_every_digit(con):
 def test_random_values_of_33_digits_are_exact(con):
     rng = random.Random(3)
     for trial in range(5):
-        values = [Decimal(rng.randint(-10**33, 10**33)).scaleb(-3) for _ in range(rng.randint(2, 9))]
+        values = [Decimal(rng.randint(-(10**33), 10**33)).scaleb(-3) for _ in range(rng.randint(2, 9))]
         con.drop_table("t", force=True)
         t = load(con, values, pa.decimal128(38, 3))
         assert scalar(con, exact_mean(t.x, scale=3))[1] == python_mean(values, 3), f"trial {trial}"
@@ -97,7 +101,7 @@ def test_no_values_gives_null(con):
 
 def test_grouped_with_where_matches_python_on_random_data(con):
     rng = random.Random(7)
-    values = [Decimal(rng.randint(-10**9, 10**9)).scaleb(-4) if rng.random() > 0.1 else None for _ in range(300)]
+    values = [Decimal(rng.randint(-(10**9), 10**9)).scaleb(-4) if rng.random() > 0.1 else None for _ in range(300)]
     groups = [rng.randint(1, 12) for _ in values]
     t = load(con, values, pa.decimal128(18, 4), groups)
     result = t.group_by("g").aggregate(m=exact_mean(t.x, scale=7), p=exact_mean(t.x, scale=4, where=t.x > 0))
@@ -130,8 +134,24 @@ def quotient_cases() -> list[tuple[Decimal, int]]:
     """Totals of decimal(18, 2) up to all 18 digits, counts up to 2**47, exact ties, zero counts."""
     rng = random.Random(11)
     largest = 10**18 - 1  # in cents
-    cases = [(largest, 1), (-largest, 1), (largest, 2), (-largest, 2), (largest, 7), (largest, 2**47 - 1),
-             (1, 2), (-1, 2), (3, 2), (-3, 2), (1, 3), (0, 5), (5, 0), (0, 0), (largest - 1, 2), (1, 2**47 - 1)]
+    cases = [
+        (largest, 1),
+        (-largest, 1),
+        (largest, 2),
+        (-largest, 2),
+        (largest, 7),
+        (largest, 2**47 - 1),
+        (1, 2),
+        (-1, 2),
+        (3, 2),
+        (-3, 2),
+        (1, 3),
+        (0, 5),
+        (5, 0),
+        (0, 0),
+        (largest - 1, 2),
+        (1, 2**47 - 1),
+    ]
     for _ in range(400):
         digits = rng.choice([1, 3, 8, 13, 16, 17, 18])
         count = rng.choice([1, 2, 3, 7, 10, rng.randint(1, 10**4), rng.randint(1, 10**9), rng.randint(1, 2**47)])
@@ -145,24 +165,41 @@ def quotient_cases() -> list[tuple[Decimal, int]]:
 
 def test_exact_quotient_of_cents_matches_python_to_the_last_of_18_digits(con):
     cases = quotient_cases()
-    data = pa.table({"total": pa.array([t for t, _ in cases], pa.decimal128(18, 2)),
-                     "n": pa.array([n for _, n in cases], pa.int64())})
+    data = pa.table(
+        {
+            "total": pa.array([t for t, _ in cases], pa.decimal128(18, 2)),
+            "n": pa.array([n for _, n in cases], pa.int64()),
+        }
+    )
     t = con.create_table("q", ibis.memtable(data))
     # decimal(18, 2) takes the integer path; the same totals as decimal(38, 2) the decimal one
-    result = t.select(narrow=exact_quotient(t.total, t.n, 2), wide=exact_quotient(t.total.cast("decimal(38, 2)"), t.n, 2),
-                      fine=exact_quotient(t.total, t.n, 4))
+    result = t.select(
+        narrow=exact_quotient(t.total, t.n, 2),
+        wide=exact_quotient(t.total.cast("decimal(38, 2)"), t.n, 2),
+        fine=exact_quotient(t.total, t.n, 4),
+    )
     got = con.to_pyarrow(result)
     assert got.schema.field("narrow").type == pa.decimal128(38, 2)
     for column, scale in (("narrow", 2), ("wide", 2), ("fine", 4)):
         expected = [python_quotient(total, n, scale) for total, n in cases]
-        wrong = [(case, g, e) for case, g, e in zip(cases, got.column(column).to_pylist(), expected, strict=True)
-                 if g != e]
+        wrong = [
+            (case, g, e) for case, g, e in zip(cases, got.column(column).to_pylist(), expected, strict=True) if g != e
+        ]
         assert not wrong, f"{column}: {len(wrong)} of {len(cases)} differ, e.g. {wrong[:3]}"
 
 
 def test_exact_quotient_takes_the_integer_path_only_when_the_units_fit_in_18_digits():
-    t = ibis.table({"money": "decimal(18, 2)", "wide": "decimal(38, 2)", "i": "int32", "big": "int64",
-                    "milli": "decimal(18, 3)", "n": "int64"}, name="t")
+    t = ibis.table(
+        {
+            "money": "decimal(18, 2)",
+            "wide": "decimal(38, 2)",
+            "i": "int32",
+            "big": "int64",
+            "milli": "decimal(18, 3)",
+            "n": "int64",
+        },
+        name="t",
+    )
 
     def integer_path(total, scale):
         return "FLOOR" in ibis.to_sql(t.select(m=exact_quotient(total, t.n, scale)), dialect="duckdb")

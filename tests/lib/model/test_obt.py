@@ -31,12 +31,12 @@ def star(con):
         {"sale_id": "int64", "customer_id": "int64", "sku": "string", "quantity": "int64"},
     )
     customers = make_table(
-        con, "customers", [(10, "Ann", "Oslo"), (11, "Bo", "Rome")],
+        con,
+        "customers",
+        [(10, "Ann", "Oslo"), (11, "Bo", "Rome")],
         {"customer_id": "int64", "name": "string", "city": "string"},
     )
-    products = make_table(
-        con, "products", [("p1", "Pen"), ("p2", "Ink")], {"sku": "string", "name": "string"}
-    )
+    products = make_table(con, "products", [("p1", "Pen"), ("p2", "Ink")], {"sku": "string", "name": "string"})
     return sales, customers, products
 
 
@@ -44,7 +44,13 @@ def test_every_fact_row_is_kept_with_prefixed_dimension_columns(star):
     sales, customers, products = star
     wide = one_big_table(sales, {"customer_id": customers, "sku": products})
     assert wide.columns == (
-        "sale_id", "customer_id", "sku", "quantity", "customer_name", "customer_city", "sku_name",
+        "sale_id",
+        "customer_id",
+        "sku",
+        "quantity",
+        "customer_name",
+        "customer_city",
+        "sku_name",
     )
     # Sale 4 has no customer and an unknown sku: kept, with NULL attributes.
     assert rows_of(wide) == [
@@ -57,9 +63,7 @@ def test_every_fact_row_is_kept_with_prefixed_dimension_columns(star):
 
 def test_prefixes_can_be_given_per_join_key(star):
     sales, customers, products = star
-    wide = one_big_table(
-        sales, {"customer_id": customers, "sku": products}, prefix={"sku": "product_"}
-    )
+    wide = one_big_table(sales, {"customer_id": customers, "sku": products}, prefix={"sku": "product_"})
     assert wide.columns[-3:] == ("customer_name", "customer_city", "product_name")
 
 

@@ -41,10 +41,14 @@ def test_float_money_is_rounded_to_the_cent(con):
 
 def test_dates_and_timestamps_accept_one_format(con):
     assert _column(con, ["2024-02-29", "29/02/2024", "2024-13-01", "2024-02-29 10:00:00"], parse_date) == [
-        date(2024, 2, 29), None, None, None,
+        date(2024, 2, 29),
+        None,
+        None,
+        None,
     ]
-    assert _column(con, ["2024-01-05 23:59:59", "2024-01-05T10:00:00", "2024/01/05 10:00", "2024-01-05 24:00:00"],
-                   parse_timestamp) == [datetime(2024, 1, 5, 23, 59, 59), None, None, None]
+    assert _column(
+        con, ["2024-01-05 23:59:59", "2024-01-05T10:00:00", "2024/01/05 10:00", "2024-01-05 24:00:00"], parse_timestamp
+    ) == [datetime(2024, 1, 5, 23, 59, 59), None, None, None]
 
 
 def test_typed_input_passes_through(con):

@@ -15,16 +15,24 @@ def _value(con, scalar):
 
 
 def _versions():
-    return ibis.memtable(pa.table(
-        {
-            "id": ["1", "1", "1", "2", "2", "3", "x"],
-            "email": ["old@a.test", "new@a.test", "new@a.test", "b@a.test", None, "c@a.test", "d@a.test"],
-            "updated_at": ["2024-01-01 00:00:00", "2024-01-02 00:00:00", "2024-01-02 00:00:00",
-                           "2024-01-01 00:00:00", "2024-01-03 00:00:00", "2024-01-01 00:00:00",
-                           "2024-01-01 00:00:00"],
-            "_source_file": ["raw/c.csv"] * 7,
-        }
-    ))
+    return ibis.memtable(
+        pa.table(
+            {
+                "id": ["1", "1", "1", "2", "2", "3", "x"],
+                "email": ["old@a.test", "new@a.test", "new@a.test", "b@a.test", None, "c@a.test", "d@a.test"],
+                "updated_at": [
+                    "2024-01-01 00:00:00",
+                    "2024-01-02 00:00:00",
+                    "2024-01-02 00:00:00",
+                    "2024-01-01 00:00:00",
+                    "2024-01-03 00:00:00",
+                    "2024-01-01 00:00:00",
+                    "2024-01-01 00:00:00",
+                ],
+                "_source_file": ["raw/c.csv"] * 7,
+            }
+        )
+    )
 
 
 def _classify_versions(raw):

@@ -42,8 +42,13 @@ def store(con, expr, day: int) -> ibis.Table:
 
 
 def check_walk(con, strategy_kwargs: dict) -> None:
-    day1 = store(con, scd2_snapshot(None, source([(1, "Ann", "gold"), (2, "Bo", "silver"), (3, "Cy", None)]),
-                                    "id", now=D1, **strategy_kwargs), 1)
+    day1 = store(
+        con,
+        scd2_snapshot(
+            None, source([(1, "Ann", "gold"), (2, "Bo", "silver"), (3, "Cy", None)]), "id", now=D1, **strategy_kwargs
+        ),
+        1,
+    )
     assert versions(con, day1) == {
         (1, "Ann", "gold", D1, None, True),
         (2, "Bo", "silver", D1, None, True),
@@ -93,8 +98,9 @@ def test_scd2_check_strategy_walks_insert_change_delete_reappear(con):
 
 
 def test_scd2_check_strategy_compares_only_check_cols(con):
-    day1 = store(con, scd2_snapshot(None, source([(1, "Ann", "gold")]), "id", strategy="check",
-                                    check_cols=["tier"], now=D1), 1)
+    day1 = store(
+        con, scd2_snapshot(None, source([(1, "Ann", "gold")]), "id", strategy="check", check_cols=["tier"], now=D1), 1
+    )
     # The name changes but only tier is checked: no new version, the old name stays.
     day2 = scd2_snapshot(day1, source([(1, "Anne", "gold")]), "id", strategy="check", check_cols=["tier"], now=D2)
     assert versions(con, day2) == {(1, "Ann", "gold", D1, None, True)}
@@ -148,8 +154,9 @@ def test_scd2_timestamp_strategy_walk(con):
 
 
 def test_scd2_without_hard_deletes_keeps_missing_keys_current(con):
-    day1 = store(con, scd2_snapshot(None, source([(1, "Ann", "gold"), (2, "Bo", "silver")]), "id",
-                                    strategy="check", now=D1), 1)
+    day1 = store(
+        con, scd2_snapshot(None, source([(1, "Ann", "gold"), (2, "Bo", "silver")]), "id", strategy="check", now=D1), 1
+    )
     day2 = scd2_snapshot(day1, source([(1, "Ann", "gold")]), "id", strategy="check", now=D2, hard_deletes=False)
     assert versions(con, day2) == {(1, "Ann", "gold", D1, None, True), (2, "Bo", "silver", D1, None, True)}
 
@@ -166,10 +173,14 @@ def test_scd2_ids_are_md5_of_key_and_valid_from_and_stable(con):
 
 def test_scd2_with_a_composite_key(con):
     schema = {"shop": "string", "sku": "string", "price": "int64"}
-    day1 = store(con, scd2_snapshot(None, source([("n", "x", 1), ("s", "x", 1)], schema), ["shop", "sku"],
-                                    strategy="check", now=D1), 1)
-    day2 = scd2_snapshot(day1, source([("n", "x", 2), ("s", "x", 1)], schema), ["shop", "sku"],
-                         strategy="check", now=D2)
+    day1 = store(
+        con,
+        scd2_snapshot(None, source([("n", "x", 1), ("s", "x", 1)], schema), ["shop", "sku"], strategy="check", now=D1),
+        1,
+    )
+    day2 = scd2_snapshot(
+        day1, source([("n", "x", 2), ("s", "x", 1)], schema), ["shop", "sku"], strategy="check", now=D2
+    )
     assert versions(con, day2, ("shop", "sku", "price")) == {
         ("n", "x", 1, D1, D2, False),
         ("n", "x", 2, D2, None, True),

@@ -137,7 +137,9 @@ def test_forward_fill_carries_the_previous_row_then_fill_applies(readings):
 
 def test_fill_gaps_without_groups_and_with_every_column_carried(con):
     t = make_table(
-        con, "t", [(at(0, 15), 1, "p"), (at(0, 45), 2, "q")],
+        con,
+        "t",
+        [(at(0, 15), 1, "p"), (at(0, 45), 2, "q")],
         {"slot": "timestamp", "n": "int64", "tag": "string"},
     )
     dense = fill_gaps(t, "slot", "15m", at(0), at(1), forward_fill=True)
@@ -151,7 +153,9 @@ def test_fill_gaps_without_groups_and_with_every_column_carried(con):
 
 def test_fill_gaps_on_a_date_column(con):
     t = make_table(
-        con, "t", [(dt.date(2024, 1, 1), 4), (dt.date(2024, 1, 3), 6)],
+        con,
+        "t",
+        [(dt.date(2024, 1, 1), 4), (dt.date(2024, 1, 3), 6)],
         {"day": "date", "orders": "int64"},
     )
     dense = fill_gaps(t, "day", "1d", "2024-01-01", "2024-01-04", fill={"orders": 0})

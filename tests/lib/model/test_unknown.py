@@ -68,8 +68,7 @@ def test_resolve_keys_looks_up_a_surrogate_and_never_drops_a_fact(con):
 
 
 def test_resolve_keys_replaces_orphan_and_null_natural_keys(con):
-    dim = make_table(con, "dim_customer", [(1, "a", "Ann", 10), (2, "b", "Bo", None), (3, None, "Nil", 0)],
-                     CUSTOMERS)
+    dim = make_table(con, "dim_customer", [(1, "a", "Ann", 10), (2, "b", "Bo", None), (3, None, "Nil", 0)], CUSTOMERS)
     orders = make_table(con, "orders", ORDER_ROWS, ORDERS)
     resolved = resolve_keys(orders, dim, "customer_id")
     assert resolved.columns == orders.columns

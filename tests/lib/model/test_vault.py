@@ -82,9 +82,7 @@ def test_hub_reload_adds_nothing_and_a_new_batch_adds_only_new_keys(con, custome
     loaded = con.create_table("hub_customer", hub(customers, "customer_id", "loaded", "crm"))
     again = hub(customers, "customer_id", "loaded", "crm", existing=loaded)
     assert rows_of(again, HUB_COLUMNS) == []
-    batch = make_table(
-        con, "batch", [("c3", "gold", "Oslo", D5), ("c1", "gold", "Oslo", D5)], CUSTOMER_SCHEMA
-    )
+    batch = make_table(con, "batch", [("c3", "gold", "Oslo", D5), ("c1", "gold", "Oslo", D5)], CUSTOMER_SCHEMA)
     assert rows_of(hub(batch, "customer_id", "loaded", "crm", existing=loaded), HUB_COLUMNS) == [
         (md5("c3"), "c3", D5, "crm"),
     ]
@@ -103,9 +101,7 @@ def test_satellite_keeps_each_change_of_payload(customers):
 
 
 def test_satellite_reload_is_idempotent_and_appends_only_changes(con, customers):
-    loaded = con.create_table(
-        "sat_customer", satellite(customers, "customer_id", ["tier", "city"], "loaded", "crm")
-    )
+    loaded = con.create_table("sat_customer", satellite(customers, "customer_id", ["tier", "city"], "loaded", "crm"))
     again = satellite(customers, "customer_id", ["tier", "city"], "loaded", "crm", existing=loaded)
     assert rows_of(again, SAT_COLUMNS) == []
 
@@ -151,9 +147,7 @@ def test_link_has_each_combination_once_and_joins_its_hubs(con):
     )
     customers = hub(orders, "customer_id", "loaded", "shop", hash_key="customer_hk")
     joined = links.join(customers, "customer_hk").select("link_hk", "customer_id")
-    assert rows_of(joined, ["link_hk", "customer_id"]) == in_order(
-        [(md5("c1|p1"), "c1"), (md5("c2|p2"), "c2")]
-    )
+    assert rows_of(joined, ["link_hk", "customer_id"]) == in_order([(md5("c1|p1"), "c1"), (md5("c2|p2"), "c2")])
     loaded = con.create_table("link_order", links)
     hubs = {"customer_hk": "customer_id", "product_hk": "sku"}
     assert rows_of(link(orders, hubs, "loaded", "shop", existing=loaded), columns) == []

@@ -86,13 +86,17 @@ def test_missing_notebook(ws):
 
 def test_parameter_the_notebook_does_not_declare(ws):
     msg = rejection(ws, GOOD.replace("{limit: 5}", "{limitt: 5}"))
-    assert msg.startswith("pipelines/p.yml:6: stages[0].params.limitt: notebook notebooks/a.ipynb declares no parameter 'limitt'")
+    assert msg.startswith(
+        "pipelines/p.yml:6: stages[0].params.limitt: notebook notebooks/a.ipynb declares no parameter 'limitt'"
+    )
     assert "run_date, limit" in msg
 
 
 def test_stage_parameter_of_wrong_type(ws):
     msg = rejection(ws, GOOD.replace("{limit: 5}", "{limit: five}"))
-    assert msg.startswith("pipelines/p.yml:6: stages[0].params.limit: wrong type: notebook notebooks/a.ipynb declares limit as int, got str")
+    assert msg.startswith(
+        "pipelines/p.yml:6: stages[0].params.limit: wrong type: notebook notebooks/a.ipynb declares limit as int, got str"
+    )
 
 
 def test_pipeline_parameter_default_of_wrong_type(ws):
@@ -189,18 +193,26 @@ def test_a_notebook_path_too_long_for_the_system_is_one_line(ws):
 
 def test_a_path_component_too_long_is_one_line(ws):
     msg = rejection(ws, GOOD.replace("notebooks/b.ipynb", "notebooks/" + "b" * 300 + ".ipynb"))
-    assert msg.startswith("pipelines/p.yml:9: stages[1].notebook: a path component is too long (306 bytes; at most 255): 'bbb")
+    assert msg.startswith(
+        "pipelines/p.yml:9: stages[1].notebook: a path component is too long (306 bytes; at most 255): 'bbb"
+    )
 
 
 def test_a_reads_glob_python_cannot_use_is_refused(ws):
-    msg = rejection(ws, GOOD.replace("    produces: [bronze.a]\n", "    reads: [data/raw/***.csv]\n    produces: [bronze.a]\n"))
+    msg = rejection(
+        ws, GOOD.replace("    produces: [bronze.a]\n", "    reads: [data/raw/***.csv]\n    produces: [bronze.a]\n")
+    )
     assert msg == "pipelines/p.yml:7: stages[0].reads[0]: '**' must be a whole path component, as in data/**/*.csv"
 
 
 def test_a_reads_glob_that_would_walk_the_whole_disk_is_refused(ws):
-    msg = rejection(ws, GOOD.replace("    produces: [bronze.a]\n", "    reads: ['../../../**/*.csv']\n    produces: [bronze.a]\n"))
-    assert msg == ("pipelines/p.yml:7: stages[0].reads[0]: '**' after '..' searches every folder above the workspace; "
-                   "name the folder to read")
+    msg = rejection(
+        ws, GOOD.replace("    produces: [bronze.a]\n", "    reads: ['../../../**/*.csv']\n    produces: [bronze.a]\n")
+    )
+    assert msg == (
+        "pipelines/p.yml:7: stages[0].reads[0]: '**' after '..' searches every folder above the workspace; "
+        "name the folder to read"
+    )
 
 
 @pytest.mark.parametrize(
@@ -262,8 +274,10 @@ def test_checks_validated_by_an_older_millpond_are_validated_again(ws):
     old_key = hashlib.sha256(json.dumps(checks, sort_keys=True, default=str).encode()).hexdigest()[:24]
     ws.meta_dir.mkdir(parents=True, exist_ok=True)
     (ws.meta_dir / "validated-checks.json").write_text(json.dumps([old_key]))
-    text = GOOD.replace("    produces: [bronze.a]\n",
-                        "    produces: [bronze.a]\n    checks:\n      bronze.a:\n        - regex: {column: email, pattern: '[a-z'}\n")
+    text = GOOD.replace(
+        "    produces: [bronze.a]\n",
+        "    produces: [bronze.a]\n    checks:\n      bronze.a:\n        - regex: {column: email, pattern: '[a-z'}\n",
+    )
     assert "not a valid regular expression" in rejection(ws, text)
 
 

@@ -112,14 +112,17 @@ def test_durations():
             parse_duration(bad)
 
 
-@pytest.mark.parametrize(("age", "quality", "within", "reasons"), [
-    (86_400.0, QualityStatus(run_id="r1", passed=3), True, []),  # exactly 24h old: still within
-    (86_401.0, QualityStatus(run_id="r1", passed=3), False, ["built 24.0h ago, over its 24h SLA"]),
-    (3_600.0, QualityStatus(run_id="r2", passed=1, warned=2), True, []),  # warnings do not block
-    (3_600.0, QualityStatus(run_id="r2", passed=1, failed=2), True, ["2 checks failed in run r2"]),
-    (3_600.0, None, True, []),  # never checked: nothing failed
-    (None, None, False, ["never built"]),
-])
+@pytest.mark.parametrize(
+    ("age", "quality", "within", "reasons"),
+    [
+        (86_400.0, QualityStatus(run_id="r1", passed=3), True, []),  # exactly 24h old: still within
+        (86_401.0, QualityStatus(run_id="r1", passed=3), False, ["built 24.0h ago, over its 24h SLA"]),
+        (3_600.0, QualityStatus(run_id="r2", passed=1, warned=2), True, []),  # warnings do not block
+        (3_600.0, QualityStatus(run_id="r2", passed=1, failed=2), True, ["2 checks failed in run r2"]),
+        (3_600.0, None, True, []),  # never checked: nothing failed
+        (None, None, False, ["never built"]),
+    ],
+)
 def test_readiness(age, quality, within, reasons):
     status = product_status(ProductSpec(sla="24h"), "sales", age, quality)
     assert (status.within_sla, status.reasons, status.ready, status.sla) == (within, reasons, not reasons, "24h")
@@ -135,15 +138,20 @@ def test_the_catalog_shows_domain_and_product_status(ws):
     store = MetadataStore(ws.meta_dir / "meta.sqlite")
     # gold.orders built at t=1000, gold.mart at t=50_000; the catalog is made at t=100_000
     store.record_materialization(
-        Materialization("gold.orders", "table", 3, {"order_id": "int64"}, 0.1, "f1", "r1", "orders", 1000.0))
+        Materialization("gold.orders", "table", 3, {"order_id": "int64"}, 0.1, "f1", "r1", "orders", 1000.0)
+    )
     store.record_materialization(
-        Materialization("gold.mart", "table", 2, {"n": "int64"}, 0.1, "f2", "r1", "mart", 50_000.0))
+        Materialization("gold.mart", "table", 2, {"n": "int64"}, 0.1, "f2", "r1", "mart", 50_000.0)
+    )
     catalog = build_catalog(ws, now=100_000.0, sizes=False)
     orders, mart = catalog.entry("gold.orders"), catalog.entry("gold.mart")
     assert (orders.domain, mart.domain, mart.product) == ("sales", "marketing", None)
     # 99_000 s = 27.5 h old against a 24 h SLA: stale, so not ready
     assert orders.product.model_dump() == {
-        "domain": "sales", "sla": "24h", "within_sla": False, "ready": False,
+        "domain": "sales",
+        "sla": "24h",
+        "within_sla": False,
+        "ready": False,
         "reasons": ["built 27.5h ago, over its 24h SLA"],
     }
     assert build_catalog(ws, now=87_400.0, sizes=False).entry("gold.orders").product.ready  # 86_400 s: within
@@ -164,9 +172,12 @@ def test_a_failed_error_check_makes_a_fresh_product_not_ready_in_the_catalog(ws)
     load(ws, spec())
     store = MetadataStore(ws.meta_dir / "meta.sqlite")
     store.record_materialization(
-        Materialization("gold.orders", "table", 3, {"order_id": "int64"}, 0.1, "f1", "r1", "orders", 1000.0))
+        Materialization("gold.orders", "table", 3, {"order_id": "int64"}, 0.1, "f1", "r1", "orders", 1000.0)
+    )
     row = {"table": "gold.orders", "severity": "error", "failing_rows": 0}
-    store.record_checks("r1", "orders", [row | {"check": "a", "status": "pass"}, row | {"check": "b", "status": "warn"}])
+    store.record_checks(
+        "r1", "orders", [row | {"check": "a", "status": "pass"}, row | {"check": "b", "status": "warn"}]
+    )
     assert build_catalog(ws, now=2000.0, sizes=False).entry("gold.orders").product.ready  # a warning does not block
     store.record_checks("r2", "orders", [row | {"check": "a", "status": "fail", "failing_rows": 4}])
     status = build_catalog(ws, now=2000.0, sizes=False).entry("gold.orders").product

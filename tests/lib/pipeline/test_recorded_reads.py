@@ -11,17 +11,27 @@ from support.workspaces import make_workspace, write_notebook
 
 
 def _pipeline(needs: list[str]) -> dict:
-    return {"stages": [
-        {"name": "a", "notebook": "notebooks/a.ipynb", "produces": ["probe.t1"]},
-        {"name": "b", "notebook": "notebooks/b.ipynb", "needs": needs, "produces": ["probe.t2"]},
-    ]}
+    return {
+        "stages": [
+            {"name": "a", "notebook": "notebooks/a.ipynb", "produces": ["probe.t1"]},
+            {"name": "b", "notebook": "notebooks/b.ipynb", "needs": needs, "produces": ["probe.t2"]},
+        ]
+    }
 
 
 def test_a_read_hidden_from_validate_is_found_from_the_last_run(tmp_path, capsys):
-    write_notebook(tmp_path / "notebooks/a.ipynb", "n = 3", "import millpond as mp, ibis\nctx = mp.stage()",
-                   "ctx.materialize(ibis.memtable({'id': list(range(n))}), 'probe.t1')")
-    write_notebook(tmp_path / "notebooks/b.ipynb", "suffix = 't1'", "import millpond as mp\nctx = mp.stage()",
-                   "ctx.materialize(ctx.table('probe.' + suffix).mutate(twice=lambda t: t.id * 2), 'probe.t2')")
+    write_notebook(
+        tmp_path / "notebooks/a.ipynb",
+        "n = 3",
+        "import millpond as mp, ibis\nctx = mp.stage()",
+        "ctx.materialize(ibis.memtable({'id': list(range(n))}), 'probe.t1')",
+    )
+    write_notebook(
+        tmp_path / "notebooks/b.ipynb",
+        "suffix = 't1'",
+        "import millpond as mp\nctx = mp.stage()",
+        "ctx.materialize(ctx.table('probe.' + suffix).mutate(twice=lambda t: t.id * 2), 'probe.t2')",
+    )
     make_workspace(tmp_path, {"p": _pipeline(["a"])})
     assert main(["run", "p", "-C", str(tmp_path), "--plain"]) == 0
     assert main(["validate", "-C", str(tmp_path)]) == 0
@@ -33,4 +43,5 @@ def test_a_read_hidden_from_validate_is_found_from_the_last_run(tmp_path, capsys
     needs_line = next(i for i, line in enumerate(lines, 1) if line.strip().startswith("needs:"))
     assert capsys.readouterr().err.strip() == (
         f"error: pipelines/p.yml:{needs_line}: stages[1].needs: stage b reads probe.t1, which stage a builds, "
-        "but does not need a: add `needs: [a]` to stage b (its last run read it)")
+        "but does not need a: add `needs: [a]` to stage b (its last run read it)"
+    )

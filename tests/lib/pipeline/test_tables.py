@@ -70,13 +70,18 @@ def test_a_pipeline_file_that_is_not_text_is_passed_over(tmp_path):
 
 
 def test_tables_declared_through_a_merge_key(tmp_path):
-    ws = _workspace(tmp_path, {"a": """
+    ws = _workspace(
+        tmp_path,
+        {
+            "a": """
         stages:
           - name: build
             notebook: n.ipynb
             produces: [gold.a]
             tables:
               gold.a: {<<: {retain: 4}, on_schema_change: fail}
-        """})
+        """
+        },
+    )
     spec = declared_table_spec(ws, "gold.a")
     assert (spec.retain, spec.on_schema_change) == (4, "fail")

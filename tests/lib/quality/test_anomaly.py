@@ -20,7 +20,11 @@ def test_iqr_band_of_five_values():
     assert (b.lower, b.upper, b.baseline) == (pytest.approx(7.88), pytest.approx(16.12), 5)
     spec = MonitorsSpec()
     assert [judge(v, [10, 11, 12, 13, 14], spec).status for v in (7.8, 7.9, 16.1, 16.2)] == [
-        "anomaly", "ok", "ok", "anomaly"]
+        "anomaly",
+        "ok",
+        "ok",
+        "anomaly",
+    ]
 
 
 def test_iqr_quartiles_interpolate_between_values():
@@ -46,7 +50,9 @@ def test_iqr_ignores_a_past_outlier_that_widens_the_zscore_band():
     zscore = judge(12, earlier, MonitorsSpec(method="zscore", k=1.5))
     half = 1.5 * math.sqrt(320) + 0.1
     assert zscore.status == "ok" and (zscore.band.lower, zscore.band.upper) == (
-        pytest.approx(18 - half), pytest.approx(18 + half))
+        pytest.approx(18 - half),
+        pytest.approx(18 + half),
+    )
 
 
 def test_a_constant_series_flags_real_changes_only():
@@ -79,10 +85,14 @@ def test_a_missing_value_is_not_an_anomaly():
 
 
 def test_find_anomalies_reports_each_value_outside_its_band():
-    history = [row for _ in range(6) for row in (
-        {"column_name": "", "metric": "row_count", "value": 200.0},
-        {"column_name": "id", "metric": "null_rate", "value": 0.0},
-    )]
+    history = [
+        row
+        for _ in range(6)
+        for row in (
+            {"column_name": "", "metric": "row_count", "value": 200.0},
+            {"column_name": "id", "metric": "null_rate", "value": 0.0},
+        )
+    ]
     profile = [
         {"table": "silver.t", "column": "", "metric": "row_count", "value": 20},
         {"table": "silver.t", "column": "id", "metric": "null_rate", "value": 0.0},
@@ -91,7 +101,14 @@ def test_find_anomalies_reports_each_value_outside_its_band():
 
     (found,) = find_anomalies(profile, history, MonitorsSpec(window=14))
 
-    assert found == {"table": "silver.t", "column": "", "metric": "row_count", "value": 20, "lower": 198.0,
-                     "upper": 202.0, "baseline": 6,
-                     "rule": "outside [Q1 - 1.5*IQR, Q3 + 1.5*IQR] of the last 6 runs, widened by max(1e-9, 1% of |median|)"}
+    assert found == {
+        "table": "silver.t",
+        "column": "",
+        "metric": "row_count",
+        "value": 20,
+        "lower": 198.0,
+        "upper": 202.0,
+        "baseline": 6,
+        "rule": "outside [Q1 - 1.5*IQR, Q3 + 1.5*IQR] of the last 6 runs, widened by max(1e-9, 1% of |median|)",
+    }
     assert describe(found) == "silver.t row_count = 20, outside [198, 202]"

@@ -8,8 +8,20 @@ import pytest
 from millpond.quality.check_arguments import unsupported_by_re2
 
 # patterns Python compiles; DuckDB (RE2) is the independent judge of which it runs
-PATTERNS = [r"^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$", r"(?i)^(yes|no)$", r"\d{4}-\d{2}", r"(?<!x)y", r"a(?=b)",
-            r"(?:x|(?!y)z)+", r"(a)\1", r"(?P<n>a)(?P=n)", r"(?>ab)", r"a*+", r"((a)|b)(?(2)c)", r"x(y(?<=z))"]
+PATTERNS = [
+    r"^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$",
+    r"(?i)^(yes|no)$",
+    r"\d{4}-\d{2}",
+    r"(?<!x)y",
+    r"a(?=b)",
+    r"(?:x|(?!y)z)+",
+    r"(a)\1",
+    r"(?P<n>a)(?P=n)",
+    r"(?>ab)",
+    r"a*+",
+    r"((a)|b)(?(2)c)",
+    r"x(y(?<=z))",
+]
 
 
 @pytest.mark.parametrize("pattern", PATTERNS)

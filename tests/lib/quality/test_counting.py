@@ -20,8 +20,7 @@ def make_table(con, name: str, rows: list[tuple], schema: dict[str, str]):
 
 def test_counts_of_more_expressions_than_one_batch_are_each_right(con):
     # ids 1..10; "x" is null for the even ids (5 rows)
-    t = make_table(con, "t", [(i, None if i % 2 == 0 else i * 10) for i in range(1, 11)],
-                   {"id": "int64", "x": "int64"})
+    t = make_table(con, "t", [(i, None if i % 2 == 0 else i * 10) for i in range(1, 11)], {"id": "int64", "x": "int64"})
     expressions, expected = [], []
     for k in range(BATCH + 6):  # two queries
         bound = k % 12  # ids greater than bound: 10 - bound rows, none when bound >= 10

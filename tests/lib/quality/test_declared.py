@@ -73,8 +73,18 @@ def test_parse_reads_every_check_type_and_names_it():
     declared = parse_checks(yaml.safe_load(DECLARED))
     orders = declared.checks["gold.fct_orders"]
     assert [d.kind for d in orders] == [
-        "not_null", "unique", "relationships", "accepted_values", "between", "regex",
-        "row_count", "freshness", "schema", "sql", "unique", "between",
+        "not_null",
+        "unique",
+        "relationships",
+        "accepted_values",
+        "between",
+        "regex",
+        "row_count",
+        "freshness",
+        "schema",
+        "sql",
+        "unique",
+        "between",
     ]
     assert [name for d in orders for name in d.names()] == [
         "order_id is not null",
@@ -138,10 +148,22 @@ def first_error(data):
         ({"between": {"column": "a", "min": 5, "max": 1}}, ("between",), "min 5 is greater than max 1"),
         # found by the type checker: these raised TypeError, a traceback, before
         ({"between": {"column": "a", "min": datetime.date(2024, 1, 2), "max": 5}}, ("between",), "cannot be compared"),
-        ({"between": {"column": "a", "min": datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
-                      "max": datetime.datetime(2024, 2, 1)}}, ("between",), "cannot be compared"),
-        ({"between": {"column": "a", "min": datetime.date(2024, 3, 1), "max": datetime.datetime(2024, 2, 1)}}, ("between",),
-         "min 2024-03-01 is greater than max 2024-02-01 00:00:00"),
+        (
+            {
+                "between": {
+                    "column": "a",
+                    "min": datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
+                    "max": datetime.datetime(2024, 2, 1),
+                }
+            },
+            ("between",),
+            "cannot be compared",
+        ),
+        (
+            {"between": {"column": "a", "min": datetime.date(2024, 3, 1), "max": datetime.datetime(2024, 2, 1)}},
+            ("between",),
+            "min 2024-03-01 is greater than max 2024-02-01 00:00:00",
+        ),
         ({"accepted_values": {"column": "a", "values": []}}, ("accepted_values", "values"), "at least 1 item"),
         ({"freshness": {"column": "t", "max_age": "2 days"}}, ("freshness", "max_age"), "'2 days' is not a duration"),
         ({"schema": {"columns": {"a": "integr"}}}, ("schema", "columns"), "column 'a': 'integr' is not an Ibis type"),
@@ -163,7 +185,10 @@ def test_parse_rejects_two_checks_with_the_same_name():
         {"checks": {"t": [{"unique": "order_id"}, {"unique": {"columns": ["order_id"], "severity": "warn"}}]}}
     )
     assert loc == ("checks", "t")
-    assert message == "Value error, checks [0] and [1] are both named 'order_id is unique': remove one or give it another name"
+    assert (
+        message
+        == "Value error, checks [0] and [1] are both named 'order_id is unique': remove one or give it another name"
+    )
 
 
 def test_parse_rejects_unknown_top_level_keys():
@@ -171,31 +196,118 @@ def test_parse_rejects_unknown_top_level_keys():
 
 
 def test_build_and_run_declared_checks(con, tables):
-    checks = build_checks(parse_checks(yaml.safe_load(DECLARED)), tables.__getitem__, con=con,
-                          now=datetime.datetime(2024, 2, 1, 12))
+    checks = build_checks(
+        parse_checks(yaml.safe_load(DECLARED)), tables.__getitem__, con=con, now=datetime.datetime(2024, 2, 1, 12)
+    )
     results = run_checks(checks)
     # Hand-computed from ORDERS: the cutoff is 2024-01-30 12:00 and the newest order
     # 2024-01-31 10:00 (fresh); 2 rows of 5 share order_id 3 (40 % > 1 %); 2 amounts
     # exceed 7 (10.0 and 7.5): more than warn_if's 1 row, not more than error_if's 2.
     assert results[["table", "check", "severity", "status", "failing_rows"]].to_dict("records") == [
-        {"table": "gold.fct_orders", "check": "order_id is not null", "severity": "error", "status": "pass", "failing_rows": 0},
-        {"table": "gold.fct_orders", "check": "customer_key is not null", "severity": "error", "status": "fail", "failing_rows": 1},
-        {"table": "gold.fct_orders", "check": "order_id is unique", "severity": "error", "status": "fail", "failing_rows": 2},
-        {"table": "gold.fct_orders", "check": "customer_key references gold.dim_customer.customer_key", "severity": "error", "status": "fail", "failing_rows": 1},
-        {"table": "gold.fct_orders", "check": "status is one of placed, shipped, delivered, cancelled, returned", "severity": "error", "status": "fail", "failing_rows": 1},
-        {"table": "gold.fct_orders", "check": "net_amount >= 0", "severity": "error", "status": "fail", "failing_rows": 1},
-        {"table": "gold.fct_orders", "check": "email matches the email pattern", "severity": "error", "status": "fail", "failing_rows": 1},
-        {"table": "gold.fct_orders", "check": "has 1 to 1000000 rows", "severity": "error", "status": "pass", "failing_rows": 0},
-        {"table": "gold.fct_orders", "check": "newest order_ts is at most 2d old", "severity": "error", "status": "pass", "failing_rows": 0},
-        {"table": "gold.fct_orders", "check": "schema fits the contract", "severity": "error", "status": "pass", "failing_rows": 0},
-        {"table": "gold.fct_orders", "check": "no negative totals", "severity": "error", "status": "fail", "failing_rows": 1},
-        {"table": "gold.fct_orders", "check": "order_id is mostly unique", "severity": "warn", "status": "fail", "failing_rows": 2},
-        {"table": "gold.fct_orders", "check": "net_amount <= 7", "severity": "error", "status": "warn", "failing_rows": 2},
-        {"table": "gold.dim_customer", "check": "(customer_key, name) is unique", "severity": "error", "status": "pass", "failing_rows": 0},
+        {
+            "table": "gold.fct_orders",
+            "check": "order_id is not null",
+            "severity": "error",
+            "status": "pass",
+            "failing_rows": 0,
+        },
+        {
+            "table": "gold.fct_orders",
+            "check": "customer_key is not null",
+            "severity": "error",
+            "status": "fail",
+            "failing_rows": 1,
+        },
+        {
+            "table": "gold.fct_orders",
+            "check": "order_id is unique",
+            "severity": "error",
+            "status": "fail",
+            "failing_rows": 2,
+        },
+        {
+            "table": "gold.fct_orders",
+            "check": "customer_key references gold.dim_customer.customer_key",
+            "severity": "error",
+            "status": "fail",
+            "failing_rows": 1,
+        },
+        {
+            "table": "gold.fct_orders",
+            "check": "status is one of placed, shipped, delivered, cancelled, returned",
+            "severity": "error",
+            "status": "fail",
+            "failing_rows": 1,
+        },
+        {
+            "table": "gold.fct_orders",
+            "check": "net_amount >= 0",
+            "severity": "error",
+            "status": "fail",
+            "failing_rows": 1,
+        },
+        {
+            "table": "gold.fct_orders",
+            "check": "email matches the email pattern",
+            "severity": "error",
+            "status": "fail",
+            "failing_rows": 1,
+        },
+        {
+            "table": "gold.fct_orders",
+            "check": "has 1 to 1000000 rows",
+            "severity": "error",
+            "status": "pass",
+            "failing_rows": 0,
+        },
+        {
+            "table": "gold.fct_orders",
+            "check": "newest order_ts is at most 2d old",
+            "severity": "error",
+            "status": "pass",
+            "failing_rows": 0,
+        },
+        {
+            "table": "gold.fct_orders",
+            "check": "schema fits the contract",
+            "severity": "error",
+            "status": "pass",
+            "failing_rows": 0,
+        },
+        {
+            "table": "gold.fct_orders",
+            "check": "no negative totals",
+            "severity": "error",
+            "status": "fail",
+            "failing_rows": 1,
+        },
+        {
+            "table": "gold.fct_orders",
+            "check": "order_id is mostly unique",
+            "severity": "warn",
+            "status": "fail",
+            "failing_rows": 2,
+        },
+        {
+            "table": "gold.fct_orders",
+            "check": "net_amount <= 7",
+            "severity": "error",
+            "status": "warn",
+            "failing_rows": 2,
+        },
+        {
+            "table": "gold.dim_customer",
+            "check": "(customer_key, name) is unique",
+            "severity": "error",
+            "status": "pass",
+            "failing_rows": 0,
+        },
     ]
     samples = {row["check"]: row["sample"] for row in results.to_dict("records")}
     assert [r["email"] for r in samples["email matches the email pattern"]] == ["b@x"]
-    assert [r["status"] for r in samples["status is one of placed, shipped, delivered, cancelled, returned"]] == ["lost"]
+    assert [r["status"] for r in samples["status is one of placed, shipped, delivered, cancelled, returned"]] == [
+        "lost"
+    ]
 
 
 def test_build_calls_the_table_getter_once_per_table(con, tables):
@@ -205,11 +317,17 @@ def test_build_calls_the_table_getter_once_per_table(con, tables):
         asked.append(name)
         return tables[name]
 
-    declared = parse_checks({"checks": {
-        "gold.fct_orders": [{"not_null": ["order_id", "status"]},
-                            {"relationships": {"column": "customer_key", "to": "gold.dim_customer"}}],
-        "gold.dim_customer": [{"unique": "customer_key"}],
-    }})
+    declared = parse_checks(
+        {
+            "checks": {
+                "gold.fct_orders": [
+                    {"not_null": ["order_id", "status"]},
+                    {"relationships": {"column": "customer_key", "to": "gold.dim_customer"}},
+                ],
+                "gold.dim_customer": [{"unique": "customer_key"}],
+            }
+        }
+    )
     assert len(build_checks(declared, getter)) == 4
     assert asked == ["gold.fct_orders", "gold.dim_customer"]
 

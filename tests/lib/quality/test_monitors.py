@@ -18,28 +18,47 @@ from millpond.quality.monitors import profile_query, profile_table
 #   Unit Score .5, NULL, NULL, 1.5, 1 -> 2 nulls; mean 1; deviations -.5, .5, 0 -> .5/2 = .25
 #   status  new, paid, new, NULL, new;  active T, F, T, T, NULL;  day 1 Jan, 1 Jan, 2 Jan, NULL, NULL
 #   tags (array) and blob (binary) are not profiled
-ROWS = pa.table({
-    "id": pa.array([1, 2, 2, None, 5], pa.int64()),
-    "amount": pa.array([Decimal("1.50"), Decimal("2.50"), None, Decimal("4.00"), Decimal("2.00")], pa.decimal128(10, 2)),
-    "Unit Score": pa.array([0.5, None, None, 1.5, 1.0], pa.float64()),
-    "status": ["new", "paid", "new", None, "new"],
-    "active": [True, False, True, True, None],
-    "day": pa.array([dt.date(2024, 1, 1), dt.date(2024, 1, 1), dt.date(2024, 1, 2), None, None], pa.date32()),
-    "tags": pa.array([["a"], [], None, ["b", "c"], ["a"]], pa.list_(pa.string())),
-    "blob": pa.array([b"x", b"y", None, b"z", b"x"], pa.binary()),
-})
+ROWS = pa.table(
+    {
+        "id": pa.array([1, 2, 2, None, 5], pa.int64()),
+        "amount": pa.array(
+            [Decimal("1.50"), Decimal("2.50"), None, Decimal("4.00"), Decimal("2.00")], pa.decimal128(10, 2)
+        ),
+        "Unit Score": pa.array([0.5, None, None, 1.5, 1.0], pa.float64()),
+        "status": ["new", "paid", "new", None, "new"],
+        "active": [True, False, True, True, None],
+        "day": pa.array([dt.date(2024, 1, 1), dt.date(2024, 1, 1), dt.date(2024, 1, 2), None, None], pa.date32()),
+        "tags": pa.array([["a"], [], None, ["b", "c"], ["a"]], pa.list_(pa.string())),
+        "blob": pa.array([b"x", b"y", None, b"z", b"x"], pa.binary()),
+    }
+)
 
 EXPECTED = {
     ("", "row_count"): 5,
-    ("id", "null_rate"): 0.2, ("id", "distinct_count"): 3,
-    ("id", "min"): 1.0, ("id", "max"): 5.0, ("id", "mean"): 2.5, ("id", "stddev"): math.sqrt(3),
-    ("amount", "null_rate"): 0.2, ("amount", "distinct_count"): 4,
-    ("amount", "min"): 1.5, ("amount", "max"): 4.0, ("amount", "mean"): 2.5, ("amount", "stddev"): math.sqrt(3.5 / 3),
-    ("Unit Score", "null_rate"): 0.4, ("Unit Score", "distinct_count"): 3,
-    ("Unit Score", "min"): 0.5, ("Unit Score", "max"): 1.5, ("Unit Score", "mean"): 1.0, ("Unit Score", "stddev"): 0.5,
-    ("status", "null_rate"): 0.2, ("status", "distinct_count"): 2,
-    ("active", "null_rate"): 0.2, ("active", "distinct_count"): 2,
-    ("day", "null_rate"): 0.4, ("day", "distinct_count"): 2,
+    ("id", "null_rate"): 0.2,
+    ("id", "distinct_count"): 3,
+    ("id", "min"): 1.0,
+    ("id", "max"): 5.0,
+    ("id", "mean"): 2.5,
+    ("id", "stddev"): math.sqrt(3),
+    ("amount", "null_rate"): 0.2,
+    ("amount", "distinct_count"): 4,
+    ("amount", "min"): 1.5,
+    ("amount", "max"): 4.0,
+    ("amount", "mean"): 2.5,
+    ("amount", "stddev"): math.sqrt(3.5 / 3),
+    ("Unit Score", "null_rate"): 0.4,
+    ("Unit Score", "distinct_count"): 3,
+    ("Unit Score", "min"): 0.5,
+    ("Unit Score", "max"): 1.5,
+    ("Unit Score", "mean"): 1.0,
+    ("Unit Score", "stddev"): 0.5,
+    ("status", "null_rate"): 0.2,
+    ("status", "distinct_count"): 2,
+    ("active", "null_rate"): 0.2,
+    ("active", "distinct_count"): 2,
+    ("day", "null_rate"): 0.4,
+    ("day", "distinct_count"): 2,
 }
 
 

@@ -96,8 +96,7 @@ def test_run_check_weighs_violations_against_the_population(con):
 def test_run_check_does_not_count_the_population_without_violations(con):
     people = make_table(con, "people", [(1, "a")], {"row_id": "int64", "name": "string"})
     result = run_check(
-        Check("name is not null", "people", not_null(people, "name"), population=people,
-              error_if={"percent": 1})
+        Check("name is not null", "people", not_null(people, "name"), population=people, error_if={"percent": 1})
     )
     assert (result.status, result.failing_rows, result.total_rows) == ("pass", 0, None)
 

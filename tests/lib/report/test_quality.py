@@ -52,35 +52,100 @@ ROWS = {
     "gold.fct_orders": [5000, 5050, 5110, 3900],
 }
 STAGE_OF = {
-    "bronze.orders": "ingest_orders", "silver.orders": "clean_orders", "quarantine.orders": "clean_orders",
-    "bronze.customers": "ingest_customers", "silver.customers": "clean_customers",
-    "quarantine.customers": "clean_customers", "gold.fct_orders": "build_fct_orders",
+    "bronze.orders": "ingest_orders",
+    "silver.orders": "clean_orders",
+    "quarantine.orders": "clean_orders",
+    "bronze.customers": "ingest_customers",
+    "silver.customers": "clean_customers",
+    "quarantine.customers": "clean_customers",
+    "gold.fct_orders": "build_fct_orders",
 }
 STAGES = ["ingest_orders", "ingest_customers", "clean_customers", "clean_orders", "build_fct_orders", "quality_report"]
 LAST_CHECKS = [
-    {"table": "silver.orders", "check": "order_id is unique", "severity": "error", "status": "fail", "failing_rows": 2,
-     "sample": [{"order_id": 41, "email": "***"}, {"order_id": 41, "email": "***"}]},
-    {"table": "silver.orders", "check": "status is one of placed, shipped", "severity": "warn", "status": "warn",
-     "failing_rows": 17, "sample": [{"order_id": 7, "status": "lost"}]},
-    {"table": "silver.orders", "check": "customer_id references silver.customers.customer_id", "severity": "error",
-     "status": "pass", "failing_rows": 0, "sample": []},
-    {"table": "silver.customers", "check": "email matches the email pattern", "severity": "warn", "status": "warn",
-     "failing_rows": 3, "sample": [{"customer_id": 12, "email": "***"}]},
-    {"table": "silver.customers", "check": "customer_id is unique", "severity": "error", "status": "pass",
-     "failing_rows": 0, "sample": []},
-    {"table": "gold.fct_orders", "check": "net_amount >= 0", "severity": "error", "status": "pass",
-     "failing_rows": 0, "sample": []},
+    {
+        "table": "silver.orders",
+        "check": "order_id is unique",
+        "severity": "error",
+        "status": "fail",
+        "failing_rows": 2,
+        "sample": [{"order_id": 41, "email": "***"}, {"order_id": 41, "email": "***"}],
+    },
+    {
+        "table": "silver.orders",
+        "check": "status is one of placed, shipped",
+        "severity": "warn",
+        "status": "warn",
+        "failing_rows": 17,
+        "sample": [{"order_id": 7, "status": "lost"}],
+    },
+    {
+        "table": "silver.orders",
+        "check": "customer_id references silver.customers.customer_id",
+        "severity": "error",
+        "status": "pass",
+        "failing_rows": 0,
+        "sample": [],
+    },
+    {
+        "table": "silver.customers",
+        "check": "email matches the email pattern",
+        "severity": "warn",
+        "status": "warn",
+        "failing_rows": 3,
+        "sample": [{"customer_id": 12, "email": "***"}],
+    },
+    {
+        "table": "silver.customers",
+        "check": "customer_id is unique",
+        "severity": "error",
+        "status": "pass",
+        "failing_rows": 0,
+        "sample": [],
+    },
+    {
+        "table": "gold.fct_orders",
+        "check": "net_amount >= 0",
+        "severity": "error",
+        "status": "pass",
+        "failing_rows": 0,
+        "sample": [],
+    },
 ]
 NULL_RATES = {  # per run
-    "silver.orders": {"order_id": [0, 0, 0, 0], "customer_id": [0.01, 0.012, 0.011, 0.24], "amount": [0, 0, 0.002, 0],
-                      "status": [0, 0, 0, 0], "ordered_at": [0, 0, 0, 0]},
-    "silver.customers": {"customer_id": [0, 0, 0, 0], "email": [0.05, 0.048, 0.051, 0.05], "city": [0.2, 0.21, 0.2, 0.19]},
+    "silver.orders": {
+        "order_id": [0, 0, 0, 0],
+        "customer_id": [0.01, 0.012, 0.011, 0.24],
+        "amount": [0, 0, 0.002, 0],
+        "status": [0, 0, 0, 0],
+        "ordered_at": [0, 0, 0, 0],
+    },
+    "silver.customers": {
+        "customer_id": [0, 0, 0, 0],
+        "email": [0.05, 0.048, 0.051, 0.05],
+        "city": [0.2, 0.21, 0.2, 0.19],
+    },
 }
 ANOMALIES = [
-    {"table": "silver.orders", "column": "", "metric": "row_count", "value": 3900, "lower": 4900, "upper": 5260,
-     "baseline": 3, "rule": "outside mean ± 3 sd of the last 3 runs"},
-    {"table": "silver.orders", "column": "customer_id", "metric": "null_rate", "value": 0.24, "lower": 0.0,
-     "upper": 0.02, "baseline": 3, "rule": "outside mean ± 3 sd of the last 3 runs"},
+    {
+        "table": "silver.orders",
+        "column": "",
+        "metric": "row_count",
+        "value": 3900,
+        "lower": 4900,
+        "upper": 5260,
+        "baseline": 3,
+        "rule": "outside mean ± 3 sd of the last 3 runs",
+    },
+    {
+        "table": "silver.orders",
+        "column": "customer_id",
+        "metric": "null_rate",
+        "value": 0.24,
+        "lower": 0.0,
+        "upper": 0.02,
+        "baseline": 3,
+        "rule": "outside mean ± 3 sd of the last 3 runs",
+    },
 ]
 
 
@@ -90,20 +155,34 @@ def seed(store: MetadataStore) -> None:
         store.start_run(run_id, "shop", {"run_date": f"2024-01-{28 + i}"}, STAGES)
         for table, rows in ROWS.items():
             if rows[i] is not None:
-                store.record_materialization(Materialization(
-                    table, "table", rows[i], {}, 0.2, f"f{i}", run_id, STAGE_OF[table], 0.0))
-        profile = [{"table": t, "column": "", "metric": "row_count", "value": rows[i]}
-                   for t, rows in ROWS.items() if rows[i] is not None]
-        profile += [{"table": t, "column": c, "metric": "null_rate", "value": rates[i]}
-                    for t, columns in NULL_RATES.items() for c, rates in columns.items()]
+                store.record_materialization(
+                    Materialization(table, "table", rows[i], {}, 0.2, f"f{i}", run_id, STAGE_OF[table], 0.0)
+                )
+        profile = [
+            {"table": t, "column": "", "metric": "row_count", "value": rows[i]}
+            for t, rows in ROWS.items()
+            if rows[i] is not None
+        ]
+        profile += [
+            {"table": t, "column": c, "metric": "null_rate", "value": rates[i]}
+            for t, columns in NULL_RATES.items()
+            for c, rates in columns.items()
+        ]
         store.record_profile(run_id, "clean_orders", profile)
         if run_id != LAST:
-            store.record_checks(run_id, "clean_orders", [c | {"status": "pass", "failing_rows": 0, "sample": []}
-                                                         for c in LAST_CHECKS])
+            store.record_checks(
+                run_id, "clean_orders", [c | {"status": "pass", "failing_rows": 0, "sample": []} for c in LAST_CHECKS]
+            )
         for k, stage in enumerate(STAGES):
             skipped = run_id == LAST and stage == "ingest_customers"
-            store.set_stage(run_id, stage, status="skipped" if skipped else "success", started_at=10.0 * k,
-                            finished_at=10.0 * k + (0.0 if skipped else 3.5), rows_written=None if skipped else 100)
+            store.set_stage(
+                run_id,
+                stage,
+                status="skipped" if skipped else "success",
+                started_at=10.0 * k,
+                finished_at=10.0 * k + (0.0 if skipped else 3.5),
+                rows_written=None if skipped else 100,
+            )
         store.finish_run(run_id, "success")
     store.record_checks(LAST, "clean_orders", LAST_CHECKS)
     store.record_anomalies(LAST, "clean_orders", ANOMALIES)
@@ -135,9 +214,19 @@ def test_summary_equals_the_hand_computed_sums(store):
     assert data.run_id == LAST
     built = [rows[-1] for rows in ROWS.values() if rows[-1] is not None]
     assert data.summary == {
-        "checks": 6, "checks_passed": 3, "checks_warned": 2, "checks_failed": 1, "failing_rows": 2 + 17 + 3,
-        "tables_built": 6, "rows_written": sum(built), "anomalies": 2, "rows_quarantined": 1400 + 45,
-        "stages": 6, "stages_ok": 6, "stages_failed": 0, "seconds": 95.0,
+        "checks": 6,
+        "checks_passed": 3,
+        "checks_warned": 2,
+        "checks_failed": 1,
+        "failing_rows": 2 + 17 + 3,
+        "tables_built": 6,
+        "rows_written": sum(built),
+        "anomalies": 2,
+        "rows_quarantined": 1400 + 45,
+        "stages": 6,
+        "stages_ok": 6,
+        "stages_failed": 0,
+        "seconds": 95.0,
     }
     assert sum(built) == 5300 + 3900 + 1400 + 1020 + 45 + 3900
 
@@ -152,8 +241,14 @@ def test_tables_carry_rows_previous_build_checks_and_status(store):
     assert tables.loc["bronze.orders", "status"] == "none"
     # Skipped in the last run: neither built nor checked nor profiled, so not in the report.
     assert "bronze.customers" not in tables.index
-    assert list(tables.index) == ["bronze.orders", "silver.customers", "silver.orders", "gold.fct_orders",
-                                  "quarantine.customers", "quarantine.orders"]
+    assert list(tables.index) == [
+        "bronze.orders",
+        "silver.customers",
+        "silver.orders",
+        "gold.fct_orders",
+        "quarantine.customers",
+        "quarantine.orders",
+    ]
 
 
 def test_history_covers_the_window_oldest_first(store):
@@ -169,8 +264,14 @@ def test_history_covers_the_window_oldest_first(store):
 
 def test_quarantine_counts_per_source(store):
     held = gather_quality(store).quarantine.set_index("source")
-    assert held.loc["orders"].to_dict() == {"table": "quarantine.orders", "bronze_rows": 5300, "silver_rows": 3900,
-                                            "held": 1400, "share": 1400 / 5300, "previous": 120}
+    assert held.loc["orders"].to_dict() == {
+        "table": "quarantine.orders",
+        "bronze_rows": 5300,
+        "silver_rows": 3900,
+        "held": 1400,
+        "share": 1400 / 5300,
+        "previous": 120,
+    }
     # bronze.customers was not rebuilt in the last run: no share to compute.
     assert held.loc["customers", "held"] == 45 and held.loc["customers", "previous"] == 53
     assert held.loc["customers", "share"] != held.loc["customers", "share"]  # NaN
@@ -214,7 +315,10 @@ def test_report_draws_every_chart_offline_with_the_stored_numbers(workspace, sto
     require_chromium()
     path = write_quality_report(workspace, generated_at=GENERATED_AT).paths[0]
     page = render_page(
-        path, screenshot=ARTIFACTS / "quality_report.png", wait_for=CHARTS_DRAWN, wait_ms=20_000,
+        path,
+        screenshot=ARTIFACTS / "quality_report.png",
+        wait_for=CHARTS_DRAWN,
+        wait_ms=20_000,
         evaluate={"charts": CHART_MARKS, "checks": CHECK_ROWS, "cards": CARDS},
     )
     assert page.ready, f"charts not drawn in time; console errors: {page.console_errors}"
@@ -229,7 +333,7 @@ def test_report_draws_every_chart_offline_with_the_stored_numbers(workspace, sto
     cards = page.values["cards"]
     for status, label in (("pass", "checks passed"), ("warn", "checks warned"), ("fail", "checks failed")):
         assert cards[label] == str(sum(r["status"] == status for r in stored)), label
-    summary = " ".join(re.sub(r"<[^>]+>", " ", page.dom[page.dom.index('class="mp-summary"'):]).split())
+    summary = " ".join(re.sub(r"<[^>]+>", " ", page.dom[page.dom.index('class="mp-summary"') :]).split())
     assert "6 checks: 3 passed, 2 warned, 1 failed" in summary
     assert (ARTIFACTS / "quality_report.png").stat().st_size > 50_000
 

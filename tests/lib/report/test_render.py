@@ -38,7 +38,9 @@ from support.chromium import render_page, require_chromium
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 EXTERNAL_RESOURCE = re.compile(r"<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*[\"']?\s*(?:https?:)?//", re.I)
 CHARTS_DRAWN = "document.querySelectorAll('.mp-chart:not([data-rendered])').length === 0"
-CHART_STATE = "[...document.querySelectorAll('.mp-chart')].map(d => [d.id, d.dataset.rendered, !!d.querySelector('svg, canvas')])"
+CHART_STATE = (
+    "[...document.querySelectorAll('.mp-chart')].map(d => [d.id, d.dataset.rendered, !!d.querySelector('svg, canvas')])"
+)
 
 ROW_COUNTS = pd.DataFrame({"table": ["orders", "customers", "order_items"], "rows": [1204, 310, 3877]})
 DAILY = pd.DataFrame(
@@ -51,7 +53,11 @@ CHECK_RESULTS = pd.DataFrame(
         "severity": ["error", "warn", "error"],
         "status": ["fail", "warn", "pass"],
         "failing_rows": [2, 1, 0],
-        "sample": [[{"order_id": 7, "amount": 3.5}, {"order_id": 7, "amount": None}], [{"order_id": 9, "amount": None}], []],
+        "sample": [
+            [{"order_id": 7, "amount": 3.5}, {"order_id": 7, "amount": None}],
+            [{"order_id": 9, "amount": None}],
+            [],
+        ],
     }
 )
 
@@ -220,7 +226,10 @@ def test_report_draws_every_chart_offline(chromium, tmp_path):
         screenshot=ARTIFACTS / "report.png",
         wait_for=CHARTS_DRAWN,
         wait_ms=15_000,
-        evaluate={"charts": CHART_STATE, "open_samples": "document.querySelectorAll('details').forEach(d => d.open = true)"},
+        evaluate={
+            "charts": CHART_STATE,
+            "open_samples": "document.querySelectorAll('details').forEach(d => d.open = true)",
+        },
     )
     assert page.ready, f"charts not drawn in time; console errors: {page.console_errors}"
     assert page.values["charts"] == [["mp-chart-4", "ok", True], ["mp-chart-6", "ok", True]]
@@ -268,13 +277,21 @@ def test_the_browser_has_no_network_not_even_loopback(chromium, tmp_path):
         html = page_path.read_text()
         cdn_scripts = re.findall(r'<script[^>]+src="(https://[^"]+)"', html)
         assert cdn_scripts, "Altair's default HTML no longer loads scripts from a CDN"
-        local = f'<script src="http://127.0.0.1:{port}/a.js"></script><script src="http://localhost:{port}/b.js"></script>'
+        local = (
+            f'<script src="http://127.0.0.1:{port}/a.js"></script><script src="http://localhost:{port}/b.js"></script>'
+        )
         page_path.write_text(html.replace("<head>", "<head>" + local, 1))
 
-        page = render_page(page_path, wait_ms=2000, evaluate={
-            "vega": "typeof vega", "vegaEmbed": "typeof vegaEmbed", "local": "typeof window.fromLocalServer",
-            "drawn": "document.querySelectorAll('svg, canvas').length",
-        })
+        page = render_page(
+            page_path,
+            wait_ms=2000,
+            evaluate={
+                "vega": "typeof vega",
+                "vegaEmbed": "typeof vegaEmbed",
+                "local": "typeof window.fromLocalServer",
+                "drawn": "document.querySelectorAll('svg, canvas').length",
+            },
+        )
     finally:
         server.shutdown()
         server.server_close()

@@ -21,10 +21,12 @@ MAKE_ORDERS = (
 def workspace(root, checks) -> Workspace:
     write_notebook(root / "notebooks/orders.ipynb", "n = 0", *MAKE_ORDERS)
     write_notebook(root / "notebooks/copy.ipynb", "source = 'silver.orders'\ntable = 'gold.orders'", *COPY_TABLE)
-    spec = {"stages": [
-        {"name": "orders", "notebook": "notebooks/orders.ipynb", "produces": ["silver.orders"], "checks": checks},
-        {"name": "publish", "notebook": "notebooks/copy.ipynb", "needs": ["orders"], "produces": ["gold.orders"]},
-    ]}
+    spec = {
+        "stages": [
+            {"name": "orders", "notebook": "notebooks/orders.ipynb", "produces": ["silver.orders"], "checks": checks},
+            {"name": "publish", "notebook": "notebooks/copy.ipynb", "needs": ["orders"], "produces": ["gold.orders"]},
+        ]
+    }
     make_workspace(root, {"p": spec})
     return Workspace(root)
 
@@ -34,11 +36,16 @@ def statuses(ws, run_id):
 
 
 def test_failed_error_check_fails_its_stage_before_the_swap_and_stops_downstream(tmp_path, capsys):
-    ws = workspace(tmp_path, {"silver.orders": [
-        {"not_null": "id"},
-        {"unique": "id"},
-        {"accepted_values": {"column": "status", "values": ["new", "paid"], "severity": "warn"}},
-    ]})
+    ws = workspace(
+        tmp_path,
+        {
+            "silver.orders": [
+                {"not_null": "id"},
+                {"unique": "id"},
+                {"accepted_values": {"column": "status", "values": ["new", "paid"], "severity": "warn"}},
+            ]
+        },
+    )
     result = run_pipeline(ws, "p")
     assert result.exit_code == 1
     stages = statuses(ws, result.run_id)
@@ -65,9 +72,14 @@ def test_failed_error_check_fails_its_stage_before_the_swap_and_stops_downstream
 
 
 def test_a_warn_check_that_fails_after_the_swap_is_still_reported(tmp_path):
-    ws = workspace(tmp_path, {"silver.orders": [
-        {"accepted_values": {"column": "status", "values": ["new", "paid"], "severity": "warn"}},
-    ]})
+    ws = workspace(
+        tmp_path,
+        {
+            "silver.orders": [
+                {"accepted_values": {"column": "status", "values": ["new", "paid"], "severity": "warn"}},
+            ]
+        },
+    )
     result = run_pipeline(ws, "p")
     assert result.exit_code == 0
     assert statuses(ws, result.run_id)["orders"]["error"] is None
@@ -76,11 +88,16 @@ def test_a_warn_check_that_fails_after_the_swap_is_still_reported(tmp_path):
 
 
 def test_warn_checks_let_the_run_succeed(tmp_path):
-    ws = workspace(tmp_path, {"silver.orders": [
-        {"unique": {"columns": "id", "severity": "warn"}},
-        {"row_count": {"min": 1}},
-        {"unique": {"columns": "id", "name": "ids mostly unique", "error_if": {"percent": 60}}},
-    ]})
+    ws = workspace(
+        tmp_path,
+        {
+            "silver.orders": [
+                {"unique": {"columns": "id", "severity": "warn"}},
+                {"row_count": {"min": 1}},
+                {"unique": {"columns": "id", "name": "ids mostly unique", "error_if": {"percent": 60}}},
+            ]
+        },
+    )
     result = run_pipeline(ws, "p")
     assert result.exit_code == 0
     stages = statuses(ws, result.run_id)
@@ -98,7 +115,9 @@ def test_bad_check_declarations_are_spec_errors(tmp_path):
     assert "stages[0].checks.silver.orders[1]" in str(info.value) and "betwen" in str(info.value)
 
     ws = workspace(tmp_path, {"gold.other": [{"not_null": "id"}]})
-    with pytest.raises(SpecError, match=r"stages\[0\]\.checks\.gold\.other: stage 'orders' does not produce gold.other"):
+    with pytest.raises(
+        SpecError, match=r"stages\[0\]\.checks\.gold\.other: stage 'orders' does not produce gold.other"
+    ):
         load_pipeline(ws, "p")
 
 
@@ -128,11 +147,17 @@ def test_a_failed_run_sends_one_alert_per_incident(tmp_path, monkeypatch):
     config = {
         "name": "alerting",
         "secrets": {"hook_token": {"env": "MILLPOND_TEST_HOOK_TOKEN"}},
-        "alerts": {"channels": [
-            {"log": {}},
-            {"webhook": {"url": f"http://127.0.0.1:{server.server_port}/hook",
-                         "headers": {"Authorization": "Bearer ${secret:hook_token}"}}},
-        ]},
+        "alerts": {
+            "channels": [
+                {"log": {}},
+                {
+                    "webhook": {
+                        "url": f"http://127.0.0.1:{server.server_port}/hook",
+                        "headers": {"Authorization": "Bearer ${secret:hook_token}"},
+                    }
+                },
+            ]
+        },
     }
     (tmp_path / "millpond.yml").write_text(yaml.safe_dump(config))
     try:
@@ -145,6 +170,7 @@ def test_a_failed_run_sends_one_alert_per_incident(tmp_path, monkeypatch):
     assert alert["auth"] == "Bearer hook-t0ken-value"
     assert alert["body"]["kind"] == "check_failed" and alert["body"]["run_id"] == result.run_id
     assert [(c["table"], c["check"], c["failing_rows"]) for c in alert["body"]["failed_checks"]] == [
-        ("silver.orders", "id is unique", 2)]
+        ("silver.orders", "id is unique", 2)
+    ]
     log = (tmp_path / "data/.millpond/alerts.log").read_text()
     assert result.run_id in log and "hook-t0ken-value" not in log

@@ -22,10 +22,22 @@ BUILD = (
 
 def _workspace(root, tables: dict, override: str = "{}") -> Workspace:
     write_notebook(root / "notebooks/t.ipynb", f"n = 3\nv = 1\noverride = {override}", *BUILD)
-    make_workspace(root, {"p": {"params": {"n": {"type": "int", "default": 3}, "v": {"type": "int", "default": 1}},
-                                "stages": [{
-        "name": "t", "notebook": "notebooks/t.ipynb", "produces": ["silver.t"], "tables": {"silver.t": tables},
-    }]}})
+    make_workspace(
+        root,
+        {
+            "p": {
+                "params": {"n": {"type": "int", "default": 3}, "v": {"type": "int", "default": 1}},
+                "stages": [
+                    {
+                        "name": "t",
+                        "notebook": "notebooks/t.ipynb",
+                        "produces": ["silver.t"],
+                        "tables": {"silver.t": tables},
+                    }
+                ],
+            }
+        },
+    )
     return Workspace(root)
 
 
@@ -42,8 +54,9 @@ def test_the_declared_strategy_builds_without_arguments(tmp_path):
 
 
 def test_a_notebook_argument_overrides_the_declaration(tmp_path):
-    ws = _workspace(tmp_path, {"kind": "incremental", "strategy": "merge", "unique_key": "id"},
-                    override="{'kind': 'table'}")
+    ws = _workspace(
+        tmp_path, {"kind": "incremental", "strategy": "merge", "unique_key": "id"}, override="{'kind': 'table'}"
+    )
     _run(ws, n=3, v=1)
     _run(ws, n=2, v=2)  # rebuilt whole: only this run's rows
     assert query(ws, "SELECT count(*), max(v) FROM silver.t") == [(2, 2)]
@@ -68,13 +81,16 @@ def test_a_changed_declaration_reruns_the_stage(tmp_path):
     assert open_store(ws).latest_materialization("silver.t").kind == "incremental"
 
 
-@pytest.mark.parametrize("declared, message", [
-    ({"kind": "incremental", "strategy": "merge"}, "strategy merge needs unique_key"),
-    ({"kind": "incremental", "strategy": "delete+insert"}, "strategy delete+insert needs partition_by"),
-    ({"kind": "table", "watermark": "ts"}, "watermark only apply to kind incremental, not table"),
-    ({"kind": "incremental", "lookback": "three days"}, "lookback"),
-    ({"kind": "snapshot"}, "kind"),
-])
+@pytest.mark.parametrize(
+    "declared, message",
+    [
+        ({"kind": "incremental", "strategy": "merge"}, "strategy merge needs unique_key"),
+        ({"kind": "incremental", "strategy": "delete+insert"}, "strategy delete+insert needs partition_by"),
+        ({"kind": "table", "watermark": "ts"}, "watermark only apply to kind incremental, not table"),
+        ({"kind": "incremental", "lookback": "three days"}, "lookback"),
+        ({"kind": "snapshot"}, "kind"),
+    ],
+)
 def test_validate_names_a_wrong_declaration_in_one_line(tmp_path, capsys, declared, message):
     _workspace(tmp_path, declared)
     assert main(["validate", "-C", str(tmp_path)]) == 2
@@ -83,5 +99,7 @@ def test_validate_names_a_wrong_declaration_in_one_line(tmp_path, capsys, declar
 
 
 def test_a_key_may_be_one_column_or_several():
-    assert TableSpec.model_validate({"kind": "incremental", "strategy": "merge", "unique_key": "id"}).unique_key == ["id"]
+    assert TableSpec.model_validate({"kind": "incremental", "strategy": "merge", "unique_key": "id"}).unique_key == [
+        "id"
+    ]
     assert TableSpec.model_validate({"unique_key": ["a", "b"]}).unique_key == ["a", "b"]

@@ -17,16 +17,19 @@ def test_a_moved_workspace_reruns_nothing(tmp_path):
     raw = tmp_path / "a/data/raw"
     raw.mkdir(parents=True)
     (raw / "input.csv").write_text("x\n1\n")
-    stages = [{"name": "make", "notebook": "notebooks/make.ipynb", "reads": ["data/raw/input.csv"],
-               "produces": ["probe.t1"]},
-              {"name": "copy", "notebook": "notebooks/copy.ipynb", "needs": ["make"], "produces": ["probe.t2"]}]
+    stages = [
+        {"name": "make", "notebook": "notebooks/make.ipynb", "reads": ["data/raw/input.csv"], "produces": ["probe.t1"]},
+        {"name": "copy", "notebook": "notebooks/copy.ipynb", "needs": ["make"], "produces": ["probe.t2"]},
+    ]
     make_workspace(tmp_path / "a", {"p": {"stages": stages}})
     assert run_pipeline(Workspace(tmp_path / "a"), "p").exit_code == 0
     shutil.move(tmp_path / "a", tmp_path / "b")
     moved = Workspace(tmp_path / "b")
     again = run_pipeline(moved, "p")
     assert {s["stage"]: s["status"] for s in open_store(moved).stage_runs(again.run_id)} == {
-        "make": "skipped", "copy": "skipped"}
+        "make": "skipped",
+        "copy": "skipped",
+    }
     assert query(moved, "SELECT count(*) FROM probe.t2") == [(3,)]
 
 

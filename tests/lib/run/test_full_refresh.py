@@ -30,14 +30,29 @@ def two_incremental_tables(tmp_path) -> Workspace:
     raw.mkdir(parents=True)
     (raw / "events.csv").write_text("id,v\n1,a\n2,b\n3,c\n")
     (raw / "orders.csv").write_text("id,v\n1,x\n2,y\n")
-    spec = {"stages": [
-        {"name": "events", "notebook": "notebooks/load.ipynb", "reads": ["data/raw/events.csv"],
-         "produces": ["silver.events"]},
-        {"name": "orders", "notebook": "notebooks/load.ipynb", "reads": ["data/raw/orders.csv"],
-         "params": {"path": "data/raw/orders.csv", "table": "silver.orders", "strategy": "merge", "key": "id",
-                    "lookback": 1},
-         "produces": ["silver.orders"]},
-    ]}
+    spec = {
+        "stages": [
+            {
+                "name": "events",
+                "notebook": "notebooks/load.ipynb",
+                "reads": ["data/raw/events.csv"],
+                "produces": ["silver.events"],
+            },
+            {
+                "name": "orders",
+                "notebook": "notebooks/load.ipynb",
+                "reads": ["data/raw/orders.csv"],
+                "params": {
+                    "path": "data/raw/orders.csv",
+                    "table": "silver.orders",
+                    "strategy": "merge",
+                    "key": "id",
+                    "lookback": 1,
+                },
+                "produces": ["silver.orders"],
+            },
+        ]
+    }
     make_workspace(tmp_path, {"p": spec})
     return Workspace(tmp_path)
 
@@ -81,7 +96,9 @@ def test_full_refresh_rebuilds_one_table_and_leaves_the_other(two_incremental_ta
     assert (events.run_id, events.kind, events.rows) == (third.run_id, "incremental", 5)
     assert (orders.run_id, orders.kind, orders.rows) == (second.run_id, "incremental", 3)
     assert {m["table_name"]: m["rows"] for m in store.materializations(first.run_id)} == {
-        "silver.events": 3, "silver.orders": 2}
+        "silver.events": 3,
+        "silver.orders": 2,
+    }
 
     fourth = run_pipeline(ws, "p")  # the refresh is not sticky: nothing changed, nothing runs
     assert set(statuses(ws, fourth.run_id).values()) == {"skipped"}

@@ -31,16 +31,27 @@ from support.workspaces import make_workspace, query, write_notebook
 
 MILLPOND = str(Path(sys.executable).parent / "millpond")
 
-WHO = ("import os, pathlib, time\n"
-       "pathlib.Path(os.environ['MILLPOND_WORKSPACE'], 'pids').mkdir(exist_ok=True)\n"
-       "pathlib.Path(os.environ['MILLPOND_WORKSPACE'], 'pids', f\"{os.environ['MILLPOND_RUN_ID']}-{os.getpid()}\")"
-       ".write_text(str(os.getppid()))")
-MAKE = (WHO, "import millpond as mp, ibis\nctx = mp.stage()\ntime.sleep(pause)",
-        "ctx.materialize(ibis.memtable({'x': list(range(n))}), table)")
-COPY = (WHO, "import millpond as mp\nctx = mp.stage()\nsource = ctx.table(upstream)\ntime.sleep(pause)",
-        "ctx.materialize(source, table)")
-BOTH = (WHO, "import millpond as mp\nctx = mp.stage()\ntime.sleep(pause)",
-        "ctx.materialize(ctx.table('probe.b').union(ctx.table('probe.c'), distinct=False), 'probe.d')")
+WHO = (
+    "import os, pathlib, time\n"
+    "pathlib.Path(os.environ['MILLPOND_WORKSPACE'], 'pids').mkdir(exist_ok=True)\n"
+    "pathlib.Path(os.environ['MILLPOND_WORKSPACE'], 'pids', f\"{os.environ['MILLPOND_RUN_ID']}-{os.getpid()}\")"
+    ".write_text(str(os.getppid()))"
+)
+MAKE = (
+    WHO,
+    "import millpond as mp, ibis\nctx = mp.stage()\ntime.sleep(pause)",
+    "ctx.materialize(ibis.memtable({'x': list(range(n))}), table)",
+)
+COPY = (
+    WHO,
+    "import millpond as mp\nctx = mp.stage()\nsource = ctx.table(upstream)\ntime.sleep(pause)",
+    "ctx.materialize(source, table)",
+)
+BOTH = (
+    WHO,
+    "import millpond as mp\nctx = mp.stage()\ntime.sleep(pause)",
+    "ctx.materialize(ctx.table('probe.b').union(ctx.table('probe.c'), distinct=False), 'probe.d')",
+)
 
 
 def _workspace(root: Path) -> Path:
@@ -49,12 +60,28 @@ def _workspace(root: Path) -> Path:
     write_notebook(root / "notebooks/both.ipynb", "pause = 0.0", *BOTH)
     stages = [
         {"name": "a", "notebook": "notebooks/make.ipynb", "params": {"n": 3000, "pause": 0.4}, "produces": ["probe.a"]},
-        {"name": "b", "notebook": "notebooks/copy.ipynb", "needs": ["a"], "params": {"pause": 0.3},
-         "produces": ["probe.b"]},
-        {"name": "c", "notebook": "notebooks/copy.ipynb", "needs": ["a"],
-         "params": {"table": "probe.c", "pause": 0.5}, "produces": ["probe.c"]},
-        {"name": "d", "notebook": "notebooks/both.ipynb", "needs": ["b", "c"], "params": {"pause": 0.2},
-         "produces": ["probe.d"], "checks": {"probe.d": [{"not_null": ["x"]}]}},
+        {
+            "name": "b",
+            "notebook": "notebooks/copy.ipynb",
+            "needs": ["a"],
+            "params": {"pause": 0.3},
+            "produces": ["probe.b"],
+        },
+        {
+            "name": "c",
+            "notebook": "notebooks/copy.ipynb",
+            "needs": ["a"],
+            "params": {"table": "probe.c", "pause": 0.5},
+            "produces": ["probe.c"],
+        },
+        {
+            "name": "d",
+            "notebook": "notebooks/both.ipynb",
+            "needs": ["b", "c"],
+            "params": {"pause": 0.2},
+            "produces": ["probe.d"],
+            "checks": {"probe.d": [{"not_null": ["x"]}]},
+        },
     ]
     return make_workspace(root, {"p": {"stages": stages}})
 
@@ -95,9 +122,13 @@ def test_killing_a_run_at_random_points_leaves_nothing_behind(tmp_path, engine, 
     try:
         for attempt in range(kills):
             where = f"seed {seed}, kill {attempt}"
-            runner = subprocess.Popen([MILLPOND, "run", "p", "--force", "--jobs", "2", "--plain", "-C", str(root)],
-                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                      start_new_session=True)
+            runner = subprocess.Popen(
+                [MILLPOND, "run", "p", "--force", "--jobs", "2", "--plain", "-C", str(root)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
             time.sleep(rng.uniform(0.3, 4.5 if engine == "warm" else 9.0))
             os.killpg(runner.pid, signal.SIGKILL)
             killed_at = time.time()
@@ -115,18 +146,26 @@ def test_killing_a_run_at_random_points_leaves_nothing_behind(tmp_path, engine, 
 
             time.sleep(0.3)  # anything still writing for the dead run would have written by now
             with sqlite3.connect(meta) as db:
-                late = db.execute("SELECT table_name, built_at FROM materializations WHERE run_id = ? AND built_at > ?",
-                                  (run_id, killed_at + 0.1)).fetchall()
+                late = db.execute(
+                    "SELECT table_name, built_at FROM materializations WHERE run_id = ? AND built_at > ?",
+                    (run_id, killed_at + 0.1),
+                ).fetchall()
             assert late == [], f"{where}: recorded after the run died"
 
-            shown = subprocess.run([MILLPOND, "runs", "--json", "-C", str(root)], env=env, capture_output=True,
-                                   text=True, timeout=60)
+            shown = subprocess.run(
+                [MILLPOND, "runs", "--json", "-C", str(root)], env=env, capture_output=True, text=True, timeout=60
+            )
             status = {r["run_id"]: r["status"] for r in json.loads(shown.stdout)}
             assert status[run_id] in ("interrupted", "success"), f"{where}: shows {status[run_id]}"
 
         started = time.monotonic()
-        after = subprocess.run([MILLPOND, "run", "p", "--jobs", "2", "--plain", "-C", str(root)], env=env,
-                               capture_output=True, text=True, timeout=120)
+        after = subprocess.run(
+            [MILLPOND, "run", "p", "--jobs", "2", "--plain", "-C", str(root)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         took = time.monotonic() - started
         assert after.returncode == 0, f"seed {seed}: {after.stdout}{after.stderr}"
         assert "waiting for the warehouse" not in after.stdout + after.stderr, f"seed {seed}"

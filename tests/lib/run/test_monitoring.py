@@ -34,8 +34,10 @@ def hook(monkeypatch):
 
 def workspace(root, settings: dict) -> Workspace:
     write_notebook(root / "notebooks/make.ipynb", "n = 1", *MAKE_TABLE)
-    spec = {"params": {"n": {"type": "int", "default": 100}},
-            "stages": [{"name": "make", "notebook": "notebooks/make.ipynb", "produces": ["bronze.t"]}]}
+    spec = {
+        "params": {"n": {"type": "int", "default": 100}},
+        "stages": [{"name": "make", "notebook": "notebooks/make.ipynb", "produces": ["bronze.t"]}],
+    }
     make_workspace(root, {"p": spec}, {"name": "test", **settings})
     return Workspace(root)
 
@@ -58,13 +60,18 @@ def test_a_sudden_drop_of_rows_is_one_anomaly_and_one_alert(tmp_path, hook, caps
     # 6 earlier runs of 100 rows: IQR 0, so the band is 100 ± 1% of the median
     (anomaly,) = store.anomalies(run_id=drop.run_id)
     assert (anomaly["table_name"], anomaly["column_name"], anomaly["metric"], anomaly["value"]) == (
-        "bronze.t", "", "row_count", 10.0)
+        "bronze.t",
+        "",
+        "row_count",
+        10.0,
+    )
     assert (anomaly["lower"], anomaly["upper"], anomaly["baseline"], anomaly["stage"]) == (99.0, 101.0, 6, "make")
     # one incident for the run, one POST
     (body,) = hook.bodies
     assert (body["kind"], body["run_id"], body["failed_stages"]) == ("anomaly", drop.run_id, [])
-    assert body["anomalies"] == [{"table": "bronze.t", "column": "", "metric": "row_count", "value": 10.0,
-                                  "lower": 99.0, "upper": 101.0}]
+    assert body["anomalies"] == [
+        {"table": "bronze.t", "column": "", "metric": "row_count", "value": 10.0, "lower": 99.0, "upper": 101.0}
+    ]
     assert "bronze.t row_count = 10, outside [99, 101]" in body["summary"]
 
     capsys.readouterr()
@@ -75,7 +82,11 @@ def test_a_sudden_drop_of_rows_is_one_anomaly_and_one_alert(tmp_path, hook, caps
     assert main(["monitors", "-C", str(ws.root), "--table", "bronze.t"]) == 0
     out = capsys.readouterr().out
     assert {m for m in ("null_rate", "distinct_count", "mean", "stddev") if m in out} == {
-        "null_rate", "distinct_count", "mean", "stddev"}
+        "null_rate",
+        "distinct_count",
+        "mean",
+        "stddev",
+    }
     assert main(["monitors", "-C", str(ws.root), "--anomalies"]) == 0
     out = capsys.readouterr().out
     assert drop.run_id in out and "row_count" in out and "of the last 6 runs" in out

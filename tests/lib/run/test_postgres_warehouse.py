@@ -21,20 +21,37 @@ def pg_workspace(tmp_path, postgres_server, monkeypatch):
     port = url.split("@", 1)[1].split("/", 1)[0]
     monkeypatch.setenv("MILLPOND_TEST_PG_PASSWORD", PASSWORD)
     write_notebook(
-        tmp_path / "notebooks/ingest.ipynb", "path = 'data/raw/x.csv'",
+        tmp_path / "notebooks/ingest.ipynb",
+        "path = 'data/raw/x.csv'",
         "import millpond as mp\nctx = mp.stage()",
         "ctx.materialize(ctx.read_csv(path), 'bronze.x')",
     )
-    write_notebook(tmp_path / "notebooks/copy.ipynb", "source = 'bronze.x'\ntable = 'silver.x'\nkind = 'table'",
-                   "import millpond as mp\nctx = mp.stage()", "ctx.materialize(ctx.table(source), table, kind=kind)")
+    write_notebook(
+        tmp_path / "notebooks/copy.ipynb",
+        "source = 'bronze.x'\ntable = 'silver.x'\nkind = 'table'",
+        "import millpond as mp\nctx = mp.stage()",
+        "ctx.materialize(ctx.table(source), table, kind=kind)",
+    )
     (tmp_path / "data/raw").mkdir(parents=True)
     (tmp_path / "data/raw/x.csv").write_text("id,name\n1,a\n2,b\n3,\n")
-    spec = {"stages": [
-        {"name": "ingest", "notebook": "notebooks/ingest.ipynb", "reads": ["data/raw/x.csv"], "produces": ["bronze.x"]},
-        {"name": "clean", "notebook": "notebooks/copy.ipynb", "needs": ["ingest"], "produces": ["silver.x"]},
-        {"name": "view", "notebook": "notebooks/copy.ipynb", "needs": ["clean"],
-         "params": {"source": "silver.x", "table": "gold.x", "kind": "view"}, "produces": ["gold.x"]},
-    ]}
+    spec = {
+        "stages": [
+            {
+                "name": "ingest",
+                "notebook": "notebooks/ingest.ipynb",
+                "reads": ["data/raw/x.csv"],
+                "produces": ["bronze.x"],
+            },
+            {"name": "clean", "notebook": "notebooks/copy.ipynb", "needs": ["ingest"], "produces": ["silver.x"]},
+            {
+                "name": "view",
+                "notebook": "notebooks/copy.ipynb",
+                "needs": ["clean"],
+                "params": {"source": "silver.x", "table": "gold.x", "kind": "view"},
+                "produces": ["gold.x"],
+            },
+        ]
+    }
     workspace = {
         "name": "pg",
         "warehouse": f"postgres://postgres:${{secret:pg_password}}@{port}/{name}",

@@ -16,21 +16,37 @@ from support.workspaces import COPY_TABLE, MAKE_ROWS, make_workspace, write_note
 def workspace(tmp_path) -> Workspace:
     write_notebook(tmp_path / "notebooks/make.ipynb", "n = 3\ntable = 'bronze.a'", *MAKE_ROWS)
     write_notebook(tmp_path / "notebooks/copy.ipynb", "source = 'bronze.a'\ntable = 'silver.b'", *COPY_TABLE)
-    write_notebook(tmp_path / "notebooks/settings.ipynb", "x = 0",
-                   "import millpond as mp\nctx = mp.stage()",
-                   "ctx.con.raw_sql(\"SELECT current_setting('threads'), current_setting('memory_limit')\").fetchall()")
-    make_workspace(tmp_path, {"p": {"stages": [
-        {"name": "a", "notebook": "notebooks/make.ipynb", "params": {"n": 1000}, "produces": ["bronze.a"]},
-        {"name": "b", "notebook": "notebooks/copy.ipynb", "needs": ["a"], "produces": ["silver.b"]},
-        {"name": "settings", "notebook": "notebooks/settings.ipynb"},
-    ]}}, {"name": "t", "resources": {"threads": 1, "memory_limit": "512MB", "temp_directory": "data/spill"}})
+    write_notebook(
+        tmp_path / "notebooks/settings.ipynb",
+        "x = 0",
+        "import millpond as mp\nctx = mp.stage()",
+        "ctx.con.raw_sql(\"SELECT current_setting('threads'), current_setting('memory_limit')\").fetchall()",
+    )
+    make_workspace(
+        tmp_path,
+        {
+            "p": {
+                "stages": [
+                    {"name": "a", "notebook": "notebooks/make.ipynb", "params": {"n": 1000}, "produces": ["bronze.a"]},
+                    {"name": "b", "notebook": "notebooks/copy.ipynb", "needs": ["a"], "produces": ["silver.b"]},
+                    {"name": "settings", "notebook": "notebooks/settings.ipynb"},
+                ]
+            }
+        },
+        {"name": "t", "resources": {"threads": 1, "memory_limit": "512MB", "temp_directory": "data/spill"}},
+    )
     return Workspace(tmp_path)
 
 
 def _outputs(path) -> str:
     nb = nbformat.read(path, as_version=4)
-    return "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/markdown", "")) +
-                     str(o.get("data", {}).get("text/plain", "")) for c in nb.cells for o in c.get("outputs", []))
+    return "\n".join(
+        str(o.get("text", ""))
+        + str(o.get("data", {}).get("text/markdown", ""))
+        + str(o.get("data", {}).get("text/plain", ""))
+        for c in nb.cells
+        for o in c.get("outputs", [])
+    )
 
 
 def test_profile_shows_each_materialization_plan(workspace):
@@ -42,8 +58,9 @@ def test_profile_shows_each_materialization_plan(workspace):
         text = _outputs(workspace.runs_dir / profiled.run_id / f"{stage}.ipynb")
         assert f"Query plan of {table} (duckdb EXPLAIN ANALYZE" in text
         assert "Total Time" in text and "SCAN" in text  # DuckDB's measured operator tree
-    assert "1,000 rows" in _outputs(workspace.runs_dir / profiled.run_id / "b.ipynb") or \
-        "1000 rows" in _outputs(workspace.runs_dir / profiled.run_id / "b.ipynb")
+    assert "1,000 rows" in _outputs(workspace.runs_dir / profiled.run_id / "b.ipynb") or "1000 rows" in _outputs(
+        workspace.runs_dir / profiled.run_id / "b.ipynb"
+    )
 
 
 def test_resources_reach_duckdb_and_are_recorded(workspace, capsys):

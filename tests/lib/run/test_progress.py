@@ -38,7 +38,13 @@ def test_rich_table_on_a_terminal():
     out = io.StringIO()
     events(RichReporter(Console(file=out, force_terminal=True, width=120)))
     text = out.getvalue()
-    for expected in ("run r1 · shop run_date=2024-01-31", "1,200", "unchanged", "cell 2: ValueError: bad", "run r1 failed"):
+    for expected in (
+        "run r1 · shop run_date=2024-01-31",
+        "1,200",
+        "unchanged",
+        "cell 2: ValueError: bad",
+        "run r1 failed",
+    ):
         assert expected in text
 
 

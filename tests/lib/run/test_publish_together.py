@@ -28,13 +28,19 @@ from millpond.workspace import Workspace
 from support.workspaces import make_workspace, query, write_notebook
 
 MILLPOND = str(Path(sys.executable).parent / "millpond")
-MAKE = ("import millpond as mp, ibis\nctx = mp.stage()",
-        "ctx.materialize(ibis.memtable({'id': list(range(n))}), table)")
-COPY = ("import millpond as mp\nctx = mp.stage()",  # reads this run's build of gold.a, not the published one
-        "ctx.materialize(ctx.table('gold.a').mutate(copied=1), table)",
-        "if fail:\n    raise RuntimeError('broken after the build')")
-HOLD = ("import os, pathlib, time\nroot = pathlib.Path(os.environ['MILLPOND_WORKSPACE'])",
-        "(root / 'holding').write_text('1')\nwhile not (root / 'release').exists():\n    time.sleep(0.05)")
+MAKE = (
+    "import millpond as mp, ibis\nctx = mp.stage()",
+    "ctx.materialize(ibis.memtable({'id': list(range(n))}), table)",
+)
+COPY = (
+    "import millpond as mp\nctx = mp.stage()",  # reads this run's build of gold.a, not the published one
+    "ctx.materialize(ctx.table('gold.a').mutate(copied=1), table)",
+    "if fail:\n    raise RuntimeError('broken after the build')",
+)
+HOLD = (
+    "import os, pathlib, time\nroot = pathlib.Path(os.environ['MILLPOND_WORKSPACE'])",
+    "(root / 'holding').write_text('1')\nwhile not (root / 'release').exists():\n    time.sleep(0.05)",
+)
 
 
 def workspace(root, publish_together=None, hold=False) -> Workspace:
@@ -42,12 +48,27 @@ def workspace(root, publish_together=None, hold=False) -> Workspace:
     write_notebook(root / "notebooks/copy.ipynb", "table = 'gold.b'\nfail = 0", *COPY)
     write_notebook(root / "notebooks/hold.ipynb", "x = 0", *HOLD)
     stages = [
-        {"name": "silver_s", "notebook": "notebooks/make.ipynb", "params": {"table": "silver.s"},
-         "produces": ["silver.s"]},
-        {"name": "gold_a", "notebook": "notebooks/make.ipynb", "needs": ["silver_s"], "params": {"table": "gold.a"},
-         "produces": ["gold.a"]},
-        {"name": "gold_b", "notebook": "notebooks/copy.ipynb", "needs": ["gold_a"], "produces": ["gold.b"],
-         "retries": 0, "checks": {"gold.b": [{"unique": "id"}, {"not_null": ["copied"]}]}},
+        {
+            "name": "silver_s",
+            "notebook": "notebooks/make.ipynb",
+            "params": {"table": "silver.s"},
+            "produces": ["silver.s"],
+        },
+        {
+            "name": "gold_a",
+            "notebook": "notebooks/make.ipynb",
+            "needs": ["silver_s"],
+            "params": {"table": "gold.a"},
+            "produces": ["gold.a"],
+        },
+        {
+            "name": "gold_b",
+            "notebook": "notebooks/copy.ipynb",
+            "needs": ["gold_a"],
+            "produces": ["gold.b"],
+            "retries": 0,
+            "checks": {"gold.b": [{"unique": "id"}, {"not_null": ["copied"]}]},
+        },
     ]
     if hold:
         stages.append({"name": "hold", "notebook": "notebooks/hold.ipynb", "needs": ["gold_b"], "produces": []})
@@ -63,8 +84,12 @@ def sizes(ws) -> dict[str, int]:
 
 
 def staged_tables(ws) -> list[str]:
-    return [r[0] for r in query(ws, "SELECT table_name FROM information_schema.tables"
-                                    f" WHERE table_name LIKE '{PENDING_PREFIX}%'")]
+    return [
+        r[0]
+        for r in query(
+            ws, f"SELECT table_name FROM information_schema.tables WHERE table_name LIKE '{PENDING_PREFIX}%'"
+        )
+    ]
 
 
 def run(ws, capsys, **params):
@@ -86,7 +111,9 @@ def test_a_successful_run_publishes_the_group_its_stages_and_checks_read_its_bui
     for table, stage in (("gold.a", "gold_a"), ("gold.b", "gold_b")):
         versions = store.table_versions(table)
         assert [(v.version, v.rows, v.stage, v.run_id, v.status) for v in versions] == [
-            (1, 3, stage, first.run_id, "kept"), (2, 5, stage, second.run_id, "live")]
+            (1, 3, stage, first.run_id, "kept"),
+            (2, 5, stage, second.run_id, "live"),
+        ]
     lineage = store.table_sqls()["gold.b"]
     assert PENDING_PREFIX not in lineage.sql and list(lineage.sources) == ["gold.a"]  # the published names
     checks = {(c["table_name"], c["check_name"], c["status"]) for c in store.check_results(second.run_id)}
@@ -142,8 +169,14 @@ def test_a_reader_during_the_run_and_after_a_kill_sees_the_last_published_gold(t
     (tmp_path / "release").unlink()
     (tmp_path / "holding").unlink()
     env = {**os.environ, "MILLPOND_WORKSPACE": str(tmp_path)}
-    runner = subprocess.Popen([MILLPOND, "run", "p", "-p", "n=5"], cwd=tmp_path, env=env, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runner = subprocess.Popen(
+        [MILLPOND, "run", "p", "-p", "n=5"],
+        cwd=tmp_path,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 120
         while not (tmp_path / "holding").exists():
@@ -172,8 +205,11 @@ def test_publish_staged_swaps_every_table_or_none(con, tmp_path):
         with keeping_versions(con, store, name, "table", retain=3) as plan:
             result = materialize(con, ibis.memtable({"id": [1, 2]}), name)
         record_version(con, store, result, plan, retain=3, run_id="r1")
-    ids = lambda name: sorted(con.table(name.split(".")[1], database=name.split(".")[0]).to_pyarrow()["id"]  # noqa: E731
-                              .to_pylist())
+    ids = lambda name: sorted(
+        con.table(name.split(".")[1], database=name.split(".")[0])
+        .to_pyarrow()["id"]  # noqa: E731
+        .to_pylist()
+    )
 
     def staged(name: str, rows: list[int]) -> StagedBuild:
         target = start_staged(con, name, "r2")

@@ -39,21 +39,31 @@ def _write_clean(root, limit: int) -> None:
 def workspace(tmp_path) -> Workspace:
     write_notebook(tmp_path / "notebooks/ingest.ipynb", "", *INGEST)
     _write_clean(tmp_path, limit=5)
-    write_notebook(tmp_path / "notebooks/copy.ipynb", "source = 'silver.readings'\ntable = 'gold.readings'", *COPY_TABLE)
-    spec = {"stages": [
-        {"name": "ingest", "notebook": "notebooks/ingest.ipynb", "produces": ["bronze.readings"]},
-        {"name": "clean", "notebook": "notebooks/clean.ipynb", "needs": ["ingest"],
-         "produces": ["silver.readings", "quarantine.readings"]},
-        {"name": "publish", "notebook": "notebooks/copy.ipynb", "needs": ["clean"], "produces": ["gold.readings"]},
-    ]}
+    write_notebook(
+        tmp_path / "notebooks/copy.ipynb", "source = 'silver.readings'\ntable = 'gold.readings'", *COPY_TABLE
+    )
+    spec = {
+        "stages": [
+            {"name": "ingest", "notebook": "notebooks/ingest.ipynb", "produces": ["bronze.readings"]},
+            {
+                "name": "clean",
+                "notebook": "notebooks/clean.ipynb",
+                "needs": ["ingest"],
+                "produces": ["silver.readings", "quarantine.readings"],
+            },
+            {"name": "publish", "notebook": "notebooks/copy.ipynb", "needs": ["clean"], "produces": ["gold.readings"]},
+        ]
+    }
     make_workspace(tmp_path, {"sensors": spec})
     return Workspace(tmp_path)
 
 
 def _tables(ws: Workspace) -> dict[str, list]:
     with duckdb.connect(str(ws.warehouse_file()), read_only=True) as db:
-        return {t: sorted(db.sql(f"SELECT {'x' if t != 'quarantine.readings' else 'x, reason'} FROM {t}").fetchall())
-                for t in ("bronze.readings", "silver.readings", "quarantine.readings", "gold.readings")}
+        return {
+            t: sorted(db.sql(f"SELECT {'x' if t != 'quarantine.readings' else 'x, reason'} FROM {t}").fetchall())
+            for t in ("bronze.readings", "silver.readings", "quarantine.readings", "gold.readings")
+        }
 
 
 def test_replay_after_a_fix_releases_rows_once_and_keeps_the_rest(workspace, capsys):
@@ -68,7 +78,9 @@ def test_replay_after_a_fix_releases_rows_once_and_keeps_the_rest(workspace, cap
     out = capsys.readouterr().out
     assert code == 0, out
     # 6, 7, 8 released; 9, 10 and the duplicate 4 still held
-    assert re.search(r"replayed 6 held rows through clean \(run \S+\): 3 released, 3 still held, 0 newly held", out), out
+    assert re.search(r"replayed 6 held rows through clean \(run \S+\): 3 released, 3 still held, 0 newly held", out), (
+        out
+    )
     assert "held now by reason: duplicate 1, too_large 2" in out
     after = _tables(workspace)
     assert [r[0] for r in after["silver.readings"]] == [1, 2, 3, 4, 5, 6, 7, 8]

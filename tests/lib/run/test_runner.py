@@ -28,7 +28,8 @@ def diamond(tmp_path) -> Workspace:
     write_notebook(nb / "make.ipynb", "n = 1\ntable = 'bronze.t'", *MAKE_ROWS)
     write_notebook(nb / "copy.ipynb", "source = 'bronze.t'\ntable = 'silver.t'", *COPY_TABLE)
     write_notebook(
-        nb / "ingest.ipynb", "path = 'data/raw/x.csv'",
+        nb / "ingest.ipynb",
+        "path = 'data/raw/x.csv'",
         "import millpond as mp\nctx = mp.stage()",
         "ctx.materialize(ctx.read_csv(path), 'bronze.x')",
     )
@@ -37,12 +38,32 @@ def diamond(tmp_path) -> Workspace:
     spec = {
         "params": {"n": {"type": "int", "default": 3}},
         "stages": [
-            {"name": "a", "notebook": "notebooks/make.ipynb", "params": {"table": "bronze.a"}, "produces": ["bronze.a"]},
-            {"name": "b", "notebook": "notebooks/copy.ipynb", "needs": ["a"],
-             "params": {"source": "bronze.a", "table": "silver.b"}, "produces": ["silver.b"]},
-            {"name": "raw", "notebook": "notebooks/ingest.ipynb", "reads": ["data/raw/*.csv"], "produces": ["bronze.x"]},
-            {"name": "c", "notebook": "notebooks/copy.ipynb", "needs": ["raw"],
-             "params": {"source": "bronze.x", "table": "silver.x"}, "produces": ["silver.x"]},
+            {
+                "name": "a",
+                "notebook": "notebooks/make.ipynb",
+                "params": {"table": "bronze.a"},
+                "produces": ["bronze.a"],
+            },
+            {
+                "name": "b",
+                "notebook": "notebooks/copy.ipynb",
+                "needs": ["a"],
+                "params": {"source": "bronze.a", "table": "silver.b"},
+                "produces": ["silver.b"],
+            },
+            {
+                "name": "raw",
+                "notebook": "notebooks/ingest.ipynb",
+                "reads": ["data/raw/*.csv"],
+                "produces": ["bronze.x"],
+            },
+            {
+                "name": "c",
+                "notebook": "notebooks/copy.ipynb",
+                "needs": ["raw"],
+                "params": {"source": "bronze.x", "table": "silver.x"},
+                "produces": ["silver.x"],
+            },
         ],
     }
     make_workspace(tmp_path, {"p": spec})
@@ -104,7 +125,8 @@ def test_skip_rerun_rules(diamond):
 def flaky(tmp_path) -> Workspace:
     nb = tmp_path / "notebooks"
     write_notebook(
-        nb / "flaky.ipynb", "fail_until = 2\nmarker = 'data/attempts.txt'",
+        nb / "flaky.ipynb",
+        "fail_until = 2\nmarker = 'data/attempts.txt'",
         """
         from pathlib import Path
         import millpond as mp
@@ -122,18 +144,34 @@ def flaky(tmp_path) -> Workspace:
     spec = {
         "stages": [
             {"name": "flaky", "notebook": "notebooks/flaky.ipynb", "params": {"fail_until": 3}},
-            {"name": "after_flaky", "notebook": "notebooks/make.ipynb", "needs": ["flaky"],
-             "params": {"n": 2, "table": "gold.after"}, "produces": ["gold.after"]},
-            {"name": "independent", "notebook": "notebooks/make.ipynb",
-             "params": {"n": 4, "table": "gold.independent"}, "produces": ["gold.independent"]},
+            {
+                "name": "after_flaky",
+                "notebook": "notebooks/make.ipynb",
+                "needs": ["flaky"],
+                "params": {"n": 2, "table": "gold.after"},
+                "produces": ["gold.after"],
+            },
+            {
+                "name": "independent",
+                "notebook": "notebooks/make.ipynb",
+                "params": {"n": 4, "table": "gold.independent"},
+                "produces": ["gold.independent"],
+            },
         ],
     }
     retrying = {
         "defaults": {"retries": 2, "retry_backoff": 0.1},
-        "stages": [{"name": "flaky", "notebook": "notebooks/flaky.ipynb",
-                    "params": {"fail_until": 3, "marker": "data/attempts2.txt"}}],
+        "stages": [
+            {
+                "name": "flaky",
+                "notebook": "notebooks/flaky.ipynb",
+                "params": {"fail_until": 3, "marker": "data/attempts2.txt"},
+            }
+        ],
     }
-    slow = {"stages": [{"name": "slow", "notebook": "notebooks/sleep.ipynb", "timeout": 3, "params": {"seconds": 60.0}}]}
+    slow = {
+        "stages": [{"name": "slow", "notebook": "notebooks/sleep.ipynb", "timeout": 3, "params": {"seconds": 60.0}}]
+    }
     make_workspace(tmp_path, {"p": spec, "retrying": retrying, "slow": slow})
     return Workspace(tmp_path)
 
@@ -194,12 +232,16 @@ def test_a_killed_run_is_marked_interrupted_by_the_next(flaky):
     run_pipeline(flaky, "p", RunOptions(stages=["independent"]))
     assert store.run("20240101T000000-dead")["status"] == "interrupted"
     assert {s["stage"]: s["status"] for s in store.stage_runs("20240101T000000-dead")} == {
-        "flaky": "failed", "independent": "failed"}
+        "flaky": "failed",
+        "independent": "failed",
+    }
 
 
 def test_declared_product_that_is_not_built_fails_the_stage(tmp_path):
     write_notebook(tmp_path / "notebooks/noop.ipynb", "x = 1", "y = x + 1")
-    make_workspace(tmp_path, {"p": {"stages": [{"name": "noop", "notebook": "notebooks/noop.ipynb", "produces": ["gold.t"]}]}})
+    make_workspace(
+        tmp_path, {"p": {"stages": [{"name": "noop", "notebook": "notebooks/noop.ipynb", "produces": ["gold.t"]}]}}
+    )
     ws = Workspace(tmp_path)
     result = run_pipeline(ws, "p")
     stage = open_store(ws).stage_runs(result.run_id)[0]

@@ -62,8 +62,11 @@ def leaks(data: bytes | str) -> list[str]:
 def make_api_workspace(root: Path, api: Hook, hook: Hook, *, read_env_directly: bool = False) -> Path:
     """A workspace whose ``call_api`` stage calls ``api`` with the token in the URL, then a
     quality report stage (the reference's notebook) that runs whatever happened."""
-    resolve = ("import os\ntoken = os.environ['MILLPOND_TEST_API_TOKEN']" if read_env_directly
-               else "token = ctx.secret(api_token)")
+    resolve = (
+        "import os\ntoken = os.environ['MILLPOND_TEST_API_TOKEN']"
+        if read_env_directly
+        else "token = ctx.secret(api_token)"
+    )
     write_notebook(
         root / "notebooks/call_api.ipynb",
         "api_token = 'secret:api_token'\napi = ''",
@@ -76,20 +79,40 @@ def make_api_workspace(root: Path, api: Hook, hook: Hook, *, read_env_directly: 
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_bytes((REPOSITORY / "notebooks/quality/41_quality_report.ipynb").read_bytes())
     api_base = api.url.removesuffix("/hook")
-    spec = {"stages": [
-        {"name": "call_api", "notebook": "notebooks/call_api.ipynb", "params": {"api": api_base},
-         "retries": 1, "retry_backoff": 0.1},
-        {"name": "quality_report", "notebook": "notebooks/quality_report.ipynb", "needs": ["call_api"],
-         "trigger": "all_done", "retries": 0},
-    ]}
+    spec = {
+        "stages": [
+            {
+                "name": "call_api",
+                "notebook": "notebooks/call_api.ipynb",
+                "params": {"api": api_base},
+                "retries": 1,
+                "retry_backoff": 0.1,
+            },
+            {
+                "name": "quality_report",
+                "notebook": "notebooks/quality_report.ipynb",
+                "needs": ["call_api"],
+                "trigger": "all_done",
+                "retries": 0,
+            },
+        ]
+    }
     settings = {
         "name": "t",
         "secrets": {"api_token": {"env": "MILLPOND_TEST_API_TOKEN"}, "hook_token": {"env": "MILLPOND_TEST_HOOK_TOKEN"}},
-        "alerts": {"channels": [
-            {"log": {}},
-            {"webhook": {"url": hook.url, "headers": {"Authorization": "Bearer ${secret:hook_token}"},
-                         "timeout": 5, "retries": 0}},
-        ]},
+        "alerts": {
+            "channels": [
+                {"log": {}},
+                {
+                    "webhook": {
+                        "url": hook.url,
+                        "headers": {"Authorization": "Bearer ${secret:hook_token}"},
+                        "timeout": 5,
+                        "retries": 0,
+                    }
+                },
+            ]
+        },
     }
     return make_workspace(root, {"p": spec}, settings)
 
@@ -107,18 +130,24 @@ def run_everything(root: Path, engine: str) -> tuple[str, dict[str, str], str]:
         assert shown.returncode == 0, shown.stdout + shown.stderr
         console[" ".join(args[:1] + args[2:])] = shown.stdout + shown.stderr
     with sqlite3.connect(root / "data/.millpond/meta.sqlite") as db:
-        (error,) = db.execute("SELECT error FROM stage_runs WHERE run_id = ? AND stage = 'call_api'", (run_id,)).fetchone()
+        (error,) = db.execute(
+            "SELECT error FROM stage_runs WHERE run_id = ? AND stage = 'call_api'", (run_id,)
+        ).fetchone()
     return run_id, console, error
 
 
-@pytest.mark.parametrize(("resolved_by", "engine"), [
-    ("ctx.secret", "warm"),
-    ("ctx.secret", "papermill"),
-    # the stage reads the variable itself, so its kernel knows of no secret: the runner alone masks it
-    ("os.environ", "warm"),
-])
+@pytest.mark.parametrize(
+    ("resolved_by", "engine"),
+    [
+        ("ctx.secret", "warm"),
+        ("ctx.secret", "papermill"),
+        # the stage reads the variable itself, so its kernel knows of no secret: the runner alone masks it
+        ("os.environ", "warm"),
+    ],
+)
 def test_a_secret_in_a_failing_url_is_redacted_from_everything_the_workspace_writes_or_sends(
-        tmp_path, servers, resolved_by, engine):
+    tmp_path, servers, resolved_by, engine
+):
     api, hook = servers
     root = make_api_workspace(tmp_path, api, hook, read_env_directly=resolved_by == "os.environ")
 
@@ -130,10 +159,15 @@ def test_a_secret_in_a_failing_url_is_redacted_from_everything_the_workspace_wri
     # ... and it is in no file of the workspace: notebooks, HTML, reports, alerts.log, meta.sqlite(-wal)
     files = [p for p in root.rglob("*") if p.is_file()]
     assert {p.relative_to(root).as_posix() for p in files} >= {
-        f"data/runs/{run_id}/call_api.ipynb", f"data/runs/{run_id}/call_api.html",
-        f"data/runs/{run_id}/quality_report.ipynb", f"data/runs/{run_id}/quality_report.html",
-        f"data/reports/quality-{run_id}.html", "data/reports/quality.html", "data/reports/by-cli.html",
-        "data/.millpond/alerts.log", "data/.millpond/meta.sqlite",
+        f"data/runs/{run_id}/call_api.ipynb",
+        f"data/runs/{run_id}/call_api.html",
+        f"data/runs/{run_id}/quality_report.ipynb",
+        f"data/runs/{run_id}/quality_report.html",
+        f"data/reports/quality-{run_id}.html",
+        "data/reports/quality.html",
+        "data/reports/by-cli.html",
+        "data/.millpond/alerts.log",
+        "data/.millpond/meta.sqlite",
     }
     contents = {p.relative_to(root).as_posix(): p.read_bytes() for p in files if p.exists()}  # a WAL may be gone
     assert {name: leaks(data) for name, data in contents.items() if leaks(data)} == {}
@@ -146,15 +180,22 @@ def test_a_secret_in_a_failing_url_is_redacted_from_everything_the_workspace_wri
     # the marker stands where the token stood: the error is shown, not dropped
     api_base = api.url.removesuffix("/hook")
     # the 6th cell run: parameters, Papermill's injected parameters, imports, the secret, the print, the call
-    assert error == f"cell 6: HTTPStatusError: Client error '403 Forbidden' for url '{api_base}/v1/{MARKER}/orders?token={MARKER}'"
+    assert (
+        error
+        == f"cell 6: HTTPStatusError: Client error '403 Forbidden' for url '{api_base}/v1/{MARKER}/orders?token={MARKER}'"
+    )
     assert MARKER in json.loads(post["body"])["failed_stages"][0]["error"]
     executed = json.loads((root / f"data/runs/{run_id}/call_api.ipynb").read_text())
     outputs = [o for cell in executed["cells"] for o in cell.get("outputs", [])]
     (failure,) = [o for o in outputs if o["output_type"] == "error"]
     assert MARKER in failure["evalue"] and MARKER in "".join(failure["traceback"])
     assert f"GET {api_base}/v1/{MARKER}/orders\n" in ["".join(o.get("text", [])) for o in outputs]
-    for shown in (f"data/runs/{run_id}/call_api.html", f"data/reports/quality-{run_id}.html",
-                  "data/reports/by-cli.html", "data/.millpond/alerts.log"):
+    for shown in (
+        f"data/runs/{run_id}/call_api.html",
+        f"data/reports/quality-{run_id}.html",
+        "data/reports/by-cli.html",
+        "data/.millpond/alerts.log",
+    ):
         assert MARKER in (root / shown).read_text(), shown
     assert console["run"].count(MARKER) == 4  # the retry and the failure, each path and query
     assert console["run (stderr)"].count(MARKER) == 2  # the log channel's line
@@ -168,8 +209,11 @@ def test_the_kernel_masks_a_resolved_secret_in_everything_it_sends(tmp_path, mon
     import papermill as pm
 
     password = f"pw-{secrets.token_hex(8)}"
-    settings = {"name": "t", "warehouse": "postgres://app:${secret:wh_password}@127.0.0.1:9/db",
-                "secrets": {"api_token": {"env": "MILLPOND_TEST_API_TOKEN"}, "wh_password": {"env": "MILLPOND_TEST_WH"}}}
+    settings = {
+        "name": "t",
+        "warehouse": "postgres://app:${secret:wh_password}@127.0.0.1:9/db",
+        "secrets": {"api_token": {"env": "MILLPOND_TEST_API_TOKEN"}, "wh_password": {"env": "MILLPOND_TEST_WH"}},
+    }
     root = make_workspace(tmp_path / "ws", {}, settings)
     notebook = write_notebook(
         root / "notebooks/shows_secret.ipynb",
@@ -191,8 +235,11 @@ def test_the_kernel_masks_a_resolved_secret_in_everything_it_sends(tmp_path, mon
     assert password.encode() not in executed.read_bytes()
     assert (failed.value.ename, failed.value.evalue) == ("ValueError", f"rejected '{MARKER}'")
     outputs = [o for cell in json.loads(executed.read_text())["cells"] for o in cell.get("outputs", [])]
-    shown = [("".join(o["text"]) if "text" in o else {k: "".join(v) for k, v in o.get("data", {}).items()})
-             for o in outputs if o["output_type"] != "error"]
+    shown = [
+        ("".join(o["text"]) if "text" in o else {k: "".join(v) for k, v in o.get("data", {}).items()})
+        for o in outputs
+        if o["output_type"] != "error"
+    ]
     assert shown == [
         "connecting to postgres://app:[secret:wh_password]@127.0.0.1:9/db\n",
         f"printed {MARKER}\n",
@@ -212,7 +259,9 @@ def test_runs_and_report_mask_a_secret_in_a_store_written_before_masking(tmp_pat
     monkeypatch.setenv("MILLPOND_TEST_API_TOKEN", VALUE)
     store = MetadataStore(root / "data/.millpond/meta.sqlite")
     store.start_run("20240131T060000-ab12", "p", {}, ["call_api"])
-    store.set_stage("20240131T060000-ab12", "call_api", status="failed", error=f"cell 6: HTTPStatusError: for url '/v1/{VALUE}'")
+    store.set_stage(
+        "20240131T060000-ab12", "call_api", status="failed", error=f"cell 6: HTTPStatusError: for url '/v1/{VALUE}'"
+    )
     store.finish_run("20240131T060000-ab12", "failed")
 
     for args in (["runs", "20240131T060000-ab12"], ["runs", "20240131T060000-ab12", "--json"], ["report"]):
@@ -228,10 +277,17 @@ def test_masking_never_changes_the_code_that_runs(tmp_path, monkeypatch):
     """A value written literally in a notebook runs as written; only the executed copy masks it."""
     from millpond.cli import main
 
-    root = make_workspace(tmp_path, {"p": {"stages": [{"name": "s", "notebook": "notebooks/literal.ipynb"}]}},
-                          {"name": "t", "secrets": {"api_token": {"env": "MILLPOND_TEST_API_TOKEN"}}})
-    write_notebook(root / "notebooks/literal.ipynb", "n = 1", "import os",
-                   f"same = {VALUE!r} == os.environ['MILLPOND_TEST_API_TOKEN']\nprint('same', same)\nassert same")
+    root = make_workspace(
+        tmp_path,
+        {"p": {"stages": [{"name": "s", "notebook": "notebooks/literal.ipynb"}]}},
+        {"name": "t", "secrets": {"api_token": {"env": "MILLPOND_TEST_API_TOKEN"}}},
+    )
+    write_notebook(
+        root / "notebooks/literal.ipynb",
+        "n = 1",
+        "import os",
+        f"same = {VALUE!r} == os.environ['MILLPOND_TEST_API_TOKEN']\nprint('same', same)\nassert same",
+    )
     monkeypatch.setenv("MILLPOND_TEST_API_TOKEN", VALUE)
 
     assert main(["run", "p", "-C", str(root), "--plain"]) == 0
@@ -249,15 +305,26 @@ def test_a_secret_in_compiled_sql_a_sample_a_warning_or_a_profile_is_masked_in_t
     from millpond.run.runner import RunOptions, run_pipeline
 
     write_notebook(
-        tmp_path / "notebooks/uses_secret.ipynb", "api_token = 'secret:api_token'",
+        tmp_path / "notebooks/uses_secret.ipynb",
+        "api_token = 'secret:api_token'",
         "import ibis\nimport millpond as mp\nctx = mp.stage()\ntoken = ctx.secret(api_token)",
         "rows = ibis.memtable({'id': [1, 2, 2], 'seen': ['a', token, token]})\n"
         "ctx.materialize(rows.filter(rows.seen != token + 'x'), 'probe.calls')",
         "ctx.warn(f'the API refused {token}')",
     )
-    spec = {"stages": [{"name": "s", "notebook": "notebooks/uses_secret.ipynb", "produces": ["probe.calls"],
-                        "checks": {"probe.calls": [{"unique": {"columns": ["seen"], "severity": "warn"}}]}}]}
-    root = make_workspace(tmp_path, {"p": spec}, {"name": "t", "secrets": {"api_token": {"env": "MILLPOND_TEST_API_TOKEN"}}})
+    spec = {
+        "stages": [
+            {
+                "name": "s",
+                "notebook": "notebooks/uses_secret.ipynb",
+                "produces": ["probe.calls"],
+                "checks": {"probe.calls": [{"unique": {"columns": ["seen"], "severity": "warn"}}]},
+            }
+        ]
+    }
+    root = make_workspace(
+        tmp_path, {"p": spec}, {"name": "t", "secrets": {"api_token": {"env": "MILLPOND_TEST_API_TOKEN"}}}
+    )
     monkeypatch.setenv("MILLPOND_TEST_API_TOKEN", VALUE)
     from millpond.workspace import Workspace
 

@@ -46,5 +46,7 @@ def test_undeclared_or_unset_secret_is_a_clear_error(workspace, monkeypatch):
     with pytest.raises(MillpondError, match=r"^secret 'nope' is not declared in millpond.yml \(declared: api_token\)$"):
         resolve("secret:nope", workspace.secret_env())
     monkeypatch.delenv("MILLPOND_TEST_API_TOKEN")
-    with pytest.raises(MillpondError, match=r"^secret 'api_token': environment variable MILLPOND_TEST_API_TOKEN is not set$"):
+    with pytest.raises(
+        MillpondError, match=r"^secret 'api_token': environment variable MILLPOND_TEST_API_TOKEN is not set$"
+    ):
         resolve("secret:api_token", workspace.secret_env())

@@ -31,11 +31,22 @@ EDIT_THEN_BUILD = (
 @pytest.fixture
 def workspace(tmp_path) -> Workspace:
     write_notebook(tmp_path / "notebooks/s.ipynb", "x = 0", *EDIT_THEN_BUILD)
-    make_workspace(tmp_path, {"p": {"stages": [{
-        "name": "s", "notebook": "notebooks/s.ipynb", "produces": ["gold.t"],
-        "tables": {"gold.t": {"contract": {"columns": {"id": "int64"}, "primary_key": ["id"]}}},
-        "checks": {"gold.t": [{"unique": "id"}]},
-    }]}})
+    make_workspace(
+        tmp_path,
+        {
+            "p": {
+                "stages": [
+                    {
+                        "name": "s",
+                        "notebook": "notebooks/s.ipynb",
+                        "produces": ["gold.t"],
+                        "tables": {"gold.t": {"contract": {"columns": {"id": "int64"}, "primary_key": ["id"]}}},
+                        "checks": {"gold.t": [{"unique": "id"}]},
+                    }
+                ]
+            }
+        },
+    )
     return Workspace(tmp_path)
 
 

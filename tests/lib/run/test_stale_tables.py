@@ -18,12 +18,16 @@ from support.workspaces import make_workspace, query, write_notebook
 MILLPOND = str(Path(sys.executable).parent / "millpond")
 
 # A table of one row: the parameter ``value`` and the moment it was built (a new build, a new stamp).
-STAMP = ("import millpond as mp, ibis, time\nctx = mp.stage()",
-         "ctx.materialize(ibis.memtable({'value': [value], 'stamp': [time.time_ns()]}), table)")
+STAMP = (
+    "import millpond as mp, ibis, time\nctx = mp.stage()",
+    "ctx.materialize(ibis.memtable({'value': [value], 'stamp': [time.time_ns()]}), table)",
+)
 COPY = ("import millpond as mp\nctx = mp.stage()", "ctx.materialize(ctx.table(source), table)")
 # The name built at run time, which no reading of the notebook can see.
-HIDDEN_COPY = ("import millpond as mp\nctx = mp.stage()",
-               "ctx.materialize(ctx.table('.'.join(['probe', 't' + '1'])), 'probe.t2')")
+HIDDEN_COPY = (
+    "import millpond as mp\nctx = mp.stage()",
+    "ctx.materialize(ctx.table('.'.join(['probe', 't' + '1'])), 'probe.t2')",
+)
 
 
 def _statuses(ws: Workspace, run_id: str) -> dict[str, str]:
@@ -41,10 +45,20 @@ def test_a_rebuilt_table_reruns_everything_downstream(tmp_path):
     _notebooks(tmp_path)
     stages = [
         {"name": "a", "notebook": "notebooks/stamp.ipynb", "produces": ["probe.t1"]},
-        {"name": "b", "notebook": "notebooks/stamp.ipynb", "needs": ["a"], "params": {"table": "probe.t2"},
-         "produces": ["probe.t2"]},
-        {"name": "c", "notebook": "notebooks/copy.ipynb", "needs": ["b"],
-         "params": {"source": "probe.t2", "table": "probe.t3"}, "produces": ["probe.t3"]},
+        {
+            "name": "b",
+            "notebook": "notebooks/stamp.ipynb",
+            "needs": ["a"],
+            "params": {"table": "probe.t2"},
+            "produces": ["probe.t2"],
+        },
+        {
+            "name": "c",
+            "notebook": "notebooks/copy.ipynb",
+            "needs": ["b"],
+            "params": {"source": "probe.t2", "table": "probe.t3"},
+            "produces": ["probe.t3"],
+        },
     ]
     ws = Workspace(make_workspace(tmp_path, {"p": {"stages": stages}}))
     assert run_pipeline(ws, "p").exit_code == 0

@@ -11,14 +11,23 @@ def test_an_all_done_stage_runs_after_a_failure_and_the_run_still_fails(tmp_path
     write_notebook(tmp_path / "notebooks/make.ipynb", "n = 3\ntable = 'bronze.a'", *MAKE_ROWS)
     write_notebook(tmp_path / "notebooks/broken.ipynb", "", "raise RuntimeError('bad input')")
     write_notebook(tmp_path / "notebooks/copy.ipynb", "source = 'bronze.a'\ntable = 'gold.a'", *COPY_TABLE)
-    write_notebook(tmp_path / "notebooks/report.ipynb", "", "from pathlib import Path\nPath('reported').write_text('yes')")
-    spec = {"stages": [
-        {"name": "make", "notebook": "notebooks/make.ipynb", "produces": ["bronze.a"]},
-        {"name": "broken", "notebook": "notebooks/broken.ipynb", "needs": ["make"], "retries": 0},
-        {"name": "publish", "notebook": "notebooks/copy.ipynb", "needs": ["broken"], "produces": ["gold.a"]},
-        {"name": "report", "notebook": "notebooks/report.ipynb", "needs": ["make", "broken", "publish"],
-         "trigger": "all_done", "retries": 0},
-    ]}
+    write_notebook(
+        tmp_path / "notebooks/report.ipynb", "", "from pathlib import Path\nPath('reported').write_text('yes')"
+    )
+    spec = {
+        "stages": [
+            {"name": "make", "notebook": "notebooks/make.ipynb", "produces": ["bronze.a"]},
+            {"name": "broken", "notebook": "notebooks/broken.ipynb", "needs": ["make"], "retries": 0},
+            {"name": "publish", "notebook": "notebooks/copy.ipynb", "needs": ["broken"], "produces": ["gold.a"]},
+            {
+                "name": "report",
+                "notebook": "notebooks/report.ipynb",
+                "needs": ["make", "broken", "publish"],
+                "trigger": "all_done",
+                "retries": 0,
+            },
+        ]
+    }
     make_workspace(tmp_path, {"p": spec})
     ws = Workspace(tmp_path)
     result = run_pipeline(ws, "p", RunOptions())

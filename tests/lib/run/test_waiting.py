@@ -20,14 +20,19 @@ MILLPOND = str(Path(sys.executable).parent / "millpond")
 
 def _workspace(root: Path) -> Workspace:
     write_notebook(root / "notebooks/make.ipynb", "n = 3\ntable = 'probe.t1'", *MAKE_ROWS)
-    make_workspace(root, {"p": {"stages": [{"name": "make", "notebook": "notebooks/make.ipynb",
-                                            "produces": ["probe.t1"]}]}})
+    make_workspace(
+        root, {"p": {"stages": [{"name": "make", "notebook": "notebooks/make.ipynb", "produces": ["probe.t1"]}]}}
+    )
     return Workspace(root)
 
 
 def _start(root: Path, *args: str) -> tuple[subprocess.Popen, list[str]]:
-    run = subprocess.Popen([MILLPOND, "run", "p", "--plain", *args, "-C", str(root)], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
+    run = subprocess.Popen(
+        [MILLPOND, "run", "p", "--plain", *args, "-C", str(root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(run.stdout), daemon=True).start()
     return run, lines
@@ -65,5 +70,8 @@ def test_stages_waiting_for_the_warehouse_say_who_holds_it(tmp_path):
         assert run.poll() is None
     finally:
         cell.release()
-    assert run.wait(timeout=120) == 0, (lines, open_store(ws).runs(1) and open_store(ws).stage_runs(open_store(ws).runs(1)[0]["run_id"]))
+    assert run.wait(timeout=120) == 0, (
+        lines,
+        open_store(ws).runs(1) and open_store(ws).stage_runs(open_store(ws).runs(1)[0]["run_id"]),
+    )
     assert sum("held by an interactive session" in line for line in lines) == 1

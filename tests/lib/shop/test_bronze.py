@@ -22,7 +22,6 @@ def workspace(tmp_path_factory) -> Path:
     return root
 
 
-
 @pytest.mark.parametrize("source", SOURCES)
 def test_duckdb_and_arrow_readers_agree(duckdb_con, workspace, source):
     raw = workspace / "data" / "raw"
@@ -37,7 +36,14 @@ def test_duckdb_and_arrow_readers_agree(duckdb_con, workspace, source):
 def test_csv_sources_are_all_text_with_load_metadata(duckdb_con, workspace, source):
     table = load_source(duckdb_con, workspace / "data" / "raw", source, root=workspace, loaded_at=LOADED)
     # a malformed row's line, error and text (NULL on every row that parsed), then where and when it was loaded
-    assert table.columns == (*CSV_COLUMNS[source], "_source_line", "_load_error", "_raw_line", "_source_file", "_loaded_at")
+    assert table.columns == (
+        *CSV_COLUMNS[source],
+        "_source_line",
+        "_load_error",
+        "_raw_line",
+        "_source_file",
+        "_loaded_at",
+    )
     assert {str(table.schema()[name]) for name in CSV_COLUMNS[source]} == {"string"}
     metadata = duckdb_con.to_pyarrow(table.select("_source_file", "_loaded_at").distinct()).to_pylist()
     assert metadata == [{"_source_file": f"data/raw/{source}.csv", "_loaded_at": LOADED}]
@@ -59,8 +65,13 @@ def test_each_event_row_names_its_own_file(duckdb_con, workspace):
 
 def test_aware_load_time_is_stored_as_utc(duckdb_con, workspace):
     paris = timezone(timedelta(hours=1))
-    table = load_source(duckdb_con, workspace / "data" / "raw", "products", root=workspace,
-                        loaded_at=datetime(2024, 2, 1, 7, 30, tzinfo=paris))
+    table = load_source(
+        duckdb_con,
+        workspace / "data" / "raw",
+        "products",
+        root=workspace,
+        loaded_at=datetime(2024, 2, 1, 7, 30, tzinfo=paris),
+    )
     assert set(duckdb_con.to_pyarrow(table)["_loaded_at"].to_pylist()) == {LOADED}
 
 

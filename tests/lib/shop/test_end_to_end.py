@@ -31,8 +31,10 @@ def _create(con, name: str, expression):
 def _build(con, root: Path, manifest: Manifest, reader: str) -> dict[str, dict]:
     """Materialize every layer the way stage notebooks would; return bronze/clean/rejected/gold tables."""
     raw = root / "data" / "raw"
-    b = {s: _create(con, f"bronze_{s}", bronze.load_source(con, raw, s, root=root, loaded_at=LOADED, reader=reader))
-         for s in SOURCES}
+    b = {
+        s: _create(con, f"bronze_{s}", bronze.load_source(con, raw, s, root=root, loaded_at=LOADED, reader=reader))
+        for s in SOURCES
+    }
     split = {
         "customers": silver.classify_customers(b["customers"]),
         "products": silver.classify_products(b["products"]),
@@ -49,28 +51,28 @@ def _build(con, root: Path, manifest: Manifest, reader: str) -> dict[str, dict]:
     dim_customer = _create(con, "dim_customer", gold.dim_customer(clean["customers"]))
     dim_product = _create(con, "dim_product", gold.dim_product(clean["products"]))
     dim_date = _create(con, "dim_date", gold.dim_date(manifest.start, manifest.end))
-    fct_orders = _create(con,
-        "fct_orders", gold.fct_orders(clean["orders"], clean["order_lines"], clean["payments"], dim_customer)
+    fct_orders = _create(
+        con, "fct_orders", gold.fct_orders(clean["orders"], clean["order_lines"], clean["payments"], dim_customer)
     )
     gold_tables = {
         "dim_customer": dim_customer,
         "dim_product": dim_product,
         "dim_date": dim_date,
         "fct_orders": fct_orders,
-        "fct_order_lines": _create(con,
-            "fct_order_lines", gold.fct_order_lines(clean["order_lines"], clean["orders"], dim_product)
+        "fct_order_lines": _create(
+            con, "fct_order_lines", gold.fct_order_lines(clean["order_lines"], clean["orders"], dim_product)
         ),
-        "mart_daily_revenue": _create(con,
-            "mart_daily_revenue", gold.mart_daily_revenue(fct_orders, dim_date, manifest.end)
+        "mart_daily_revenue": _create(
+            con, "mart_daily_revenue", gold.mart_daily_revenue(fct_orders, dim_date, manifest.end)
         ),
     }
     return {"bronze": b, "clean": clean, "rejected": rejected, "gold": gold_tables}
 
 
-
 def _value(con, scalar):
     """Execute a scalar expression through Arrow (``execute`` goes through pandas)."""
     return con.to_pyarrow(scalar).as_py()
+
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> tuple[Path, Manifest]:
@@ -104,7 +106,9 @@ def test_rows_in_equal_clean_plus_rejected(warehouse, source):
     clean = _value(con, layers["clean"][source].count())
     rejected = _value(con, layers["rejected"][source].count())
     assert (rows_in, clean, rejected) == (
-        manifest.raw_rows[source], manifest.valid_rows[source], manifest.rejected_rows(source)
+        manifest.raw_rows[source],
+        manifest.valid_rows[source],
+        manifest.rejected_rows(source),
     )
 
 

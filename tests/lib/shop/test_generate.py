@@ -24,8 +24,11 @@ EVENT_TYPES = {"page_view", "add_to_cart", "checkout", "purchase"}
 
 
 def _files(directory: Path) -> dict[str, bytes]:
-    return {path.relative_to(directory).as_posix(): path.read_bytes()
-            for path in sorted(directory.rglob("*")) if path.is_file()}
+    return {
+        path.relative_to(directory).as_posix(): path.read_bytes()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
 
 
 def _csv_rows(path: Path) -> list[dict]:
@@ -148,8 +151,9 @@ def test_order_dirt_matches_the_file(shop):
         "missing_customer_id": sum(row["customer_id"] is None for row in rows),
         "invalid_order_ts": sum(not _is_timestamp(row["order_ts"]) for row in rows),
         "invalid_status": sum(row["status"].strip().lower() not in STATUSES for row in rows),
-        "orphan_customer": sum(row["customer_id"] is not None and row["customer_id"] not in customer_ids
-                               for row in rows),
+        "orphan_customer": sum(
+            row["customer_id"] is not None and row["customer_id"] not in customer_ids for row in rows
+        ),
     } == manifest.dirt["orders"]
     assert sum(row["status"] not in STATUSES for row in rows) >= manifest.normalization["orders"]["status"]
 

@@ -37,10 +37,13 @@ def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("workspace")
     raw = root / "data" / "raw"
     generate(raw, seed=5, scale=0.05, days=4)
-    written = {"orders": _break(raw / "orders.csv", ORDERS_BROKEN),
-               "customers": _break(raw / "customers.csv", CUSTOMERS_BROKEN)}
-    rows = {source: sum(1 for line in (raw / f"{source}.csv").read_bytes().split(b"\n")[1:] if line)
-            for source in written}
+    written = {
+        "orders": _break(raw / "orders.csv", ORDERS_BROKEN),
+        "customers": _break(raw / "customers.csv", CUSTOMERS_BROKEN),
+    }
+    rows = {
+        source: sum(1 for line in (raw / f"{source}.csv").read_bytes().split(b"\n")[1:] if line) for source in written
+    }
     return root, written, rows
 
 
@@ -55,15 +58,19 @@ def _count(con, table) -> int:
 def test_malformed_rows_reach_quarantine_with_file_line_and_reason(con, workspace):
     root, written, rows = workspace
     customers, orders = _load(con, root, "customers"), _load(con, root, "orders")
-    split = {"customers": silver.classify_customers(customers),
-             "orders": silver.classify_orders(orders, silver.clean_customers(customers))}
+    split = {
+        "customers": silver.classify_customers(customers),
+        "orders": silver.classify_orders(orders, silver.clean_customers(customers)),
+    }
     for source, bronze in (("customers", customers), ("orders", orders)):
         # every data line of the file is a bronze row, the malformed ones included
         assert _count(con, bronze) == rows[source], source
         clean, rejected = split[source].clean(), split[source].rejected()
         assert _count(con, bronze) == _count(con, clean) + _count(con, rejected), source  # the count law
         held = con.to_pyarrow(rejected.filter(rejected.reason == "malformed_row")).to_pylist()
-        expected = {number: text.decode("utf-8", "replace").replace("\ufffd", "?") for number, text in written[source].items()}
+        expected = {
+            number: text.decode("utf-8", "replace").replace("\ufffd", "?") for number, text in written[source].items()
+        }
         assert {r["_source_line"]: r["_raw_line"] for r in held} == expected, source
         assert {r["_source_file"] for r in held} == {f"data/raw/{source}.csv"}
         assert all(r[c] is None for r in held for c in CSV_COLUMNS[source])
@@ -72,9 +79,11 @@ def test_malformed_rows_reach_quarantine_with_file_line_and_reason(con, workspac
 
     assert malformed_rows_warning(orders) == (
         "data/raw/orders.csv: 2 malformed rows, held in quarantine (reason malformed_row): "
-        "line 4: expected 6 fields, found 7; line 9: expected 6 fields, found 4")
+        "line 4: expected 6 fields, found 7; line 9: expected 6 fields, found 4"
+    )
     assert malformed_rows_warning(customers) == (
-        "data/raw/customers.csv: 1 malformed row, held in quarantine (reason malformed_row): line 6: invalid UTF-8")
+        "data/raw/customers.csv: 1 malformed row, held in quarantine (reason malformed_row): line 6: invalid UTF-8"
+    )
 
 
 def test_a_clean_source_gives_no_warning(con, workspace):

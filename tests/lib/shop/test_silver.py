@@ -13,7 +13,6 @@ from shop import silver
 LOADED = datetime(2024, 2, 1)
 
 
-
 def _bronze(columns: dict, source_file="data/raw/x.csv"):
     rows = len(next(iter(columns.values())))
     return ibis.memtable(pa.table({**columns, "_source_file": [source_file] * rows, "_loaded_at": [LOADED] * rows}))
@@ -32,11 +31,24 @@ def _customers():
             "email": [" Ann@X.test", " Ann@X.test", "bo@old.test", "BO@NEW.TEST ", None, "di@x.test", "ed@x.test"],
             "phone": ["06-12345678", "06-12345678", None, "(555) 123-4567", None, "0032 412345678", None],
             "country": ["NL", "NL", "US", "US", "DE", "be", "FR"],
-            "signup_date": ["2023-05-01", "2023-05-01", "2022-01-01", "2022-01-01", "2023-01-01",
-                            "2023-02-01", "unknown"],
-            "updated_at": ["2023-05-01 10:00:00", "2023-05-01 10:00:00", "2022-01-01 09:00:00",
-                           "2023-06-01 09:00:00", "2023-01-01 00:00:00", "2023-02-01 00:00:00",
-                           "2023-01-01 00:00:00"],
+            "signup_date": [
+                "2023-05-01",
+                "2023-05-01",
+                "2022-01-01",
+                "2022-01-01",
+                "2023-01-01",
+                "2023-02-01",
+                "unknown",
+            ],
+            "updated_at": [
+                "2023-05-01 10:00:00",
+                "2023-05-01 10:00:00",
+                "2022-01-01 09:00:00",
+                "2023-06-01 09:00:00",
+                "2023-01-01 00:00:00",
+                "2023-02-01 00:00:00",
+                "2023-01-01 00:00:00",
+            ],
         }
     )
 
@@ -51,7 +63,10 @@ def test_customers_are_deduplicated_and_normalized(con):
     assert clean[0]["signup_date"] == date(2023, 5, 1)
     assert clean[1]["updated_at"] == datetime(2023, 6, 1, 9)
     assert _reasons(con, silver.rejected_customers(_customers())) == [
-        "duplicate", "invalid_signup_date", "missing_email", "superseded",
+        "duplicate",
+        "invalid_signup_date",
+        "missing_email",
+        "superseded",
     ]
 
 
@@ -60,9 +75,16 @@ def _orders():
         {
             "order_id": ["10", "10", "11", "12", "13", "14", "15", "16"],
             "customer_id": ["1", "1", "2", None, "1", "99", "1", "1"],
-            "order_ts": ["2024-01-02 23:30:00", "2024-01-02 23:30:00", "2024-01-03 00:10:00",
-                         "2024-01-03 01:00:00", "not-a-date", "2024-01-03 02:00:00", "2024-01-03 03:00:00",
-                         "2024-01-04 04:00:00"],
+            "order_ts": [
+                "2024-01-02 23:30:00",
+                "2024-01-02 23:30:00",
+                "2024-01-03 00:10:00",
+                "2024-01-03 01:00:00",
+                "not-a-date",
+                "2024-01-03 02:00:00",
+                "2024-01-03 03:00:00",
+                "2024-01-04 04:00:00",
+            ],
             "status": [" Delivered", " Delivered", "cancelled", "placed", "placed", "placed", "lost", "SHIPPED"],
             "currency": ["eur", "eur", "EUR ", "EUR", "EUR", "EUR", "EUR", "USD"],
             "channel": ["Web", "Web", "app", "app", "app", "app", "app", "app"],
@@ -78,7 +100,11 @@ def test_orders_are_typed_conformed_and_checked_against_customers(con):
         (11, "cancelled", "EUR", "app", date(2024, 1, 3)),
     ]
     assert _reasons(con, silver.rejected_orders(_orders(), customers)) == [
-        "duplicate", "invalid_currency", "invalid_order_ts", "invalid_status", "missing_customer_id",
+        "duplicate",
+        "invalid_currency",
+        "invalid_order_ts",
+        "invalid_status",
+        "missing_customer_id",
         "orphan_customer",
     ]
     accepting_usd = silver.clean_orders(_orders(), customers, currencies=("EUR", "USD"))
@@ -94,10 +120,12 @@ def test_order_lines_keep_exact_money_and_drop_orphans(con):
                 "order_id": pa.array([10, 10, 11, 99, 10, 10, 10, 11], pa.int64()),
                 "product_id": pa.array([1, 2, 1, 1, 77, 1, 2, 2], pa.int64()),
                 "quantity": pa.array([3, 1, 3, 1, 1, None, 0, 3], pa.int64()),
-                "unit_price": pa.array(["0.10", "12345678.99", "0.10", "1.00", "1.00", "1.00", "1.00", "0.10"],
-                                       pa.string()).cast(money),
-                "discount": pa.array(["0.00", None, "0.30", "0.00", "0.00", "0.00", "0.00", "0.31"],
-                                     pa.string()).cast(money),
+                "unit_price": pa.array(
+                    ["0.10", "12345678.99", "0.10", "1.00", "1.00", "1.00", "1.00", "0.10"], pa.string()
+                ).cast(money),
+                "discount": pa.array(["0.00", None, "0.30", "0.00", "0.00", "0.00", "0.00", "0.31"], pa.string()).cast(
+                    money
+                ),
             }
         )
     )
@@ -110,7 +138,11 @@ def test_order_lines_keep_exact_money_and_drop_orphans(con):
         (3, Decimal("0.10"), Decimal("0.30")),  # a discount may equal quantity * unit_price
     ]
     assert _reasons(con, silver.rejected_order_lines(bronze, orders, products)) == [
-        "invalid_discount", "invalid_quantity", "missing_quantity", "orphan_order", "orphan_product",
+        "invalid_discount",
+        "invalid_quantity",
+        "missing_quantity",
+        "orphan_order",
+        "orphan_product",
     ]
 
 
@@ -127,7 +159,8 @@ def test_payments_reject_unparseable_amounts(con):
     orders = ibis.memtable(pa.table({"order_id": [10]}))
     clean = con.to_pyarrow(silver.clean_payments(bronze, orders).order_by("payment_id")).to_pylist()
     assert [(row["payment_id"], row["method"], row["amount"]) for row in clean] == [
-        (1, "card", Decimal("10.50")), (3, "card", Decimal("0.01")),
+        (1, "card", Decimal("10.50")),
+        (3, "card", Decimal("0.01")),
     ]
     assert _reasons(con, silver.rejected_payments(bronze, orders)) == ["duplicate", "invalid_amount"]
 
@@ -140,15 +173,26 @@ def test_events_flag_late_arrivals_and_keep_anonymous_visitors(con):
             "customer_id": [None, 1, 1, None, None],
             "event_type": ["page_view", "purchase", "purchase", "click", "page_view"],
             "product_id": [5, None, None, None, None],
-            "event_ts": ["2024-01-01 23:59:58", "2024-01-02 10:00:00", "2024-01-02 10:00:00",
-                         "2024-01-02 10:00:00", None],
-            "received_ts": ["2024-01-02 00:00:01", "2024-01-04 09:00:00", "2024-01-04 09:00:00",
-                            "2024-01-02 10:00:01", "2024-01-02 10:00:01"],
+            "event_ts": [
+                "2024-01-01 23:59:58",
+                "2024-01-02 10:00:00",
+                "2024-01-02 10:00:00",
+                "2024-01-02 10:00:00",
+                None,
+            ],
+            "received_ts": [
+                "2024-01-02 00:00:01",
+                "2024-01-04 09:00:00",
+                "2024-01-04 09:00:00",
+                "2024-01-02 10:00:01",
+                "2024-01-02 10:00:01",
+            ],
         }
     )
     clean = con.to_pyarrow(silver.clean_events(bronze).order_by("event_id")).to_pylist()
     # e1 happened at 23:59:58 and arrived after midnight: late by the day rule, not by much.
     assert [(row["event_id"], row["customer_id"], row["is_late"]) for row in clean] == [
-        ("e1", None, True), ("e2", 1, True),
+        ("e1", None, True),
+        ("e2", 1, True),
     ]
     assert _reasons(con, silver.rejected_events(bronze)) == ["duplicate", "invalid_event_type", "missing_event_ts"]

@@ -67,7 +67,8 @@ def test_min_rows_and_max_drop(con):
     build(con, list(range(10)), volume={"min_rows": 1, "max_drop": 0.5})
     # 10 -> 4 rows loses 60 %, more than the 50 % allowed; 10 -> 5 loses exactly 50 %: allowed
     assert refused(con, [1, 2, 3, 4], volume={"max_drop": 0.5}) == (
-        "volume: 4 rows would replace 10, a drop of 60% (max_drop 50%)")
+        "volume: 4 rows would replace 10, a drop of 60% (max_drop 50%)"
+    )
     assert ids(con) == list(range(10))
     build(con, [1, 2, 3, 4, 5], volume={"max_drop": 0.5})
     assert ids(con) == [1, 2, 3, 4, 5]
@@ -105,6 +106,8 @@ def test_declared_error_checks_gate_the_swap_and_failures_are_recorded(con):
     assert problem == "2 error check(s) failed: id is unique (2 rows); id references gold.parent.id (2 rows)"
     assert ids(con) == [1, 2]
     assert [(r["check"], r["status"], r["failing_rows"]) for r in recorded[0]] == [
-        ("id is unique", "fail", 2), ("id references gold.parent.id", "fail", 2)]
+        ("id is unique", "fail", 2),
+        ("id references gold.parent.id", "fail", 2),
+    ]
     build(con, [2, 1], audit=audit)  # a build that passes is swapped in and records nothing more
     assert ids(con) == [1, 2] and len(recorded) == 1

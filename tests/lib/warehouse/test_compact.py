@@ -59,7 +59,9 @@ def test_compaction_shrinks_a_wasteful_file_and_keeps_every_row(tmp_path, capsys
 
     assert main(["compact", "--if-wasteful", "-C", str(ws.root)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("compacted the warehouse: ") and "(4 tables)" in out  # silver.big and its version 2, gold.small and its version 1
+    assert (
+        out.startswith("compacted the warehouse: ") and "(4 tables)" in out
+    )  # silver.big and its version 2, gold.small and its version 1
     assert db.stat().st_size < before / 2
     assert counts(db) == rows_before
     assert file_waste(db).ratio < 0.3
@@ -91,14 +93,17 @@ def test_the_runner_compacts_at_the_end_of_a_run_and_says_so(tmp_path):
     from millpond.run.runner import RunOptions, run_pipeline
 
     write_notebook(
-        tmp_path / "notebooks/churn.ipynb", "n = 1",
+        tmp_path / "notebooks/churn.ipynb",
+        "n = 1",
         "import millpond as mp\nctx = mp.stage()",
         f"ctx.materialize(ctx.con.sql({BIG.format(n=300_000)!r}), 'silver.churn')\n"
         f"ctx.materialize(ctx.con.sql({BIG.format(n=5)!r}), 'silver.churn')",
     )
-    make_workspace(tmp_path, {"p": {"stages": [{"name": "churn", "notebook": "notebooks/churn.ipynb",
-                                                 "produces": ["silver.churn"]}]}},
-                   {"name": "t", "versions": {"retain": 1}, "compaction": {"waste": 0.3, "min_size_mb": 0}})
+    make_workspace(
+        tmp_path,
+        {"p": {"stages": [{"name": "churn", "notebook": "notebooks/churn.ipynb", "produces": ["silver.churn"]}]}},
+        {"name": "t", "versions": {"retain": 1}, "compaction": {"waste": 0.3, "min_size_mb": 0}},
+    )
     out = io.StringIO()
     result = run_pipeline(Workspace(tmp_path), "p", RunOptions(), reporter=PlainReporter(out))
     assert result.exit_code == 0, out.getvalue()
@@ -127,8 +132,13 @@ def test_postgres_compaction_vacuums_dead_rows(pg_con):
     with pg_con.con.cursor() as cur:  # so that only the compaction vacuums it
         cur.execute('ALTER TABLE "gold"."t" SET (autovacuum_enabled = false)')
     pg_con.con.commit()
-    materialize(pg_con, ibis.memtable({"id": list(range(2000)), "v": ["b"] * 2000}), "gold.t", kind="incremental",
-                incremental=merge)
+    materialize(
+        pg_con,
+        ibis.memtable({"id": list(range(2000)), "v": ["b"] * 2000}),
+        "gold.t",
+        kind="incremental",
+        incremental=merge,
+    )
 
     def dead() -> int:
         pg_con.con.commit()

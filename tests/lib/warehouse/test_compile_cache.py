@@ -144,8 +144,12 @@ def test_a_second_process_finds_what_the_first_compiled(tmp_path, shop_reference
     cache_file = tmp_path / "compiled.sqlite"
 
     def run() -> dict:
-        done = subprocess.run([sys.executable, "-c", script, str(shop_reference.warehouse_file()), str(cache_file)],
-                              capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(shop_reference.warehouse_file()), str(cache_file)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return json.loads(done.stdout.splitlines()[-1])
 
     first, second = run(), run()

@@ -51,7 +51,8 @@ def test_columns_missing_extra_or_of_another_type_keep_the_previous_version(prev
     extra = violation(previous, {"id": [3], "v": ["c"], "w": [1.0]}, {**TYPES, "w": "float64"})
     assert extra.endswith("columns: unexpected w (float64)")
     assert violation(previous, {"id": ["3"], "v": ["c"]}, {"id": "string", "v": "string"}).endswith(
-        "columns: id is string, not int64")
+        "columns: id is string, not int64"
+    )
 
 
 def test_nulls_in_not_null_columns_are_counted(previous):
@@ -66,7 +67,8 @@ def test_duplicate_and_null_keys_are_counted(previous):
 def test_incremental_rows_are_checked_staged_and_the_key_over_the_whole_table(previous):
     spec = Incremental.of("append", watermark="id")
     assert violation(previous, {"id": [3], "v": [None]}, kind="incremental", incremental=spec).endswith(
-        "not_null: 1 null(s) in v")
+        "not_null: 1 null(s) in v"
+    )
     appended = build(previous, {"id": [3], "v": ["c"]}, kind="incremental", incremental=spec)
     assert (appended.new_rows, appended.rows) == (1, 3)
     # id 2 again, with a new watermark column value: the staged rows are unique, the table would not be
@@ -78,9 +80,15 @@ def test_incremental_rows_are_checked_staged_and_the_key_over_the_whole_table(pr
 
 def test_a_failed_key_check_rolls_back_the_schema_change_too(previous):
     with pytest.raises(MillpondError, match="duplicated key"):
-        build(previous, {"id": [1], "v": ["x"], "w": [1]}, {**TYPES, "w": "int64"}, kind="incremental",
-              incremental=Incremental.of("append", unique_key="v"), on_schema_change="append_new_columns",
-              contract={"not_null": ["v"], "primary_key": ["id"]})
+        build(
+            previous,
+            {"id": [1], "v": ["x"], "w": [1]},
+            {**TYPES, "w": "int64"},
+            kind="incremental",
+            incremental=Incremental.of("append", unique_key="v"),
+            on_schema_change="append_new_columns",
+            contract={"not_null": ["v"], "primary_key": ["id"]},
+        )
     assert previous.table("t", database="gold").columns == ("id", "v")  # the ADD COLUMN was rolled back
     assert rows(previous) == [(1, "a"), (2, "b")] and leftovers(previous) == []
 
@@ -131,14 +139,35 @@ def test_the_stage_context_enforces_what_the_pipeline_declares(tmp_path):
         with pytest.raises(MillpondError, match=r"missing v \(string\)"):  # the explicit argument wins
             ctx.materialize(ibis.memtable({"id": [4]}), "gold.t", **merge, on_schema_change="fail")
         assert sorted(ctx.table("gold.t").to_pyarrow().to_pylist(), key=lambda r: r["id"]) == [
-            {"id": 1, "v": "a", "w": None}, {"id": 2, "v": "b", "w": 1.5}]
+            {"id": 1, "v": "a", "w": None},
+            {"id": 2, "v": "b", "w": 1.5},
+        ]
     finally:
         ctx.close()
 
 
-@pytest.mark.parametrize("spelled", ["int64", "!int32", "decimal(18, 2)", "decimal", "timestamp", "timestamp(6)",
-                                     "string", "boolean", "bool", "float64", "uint8", "date", "time", "json", "uuid",
-                                     "binary", "interval('day')"])
+@pytest.mark.parametrize(
+    "spelled",
+    [
+        "int64",
+        "!int32",
+        "decimal(18, 2)",
+        "decimal",
+        "timestamp",
+        "timestamp(6)",
+        "string",
+        "boolean",
+        "bool",
+        "float64",
+        "uint8",
+        "date",
+        "time",
+        "json",
+        "uuid",
+        "binary",
+        "interval('day')",
+    ],
+)
 def test_types_recognised_without_ibis_are_types_ibis_parses(spelled):
     """The contract accepts these without importing Ibis (a no-change run must stay fast);
     each must be a type Ibis itself parses, or a bad contract would slip through."""

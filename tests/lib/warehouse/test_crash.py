@@ -147,7 +147,9 @@ class Warehouse:
 
     def state(self) -> tuple[int, int, int, int] | None:
         """``(rows, distinct ids, min run, max run)`` of gold.big, or None if it is missing."""
-        found = self.query("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'gold' AND table_name = 'big'")
+        found = self.query(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'gold' AND table_name = 'big'"
+        )
         if not found[0][0]:
             return None
         return tuple(self.query('SELECT count(*), count(DISTINCT id), min(run), max(run) FROM "gold"."big"')[0])
@@ -193,14 +195,18 @@ def warehouse(request, tmp_path):
     server.drop_database(name)
 
 
-def start_child(tmp_path: Path, wh: Warehouse, run: int, slow: bool, *args: str,
-                script: str = CHILD) -> subprocess.Popen:
+def start_child(
+    tmp_path: Path, wh: Warehouse, run: int, slow: bool, *args: str, script: str = CHILD
+) -> subprocess.Popen:
     """Run ``script`` in a child process: ``argv`` is the engine, the target, ``run``, slow or fast, ``args``."""
     path = tmp_path / "child.py"
     path.write_text(script)
     return subprocess.Popen(
         [sys.executable, str(path), wh.engine, wh.target, str(run), "slow" if slow else "fast", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
     )
 
 
@@ -271,13 +277,18 @@ def evolved(policy: str, run: int) -> tuple[dict, list[tuple], list[tuple] | Non
         return {"id": "int64", "qty": "int32", "note": "string"}, [(i, i, f"n{i}") for i in range(n)], None
     # a held id below 10 keeps its row of run 0; each misfit is held once, with its text
     kept = [(i, i) for i in range(n) if i < 10 or i % 4 != 3]
-    return {"id": "int64", "qty": "int32"}, kept, sorted((str(i), f"x{i}", "qty: does not fit int32")
-                                                          for i in range(n) if i % 4 == 3)
+    return (
+        {"id": "int64", "qty": "int32"},
+        kept,
+        sorted((str(i), f"x{i}", "qty: does not fit int32") for i in range(n) if i % 4 == 3),
+    )
 
 
 def evolving_state(wh: Warehouse) -> tuple[dict, list[tuple], list[tuple] | None]:
-    columns = wh.query("SELECT column_name, data_type FROM information_schema.columns "
-                       "WHERE table_schema = 'gold' AND table_name = 't' ORDER BY ordinal_position")
+    columns = wh.query(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'gold' AND table_name = 't' ORDER BY ordinal_position"
+    )
     types = {c: TYPES[t.lower()] for c, t in columns}
     rows = sorted(wh.query(f'SELECT {", ".join(types)} FROM "gold"."t"'))
     filed = wh.query("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'quarantine'")[0][0]
@@ -285,12 +296,18 @@ def evolving_state(wh: Warehouse) -> tuple[dict, list[tuple], list[tuple] | None
     return types, rows, held
 
 
-@pytest.mark.parametrize(("policy", "kills"), [
-    # killed after the ADD COLUMN, then after the rows went in, before the commit
-    ("append_new_columns", {1: ["tx ALTER TABLE gold.t", "tx INSERT INTO gold.t"]}),
-    # the first filing creates quarantine.t; a later one inserts into it
-    ("quarantine", {1: ["tx INSERT INTO gold.t", "tx CREATE TABLE quarantine.t"], 2: ["tx INSERT INTO quarantine.t"]}),
-])
+@pytest.mark.parametrize(
+    ("policy", "kills"),
+    [
+        # killed after the ADD COLUMN, then after the rows went in, before the commit
+        ("append_new_columns", {1: ["tx ALTER TABLE gold.t", "tx INSERT INTO gold.t"]}),
+        # the first filing creates quarantine.t; a later one inserts into it
+        (
+            "quarantine",
+            {1: ["tx INSERT INTO gold.t", "tx CREATE TABLE quarantine.t"], 2: ["tx INSERT INTO quarantine.t"]},
+        ),
+    ],
+)
 def test_sigkill_mid_schema_change_leaves_one_successful_run(tmp_path, warehouse, policy, kills):
     wh = warehouse
     run_to_completion(tmp_path, wh, 0, policy, script=EVOLVING_CHILD)

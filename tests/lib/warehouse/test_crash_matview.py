@@ -69,15 +69,18 @@ def expected(shape: str, rows: int) -> list[tuple]:
     if shape != "groups":
         return sorted((i, i // 10, i % 7) for i in range(rows) if i % 7 % 3 != 0)
     shops = sorted({i // 10 for i in range(rows)})
-    return [(s, sum(1 for i in range(rows) if i // 10 == s), sum(i % 7 for i in range(rows) if i // 10 == s))
-            for s in shops]
+    return [
+        (s, sum(1 for i in range(rows) if i // 10 == s), sum(i % 7 for i in range(rows) if i // 10 == s)) for s in shops
+    ]
 
 
 def view_state(wh: Warehouse) -> tuple[list[tuple], tuple]:
     """gold.mv's rows and its stored refresh state (watermark maximum, upstream rows, shape, refreshes)."""
     view = sorted(tuple(int(v) for v in r) for r in wh.query('SELECT * FROM "gold"."mv"'))
-    state = wh.query('SELECT upstream, upstream_max, upstream_rows, view_shape, refreshes '
-                     "FROM \"_millpond\".\"materialized_views\" WHERE name = 'gold.mv'")
+    state = wh.query(
+        "SELECT upstream, upstream_max, upstream_rows, view_shape, refreshes "
+        'FROM "_millpond"."materialized_views" WHERE name = \'gold.mv\''
+    )
     assert len(state) == 1
     return view, state[0]
 

@@ -37,8 +37,13 @@ def types(con, name: str = "gold.t") -> dict[str, str]:
 
 
 def leftovers(con) -> list[str]:
-    return [t for s in ("gold", "quarantine") if s in con.list_databases()
-            for t in con.list_tables(database=s) if t.startswith(TEMP_PREFIX)]
+    return [
+        t
+        for s in ("gold", "quarantine")
+        if s in con.list_databases()
+        for t in con.list_tables(database=s)
+        if t.startswith(TEMP_PREFIX)
+    ]
 
 
 def test_widening_and_changes_are_classified():
@@ -51,7 +56,10 @@ def test_widening_and_changes_are_classified():
     old = ibis.schema({"id": "int64", "n": "int32", "v": "string", "gone": "date"})
     new = ibis.schema({"id": "int32", "n": "int64", "v": "int64", "extra": "float64"})
     assert [(c.column, c.change, c.breaking) for c in compare_schemas(old, new)] == [
-        ("n", "widened", False), ("v", "changed", True), ("gone", "dropped", True), ("extra", "added", False),
+        ("n", "widened", False),
+        ("v", "changed", True),
+        ("gone", "dropped", True),
+        ("extra", "added", False),
     ]  # id: int32 values fit the int64 column, no change
 
 
@@ -88,8 +96,9 @@ def test_append_new_columns_adds_widens_and_keeps_dropped_columns_as_null(con):
 
 def test_sync_all_columns_also_drops_what_the_source_lost(con):
     build(con, {"id": [1], "n": [10], "old": ["a"]}, {"id": "int64", "n": "int32", "old": "string"})
-    built = build(con, {"id": [2], "n": [20], "w": ["x"]}, {"id": "int64", "n": "int32", "w": "string"},
-                  "sync_all_columns")
+    built = build(
+        con, {"id": [2], "n": [20], "w": ["x"]}, {"id": "int64", "n": "int32", "w": "string"}, "sync_all_columns"
+    )
     assert (built.rows, types(con)) == (2, {"id": "int64", "n": "int32", "w": "string"})
     assert rows(con) == [(1, 10, None), (2, 20, "x")]
 
@@ -124,8 +133,9 @@ def test_quarantine_holds_rows_that_do_not_fit_and_conserves_rows(con):
 
 def test_a_table_refuses_breaking_changes_under_fail_unless_full_refresh(con):
     build(con, {"id": [1], "v": ["a"]}, {"id": "int64", "v": "string"}, kind="table")
-    added = build(con, {"id": [2], "v": ["b"], "w": [1]}, {"id": "int64", "v": "string", "w": "int64"}, "fail",
-                  kind="table")  # adding a column to a rebuilt table is safe
+    added = build(
+        con, {"id": [2], "v": ["b"], "w": [1]}, {"id": "int64", "v": "string", "w": "int64"}, "fail", kind="table"
+    )  # adding a column to a rebuilt table is safe
     assert (added.rows, rows(con)) == (1, [(2, "b", 1)])
     with pytest.raises(MillpondError) as raised:
         build(con, {"id": [3]}, {"id": "int32"}, "fail", kind="table")
@@ -151,12 +161,14 @@ def test_a_table_under_append_new_columns_keeps_columns_and_wider_types(con):
 
 def test_a_table_under_quarantine_keeps_its_schema(con):
     build(con, {"id": [1], "n": [1]}, {"id": "int64", "n": "int64"}, kind="table")
-    built = build(con, {"id": [2, 3], "n": ["4", "four"]}, {"id": "int64", "n": "string"}, "quarantine",
-                  kind="table", run_id="r1")
+    built = build(
+        con, {"id": [2, 3], "n": ["4", "four"]}, {"id": "int64", "n": "string"}, "quarantine", kind="table", run_id="r1"
+    )
     assert (built.rows, built.held, rows(con), types(con)) == (1, 1, [(2, 4)], {"id": "int64", "n": "int64"})
     held = con.table("t", database="quarantine").to_pyarrow().to_pylist()
     assert [(r["id"], r["n"], r["reason"], r["_run_id"]) for r in held] == [
-        ("3", "four", "n: does not fit int64", "r1")]
+        ("3", "four", "n: does not fit int64", "r1")
+    ]
 
 
 def test_an_unknown_policy_is_a_user_error(con):

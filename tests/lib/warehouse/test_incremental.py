@@ -56,8 +56,13 @@ def test_append_on_a_key_takes_late_rows_inside_the_lookback_only(con):
 
 
 def test_merge_upserts_on_the_key_and_is_idempotent(con):
-    build(con, {"id": [1, 2, 3], "v": ["a", "b", "c"], "day": [D[1], D[1], D[2]]},
-          strategy="merge", unique_key="id", watermark="day")
+    build(
+        con,
+        {"id": [1, 2, 3], "v": ["a", "b", "c"], "day": [D[1], D[1], D[2]]},
+        strategy="merge",
+        unique_key="id",
+        watermark="day",
+    )
     # cutoff = max(day) = D[2]: id 2 (D[3]) is updated, id 3 (D[2]) re-merged unchanged, id 4 inserted;
     # id 1's change at D[1] is older than the watermark and ignored
     source = {"id": [1, 2, 3, 4], "v": ["A", "B", "c", "d"], "day": [D[1], D[3], D[2], D[3]]}
@@ -119,8 +124,14 @@ def test_delete_insert_by_watermark_replaces_the_partitions_new_rows_touch(con):
 
 def test_full_refresh_rebuilds_from_the_full_expression(con):
     build(con, {"id": [1, 2], "v": ["a", "b"]}, strategy="merge", unique_key="id")
-    refreshed = materialize(con, ibis.memtable({"id": [2, 3], "v": ["B", "c"]}), "gold.t", kind="incremental",
-                            incremental=Incremental.of("merge", unique_key="id"), full_refresh=True)
+    refreshed = materialize(
+        con,
+        ibis.memtable({"id": [2, 3], "v": ["B", "c"]}),
+        "gold.t",
+        kind="incremental",
+        incremental=Incremental.of("merge", unique_key="id"),
+        full_refresh=True,
+    )
     assert (refreshed.new_rows, rows(con)) == (None, [(2, "B"), (3, "c")])
 
 
@@ -197,8 +208,14 @@ def test_a_registered_strategy_gets_the_staging_the_contract_and_the_atomic_comm
     with pytest.raises(MillpondError, match="keep_newest needs watermark="):
         build(con, {"id": [6]}, strategy="keep_newest")
     with pytest.raises(MillpondError, match="primary_key|unique"):  # the contract's key, checked before the commit
-        materialize(con, ibis.memtable({"id": [4, 4], "day": [D[5], D[5]]}), "gold.t", kind="incremental",
-                    incremental=Incremental.of("keep_newest", watermark="day"), contract={"primary_key": ["id"]})
+        materialize(
+            con,
+            ibis.memtable({"id": [4, 4], "day": [D[5], D[5]]}),
+            "gold.t",
+            kind="incremental",
+            incremental=Incremental.of("keep_newest", watermark="day"),
+            contract={"primary_key": ["id"]},
+        )
     assert rows(con) == [(4, D[4]), (5, D[4])] and leftovers(con) == []
 
 

@@ -31,8 +31,14 @@ ROWS = [
     (dt.date(2024, 1, 3), D("99999999.9999"), dt.datetime(2024, 1, 3, 12, tzinfo=UTC), "d"),
     (None, D("0.0010"), dt.datetime(2024, 1, 4, tzinfo=UTC), "no day"),
 ]
-SCHEMA = pa.schema([("day", pa.date32()), ("amount", pa.decimal128(12, 4)),
-                    ("at", pa.timestamp("us", tz="UTC")), ("note", pa.string())])
+SCHEMA = pa.schema(
+    [
+        ("day", pa.date32()),
+        ("amount", pa.decimal128(12, 4)),
+        ("at", pa.timestamp("us", tz="UTC")),
+        ("note", pa.string()),
+    ]
+)
 
 
 def load(con, rows=ROWS, name="sales"):
@@ -44,8 +50,9 @@ def load(con, rows=ROWS, name="sales"):
 def rows_of(con, table) -> Counter:
     """The rows as a multiset of tuples in ``SCHEMA`` order, timestamps in UTC."""
     got = con.to_pyarrow(table.select(*SCHEMA.names)).to_pylist()
-    return Counter(tuple(r[c].astimezone(UTC) if isinstance(r[c], dt.datetime) else r[c] for c in SCHEMA.names)
-                   for r in got)
+    return Counter(
+        tuple(r[c].astimezone(UTC) if isinstance(r[c], dt.datetime) else r[c] for c in SCHEMA.names) for r in got
+    )
 
 
 @pytest.fixture
@@ -72,13 +79,19 @@ def test_published_rows_read_back_exactly(con, lake, fmt):
 def test_codec_and_row_group_size_are_applied(duckdb_con, lake, fmt, codec, parquet_name):
     rows = [(dt.date(2024, 1, 1), D(i).scaleb(-4), None, f"n{i}") for i in range(25)]
     load(duckdb_con, rows)
-    publish(duckdb_con, None, "gold.sales", lake,
-            PublishSpec(format=fmt, partition_by=["day"], compression=codec, row_group_size=10))
+    publish(
+        duckdb_con,
+        None,
+        "gold.sales",
+        lake,
+        PublishSpec(format=fmt, partition_by=["day"], compression=codec, row_group_size=10),
+    )
     (file,) = lake_path(lake, "gold.sales").glob("day=2024-01-01/*.parquet")
     meta = pq.ParquetFile(file).metadata
     assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [10, 10, 5]
-    codecs = {meta.row_group(i).column(j).compression
-              for i in range(meta.num_row_groups) for j in range(meta.num_columns)}
+    codecs = {
+        meta.row_group(i).column(j).compression for i in range(meta.num_row_groups) for j in range(meta.num_columns)
+    }
     assert codecs == {parquet_name}
 
 
@@ -204,8 +217,16 @@ def test_a_table_declaring_publish_is_published_by_materialize(tmp_path, monkeyp
 
     for name in ("MILLPOND_RUN_ID", "MILLPOND_STAGE", "MILLPOND_PIPELINE"):
         monkeypatch.delenv(name, raising=False)
-    spec = {"stages": [{"name": "sales", "notebook": "notebooks/sales.ipynb", "produces": ["gold.sales"],
-                        "tables": {"gold.sales": {"publish": {"format": "delta", "partition_by": ["day"]}}}}]}
+    spec = {
+        "stages": [
+            {
+                "name": "sales",
+                "notebook": "notebooks/sales.ipynb",
+                "produces": ["gold.sales"],
+                "tables": {"gold.sales": {"publish": {"format": "delta", "partition_by": ["day"]}}},
+            }
+        ]
+    }
     make_workspace(tmp_path, {"p": spec})
     ctx = StageContext(Workspace(tmp_path))
     try:
@@ -225,7 +246,11 @@ def test_a_bad_publish_declaration_is_refused_with_the_spec():
 
     from millpond.settings.pipeline import PipelineSpec
 
-    stage = {"name": "s", "notebook": "n.ipynb", "produces": ["gold.a"],
-             "tables": {"gold.a": {"publish": {"compression": "lzma", "partition_by": ["day"]}}}}
+    stage = {
+        "name": "s",
+        "notebook": "n.ipynb",
+        "produces": ["gold.a"],
+        "tables": {"gold.a": {"publish": {"compression": "lzma", "partition_by": ["day"]}}},
+    }
     with pytest.raises(ValidationError, match=r"tables\.`gold\.a`\.publish\.compression\n  Input should be .zstd"):
         PipelineSpec.model_validate({"stages": [stage]})

@@ -62,8 +62,9 @@ def test_a_lease_held_for_a_live_run_is_waited_for(tmp_path, processes):
 
 def test_an_interactive_holder_is_never_broken(tmp_path, processes):
     env = {k: v for k, v in os.environ.items() if k != "MILLPOND_RUNNER"}
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path / "w.duckdb")], env=env,
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(tmp_path / "w.duckdb")], env=env, stdout=subprocess.PIPE, text=True
+    )
     processes.append(holder)
     assert holder.stdout.readline().strip() == "held"
     with pytest.raises(LockError):

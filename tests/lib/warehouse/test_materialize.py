@@ -121,10 +121,13 @@ def test_a_new_kind_is_one_builder_and_one_registry_line():
         assert (built.kind, built.rows) == ("copy", 3)
         assert con.table("copied", database="gold").count().execute() == 3
         with pytest.raises(MillpondError, match="id"):
-            materialize(con, ibis.memtable({"id": [5, None]}), "gold.copied", kind="copy",
-                        contract={"not_null": ["id"]})
+            materialize(
+                con, ibis.memtable({"id": [5, None]}), "gold.copied", kind="copy", contract={"not_null": ["id"]}
+            )
         assert sorted(con.table("copied", database="gold").id.fill_null(0).execute()) == [0, 1, 2]  # old build kept
     finally:
         del kinds_module._KIND_BUILDERS["copy"]
-    with pytest.raises(MillpondError, match=r"unknown kind 'copy' \(choose from table, view, incremental, materialized_view\)"):
+    with pytest.raises(
+        MillpondError, match=r"unknown kind 'copy' \(choose from table, view, incremental, materialized_view\)"
+    ):
         materialize(con, ibis.memtable({"id": [1]}), "gold.other", kind="copy")

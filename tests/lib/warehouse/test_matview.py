@@ -24,8 +24,9 @@ class Warehouse:
         if kind == "materialized_view":
             options.setdefault("upstream_version", self.version)
         result = materialize(self.con, expr, name, kind, **options)
-        self.store.record_materialization(Materialization(
-            name, kind, result.rows, result.schema, result.duration, "f", None, None, time.time()))
+        self.store.record_materialization(
+            Materialization(name, kind, result.rows, result.schema, result.duration, "f", None, None, time.time())
+        )
         return result
 
     def version(self, name: str) -> str | None:
@@ -34,8 +35,9 @@ class Warehouse:
 
     def source(self, ids: list[int], values: list[int], **options):
         kind = "incremental" if options else "table"
-        return self.build(ibis.memtable({"id": ids, "v": values}, schema={"id": "int64", "v": "int64"}),
-                          "silver.src", kind, **options)
+        return self.build(
+            ibis.memtable({"id": ids, "v": values}, schema={"id": "int64", "v": "int64"}), "silver.src", kind, **options
+        )
 
     def table(self, name: str):
         schema, table = name.split(".")
@@ -110,7 +112,10 @@ def test_an_aggregate_without_groups_or_a_window_is_refreshed_whole(wh):
     refreshed = wh.build(totals, "gold.totals", "materialized_view", watermark="id")
     assert (refreshed.refresh, wh.rows("gold.totals")) == ("refreshed whole", [(4, 100)])
     refreshed = wh.build(ranked, "gold.ranked", "materialized_view", watermark="id")
-    assert (refreshed.refresh, wh.rows("gold.ranked")) == ("refreshed whole", [(1, 0.05), (2, 0.2), (3, 0.3), (4, 0.45)])
+    assert (refreshed.refresh, wh.rows("gold.ranked")) == (
+        "refreshed whole",
+        [(1, 0.05), (2, 0.2), (3, 0.3), (4, 0.45)],
+    )
 
 
 def test_a_group_by_recomputes_only_the_groups_new_rows_touch(wh):
@@ -118,8 +123,12 @@ def test_a_group_by_recomputes_only_the_groups_new_rows_touch(wh):
 
     def events(ids, shops, values):
         types = {"id": "int64", "shop": "string", "v": "int64"}
-        return wh.build(ibis.memtable({"id": ids, "shop": shops, "v": values}, schema=types), "silver.ev", **append,
-                        kind="incremental")
+        return wh.build(
+            ibis.memtable({"id": ids, "shop": shops, "v": values}, schema=types),
+            "silver.ev",
+            **append,
+            kind="incremental",
+        )
 
     def per_shop():
         ev = wh.table("silver.ev")
@@ -192,8 +201,7 @@ def test_a_refresh_rolled_back_in_its_transaction_leaves_rows_and_state_as_they_
     assert wh.rows("gold.mv") == [(2, 40), (3, 60)]
     assert [t for t in wh.con.list_tables(database="gold") if t.startswith(TEMP_PREFIX)] == []
     # the state did not move either: without the contract the same new row is taken, once
-    retried = [wh.build(big(wh.table("silver.src")), "gold.mv", "materialized_view", watermark="seq")
-               for _ in range(2)]
+    retried = [wh.build(big(wh.table("silver.src")), "gold.mv", "materialized_view", watermark="seq") for _ in range(2)]
     assert [(r.refresh, r.new_rows) for r in retried] == [("refreshed incrementally", 1), ("up to date", None)]
     assert wh.rows("gold.mv") == [(2, 40), (3, 60), (4, 60)]
 

@@ -28,7 +28,9 @@ def store(tmp_path) -> MetadataStore:
 
 def build(con, store, expr, name="gold.t", kind="table", retain=3, unique_key=None, **options):
     """What ``ctx.materialize`` does: materialize under ``keeping_versions``, then record."""
-    with keeping_versions(con, store, name, kind, retain=retain, full_refresh=options.get("full_refresh", False)) as kept:
+    with keeping_versions(
+        con, store, name, kind, retain=retain, full_refresh=options.get("full_refresh", False)
+    ) as kept:
         result = materialize(con, expr, name, kind, **options)
     return record_version(con, store, result, kept, retain=retain, run_id="r", stage="s", unique_key=unique_key)
 
@@ -41,7 +43,9 @@ def rows(con, store, version, name="gold.t"):
 def snapshots(con) -> list[str]:
     """Every snapshot table in the warehouse."""
     if con.name == "postgres":
-        return sorted(con.list_tables(database=PG_SNAPSHOT_SCHEMA)) if PG_SNAPSHOT_SCHEMA in con.list_databases() else []
+        return (
+            sorted(con.list_tables(database=PG_SNAPSHOT_SCHEMA)) if PG_SNAPSHOT_SCHEMA in con.list_databases() else []
+        )
     return sorted(t for t in con.list_tables(database="gold") if t.startswith(SNAPSHOT_PREFIX))
 
 
@@ -54,7 +58,10 @@ def test_each_build_is_a_version_and_older_ones_stay_readable(con, store):
         build(con, store, table_of(*values))
     versions = store.table_versions("gold.t")
     assert [(v.version, v.status, v.rows, v.run_id, v.stage) for v in versions] == [
-        (1, "kept", 1, "r", "s"), (2, "kept", 2, "r", "s"), (3, "live", 3, "r", "s")]
+        (1, "kept", 1, "r", "s"),
+        (2, "kept", 2, "r", "s"),
+        (3, "live", 3, "r", "s"),
+    ]
     assert rows(con, store, 1) == [(0, "a")]
     assert rows(con, store, 2) == [(0, "a"), (1, "b")]
     assert rows(con, store, 3) == rows(con, store, None) == [(0, "a"), (1, "b"), (2, "c")]
@@ -175,10 +182,22 @@ def test_a_view_replacing_a_table_ends_its_versions(con, store):
 
 def test_diff_counts_added_removed_and_changed_rows(con, store):
     merge = Incremental.of("merge", unique_key="id")
-    build(con, store, ibis.memtable({"id": [1, 2, 3], "v": ["a", "b", None]}), kind="incremental",
-          incremental=merge, unique_key=["id"])
-    build(con, store, ibis.memtable({"id": [3, 4], "v": ["c", "d"]}), kind="incremental", incremental=merge,
-          unique_key=["id"])
+    build(
+        con,
+        store,
+        ibis.memtable({"id": [1, 2, 3], "v": ["a", "b", None]}),
+        kind="incremental",
+        incremental=merge,
+        unique_key=["id"],
+    )
+    build(
+        con,
+        store,
+        ibis.memtable({"id": [3, 4], "v": ["c", "d"]}),
+        kind="incremental",
+        incremental=merge,
+        unique_key=["id"],
+    )
     keyed = diff_versions(con, store, "gold.t", 1, 2)  # the recorded unique_key
     assert (keyed.key, keyed.added, keyed.removed, keyed.changed) == (["id"], 1, 0, 1)
     assert keyed.samples["changed"] == [{"id": 3, "changes": {"v": [None, "c"]}}]
@@ -199,8 +218,9 @@ def test_diff_without_a_key_compares_multisets_and_columns(con, store):
 
 
 # -- through the stage context and the command line, on a workspace of each engine ----------
-@pytest.fixture(params=[pytest.param("duckdb", id="duckdb"),
-                        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=[pytest.param("duckdb", id="duckdb"), pytest.param("postgres", id="postgres", marks=pytest.mark.postgres)]
+)
 def workspace(request, tmp_path):
     """A workspace keeping 2 versions per table, its warehouse on each engine."""
     from millpond.workspace import Workspace
@@ -238,7 +258,10 @@ def test_stage_context_and_commands_read_diff_and_roll_back(workspace, capsys):
     code, out, _ = cli(capsys, "versions", "gold.t", "--json", "-C", root)
     assert code == 0
     assert [(v["version"], v["status"], v["rows"]) for v in json.loads(out)] == [
-        (1, "expired", 1), (2, "kept", 2), (3, "live", 3)]
+        (1, "expired", 1),
+        (2, "kept", 2),
+        (3, "live", 3),
+    ]
     code, out, _ = cli(capsys, "diff", "gold.t", "2", "3", "--key", "id", "--json", "-C", root)
     assert code == 0
     found = json.loads(out)
@@ -270,7 +293,8 @@ def test_a_stage_can_declare_its_own_retention(tmp_path):
     (tmp_path / "millpond.yml").write_text("name: t\n")
     (tmp_path / "pipelines").mkdir()
     (tmp_path / "pipelines/p.yml").write_text(
-        "stages:\n  - name: s\n    notebook: nb.ipynb\n    produces: [gold.t]\n    tables: {gold.t: {retain: 1}}\n")
+        "stages:\n  - name: s\n    notebook: nb.ipynb\n    produces: [gold.t]\n    tables: {gold.t: {retain: 1}}\n"
+    )
     ctx = StageContext(Workspace(tmp_path))
     try:
         for values in (["a"], ["b"], ["c"]):
