@@ -106,18 +106,24 @@ class StageExecution:
                 **files,
             )
             return
-        built = {m["table_name"] for m in self.store.materializations(run_id, name)}
-        missing = [t for t in stage.produces if t not in built]
-        if missing:
+
+        def executed(status: str, detail: str | None) -> None:  # the notebook ran: its outcome, as checked
             self._finish(
                 run_id,
                 name,
-                "failed",
+                status,
                 outcome.duration,
                 self._rows(run_id, name),
-                f"declared produces {', '.join(missing)} but did not materialize it (call ctx.materialize)",
+                detail,
                 attempts=outcome.attempts,
                 **files,
+            )
+
+        built = {m["table_name"] for m in self.store.materializations(run_id, name)}
+        missing = [t for t in stage.produces if t not in built]
+        if missing:
+            executed(
+                "failed", f"declared produces {', '.join(missing)} but did not materialize it (call ctx.materialize)"
             )
             return
         detail = None
@@ -125,45 +131,18 @@ class StageExecution:
             try:
                 checked = self._checks(stage, run_id)
             except MillpondError as exc:
-                self._finish(
-                    run_id,
-                    name,
-                    "failed",
-                    outcome.duration,
-                    self._rows(run_id, name),
-                    f"checks could not run: {exc}",
-                    attempts=outcome.attempts,
-                    **files,
-                )
+                executed("failed", f"checks could not run: {exc}")
                 return
             detail = checked.summary()
             if not checked.ok:
-                self._finish(
-                    run_id,
-                    name,
-                    "failed",
-                    outcome.duration,
-                    self._rows(run_id, name),
-                    detail,
-                    attempts=outcome.attempts,
-                    **files,
-                )
+                executed("failed", detail)
                 return
         if self.workspace.spec.quality.monitors.enabled and stage.produces:
             watched = run_stage_monitors(self.workspace, stage, run_id, self.store).summary()
             detail = "; ".join(part for part in (detail, watched) if part) or None
         warned = [f"warning: {w}" for w in self.store.stage_warnings(run_id).get(name, [])]  # ctx.warn
         detail = "; ".join(part for part in (detail, *warned) if part) or None
-        self._finish(
-            run_id,
-            name,
-            "success",
-            outcome.duration,
-            self._rows(run_id, name),
-            detail,
-            attempts=outcome.attempts,
-            **files,
-        )
+        executed("success", detail)
 
     def _checks(self, stage, run_id: str):
         """Run ``stage``'s declared checks: on the warm engine in a child of the fork server (which
