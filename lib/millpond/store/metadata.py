@@ -11,7 +11,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -188,18 +188,7 @@ class MetadataStore(
             ).fetchone()
         if row is None:
             return None
-        return Materialization(
-            table_name=row["table_name"],
-            kind=row["kind"],
-            rows=row["rows"],
-            schema=json.loads(row["schema"]),
-            duration=row["duration"],
-            fingerprint=row["fingerprint"],
-            run_id=row["run_id"],
-            stage=row["stage"],
-            built_at=row["built_at"],
-            id=row["id"],
-        )
+        return _materialization(row)
 
     def latest_materializations(self) -> dict[str, Materialization]:
         """The latest recorded build of every table, by table name (one query)."""
@@ -209,21 +198,7 @@ class MetadataStore(
                 f" WHERE {UNPUBLISHED} GROUP BY table_name)"
                 " ORDER BY table_name"
             ).fetchall()
-        return {
-            r["table_name"]: Materialization(
-                table_name=r["table_name"],
-                kind=r["kind"],
-                rows=r["rows"],
-                schema=json.loads(r["schema"]),
-                duration=r["duration"],
-                fingerprint=r["fingerprint"],
-                run_id=r["run_id"],
-                stage=r["stage"],
-                built_at=r["built_at"],
-                id=r["id"],
-            )
-            for r in rows
-        }
+        return {r["table_name"]: _materialization(r) for r in rows}
 
     def build_history(self, limit_per_table: int = 30) -> dict[str, list[dict[str, Any]]]:
         """The recent builds of every table, oldest first: ``run_id``, ``rows``, ``built_at``, ``duration``."""
@@ -258,3 +233,9 @@ class MetadataStore(
                 "INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, sha256) VALUES (?, ?, ?, ?)",
                 (path, size, mtime_ns, sha256),
             )
+
+
+def _materialization(row: sqlite3.Row) -> Materialization:
+    """A ``materializations`` row as a :class:`Materialization`."""
+    values = {f.name: row[f.name] for f in fields(Materialization) if f.name != "schema"}
+    return Materialization(**values, schema=json.loads(row["schema"]))
