@@ -20,7 +20,8 @@ from pathlib import Path
 import yaml
 
 from millpond.catalog import build_catalog
-from millpond.store.metadata import Materialization, MetadataStore
+from millpond.project import project_of
+from millpond.store.metadata import Materialization
 from millpond.workspace import Workspace
 
 
@@ -46,7 +47,7 @@ def generate(root: Path, tables: int, runs: int, layer: str = "gold") -> Workspa
         for i in range(tables)
     ]
     (root / "pipelines" / "generated.yml").write_text(yaml.safe_dump({"stages": stages}))
-    store = MetadataStore(root / "data" / ".millpond" / "meta.sqlite")
+    store = project_of(Workspace(root)).store()
     schema = {"id": "int64", **{f"c{j}": "string" for j in range(20)}}
     for run in range(runs):
         for i in range(tables):

@@ -158,7 +158,7 @@ def compare(warehouse: Path, dbt_file: Path) -> list[str]:
 
 def millpond_breakdown(root: Path) -> list[str]:
     """Where the last millpond run spent its time: the run, and each stage it recorded."""
-    store = sqlite3.connect(root / "data" / ".millpond" / "meta.sqlite")
+    store = sqlite3.connect(next((root / "data" / ".millpond" / "warehouses").glob("*/prod/meta.sqlite")))
     run_id, started, finished = store.execute(
         "SELECT run_id, started_at, finished_at FROM runs ORDER BY started_at DESC LIMIT 1"
     ).fetchone()

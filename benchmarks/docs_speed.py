@@ -25,7 +25,7 @@ from timing import median
 
 from millpond.docs.site import write_site
 from millpond.docs.site_data import gather_site
-from millpond.store.metadata import MetadataStore
+from millpond.project import project_of
 from millpond.workspace import Workspace
 
 
@@ -64,7 +64,7 @@ def main() -> None:
         root.mkdir()
         ws = generate(root, args.tables, args.runs, layer="gen")
         (root / "n.ipynb").write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
-        store = MetadataStore(ws.meta_dir / "meta.sqlite")
+        store = project_of(ws).store()
         for record in generated_records(args.tables).values():
             store.record_table_sql(record)
         measure(f"{args.tables} generated tables", ws, Path(tmp) / "site", args.repeat)

@@ -44,7 +44,7 @@ def lineage_seconds(records, declared_reads=None, root=None) -> tuple[float, int
 
 def reference(workspace: Path | None, repeat: int) -> None:
     from millpond.lineage.declared import pipeline_facts
-    from millpond.store.metadata import MetadataStore
+    from millpond.project import project_of
     from millpond.workspace import Workspace
 
     if workspace is None:
@@ -59,7 +59,7 @@ def reference(workspace: Path | None, repeat: int) -> None:
     samples = []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        records = MetadataStore(ws.meta_dir / "meta.sqlite").table_sqls()
+        records = project_of(ws).store().table_sqls()
         facts = pipeline_facts(ws)
         seconds, columns, origins = lineage_seconds(records, facts.declared_reads, str(ws.root))
         samples.append(time.perf_counter() - t0)

@@ -83,7 +83,7 @@ def main() -> None:
     con.close()
     assert orders == manifest.valid_rows["orders"], (orders, manifest.valid_rows["orders"])
     assert revenue == manifest.revenue_by_day, "daily revenue differs from the generator's"
-    store = sqlite3.connect(root / "data" / ".millpond" / "meta.sqlite")
+    store = sqlite3.connect(next((root / "data" / ".millpond" / "warehouses").glob("*/prod/meta.sqlite")))
     run_id, resources = store.execute("SELECT run_id, resources FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
     stages = store.execute(
         "SELECT stage, finished_at - started_at, rows_written FROM stage_runs WHERE run_id = ?"

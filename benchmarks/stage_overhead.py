@@ -90,7 +90,7 @@ def run_millpond(root: Path, engine: str) -> tuple[float, list[float]]:
         stderr=subprocess.DEVNULL,
     )
     total = time.perf_counter() - t0
-    con = sqlite3.connect(root / "data" / ".millpond" / "meta.sqlite")
+    con = sqlite3.connect(next((root / "data" / ".millpond" / "warehouses").glob("*/prod/meta.sqlite")))
     try:
         (run_id,) = con.execute("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
         stages = [

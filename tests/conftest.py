@@ -24,6 +24,7 @@ from collections.abc import Iterator
 import ibis
 import pytest
 
+from millpond.environment import restored
 from support.components import require_component
 from support.postgres import PostgresUnavailable, ThrowawayPostgres
 
@@ -32,6 +33,17 @@ _NEEDS_POSTGRES = {"postgres_server", "pg_con"}
 # One fork server per test process (and per `millpond` it starts), gone when it ends: no daemon
 # outlives the suite. tests/lib/run/test_keep_warm.py turns the shared daemon on where it tests it.
 os.environ["MILLPOND_KEEP_WARM"] = "0"
+# Tests (and the notebooks nbval runs) build in production unless they choose an environment:
+# a notebook run outside `millpond run` otherwise builds in the person's own
+# (tests/lib/run/test_environments.py clears this where it tests that).
+os.environ["MILLPOND_ENV"] = "prod"
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """An environment one test chose (``mp.stage()`` in-process, ``main(["--env", ...])``) ends with it."""
+    with restored():
+        yield
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

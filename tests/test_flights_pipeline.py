@@ -234,6 +234,21 @@ def test_the_declared_checks_record_the_same_failing_rows(run, truth):
         assert result["status"] == (expected if result["severity"] == "warn" else "pass"), (table, check)
 
 
+def test_lineage_reaches_the_package_files_though_pandas_read_them(run):
+    """Issue 21.2: the ingest reads the package's CSV files with pandas (an in-memory table), and
+    lineage still ends at each file, on DuckDB as on any engine."""
+    from flights.source import data_file
+    from millpond.lineage.columns import ColumnRef
+    from millpond.lineage.workspace import workspace_lineage
+
+    graph = workspace_lineage(run.ws).graph
+    for source in SOURCES:
+        assert graph.reads[f"flights_bronze.{source}"] == {f"file:{data_file(source)}"}
+    assert ColumnRef(f"file:{data_file('flights')}", "dep_delay") in graph.origins(
+        ColumnRef("flights_gold.fct_flights", "dep_delay")
+    )
+
+
 def test_a_second_run_skips_every_stage(run):
     again = run_pipeline(run.ws, "flights", RunOptions(jobs=2))
     statuses = {s["stage"]: s["status"] for s in open_store(run.ws).stage_runs(again.run_id)}

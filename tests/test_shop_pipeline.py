@@ -241,7 +241,11 @@ def test_a_stage_notebook_runs_under_plain_papermill(shop, tmp_path):
     import subprocess
     import sys
 
+    from millpond.environment import personal_env
+    from millpond.project import project_of
+
     out = tmp_path / "mart.ipynb"
+    production = count(shop, "gold.mart_daily_revenue")
     papermill = Path(sys.executable).parent / "papermill"
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("MILLPOND_")}
     subprocess.run(
@@ -261,6 +265,11 @@ def test_a_stage_notebook_runs_under_plain_papermill(shop, tmp_path):
     )
     executed = nbformat.read(out, as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
-    assert count(shop, "gold.mart_daily_revenue") == 10
-    latest = open_store(shop).latest_materialization("gold.mart_daily_revenue")
+    # issue 21.1: outside `millpond run` it built in the person's own environment, from
+    # production's gold.fct_orders, and production's mart and history did not change
+    mine = personal_env()
+    assert count(shop, f"gold__{mine}.mart_daily_revenue") == 10
+    assert count(shop, "gold.mart_daily_revenue") == production
+    assert open_store(shop).latest_materialization("gold.mart_daily_revenue").run_id is not None
+    latest = project_of(shop).store(mine).latest_materialization("gold.mart_daily_revenue")
     assert (latest.run_id, latest.rows) == (None, 10)

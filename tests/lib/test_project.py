@@ -34,6 +34,6 @@ def test_one_store_and_none_before_anything_was_recorded(tmp_path):
     workspace = Workspace(tmp_path)
     project = project_of(workspace)
     assert project_of(workspace) is project
-    assert project.recorded_store() is None and not project.store_path.exists()
+    assert project.recorded_store() is None and not project.store_path().exists()
     store = project.store()
-    assert project.store_path.is_file() and project.store() is store and project.recorded_store() is store
+    assert project.store_path().is_file() and project.store() is store and project.recorded_store() is store

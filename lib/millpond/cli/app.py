@@ -6,6 +6,7 @@ exit 2; a run whose stages did not all succeed exits 1.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -14,6 +15,7 @@ import typer
 
 import millpond
 from millpond.engines import engine_class
+from millpond.environment import ENV_VARIABLE, activate, check_env_name, restored
 from millpond.errors import MillpondError
 from millpond.quick_exit import exit_quickly
 from millpond.run.progress import make_reporter
@@ -30,6 +32,32 @@ WorkspaceOpt = Annotated[
     Optional[Path],
     typer.Option("--workspace", "-C", help="Workspace root (default: found from the current directory)."),
 ]
+
+
+EnvOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--env",
+        "-e",
+        help="Environment: prod, or a development environment such as alice (default: $MILLPOND_ENV, else prod).",
+    ),
+]
+
+
+def _use_env(env: str | None) -> str | None:
+    """Work in environment ``env`` (when given) from here on, this process and its kernels."""
+    if env is None:
+        return None
+
+    os.environ[ENV_VARIABLE] = check_env_name(env)
+    activate(env)
+    return env
+
+
+@app.callback()
+def _options(env: EnvOpt = None) -> None:
+    """millpond: pipelines of Papermill-run notebooks over a shared Ibis library."""
+    _use_env(env)
 
 
 def _workspace(path: Path | None):
@@ -77,6 +105,7 @@ def run(
             help="Show each materialization's query plan (EXPLAIN ANALYZE) in the executed notebooks; unchanged stages still skip (add --force).",
         ),
     ] = False,
+    env: EnvOpt = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Run a pipeline's stages in DAG order, skipping what has not changed."""
@@ -96,6 +125,7 @@ def run(
         wait=wait,
         full_refresh=full_refresh,
         profile=profile,
+        env=_use_env(env),
     )
     runner = Runner(ws, pipeline or "", options, reporter=None if dry_run else make_reporter(plain))
     result = runner.run()
@@ -227,7 +257,7 @@ def validate(
     names = pipeline or [p.stem for p in ws.pipeline_files()]
     for name in names:
         p = project.pipeline(name)
-        check_declared_columns(p)
+        check_declared_columns(p, project.recorded_store())
         typer.echo(f"{ws.relative(p.path)}: ok ({len(p.spec.stages)} stages)")
 
 
@@ -308,7 +338,8 @@ def server(
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     try:
-        code = app(args=argv, standalone_mode=False)
+        with restored():  # `--env` lasts for this command
+            code = app(args=argv, standalone_mode=False)
     except MillpondError as exc:
         print(f"error: {' '.join(str(exc).splitlines())}", file=sys.stderr)  # one line, whatever it quotes
         return 2

@@ -15,7 +15,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
 
+from millpond.engines.file_origins import from_files, kind_of
 from millpond.errors import MillpondError
 
 if TYPE_CHECKING:
@@ -129,6 +131,27 @@ class Engine:
     def database_file(cls, url: str) -> Path | None:
         """The one file that holds the warehouse (an embedded engine), else ``None``."""
         return None
+
+    @classmethod
+    def identity(cls, url: str) -> str:
+        """Which warehouse an (absolute) ``url`` names, with no credentials and no options:
+        every URL of one warehouse gives one identity, and the metadata store keeps one
+        history per identity (:mod:`millpond.project`).
+
+        >>> from millpond.engines import engine_class
+        >>> engine_class("postgresql://x").identity("postgresql://me:s3cret@db.example:5433/shop?sslmode=require")
+        'postgres://db.example:5433/shop'
+        >>> engine_class("postgres://x").identity("postgres://me:${secret:pg}@localhost/shop")
+        'postgres://localhost/shop'
+        """
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname or ""
+            port = f":{parts.port}" if parts.port else ""
+        except ValueError:  # a malformed port: keep what follows the credentials
+            host, port = url.split("://", 1)[-1].rpartition("@")[2].split("/")[0], ""
+            parts = urlsplit(url.split("?")[0])
+        return f"{cls.name}://{host}{port}{parts.path}"
 
     @classmethod
     def open(cls, url: str, workspace: WorkspaceView) -> BaseBackend:
@@ -248,7 +271,7 @@ class Engine:
         """Raw ``csv``/``parquet``/``json`` files as a table; ``arrow()`` reads them with Arrow."""
         import ibis
 
-        return ibis.memtable(arrow())
+        return from_files(ibis.memtable(arrow()), kind, paths)
 
     def read_raw_files(self, paths: list[Path], *, filename: bool = False, expected=None, json_schema=None) -> ir.Table:
         """Raw files of one format as one table, typed as :mod:`millpond.warehouse.raw_files`
@@ -265,7 +288,8 @@ class Engine:
                 t.append_column("filename", pa.array([str(p)] * t.num_rows, pa.string()))
                 for t, p in zip(tables, paths, strict=True)
             ]
-        return ibis.memtable(pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0])
+        table = ibis.memtable(pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0])
+        return from_files(table, kind_of(paths[0]), paths)
 
     def from_arrow_dataset(self, dataset, arrow_filter) -> ir.Table:
         """A table of a pyarrow ``dataset`` (``arrow_filter``: the filter to apply when read eagerly)."""

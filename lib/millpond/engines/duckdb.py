@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +61,16 @@ class DuckDBEngine(Engine):
         """
         location = url.removeprefix("duckdb://").split("?")[0]
         return Path(location) if location and location != ":memory:" else None
+
+    @classmethod
+    def identity(cls, url: str) -> str:
+        """The file, its path resolved (``:memory:`` for none).
+
+        >>> DuckDBEngine.identity("duckdb:///ws/data/../data/w.duckdb?threads=1")
+        'duckdb:///ws/data/w.duckdb'
+        """
+        db_file = cls.database_file(url)
+        return f"duckdb://{Path(os.path.realpath(db_file)) if db_file is not None else ':memory:'}"
 
     @classmethod
     def open(cls, url: str, workspace: WorkspaceView) -> BaseBackend:

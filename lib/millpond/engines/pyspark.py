@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from millpond.engines.base import Engine, WorkspaceView
-from millpond.engines.spark_server import SparkServer, describe_server
+from millpond.engines.file_origins import from_files
+from millpond.engines.spark_server import WAREHOUSE_DIR, SparkServer, SparkTarget, describe_server
 from millpond.engines.spark_support import connect, fetch, read_arrow_as_parquet, run_statements
 
 if TYPE_CHECKING:
@@ -36,6 +37,19 @@ class SparkEngine(Engine):
         return connect(workspace)
 
     @classmethod
+    def identity(cls, url: str) -> str:
+        """The tables' folder (``spark.sql.warehouse.dir``), whichever master computes them;
+        a remote server's address.
+
+        >>> SparkEngine.identity("pyspark://local[2]?spark.driver.memory=4g")
+        'pyspark://data/spark-warehouse'
+        """
+        target = SparkTarget.parse(url)
+        if target.remote is not None:
+            return target.remote.split("?")[0]
+        return f"pyspark://{target.conf.get('spark.sql.warehouse.dir', WAREHOUSE_DIR)}"
+
+    @classmethod
     def prepare_run(cls, workspace: WorkspaceView, say: Callable[[str], None]) -> None:
         """Start the workspace's shared Spark Connect server once, before the stages (each
         stage's kernel is its client; see :mod:`millpond.engines.spark_server`)."""
@@ -57,7 +71,7 @@ class SparkEngine(Engine):
             verify(lambda sql: self.fetch(sql)[0][0])
 
     def read_files(self, kind: str, paths: list[Path], options: dict[str, Any], arrow) -> ir.Table:
-        return read_arrow_as_parquet(self.con, arrow())
+        return from_files(read_arrow_as_parquet(self.con, arrow()), kind, paths)
 
     def content_hash_sql(self, schema: str, table: str) -> str:  # summed without overflow
         return f"SELECT count(*), sum(CAST(xxhash64(*) AS DECIMAL(38, 0))) FROM {self.quote(schema, table)}"

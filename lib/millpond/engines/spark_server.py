@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 START_TIMEOUT = 240.0
 """Seconds a server may take to listen (a busy 2-core machine needs about 20)."""
+WAREHOUSE_DIR = "data/spark-warehouse"
+"""Where Spark keeps the tables unless the URL sets ``spark.sql.warehouse.dir``."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ class SparkServer:
 
     @property
     def warehouse_dir(self) -> Path:
-        return self.workspace.path(self.target.conf.get("spark.sql.warehouse.dir", "data/spark-warehouse"))
+        return self.workspace.path(self.target.conf.get("spark.sql.warehouse.dir", WAREHOUSE_DIR))
 
     def settings(self) -> dict[str, str]:
         """The Spark settings the server starts with (the URL's win)."""

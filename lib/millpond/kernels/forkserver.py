@@ -46,6 +46,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from millpond.environment import ENV_VARIABLE, active_env
 from millpond.errors import MillpondError
 from millpond.kernels.fork_children import become_kernel, run_call
 from millpond.kernels.fork_daemon import DaemonForkServer, with_lifeline
@@ -286,7 +287,7 @@ def call_forked(target: str, payload: dict, *, timeout: float = 3600.0):
                 "call": target,
                 "payload": payload,
                 "result": str(result),
-                "env": {**os.environ, "MILLPOND_RUNNER": json.dumps(identity())},
+                "env": {**os.environ, "MILLPOND_RUNNER": json.dumps(identity()), ENV_VARIABLE: active_env()},
                 "cwd": os.getcwd(),
             }
         )

@@ -54,8 +54,9 @@ def _file_label(function: exp.Expr, root: str | None) -> str:
         path = ",".join(names) or function.sql()
     else:
         path = literal.name
-    if root and path.startswith(root.rstrip("/") + "/"):
-        path = path[len(root.rstrip("/")) + 1 :]
+    if root:
+        prefix = root.rstrip("/") + "/"
+        path = ",".join(p.removeprefix(prefix) for p in path.split(","))
     return f"file:{path}"
 
 

@@ -23,9 +23,11 @@ import logging
 import ibis
 import ibis.expr.operations as ops
 import ibis.expr.types as ir
+import sqlglot
 from ibis.backends import BaseBackend
 
 from millpond.engines import engine_for
+from millpond.engines.file_origins import origin_of
 from millpond.store.table_sql import TableSql
 from millpond.warehouse.staging import unstaged
 
@@ -63,10 +65,42 @@ def compiled_sql(
         for op in expr.op().find((ops.DatabaseTable, ops.InMemoryTable))
     }
 
-    sources = {unstaged(source): columns for source, columns in sources.items()}
-    return TableSql(
-        table_name=name, dialect=dialect, sql=unstaged(str(sql)), sources=sources, run_id=run_id, stage=stage
-    )
+    sql, read_from_files = _files_named(str(sql), dialect, expr)
+    sources = {unstaged(source): columns for source, columns in sources.items() if source not in read_from_files}
+    return TableSql(table_name=name, dialect=dialect, sql=unstaged(sql), sources=sources, run_id=run_id, stage=stage)
+
+
+def _files_named(sql: str, dialect: str, expr: ir.Table) -> tuple[str, set[str]]:
+    """``sql`` with each table read from raw files (:mod:`millpond.engines.file_origins`) named
+    as the files, as DuckDB reads them (``read_csv(['data/raw/a.csv'])``); and those tables."""
+    exp = sqlglot.exp
+    tables = {op.name: op for op in expr.op().find((ops.DatabaseTable, ops.InMemoryTable))}
+    origins = {name: found for name in tables if (found := origin_of(name)) is not None}
+    if not origins:
+        return sql, set()
+    tree = sqlglot.parse_one(sql, dialect=dialect)
+    for select in list(tree.find_all(exp.Select)):  # a star over the files: their columns, named
+        source = select.args.get("from") or select.args.get("from_")
+        table = source.this if source is not None else None
+        if (
+            isinstance(table, exp.Table)
+            and table.name in origins
+            and any(isinstance(e, exp.Star) for e in select.expressions)
+        ):
+            alias = table.alias_or_name
+            select.set(
+                "expressions", [exp.column(c, table=alias, quoted=True) for c in tables[table.name].schema.names]
+            )
+    for table in list(tree.find_all(exp.Table)):
+        found = origins.get(table.name)
+        if found is None or not isinstance(table.this, exp.Identifier):
+            continue
+        kind, paths = found
+        files = exp.Array(expressions=[exp.Literal.string(p) for p in paths])
+        reader = exp.Anonymous(this=f"read_{kind}", expressions=[files])
+        alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(table.name, quoted=True))
+        table.replace(exp.Table(this=reader, alias=alias))
+    return tree.sql(dialect=dialect), set(origins)
 
 
 def record_compiled_sql(

@@ -12,7 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -26,6 +26,9 @@ from millpond.settings.pipeline import PipelineSpec, StageSpec
 from millpond.validation import spec_error
 from millpond.workspace import WORKSPACE_FILE, Workspace
 from millpond.yaml_source import LineMap, format_path, load_yaml, plain, shorten
+
+if TYPE_CHECKING:
+    from millpond.store.metadata import MetadataStore
 
 CHECK_RULES = 2
 """Bumped when declared checks are validated more strictly: older validations are redone."""
@@ -213,17 +216,14 @@ def _workspace_param_error(workspace: Workspace, name: str, kind: str, value: An
     )
 
 
-def check_declared_columns(pipeline: Pipeline) -> None:
+def check_declared_columns(pipeline: Pipeline, store: MetadataStore | None) -> None:
     """What the metadata store knows agrees with the declarations: each stage's recorded reads
     come from stages it needs, and the columns declared under ``tables:`` (``columns``,
     ``primary_key``) exist in the table's latest recorded build, when there is one (``millpond validate``; not at run time, where a
-    build may be about to add them: ``materialize()`` checks them then)."""
-    from millpond.store.metadata import MetadataStore
-
-    path = pipeline.workspace.meta_dir / "meta.sqlite"
-    if not path.is_file():
+    build may be about to add them: ``materialize()`` checks them then). ``store``: the
+    recorded history, ``None`` when nothing was recorded."""
+    if store is None:
         return
-    store = MetadataStore(path)
     display = pipeline.workspace.relative(pipeline.path)
     _check_recorded_reads(pipeline, store, display)
     for i, stage in enumerate(pipeline.spec.stages):

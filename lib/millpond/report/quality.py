@@ -18,12 +18,13 @@ Examples
 --------
 >>> import tempfile
 >>> from pathlib import Path
->>> from millpond.store.metadata import Materialization, MetadataStore
+>>> from millpond.project import project_of
+>>> from millpond.store.metadata import Materialization
 >>> from millpond.workspace import Workspace
 >>> root = Path(tempfile.mkdtemp())
 >>> _ = (root / "millpond.yml").write_text("name: demo\\n")
 >>> ws = Workspace(root)
->>> store = MetadataStore(ws.meta_dir / "meta.sqlite")
+>>> store = project_of(ws).store()
 >>> store.start_run("20240131T060000-ab12", "shop", {}, ["clean"])
 >>> _ = store.record_materialization(Materialization("silver.t", "table", 10, {}, 0.1, "f", "20240131T060000-ab12", "clean", 0.0))
 >>> report = write_quality_report(ws)
@@ -42,6 +43,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from millpond.environment import PROD, active_env, env_output
 from millpond.report.quality_data import QualityData, gather_quality
 from millpond.report.quality_sections import quality_blocks
 from millpond.report.render import (
@@ -81,7 +83,8 @@ def write_quality_report(
     Parameters
     ----------
     workspace
-        Whose metadata store to read; relative paths resolve from its root.
+        Whose metadata store to read (this process's environment's; production's when the
+        environment ran nothing yet); relative paths resolve from its root.
     run_id
         The run; ``None`` or ``""`` for the latest.
     output
@@ -100,6 +103,8 @@ def write_quality_report(
     from millpond.project import project_of
 
     store = project_of(workspace).store()
+    if not run_id and not store.runs(1) and active_env() != PROD:  # an environment that ran nothing is production
+        store = project_of(workspace).store(PROD)
     data = gather_quality(store, run_id or None, runs=runs)
     html = Redactor.from_environment(workspace.secret_env()).text(
         render_quality_report(data, generated_at=generated_at)
@@ -107,7 +112,7 @@ def write_quality_report(
     if output is not None:
         targets = [workspace.path(output)]
     else:
-        folder = workspace.path(workspace.spec.folders.reports)
+        folder = env_output(workspace, workspace.path(workspace.spec.folders.reports), active_env())
         targets = [folder / f"quality-{data.run_id}.html"]
         if store.runs(1)[0]["run_id"] == data.run_id:
             targets.append(folder / "quality.html")

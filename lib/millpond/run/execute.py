@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from millpond.environment import active_env
 from millpond.errors import StageFailed
 from millpond.kernels.forkserver import call_forked
 from millpond.kernels.notebook_html import notebook_to_html
@@ -68,7 +69,7 @@ def kernel_env(
     materialization's query plan; ``MILLPOND_NOT_NEEDED``: tables of the pipeline the stage
     must not read, to their producers, see :mod:`millpond.pipeline.reads`;
     ``MILLPOND_PUBLISH_TOGETHER``: the layers and tables it builds under staged names, see
-    :mod:`millpond.warehouse.staging`; ``MILLPOND_DECLARATIONS``: the stage's ``tables:`` and
+    :mod:`millpond.warehouse.staging`; ``MILLPOND_ENV``: the run's environment; ``MILLPOND_DECLARATIONS``: the stage's ``tables:`` and
     ``checks:`` as the run validated them, see :func:`stage_declarations`)."""
 
     env = dict(os.environ)
@@ -85,6 +86,7 @@ def kernel_env(
         MILLPOND_PUBLISH_TOGETHER=json.dumps(list(publish_together)),
         MILLPOND_DECLARATIONS=json.dumps(declarations or {}),
         MILLPOND_RUNNER=json.dumps(identity()),  # the run's process: a lease held for it dies with it
+        MILLPOND_ENV=active_env(),  # the run's environment (millpond.environment)
         PYDEVD_DISABLE_FILE_VALIDATION="1",
     )
     return env

@@ -7,8 +7,9 @@ A stage's fingerprint covers:
   :mod:`millpond.pipeline.workspace_code`); the framework counts by its released version;
 - the stage's declaration (notebook, reads, produces, and what it declares of each table
   under ``tables:``: kind, strategy, keys, contract, retention...) and its resolved parameters;
-- the build of every table its upstream stages produce (a new build, even of the same
-  recipe, is a new version) and the content of the raw files it reads;
+- the build of every table its upstream stages produce (its fingerprint and time: a new
+  build, even of the same recipe, is a new version; the same build promoted from a
+  development environment is the same) and the content of the raw files it reads;
 - the warehouse it writes to.
 
 A stage is skipped when its fingerprint equals that of its last successful run, each
@@ -77,7 +78,7 @@ def upstream_versions(pipeline: Pipeline, stage: StageSpec, store: MetadataStore
         if upstream.produces:
             for table in sorted(upstream.produces):
                 m = store.latest_materialization(table)  # its build, not its recipe: a forced rebuild is new
-                versions.append((table, m.id if m else "missing"))
+                versions.append((table, f"{m.fingerprint}@{m.built_at!r}" if m else "missing"))
         else:
             versions.append((f"stage:{name}", store.last_success_fingerprint(pipeline.name, name) or "never"))
     return versions

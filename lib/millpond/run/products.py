@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from millpond.engines import engine_class
+from millpond.environment import active_env, tables_of
 from millpond.project import project_of
 from millpond.warehouse.lease import Lease
 from millpond.warehouse.sql import fetch
@@ -20,7 +21,8 @@ _QUERY = (
 
 
 def existing_tables(workspace: Workspace) -> set[str]:
-    """``{"layer.table", ...}`` for every table and view in the warehouse.
+    """``{"layer.table", ...}`` for every table and view of this process's environment
+    (:func:`~millpond.environment.active_env`) in the warehouse.
 
     For a warehouse file the answer is kept in ``<meta>/warehouse_tables.json`` with the
     file's signature (size, modification and change times of the file and of its
@@ -38,18 +40,18 @@ def existing_tables(workspace: Workspace) -> set[str]:
         try:
             cached = json.loads(cache.read_text())
             if cached["signature"] == signature:
-                return set(cached["tables"])
+                return tables_of(cached["tables"], active_env())
         except (OSError, ValueError, KeyError, TypeError):
             pass
         with Lease(db_file, "the runner checking products"):
             signature = _signature(db_file, engine.companion_suffixes)
             tables = engine.file_tables(db_file)
         _write_atomically(cache, json.dumps({"signature": signature, "tables": sorted(tables)}))
-        return tables
+        return tables_of(tables, active_env())
 
     con = project_of(workspace).connect()
     try:
-        return {row[0] for row in fetch(con, _QUERY)}
+        return tables_of({row[0] for row in fetch(con, _QUERY)}, active_env())
     finally:
         con.disconnect()
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from millpond.environment import PROD, active, active_env
 from millpond.kernels.forkserver import call_forked
 from millpond.pipeline.tables import declared_table_spec
 from millpond.project import project_of
@@ -56,10 +57,18 @@ def _table_spec(workspace, tables: dict[str, dict], pipeline: str, name: str):
     return TableSpec.model_validate(tables[name]) if name in tables else declared_table_spec(workspace, name, pipeline)
 
 
-def publish_run(root: str, pipeline: str, group: list[str], tables: dict[str, dict], run_id: str) -> list[str]:
+def publish_run(
+    root: str, pipeline: str, group: list[str], tables: dict[str, dict], run_id: str, env: str = PROD
+) -> list[str]:
     """Publish ``run_id``'s staged builds of ``pipeline``'s ``group`` together, with the
     ``tables`` declarations the run loaded, and sweep what killed runs left; lines for the
-    console (JSON, for :func:`~millpond.kernels.forkserver.call_forked`)."""
+    console (JSON, for :func:`~millpond.kernels.forkserver.call_forked`). ``env``: the
+    run's environment."""
+    with active(env):
+        return _publish_run(root, pipeline, group, tables, run_id)
+
+
+def _publish_run(root: str, pipeline: str, group: list[str], tables: dict[str, dict], run_id: str) -> list[str]:
     from millpond.warehouse.staging import StagedBuild, drop_staged, publish_staged
 
     workspace = Workspace(root)
@@ -112,9 +121,16 @@ def _lake_copies(workspace, con, tables: dict) -> list[str]:
     return lines
 
 
-def discard_run(root: str, pipeline: str, group: list[str], tables: dict[str, dict], run_id: str) -> list[str]:
+def discard_run(
+    root: str, pipeline: str, group: list[str], tables: dict[str, dict], run_id: str, env: str = PROD
+) -> list[str]:
     """Drop ``run_id``'s staged tables of ``group`` (it failed): the group stays as it was;
     lines for the console."""
+    with active(env):
+        return _discard_run(root, pipeline, group, run_id)
+
+
+def _discard_run(root: str, pipeline: str, group: list[str], run_id: str) -> list[str]:
     from millpond.warehouse.staging import drop_staged
 
     workspace = Workspace(root)
@@ -151,6 +167,7 @@ def finish_publishing(runner: Runner, run_id: str, ok: bool) -> bool:
         "run_id": run_id,
         "group": list(runner.pipeline.spec.publish_together),
         "tables": declared_tables(runner),
+        "env": active_env(),
     }
     try:
         if runner._engine() == "warm":

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from millpond.engines import engine_class
+from millpond.environment import activate
 from millpond.errors import MillpondError, SpecError
 from millpond.kernels.forkserver import configure
 from millpond.kernels.pool import kernel_pool
@@ -50,6 +51,8 @@ class RunOptions:
     """Incremental tables to rebuild whole (``--full-refresh``); their stages run."""
     profile: bool = False
     """Show each materialization's query plan in the executed notebooks (``--profile``)."""
+    env: str | None = None
+    """The environment to build in (``--env``; default ``$MILLPOND_ENV``, else production)."""
 
 
 def _wait_for_html() -> None:
@@ -75,6 +78,8 @@ class Runner(StageDecisions, StageExecution):
         self.workspace = workspace
         self.options = options
         self.reporter = reporter or PlainReporter()
+        if options.env:
+            activate(options.env)
         self.store = open_store(workspace)
         self.resumed_from = None
         if options.resume:

@@ -24,9 +24,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from millpond.engines import described_table
+from millpond.environment import activate, current_env, env_output
 from millpond.errors import MillpondError
-from millpond.pipeline.reads import refusal
 from millpond.pipeline.tables import declared_table_spec
 from millpond.processes import die_with, same_process
 from millpond.project import project_of
@@ -35,12 +34,11 @@ from millpond.secrets import resolve
 from millpond.settings.tables import PublishSpec
 from millpond.stage_api.checks import run_and_record
 from millpond.stage_api.interactive import pause_between_cells
+from millpond.stage_api.reading import TableReads
 from millpond.warehouse.lake import LAKE_DIR, publish, read_lake
 from millpond.warehouse.materialized import Materialized
 from millpond.warehouse.readers import read_files
 from millpond.warehouse.sql import existing_kind, split_name
-from millpond.warehouse.staging import in_group
-from millpond.warehouse.versions import version_table
 from millpond.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -53,7 +51,7 @@ if TYPE_CHECKING:
     from millpond.warehouse.lake import Published
 
 
-class StageContext:
+class StageContext(TableReads):
     """Connection, tables, parameters and materializations of one stage.
 
     Use :func:`stage` to get one. ``ctx.con`` is an Ibis backend; ``ctx.table(name)``
@@ -67,6 +65,10 @@ class StageContext:
         self.pipeline = os.environ.get("MILLPOND_PIPELINE") or None
         self.fingerprint = os.environ.get("MILLPOND_FINGERPRINT") or f"session-{time.time_ns()}"
         self.params: dict[str, Any] = dict(params or {})
+        self.env = current_env(interactive=self.run_id is None)
+        """The environment this stage builds in (:mod:`millpond.environment`): production
+        under ``millpond run``, the person's own outside it, or ``$MILLPOND_ENV``."""
+        activate(self.env)
         holder = f"stage {self.stage_name} of run {self.run_id}" if self.run_id else "an interactive session"
         self.warehouse = project_of(workspace).warehouse(holder)
         self.warehouse.on_wait = lambda who: print(f"waiting for the warehouse, held by {who} ...", file=sys.stderr)
@@ -98,46 +100,16 @@ class StageContext:
 
     @property
     def store(self):
+        """The metadata store of this warehouse and environment."""
         if self._store is None:
-            self._store = project_of(self.workspace).store()
+            self._store = project_of(self.workspace).store(self.env)
         return self._store
 
     # -- reading ---------------------------------------------------------------
-    def table(self, name: str, version: int | None = None, as_of: Any = None) -> ir.Table:
-        """An existing warehouse table, e.g. ``ctx.table("silver.orders")``.
-
-        ``version=N`` reads version N of it, ``as_of=`` (a datetime or ISO string, naive
-        means UTC) the latest version built at or before then; see ``millpond versions``.
-        """
-        schema, table = split_name(name)
-        if self.under_runner:
-            self._note_read(name)
-            from millpond.stage_api.build import publish_group
-
-            staged = self.store.staged_location(self.run_id, name) if in_group(name, publish_group()) else None
-            schema, table = split_name(staged) if staged else (schema, table)  # built by this run, not yet published
-        if version is not None or as_of is not None:
-            return version_table(self.con, self.store, name, version, as_of)
-
-        try:
-            return described_table(self.con, table, schema)
-        except Exception as exc:
-            if type(exc).__name__ in {"TableNotFound", "CatalogException", "UndefinedTable", "IbisError"}:
-                raise MillpondError(f"table {name} does not exist in the warehouse; build its stage first") from None
-            raise
-
-    def _note_read(self, name: str) -> None:
-        """Refuse a read outside the stage's ``needs``; record the build read (the runner
-        reruns the stage when that table is built again, see :mod:`millpond.store.reads`)."""
-        producer = json.loads(os.environ.get("MILLPOND_NOT_NEEDED") or "{}").get(name)
-        if producer is not None:
-            raise MillpondError(refusal(self.stage_name, name, producer))
-        latest = self.store.latest_materialization(name)
-        self.store.record_read(self.run_id, self.pipeline, self.stage_name, name, latest.id if latest else None)
-
     def path(self, relative: str | Path) -> Path:
-        """A path resolved from the workspace root."""
-        return self.workspace.path(relative)
+        """A path resolved from the workspace root; in a development environment a path under
+        the reports folder is the environment's own (:func:`~millpond.environment.env_output`)."""
+        return env_output(self.workspace, self.workspace.path(relative), self.env)
 
     def files(self, pattern: str) -> list[Path]:
         """Files matching a glob relative to the workspace root, sorted; an error if none."""

@@ -170,6 +170,18 @@ class RunRecords:
             ).fetchone()
         return row[0] if row else None
 
+    def last_successes(self) -> dict[str, dict[str, str]]:
+        """By pipeline, by stage: the fingerprint of the stage's last successful execution."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT r.pipeline, s.stage, s.fingerprint FROM stage_runs s JOIN runs r USING (run_id)"
+                " WHERE s.status IN ('success', 'skipped') AND s.fingerprint IS NOT NULL ORDER BY s.finished_at"
+            ).fetchall()
+        found: dict[str, dict[str, str]] = {}
+        for pipeline, stage, fingerprint in rows:
+            found.setdefault(pipeline, {})[stage] = fingerprint
+        return found
+
     def close_dead_runs(self) -> list[str]:
         """Mark ``interrupted`` each run still ``running`` whose process is gone (killed,
         crashed): what reads the history sees it at once, not when the next run starts.

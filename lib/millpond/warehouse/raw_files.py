@@ -6,6 +6,8 @@ The framework half of a bronze stage, for any workspace:
   ``read_parquet``, ``read_json``: :mod:`millpond.engines.duckdb_raw`);
 * :func:`read_arrow` reads one file into a ``pyarrow.Table`` with the same columns and
   types, for engines that cannot read files (PostgreSQL): wrap it in ``ibis.memtable``;
+* :func:`table_from_files` makes a table of rows read from files some other way (pandas),
+  whose lineage still ends at the files;
 * :func:`with_load_metadata` adds ``_source_file`` (the path from the workspace root, with
   ``/``) and ``_loaded_at`` (passed in, so runs are reproducible);
 * :func:`load_files` does both for a list of files and unions them, natively where the
@@ -41,6 +43,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from millpond.engines import engine_for
+from millpond.engines.file_origins import from_files, kind_of
 from millpond.engines.raw_arrow import read_any_arrow as read_arrow
 
 
@@ -78,6 +81,20 @@ def read_native(
     """
     paths = [Path(path)] if isinstance(path, (str, Path)) else [Path(p) for p in path]
     return engine_for(con).read_raw_files(paths, filename=filename, expected=expected, json_schema=json_schema)
+
+
+def table_from_files(data, paths: Sequence[Path | str], kind: str | None = None) -> ir.Table:
+    """``data`` (a pandas frame or a ``pyarrow.Table`` read from the raw files ``paths``) as
+    an in-memory table whose lineage ends at those files, on every engine
+    (:mod:`millpond.engines.file_origins`). ``kind``: ``csv``, ``parquet`` or ``json``
+    (default: by the first file's suffix).
+
+    >>> t = table_from_files(pa.table({"a": [1]}), ["/ws/data/raw/a.csv"])
+    >>> from millpond.engines.file_origins import origin_of
+    >>> origin_of(t.op().name)
+    ('csv', ('/ws/data/raw/a.csv',))
+    """
+    return from_files(ibis.memtable(data), kind or kind_of(paths[0]), paths)
 
 
 def with_load_metadata(table: ir.Table, *, source_file: str, loaded_at: datetime) -> ir.Table:
@@ -143,7 +160,7 @@ def load_files(
         raw = (
             read_native(con, path, expected=expected, json_schema=json_schema)
             if reader == "native"
-            else ibis.memtable(read_arrow(path, expected, json_schema))
+            else table_from_files(read_arrow(path, expected, json_schema), [path])
         )
         tables.append(with_load_metadata(raw, source_file=source_file_name(path, root), loaded_at=loaded_at))
     return tables[0] if len(tables) == 1 else ibis.union(*tables, distinct=False)

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from millpond.engines import engine_for
+from millpond.environment import active_env, env_schema
 from millpond.errors import MillpondError
 
 if TYPE_CHECKING:
@@ -27,16 +28,19 @@ TEMP_PREFIX = "_mp_tmp_"
 """Tables under construction (a build's temporary table, an incremental build's staging)."""
 
 
-def split_name(name: str) -> tuple[str, str]:
-    """``"gold.fct_orders"`` to ``("gold", "fct_orders")``.
+def split_name(name: str, env: str | None = None) -> tuple[str, str]:
+    """``"gold.fct_orders"`` to where the table is in the warehouse: ``("gold",
+    "fct_orders")`` in production, ``("gold__alice", "fct_orders")`` in environment
+    ``alice`` (``env``, by default this process's :func:`~millpond.environment.active_env`).
+    Every name the warehouse package sends to the engine goes through here.
 
-    >>> split_name("gold.fct_orders")
-    ('gold', 'fct_orders')
+    >>> split_name("gold.fct_orders", "prod"), split_name("gold.fct_orders", "alice")
+    (('gold', 'fct_orders'), ('gold__alice', 'fct_orders'))
     """
     parts = name.split(".")
     if len(parts) != 2 or not all(p.isidentifier() for p in parts):
         raise MillpondError(f"table name {name!r} must be of the form layer.table (e.g. gold.fct_orders)")
-    return parts[0], parts[1]
+    return env_schema(parts[0], env or active_env()), parts[1]
 
 
 def quote(con: BaseBackend, *parts: str) -> str:

@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from millpond.environment import active_env, env_schema
 from millpond.errors import MillpondError
 from millpond.warehouse.materialized import Materialized
 from millpond.warehouse.sql import (
@@ -104,7 +105,7 @@ def drop_staged(con: BaseBackend, schemas: list[str], *, keep_run: str | None = 
     """Drop the staged tables in ``schemas`` (all, or all but ``keep_run``'s); returns their names."""
     keep = f"{PENDING_PREFIX}{run_token(keep_run)}_" if keep_run else None
     dropped = []
-    for schema in dict.fromkeys(schemas):
+    for schema in dict.fromkeys(env_schema(s, active_env()) for s in schemas):
         rows = fetch(
             con,
             "SELECT table_name FROM information_schema.tables "

@@ -334,7 +334,7 @@ def version_table(
 ) -> ir.Table:
     """An Ibis table of one version of ``name`` (see :func:`find_version`)."""
     found = find_version(store, name, version, as_of)
-    schema, table = found.location.split(".", 1)
+    schema, table = split_name(found.location)  # the live table's location is its name: in the store's environment
     if existing_kind(con, schema, table) != "table":
         raise MillpondError(
             f"{name} version {found.version}: its rows ({found.location}) are missing from the warehouse"

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from millpond.store.metadata import Materialization, MetadataStore
+from millpond.store.metadata import Materialization
+from support.stores import store_of
 
 PIPELINE = """\
 name: shop
@@ -57,7 +58,7 @@ def workspace(tmp_path) -> Path:
     raw.parent.mkdir(parents=True)
     raw.write_text(RAW)
     os.utime(raw, (4000, 4000))
-    store = MetadataStore(root / "data" / ".millpond" / "meta.sqlite")
+    store = store_of(root)
     store.record_materialization(
         Materialization("bronze.orders", "table", 7, {"id": "string"}, 0.1, "f1", "r1", "ingest", 1000.0)
     )

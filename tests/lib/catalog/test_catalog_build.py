@@ -11,6 +11,7 @@ from millpond.catalog.entry import ColumnEntry, QualityStatus
 from millpond.errors import MillpondError
 from millpond.warehouse.lease import Lease
 from millpond.workspace import Workspace
+from support.stores import store_file
 
 UTC = dt.timezone.utc
 
@@ -93,7 +94,7 @@ def test_a_workspace_never_run_has_entries_from_its_specs_only(tmp_path):
     )
     catalog = build_catalog(Workspace(tmp_path))
     assert [(e.name, e.tags, e.rows) for e in catalog.entries] == [("gold.a", ["pii"], None)]
-    assert not (tmp_path / "data" / ".millpond" / "meta.sqlite").exists()  # the catalog creates no store
+    assert not store_file(tmp_path).exists()  # the catalog creates no store
 
 
 def test_search_and_tags(workspace):

@@ -13,11 +13,12 @@ from millpond.cli import main
 from millpond.errors import MillpondError
 from millpond.pipeline.tables import declared_table_spec
 from millpond.settings.tables import ColumnDoc, TableSpec
-from millpond.store.metadata import Materialization, MetadataStore
+from millpond.store.metadata import Materialization
 from millpond.warehouse.incremental import Incremental
 from millpond.warehouse.materialize import materialize
 from millpond.warehouse.sql import TEMP_PREFIX
 from millpond.workspace import Workspace
+from support.stores import store_file, store_of
 from support.workspaces import write_notebook
 
 DECLARED = {
@@ -127,7 +128,7 @@ def _validate_workspace(tmp_path, recorded: dict[str, str] | None):
     (tmp_path / "pipelines" / "p.yml").write_text(PIPELINE)
     write_notebook(tmp_path / "nb.ipynb", "x = 1")
     if recorded is not None:
-        store = MetadataStore(tmp_path / "data" / ".millpond" / "meta.sqlite")
+        store = store_of(tmp_path)
         store.record_materialization(Materialization("gold.orders", "table", 2, recorded, 0.1, "f", "r1", "build", 1.0))
     return tmp_path
 
@@ -145,8 +146,8 @@ def test_validate_names_file_line_and_column_missing_from_the_latest_build(tmp_p
 def test_validate_passes_before_any_build_and_when_the_columns_exist(tmp_path, capsys):
     root = _validate_workspace(tmp_path, None)
     assert main(["validate", "-C", str(root)]) == 0
-    assert not (root / "data" / ".millpond" / "meta.sqlite").exists()  # validate creates no store
-    store = MetadataStore(root / "data" / ".millpond" / "meta.sqlite")
+    assert not store_file(root).exists()  # validate creates no store
+    store = store_of(root)
     store.record_materialization(
         Materialization(
             "gold.orders",

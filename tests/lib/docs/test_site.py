@@ -23,9 +23,10 @@ from millpond.docs import write_site
 from millpond.docs.serve import site_server
 from millpond.docs.site_data import gather_site
 from millpond.errors import MillpondError
-from millpond.store.metadata import Materialization, MetadataStore
+from millpond.store.metadata import Materialization
 from millpond.store.table_sql import TableSql
 from millpond.workspace import Workspace
+from support.stores import store_of
 from support.workspaces import make_workspace
 
 PIPELINE = """\
@@ -62,7 +63,7 @@ def workspace(tmp_path) -> Workspace:
     (root / "notebooks").mkdir()
     nbformat.write(notebook, root / "notebooks" / "build.ipynb")
     (root / "notebooks" / "ingest.ipynb").write_text("{ not json")  # unreadable on purpose
-    store = MetadataStore(root / "data" / ".millpond" / "meta.sqlite")
+    store = store_of(root)
     for run, rows, at in (("r1", 5, 1000.0), ("r2", 7, 2000.0)):
         store.record_materialization(
             Materialization("bronze.orders", "table", rows, BRONZE, 0.1, "f", run, "ingest", at)

@@ -10,8 +10,9 @@ from millpond.catalog.products import product_status
 from millpond.errors import SpecError
 from millpond.pipeline.load import load_pipeline
 from millpond.settings.tables import ProductSpec, parse_duration
-from millpond.store.metadata import Materialization, MetadataStore
+from millpond.store.metadata import Materialization
 from millpond.workspace import Workspace
+from support.stores import store_of
 from support.workspaces import make_workspace, write_notebook
 
 PRODUCT = """\
@@ -135,7 +136,7 @@ def test_checks_need_not_pass_when_the_product_says_so():
 
 def test_the_catalog_shows_domain_and_product_status(ws):
     load(ws, spec(needs="[orders]"))
-    store = MetadataStore(ws.meta_dir / "meta.sqlite")
+    store = store_of(ws)
     # gold.orders built at t=1000, gold.mart at t=50_000; the catalog is made at t=100_000
     store.record_materialization(
         Materialization("gold.orders", "table", 3, {"order_id": "int64"}, 0.1, "f1", "r1", "orders", 1000.0)
@@ -170,7 +171,7 @@ def test_the_reference_workspace_has_two_domains_and_marketing_reads_sales_produ
 
 def test_a_failed_error_check_makes_a_fresh_product_not_ready_in_the_catalog(ws):
     load(ws, spec())
-    store = MetadataStore(ws.meta_dir / "meta.sqlite")
+    store = store_of(ws)
     store.record_materialization(
         Materialization("gold.orders", "table", 3, {"order_id": "int64"}, 0.1, "f1", "r1", "orders", 1000.0)
     )

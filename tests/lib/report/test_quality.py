@@ -25,6 +25,7 @@ from millpond.report.quality_data import gather_quality
 from millpond.store.metadata import Materialization, MetadataStore
 from millpond.workspace import Workspace
 from support.chromium import render_page, require_chromium
+from support.stores import store_of
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 CHARTS_DRAWN = "document.querySelectorAll('.mp-chart:not([data-rendered])').length === 0"
@@ -197,13 +198,13 @@ def seed(store: MetadataStore) -> None:
 def workspace(tmp_path) -> Workspace:
     (tmp_path / "millpond.yml").write_text("name: demo\n")
     ws = Workspace(tmp_path)
-    seed(MetadataStore(ws.meta_dir / "meta.sqlite"))
+    seed(store_of(ws))
     return ws
 
 
 @pytest.fixture
 def store(workspace) -> MetadataStore:
-    return MetadataStore(workspace.meta_dir / "meta.sqlite")
+    return store_of(workspace)
 
 
 # -- the data -----------------------------------------------------------------------
@@ -361,7 +362,7 @@ def test_report_command_on_the_reference_workspace_is_small_enough_to_email(tmp_
     ws = build_reference_workspace(tmp_path_factory.mktemp("quality") / "workspace")
     assert main(["report", "-C", str(ws.root)]) == 0
     out = capsys.readouterr().out
-    run_id = MetadataStore(ws.meta_dir / "meta.sqlite").runs(1)[0]["run_id"]
+    run_id = store_of(ws).runs(1)[0]["run_id"]
     path = ws.path(f"data/reports/quality-{run_id}.html")
     assert f"data/reports/quality-{run_id}.html" in out
     assert 500_000 < path.stat().st_size < 5_000_000

@@ -27,6 +27,7 @@ import pytest
 
 from millpond.processes import is_alive
 from millpond.workspace import Workspace
+from support.stores import store_file
 from support.workspaces import make_workspace, query, write_notebook
 
 MILLPOND = str(Path(sys.executable).parent / "millpond")
@@ -114,7 +115,7 @@ def _latest_run(meta: Path) -> str | None:
 def test_killing_a_run_at_random_points_leaves_nothing_behind(tmp_path, engine, kills):
     root = _workspace(tmp_path)
     ws = Workspace(root)
-    meta = ws.meta_dir / "meta.sqlite"
+    meta = store_file(ws)
     seed = int.from_bytes(os.urandom(4), "big")
     rng = random.Random(seed)
     env = {**os.environ, "MILLPOND_KEEP_WARM": "41", "MILLPOND_LEASE_TIMEOUT": "20", "MILLPOND_ENGINE": engine}

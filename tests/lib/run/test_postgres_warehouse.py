@@ -78,3 +78,16 @@ def test_pipeline_runs_on_postgres(pg_workspace):
     leaks = [p for p in ws.root.rglob("*") if p.is_file() and PASSWORD.encode() in p.read_bytes()]
     assert leaks == []
     assert PASSWORD not in ws.warehouse_url()
+
+
+def test_lineage_on_postgres_reaches_the_raw_file(pg_workspace):
+    """Issue 21.2: PostgreSQL gets the file through Arrow, yet lineage ends at the file, not at
+    an in-memory table (the file is named in the workspace's own words: data/raw/x.csv)."""
+    from millpond.lineage.columns import ColumnRef
+    from millpond.lineage.workspace import workspace_lineage
+
+    workspace, _ = pg_workspace
+    assert run_pipeline(workspace, "p").exit_code == 0
+    graph = workspace_lineage(workspace).graph
+    assert graph.reads["bronze.x"] == {"file:data/raw/x.csv"}
+    assert graph.origins(ColumnRef("gold.x", "name")) == {ColumnRef("file:data/raw/x.csv", "name")}

@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import pytest
 
+from support.stores import store_file
 from support.webhook import PROXY_VARIABLES, Hook
 from support.workspaces import make_workspace, write_notebook
 
@@ -129,7 +130,7 @@ def run_everything(root: Path, engine: str) -> tuple[str, dict[str, str], str]:
         shown = millpond(*args, "-C", str(root), env=env)
         assert shown.returncode == 0, shown.stdout + shown.stderr
         console[" ".join(args[:1] + args[2:])] = shown.stdout + shown.stderr
-    with sqlite3.connect(root / "data/.millpond/meta.sqlite") as db:
+    with sqlite3.connect(store_file(root)) as db:
         (error,) = db.execute(
             "SELECT error FROM stage_runs WHERE run_id = ? AND stage = 'call_api'", (run_id,)
         ).fetchone()
@@ -167,7 +168,7 @@ def test_a_secret_in_a_failing_url_is_redacted_from_everything_the_workspace_wri
         "data/reports/quality.html",
         "data/reports/by-cli.html",
         "data/.millpond/alerts.log",
-        "data/.millpond/meta.sqlite",
+        store_file(root).relative_to(root).as_posix(),
     }
     contents = {p.relative_to(root).as_posix(): p.read_bytes() for p in files if p.exists()}  # a WAL may be gone
     assert {name: leaks(data) for name, data in contents.items() if leaks(data)} == {}
@@ -257,7 +258,7 @@ def test_runs_and_report_mask_a_secret_in_a_store_written_before_masking(tmp_pat
 
     root = make_workspace(tmp_path, {}, {"name": "t", "secrets": {"api_token": {"env": "MILLPOND_TEST_API_TOKEN"}}})
     monkeypatch.setenv("MILLPOND_TEST_API_TOKEN", VALUE)
-    store = MetadataStore(root / "data/.millpond/meta.sqlite")
+    store = MetadataStore(store_file(root))
     store.start_run("20240131T060000-ab12", "p", {}, ["call_api"])
     store.set_stage(
         "20240131T060000-ab12", "call_api", status="failed", error=f"cell 6: HTTPStatusError: for url '/v1/{VALUE}'"
@@ -331,9 +332,9 @@ def test_a_secret_in_compiled_sql_a_sample_a_warning_or_a_profile_is_masked_in_t
     result = run_pipeline(Workspace(root), "p", RunOptions())
 
     assert result.exit_code == 0
-    with sqlite3.connect(root / "data/.millpond/meta.sqlite") as db:
+    with sqlite3.connect(store_file(root)) as db:
         (sql,) = db.execute("SELECT sql FROM table_sql WHERE table_name = 'probe.calls'").fetchone()
         (warning,) = db.execute("SELECT message FROM stage_warnings").fetchone()
     assert MARKER in sql and MARKER in warning  # stored, masked
-    store = [p for p in (root / "data/.millpond").iterdir() if p.name.startswith("meta.sqlite")]
+    store = [p for p in store_file(root).parent.iterdir() if p.name.startswith("meta.sqlite")]
     assert {p.name: leaks(p.read_bytes()) for p in store if leaks(p.read_bytes())} == {}
