@@ -39,7 +39,7 @@ run: venv
 	$(BIN)/millpond run shop --jobs 2
 	@$(BIN)/millpond docs > /dev/null
 	@echo "report:    data/reports/shop.html"
-	@echo "quality:   data/reports/quality.html"
+	@echo "quality:   data/reports/shop-quality.html"
 	@echo "docs site: data/reports/docs/index.html"
 
 test: venv-test

@@ -19,7 +19,12 @@ class MillpondError(Exception):
 
 
 class SpecError(MillpondError):
-    """A workspace or pipeline file is invalid."""
+    """A workspace or pipeline file is invalid; ``lines``: every error found, one line each
+    (the message is the first)."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.lines: list[str] = [str(args[0])] if args else []
 
 
 class LockError(MillpondError):

@@ -72,6 +72,8 @@ def lab_command(
         picks (8888, or the next free port).
     open_browser
         Whether the server opens a browser tab on start.
+
+    As root (a container) the server is allowed to run as root.
     extra_args
         More JupyterLab options, appended last so they win
         (e.g. ``["--IdentityProvider.token=secret"]``).
@@ -97,7 +99,8 @@ def lab_command(
     >>> cmd[:3] == [sys.executable, "-m", "jupyterlab"]
     True
     >>> for arg in cmd[3:]:
-    ...     print(arg.replace(str(root.resolve()), "<root>"))
+    ...     if "allow_root" not in arg:  # added as root
+    ...         print(arg.replace(str(root.resolve()), "<root>"))
     --ServerApp.root_dir=<root>
     --ContentsManager.preferred_dir=notebooks
     --ServerApp.port=8890
@@ -111,6 +114,8 @@ def lab_command(
     if port is not None:
         cmd += [f"--ServerApp.port={int(port)}", "--ServerApp.port_retries=0"]
     cmd.append(f"--ServerApp.open_browser={open_browser}")
+    if os.geteuid() == 0:  # containers run as root, and Jupyter refuses root unless told
+        cmd.append("--ServerApp.allow_root=True")
     cmd += list(extra_args)
     return cmd
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import types
 import typing
 
@@ -14,11 +15,13 @@ from millpond.yaml_source import LineMap, format_path
 def spec_error(
     exc: ValidationError,
     display: str,
-    lines: LineMap,
+    lines_map: LineMap,
     model: type[BaseModel] | None = None,
     prefix: tuple = (),
 ) -> SpecError:
-    """The first error of ``exc`` as a :class:`SpecError` ``file:line: field: message``.
+    """The errors of ``exc`` as a :class:`SpecError` ``file:line: field: message``: its
+    message the first (an unknown key first: a misspelling, with the key it resembles,
+    rather than the required key it left missing), ``.lines`` all of them.
 
     Examples
     --------
@@ -31,9 +34,36 @@ def spec_error(
     ... except ValidationError as e:
     ...     print(spec_error(e, "m.yml", LineMap({("b",): 2}), M))
     m.yml:2: b: unknown key (allowed: a)
+    >>> try:
+    ...     M.model_validate({"aa": 1})
+    ... except ValidationError as e:
+    ...     print(spec_error(e, "m.yml", LineMap({("aa",): 3}), M).lines)
+    ['m.yml:3: aa: unknown key (did you mean a?)']
     """
-    error = exc.errors()[0]
-    inner = tuple(part for part in error["loc"] if not _is_union_tag(part))
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")  # a misspelling says so first
+    unknown = {
+        tuple(_inner(e)[:-1]): str(_inner(e)[-1]) for e in errors if e["type"] == "extra_forbidden" and _inner(e)
+    }
+    lines = []
+    for error in errors:
+        inner = _inner(error)
+        if error["type"] == "missing" and _misspelled(unknown.get(tuple(inner[:-1])), inner):
+            continue  # said already: the key was written, misspelled
+        lines.append(_line(error, inner, display, lines_map, model, prefix))
+    found = SpecError(lines[0])
+    found.lines = lines
+    return found
+
+
+def _inner(error) -> tuple:
+    return tuple(part for part in error["loc"] if not _is_union_tag(part))
+
+
+def _misspelled(written: str | None, inner: tuple) -> bool:
+    return bool(written and inner and difflib.get_close_matches(str(inner[-1]), [written], n=1, cutoff=0.6))
+
+
+def _line(error, inner: tuple, display: str, lines_map: LineMap, model, prefix: tuple) -> str:
     loc = (*prefix, *inner)
     where = format_path(loc) or "(top level)"
     kind = error["type"]
@@ -41,12 +71,14 @@ def spec_error(
         message = "unknown key"
         owner = _model_at(model, inner[:-1]) if model else None
         if owner is not None:
-            message += f" (allowed: {', '.join(sorted(owner.model_fields))})"
+            allowed = sorted(owner.model_fields)
+            close = difflib.get_close_matches(str(inner[-1]), allowed, n=1) if inner else []
+            message += f" (did you mean {close[0]}?)" if close else f" (allowed: {', '.join(allowed)})"
     elif kind == "missing":
         message = "required field is missing"
     else:
         message = error["msg"].removeprefix("Value error, ")
-    return SpecError(f"{display}:{lines.line_of(loc)}: {where}: {message}")
+    return f"{display}:{lines_map.line_of(loc)}: {where}: {message}"
 
 
 def _is_union_tag(part: object) -> bool:

@@ -76,7 +76,8 @@ class Workspace:
     @classmethod
     def find(cls, start: Path | str | None = None) -> Workspace:
         """Find the workspace: ``$MILLPOND_WORKSPACE``, else upwards from ``start``
-        (default the current directory), else the repository this package lives in.
+        (default the current directory); none is an error (never the repository this
+        package happens to live in).
         """
         env_root = os.environ.get("MILLPOND_WORKSPACE")
         if env_root:
@@ -85,9 +86,6 @@ class Workspace:
         for folder in (here, *here.parents):
             if (folder / WORKSPACE_FILE).is_file():
                 return cls(folder)
-        package_repo = Path(__file__).resolve().parents[2]
-        if (package_repo / WORKSPACE_FILE).is_file():
-            return cls(package_repo)
         raise MillpondError(
             f"no {WORKSPACE_FILE} found in {here} or its parents; run from a workspace or set MILLPOND_WORKSPACE"
         )

@@ -76,8 +76,8 @@ def _problem(code: object, out: str, err: str, cpu: float) -> str | None:
         return "a traceback"
     if cpu > 1:
         return f"{cpu:.2f} s of CPU"
-    if code == 2 and (len(lines) != 1 or not ERROR_LINE.match(lines[0])):
-        return f"not one error line naming file and line: {err[:300]!r}"
+    if code == 2 and (not lines or not all(ERROR_LINE.match(line) for line in lines)):  # validate: one per error
+        return f"not error lines each naming file and line: {err[:300]!r}"
     if code == 0 and lines:
         return f"stderr on success: {err[:300]!r}"
     return None

@@ -235,3 +235,30 @@ def test_lab_serves_the_workspace_notebooks_with_this_environments_kernel(lab_se
     while _alive(int(pid)):
         assert time.monotonic() < deadline, "kernel process survived its shutdown"
         time.sleep(0.1)
+
+
+def test_millpond_lab_starts_as_root_and_passes_jupyterlab_options_through(workspace, tmp_path):
+    """Issue 21.4: containers run as root; `millpond lab` must start there, and an option it
+    does not know (here the token) goes to JupyterLab."""
+    millpond = str(Path(sys.executable).parent / "millpond")
+    env = {**lab_environment(workspace)}
+    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR"):
+        env[name] = str(tmp_path / name.lower())
+    token, log, port = secrets.token_hex(16), tmp_path / "lab.log", _free_port()
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [millpond, "lab", "--no-browser", "--port", str(port), f"--IdentityProvider.token={token}"],
+            cwd=workspace,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = LabServer(process, f"http://127.0.0.1:{port}", token, log, Path(env["JUPYTER_RUNTIME_DIR"]))
+    try:
+        assert _wait_until_up(server), log.read_text()  # as root, with no --allow-root given
+        assert server.get("/api/contents")["type"] == "directory"  # the token given was taken
+        with pytest.raises(urllib.error.HTTPError):  # and only it opens the server
+            urllib.request.urlopen(f"{server.base_url}/api/contents?token=wrong", timeout=10)
+    finally:
+        _stop(server)

@@ -4,6 +4,7 @@ modules turn that data into rich tables, trees and JSON on the terminal."""
 
 from millpond.cli import (
     catalog_commands,  # noqa: F401 - registers catalog, lineage, impact and docs
+    engine_commands,  # noqa: F401 - registers engine and server
     env_commands,  # noqa: F401 - registers env
     workspace_commands,  # noqa: F401 - registers init, generate and lab
 )

@@ -14,9 +14,8 @@ from typing import Annotated, Optional
 import typer
 
 import millpond
-from millpond.engines import engine_class
 from millpond.environment import ENV_VARIABLE, activate, check_env_name, restored
-from millpond.errors import MillpondError
+from millpond.errors import MillpondError, SpecError
 from millpond.quick_exit import exit_quickly
 from millpond.run.progress import make_reporter
 
@@ -255,10 +254,19 @@ def validate(
     ws = _workspace(workspace)
     project = project_of(ws)
     names = pipeline or [p.stem for p in ws.pipeline_files()]
-    for name in names:
-        p = project.pipeline(name)
-        check_declared_columns(p, project.recorded_store())
+    problems: list[str] = []
+    for name in names:  # every file, every error: one line each
+        try:
+            p = project.pipeline(name)
+            check_declared_columns(p, project.recorded_store())
+        except SpecError as exc:
+            problems += exc.lines
+            continue
         typer.echo(f"{ws.relative(p.path)}: ok ({len(p.spec.stages)} stages)")
+    for line in problems:
+        typer.echo(f"error: {line}", err=True)
+    if problems:
+        raise typer.Exit(2)
 
 
 @app.command()
@@ -322,17 +330,6 @@ def compact(
     from millpond.cli.versions_view import run_compact
 
     typer.echo(run_compact(_workspace(workspace), if_wasteful=if_wasteful))
-
-
-@app.command()
-def server(
-    action: Annotated[str, typer.Argument(help="status, start or stop.")] = "status",
-    workspace: WorkspaceOpt = None,
-) -> None:
-    """The warehouse engine's server that millpond runs for the workspace (a Spark Connect
-    server on pyspark://...): status, start or stop."""
-    ws = _workspace(workspace)
-    typer.echo(engine_class(ws.warehouse_url()).server_action(ws, action))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,7 +55,8 @@ def show_versions(workspace: Workspace, name: str, *, as_json: bool = False) -> 
     for col in ("version", "status", "built (UTC)", "run", "stage", "kind", "rows", "columns", "note", "stored in"):
         table.add_column(col)
     for v in versions:
-        where = "" if v.location is None else "live table" if v.location == name else v.location
+        where = "" if v.location is None else v.location
+        where = ("live table (same rows)" if v.superseded else "live table") if v.location == name else where
         table.add_row(
             str(v.version),
             v.status,
@@ -84,6 +85,7 @@ def show_diff(
     """Added, removed and changed rows from version ``old`` to ``new`` of ``name``."""
     from millpond.warehouse.version_diff import diff_versions
 
+    key = key or declared_table_spec(workspace, name).primary_key or None  # the declared key, else the recorded one
     with _warehouse(workspace, f"millpond diff {name}") as con:
         result = diff_versions(con, _store(workspace), name, old, new, key, limit)
     if as_json:

@@ -48,13 +48,15 @@ def generate(
     del manifest
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def lab(
+    context: typer.Context,
     port: Annotated[Optional[int], typer.Option(help="Port to serve on.")] = None,
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open a browser.")] = False,
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Open JupyterLab at the workspace root with the project's environment as kernel."""
+    """Open JupyterLab at the workspace root with the project's environment as kernel; any
+    other option goes to JupyterLab (e.g. --ServerApp.ip=0.0.0.0)."""
     ws = _workspace(workspace)
     ws.use_code()  # the lab's kernels import the workspace's own modules
-    raise typer.Exit(launch_lab(ws.root, port=port, open_browser=not no_browser))
+    raise typer.Exit(launch_lab(ws.root, port=port, open_browser=not no_browser, extra_args=list(context.args)))

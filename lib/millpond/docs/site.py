@@ -62,6 +62,7 @@ def write_site(workspace: Workspace, output: Path | None = None, *, site: SiteDa
     site = site or gather_site(workspace)
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".docs-", dir=output.parent))
+    staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private (0700); a site is for readers
     try:
         _write(site, staging)
         (staging / _MARKER).write_text("written by millpond docs\n")
@@ -70,6 +71,13 @@ def write_site(workspace: Workspace, output: Path | None = None, *, site: SiteDa
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return output
+
+
+def _umask() -> int:
+    """This process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _check_output(output: Path) -> None:

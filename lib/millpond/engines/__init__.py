@@ -14,7 +14,11 @@ one :func:`register` line (``docs/engines.md`` lists what an engine provides).
 
 from __future__ import annotations
 
+import difflib
+import functools
 import importlib
+import importlib.metadata
+import re
 from typing import TYPE_CHECKING
 
 from millpond.engines.base import Engine
@@ -58,8 +62,34 @@ def engine_class(url: str) -> type[Engine]:
     >>> engine_class("duckdb://data/w.duckdb").database_file("duckdb:///ws/w.duckdb")
     PosixPath('/ws/w.duckdb')
     """
-    name = SCHEMES.get(url.split("://", 1)[0])
-    return _engine_class(name) if name is not None else Engine
+    scheme = url.split("://", 1)[0]
+    name = SCHEMES.get(scheme)
+    if name is not None:
+        return _engine_class(name)
+    if "://" not in url or scheme not in _ibis_backends():
+        known = sorted(set(SCHEMES) | _ibis_backends())
+        close = difflib.get_close_matches(scheme, known, n=1)
+        hint = f" (did you mean {close[0]}://?)" if close else ""
+        raise MillpondError(
+            f"warehouse URL {shown_url(url)}: no engine for {scheme!r}{hint}; "
+            f"use one of {', '.join(s + '://' for s in known)}"
+        )
+    return Engine
+
+
+@functools.lru_cache(maxsize=1)
+def _ibis_backends() -> frozenset[str]:
+    """The names of the Ibis backends installed (each answers URLs of its name)."""
+    return frozenset(entry.name for entry in importlib.metadata.entry_points(group="ibis.backends"))
+
+
+def shown_url(url: str) -> str:
+    """``url`` fit to show: a password written in it masked.
+
+    >>> shown_url("postgres://me:s3cret@db/shop"), shown_url("duckdb://data/w.duckdb")
+    ('postgres://me:***@db/shop', 'duckdb://data/w.duckdb')
+    """
+    return re.sub(r"(://[^:/@?#]*:)[^@/]*@", r"\1***@", url, count=1)
 
 
 def scratch():

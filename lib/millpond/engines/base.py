@@ -115,6 +115,9 @@ class Engine:
     """Modules a stage kernel on this engine imports anyway (the warm kernels preload them)."""
     companion_suffixes: tuple[str, ...] = ()
     """Files beside a warehouse file that the engine writes too (``.wal``: a write-ahead log)."""
+    connect_before_run: bool = True
+    """Whether a run connects once before deciding anything, so that a server that does not
+    answer fails it in one line (not for a file, nor a server the run starts itself)."""
     cannot_compact: str = ""
     """Why ``millpond compact`` has nothing to do here (empty: it has)."""
 

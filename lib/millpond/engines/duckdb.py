@@ -28,6 +28,7 @@ class DuckDBEngine(Engine):
 
     name = dialect = "duckdb"
     schemes = ("duckdb",)
+    connect_before_run = False
     companion_suffixes = (".wal",)
     plan_statement = "EXPLAIN ANALYZE"
     reads_raw_files = caches_compiles = profiles_in_one_query = True

@@ -54,8 +54,13 @@ def file_table_sizes(path: Path, names: list[str]) -> dict[str, int]:
 
 
 def table_sizes(con, names: list[str]) -> dict[str, int]:
-    """Bytes of the storage blocks each table among ``names`` occupies on the DuckDB
-    connection ``con``: whole blocks, so an upper bound (small tables may share one).
+    """Bytes each table among ``names`` occupies on the DuckDB connection ``con``'s file.
+
+    Small tables share storage blocks (256 kB each), so whole blocks would say 262.1 kB
+    for most of them. A segment's bytes are read from where it starts in its block to where
+    the next segment of the block starts; the last one of a shared block, to the block's
+    end but no more than the block's largest other segment (the rest is free space a later
+    write fills); a segment alone in its block, and the blocks it continues on, count whole.
 
     >>> import duckdb
     >>> con = duckdb.connect()
@@ -68,17 +73,29 @@ def table_sizes(con, names: list[str]) -> dict[str, int]:
         "SELECT schema_name, table_name FROM duckdb_tables() WHERE NOT internal AND NOT temporary"
         " AND database_name = current_database()"
     ).fetchall()
-    block = con.execute("SELECT block_size FROM pragma_database_size()").fetchone()[0]
-    sizes = {}
+    block = int(con.execute("SELECT block_size FROM pragma_database_size()").fetchone()[0])
+    segments: dict[int, list[tuple[int, str]]] = {}  # block: (offset, table) of every table's segments
+    sizes: dict[str, int] = {}
     for schema, table in tables:
         name = f"{schema}.{table}"
-        if name not in wanted:
-            continue
-        blocks = con.execute(
-            f"SELECT count(DISTINCT block_id) + coalesce(sum(len(additional_block_ids)), 0)"  # noqa: S608
-            f" FROM pragma_storage_info('{schema}.{table}') WHERE block_id >= 0 AND persistent"  # -1: a constant segment, no block
-        ).fetchone()[0]
-        sizes[name] = int(blocks) * int(block)
+        if name in wanted:
+            sizes[name] = 0
+        rows = con.execute(
+            f"SELECT block_id, block_offset, len(additional_block_ids) FROM pragma_storage_info('{schema}.{table}')"  # noqa: S608
+            " WHERE block_id >= 0 AND persistent"  # -1: a constant segment, no block
+        ).fetchall()
+        for block_id, offset, more in rows:
+            segments.setdefault(int(block_id), []).append((int(offset), name))
+            if name in wanted:
+                sizes[name] += int(more or 0) * block
+    for placed in segments.values():
+        placed.sort()
+        lengths = [nxt[0] - here[0] for here, nxt in zip(placed, placed[1:])]
+        tail = block - placed[-1][0]
+        lengths.append(min(tail, max(lengths)) if lengths else tail)
+        for (_, name), length in zip(placed, lengths):
+            if name in sizes:
+                sizes[name] += length
     return sizes
 
 

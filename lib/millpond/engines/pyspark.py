@@ -26,6 +26,7 @@ class SparkEngine(Engine):
     dialect = "spark"
     plan_statement = "EXPLAIN COST"
     schemes = ("pyspark", "sc")
+    connect_before_run = False
     transactional = False
     cannot_compact = (
         "nothing to compact on Spark: each build writes its table's Parquet files whole "

@@ -16,21 +16,24 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import millpond
 from millpond.kernels.preload import PRELOAD
-from millpond.processes import identity
+from millpond.processes import identity, is_alive
 
 
 def with_lifeline(message: dict) -> dict:
@@ -44,7 +47,7 @@ class DaemonForkServer:
     with this signature listens."""
 
     def __init__(self, idle: float, preload: Sequence[str]) -> None:
-        folder = Path(tempfile.gettempdir()) / f"millpond-{os.getuid()}"
+        folder = _folder()
         folder.mkdir(mode=0o700, exist_ok=True)
         self.socket_path = folder / f"forkserver-{signature(preload, idle)}.sock"
         with open(folder / "forkserver.lock", "w") as lock:
@@ -135,3 +138,66 @@ def _package_dir(module: str) -> Path | None:
         if (folder / "__init__.py").is_file():
             return folder
     return None
+
+
+@dataclass
+class WarmEngine:
+    """One shared fork server daemon of this user (``millpond engine status``)."""
+
+    pid: int
+    socket: Path
+    idle_limit: float
+    """Seconds without a request after which it exits by itself."""
+    idle_for: float
+    """Seconds since it last served a request."""
+    memory_mb: float
+
+
+def warm_engines() -> list[WarmEngine]:
+    """The fork server daemons of this user that are running (any workspace, any version)."""
+    found = []
+    for pid_file in sorted(_folder().glob("forkserver-*.pid")):
+        try:
+            pid = int(pid_file.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if b"millpond.kernels.forkserver" not in cmdline:
+            continue  # gone, and its pid reused
+        arguments = [a.decode() for a in cmdline]
+        idle = float(arguments[arguments.index("--idle") + 1]) if "--idle" in arguments else 0.0
+        rss = next(
+            (line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmRSS")), ""
+        )
+        found.append(
+            WarmEngine(
+                pid,
+                pid_file.with_suffix(".sock"),
+                idle,
+                max(0.0, time.time() - pid_file.stat().st_mtime),
+                int(rss.split()[1]) / 1024 if rss else 0.0,
+            )
+        )
+    return found
+
+
+def stop_warm_engines(timeout: float = 10.0) -> list[int]:
+    """Stop every fork server daemon of this user (their kernels of running stages are not
+    theirs to stop: a run's kernels die with their run); the pids stopped."""
+    stopped = []
+    for engine in warm_engines():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(engine.pid, signal.SIGTERM)
+            stopped.append(engine.pid)
+    deadline = time.monotonic() + timeout
+    for pid in stopped:
+        while is_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if is_alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    return stopped
+
+
+def _folder() -> Path:
+    return Path(tempfile.gettempdir()) / f"millpond-{os.getuid()}"

@@ -228,7 +228,8 @@ def _serve_socket(path: str, idle: float) -> None:
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(path)
     listener.listen(16)
-    Path(path).with_suffix(".pid").write_text(str(os.getpid()))
+    pid_file = Path(path).with_suffix(".pid")
+    pid_file.write_text(str(os.getpid()))
     listener.settimeout(min(idle, 5.0))
     kernels: list[int] = []
     last = time.monotonic()
@@ -242,6 +243,8 @@ def _serve_socket(path: str, idle: float) -> None:
                     return
                 continue
             last = time.monotonic()
+            with contextlib.suppress(OSError):
+                os.utime(pid_file)  # when it last served: `millpond engine status`
             with conn:
                 conn.settimeout(10.0)
                 try:

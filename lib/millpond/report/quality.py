@@ -29,7 +29,7 @@ Examples
 >>> _ = store.record_materialization(Materialization("silver.t", "table", 10, {}, 0.1, "f", "20240131T060000-ab12", "clean", 0.0))
 >>> report = write_quality_report(ws)
 >>> [p.name for p in report.paths]
-['quality-20240131T060000-ab12.html', 'quality.html']
+['quality-20240131T060000-ab12.html', 'shop-quality.html']
 >>> report.summary.set_index("measure").loc["rows written", "value"]
 '10'
 """
@@ -89,7 +89,8 @@ def write_quality_report(
         The run; ``None`` or ``""`` for the latest.
     output
         Where to write. By default ``<reports folder>/quality-<run_id>.html`` and, when
-        the run is the latest, the same file again as ``quality.html``.
+        the run is the latest of its pipeline, the same file again as
+        ``<pipeline>-quality.html`` (one latest report per pipeline).
     runs
         How many runs (this one included) the history charts cover.
     generated_at
@@ -114,8 +115,9 @@ def write_quality_report(
     else:
         folder = env_output(workspace, workspace.path(workspace.spec.folders.reports), active_env())
         targets = [folder / f"quality-{data.run_id}.html"]
-        if store.runs(1)[0]["run_id"] == data.run_id:
-            targets.append(folder / "quality.html")
+        pipeline = data.run["pipeline"]
+        if store.runs(1, pipeline=pipeline)[0]["run_id"] == data.run_id:  # one latest report per pipeline
+            targets.append(folder / f"{pipeline}-quality.html")
     for target in targets:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(html, encoding="utf-8")

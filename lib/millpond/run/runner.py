@@ -15,7 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from millpond.engines import engine_class
+from millpond.engines import engine_class, shown_url
 from millpond.environment import activate
 from millpond.errors import MillpondError, SpecError
 from millpond.kernels.forkserver import configure
@@ -120,6 +120,7 @@ class Runner(StageDecisions, StageExecution):
 
     # -- running -----------------------------------------------------------------
     def run(self) -> RunResult:
+        self._check_warehouse()
         if self.options.dry_run:
             return self.plan()
         run_id = new_run_id()
@@ -138,7 +139,7 @@ class Runner(StageDecisions, StageExecution):
                 self.selected,
                 resumed_from=self.resumed_from,
                 forced=self.options.force,
-                warehouse=self.workspace.warehouse_url(),
+                warehouse=shown_url(self.workspace.warehouse_url()),
                 resources=self.resources(),
             )
             self.reporter.run_started(run_id, self.pipeline.name, self.selected, self.params)
@@ -205,6 +206,12 @@ class Runner(StageDecisions, StageExecution):
                 pass
 
         threading.Thread(target=warm, name="millpond-warm-up", daemon=True).start()
+
+    def _check_warehouse(self) -> None:
+        """Before deciding anything: a warehouse server that does not answer fails the run
+        here, in one line (a warehouse file is opened by the stages, under the lease)."""
+        if engine_class(self.workspace.warehouse_url()).connect_before_run:
+            project_of(self.workspace).connect().disconnect()
 
     def _prepare_engine(self) -> None:
         """Start what the stages' kernels connect to, once, before the stages (a Spark

@@ -5,8 +5,9 @@ and top to bottom in JupyterLab:
 
 - under the runner, the kernel's environment names the workspace, run, stage and
   fingerprint (``MILLPOND_*`` variables): nothing of it appears in the notebook;
-- elsewhere the workspace is found from ``$MILLPOND_WORKSPACE``, the current
-  directory or the repository, and parameters are the notebook's own defaults.
+- elsewhere the workspace is found from ``$MILLPOND_WORKSPACE`` or the current
+  directory (upwards), and parameters are the notebook's own defaults; the stage builds
+  in a development environment (:mod:`millpond.environment`).
 
 On an embedded DuckDB warehouse a runner stage holds the warehouse lease from its
 first query until its kernel ends; an interactive kernel holds it only while a cell
@@ -348,8 +349,8 @@ def stage(workspace: str | Path | None = None) -> StageContext:
     ----------
     workspace
         Only for unusual setups: the workspace root. By default the runner's
-        workspace, ``$MILLPOND_WORKSPACE``, the current directory's workspace or the
-        repository's.
+        workspace, ``$MILLPOND_WORKSPACE``, or the workspace of the current directory
+        (or a parent).
 
     Examples
     --------

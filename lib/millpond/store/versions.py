@@ -10,7 +10,7 @@ import json
 import sqlite3
 import time
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 VERSIONS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (
@@ -54,11 +54,17 @@ class TableVersion:
     unique_key: list[str] | None = None
     note: str | None = None
     expired_at: float | None = None
+    superseded: bool = field(default=False, compare=False)
+    """Its rows are the live table's, yet a later version is the live one (an identical
+    build, or a rollback to it): set by :meth:`VersionRecords.table_versions`."""
 
     @property
     def status(self) -> str:
-        """``live``, ``kept`` (in a snapshot) or ``expired``."""
-        return "expired" if self.location is None else "live" if self.location == self.table_name else "kept"
+        """``live`` (one version only: the latest the live table holds), ``kept`` (in a
+        snapshot, or the same rows as the live version) or ``expired``."""
+        if self.location is None:
+            return "expired"
+        return "live" if self.location == self.table_name and not self.superseded else "kept"
 
 
 class VersionRecords:
@@ -115,7 +121,7 @@ class VersionRecords:
         """Every recorded version of ``table_name``, oldest first (expired ones included)."""
         with self._connect() as db:
             rows = db.execute("SELECT * FROM versions WHERE table_name = ? ORDER BY version", (table_name,)).fetchall()
-        return [
+        versions = [
             TableVersion(
                 **{
                     **dict(r),
@@ -125,6 +131,10 @@ class VersionRecords:
             )
             for r in rows
         ]
+        live = [v for v in versions if v.location == table_name]
+        for v in live[:-1]:
+            v.superseded = True
+        return versions
 
     def expire_versions(self, table_name: str, versions: list[int], note: str) -> None:
         """Mark ``versions`` expired: their rows are no longer kept (the records stay)."""

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import weakref
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
-from millpond.engines import engine_class
+from millpond.engines import engine_class, shown_url
 from millpond.errors import MillpondError
 from millpond.secrets import redact
 from millpond.warehouse.lease import Lease
@@ -48,10 +49,11 @@ def connect(workspace: Workspace) -> BaseBackend:
     except MillpondError:
         raise
     except Exception as exc:
-        shown = workspace.warehouse_url()
-        raise MillpondError(
-            f"cannot connect to warehouse {shown}: {redact(str(exc), workspace.secret_env()).splitlines()[0]}"
-        ) from None
+        shown = shown_url(workspace.warehouse_url())
+        said = redact(str(exc), workspace.secret_env()).splitlines()[0] if str(exc).strip() else type(exc).__name__
+        literal = urlsplit(url).password if "://" in url else None  # written in the URL itself
+        said = said.replace(literal, "***") if literal else said
+        raise MillpondError(f"cannot connect to warehouse {shown}: {said}") from None
     if engine.database_file(url) is not None:
         _OPEN_FILES.add(backend)
     return _with_compile_cache(backend, workspace) if engine.caches_compiles else backend

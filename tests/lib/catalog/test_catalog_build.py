@@ -76,8 +76,10 @@ def test_raw_files_and_tables_outside_any_pipeline(workspace):
 def test_sizes_come_from_the_warehouse_when_it_is_free(workspace, warehouse):
     ws = Workspace(workspace)
     sizes = {e.name: e.size_bytes for e in build_catalog(ws, now=5000.0).entries if e.layer != "raw"}
-    # three rows fit one 256 KiB DuckDB block; the other tables are not in the warehouse
-    assert sizes == {"bronze.orders": None, "gold.orders": 262_144, "gold.unbuilt": None, "lab.scratch": None}
+    # three rows share a 256 KiB DuckDB block: their bytes, not the block's (issue 21.4);
+    # the other tables are not in the warehouse
+    assert 0 < sizes.pop("gold.orders") < 4096
+    assert sizes == {"bronze.orders": None, "gold.unbuilt": None, "lab.scratch": None}
     busy = Lease(warehouse, "a running stage")
     assert busy.try_acquire()
     try:  # never waits for a run: the sizes are left out
@@ -140,6 +142,24 @@ def test_warehouse_sizes_on_each_engine_leave_views_out(con):
         assert list(sizes) == ["gold.t"] and sizes["gold.t"] >= 2 * 8192 and sizes["gold.t"] % 8192 == 0
     else:  # an in-memory database writes no blocks
         assert duckdb_sizes(con.con, ["gold.t", "gold.v"]) == {"gold.t": 0}
+
+
+def test_a_duckdb_files_tables_are_sized_by_their_own_bytes(tmp_path):
+    import duckdb
+
+    from millpond.engines.duckdb_file import file_table_sizes
+
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE SCHEMA g")
+        con.execute("CREATE TABLE g.one AS SELECT 1 AS a")
+        con.execute("CREATE TABLE g.few AS SELECT range AS a, range * 2 AS b FROM range(30)")
+        con.execute("CREATE TABLE g.big AS SELECT range AS a, md5(range::VARCHAR) AS b FROM range(200000)")
+    sizes = file_table_sizes(path, ["g.one", "g.few", "g.big"])
+    assert sizes["g.one"] < sizes["g.few"] < 4096  # a few bytes each (a constant column: none), not a block each
+    # 200,000 md5 digests hold 16 random bytes each however they are compressed: at least 3.2 MB
+    assert sizes["g.big"] > 200_000 * 16
+    assert sum(sizes.values()) <= path.stat().st_size
 
 
 def test_the_reference_pipelines_tag_pii_and_finance_columns():

@@ -9,7 +9,9 @@ value below follows from these few lines, not from running the site code.
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 import threading
 import urllib.request
 from pathlib import Path
@@ -189,6 +191,17 @@ def test_rewriting_replaces_the_old_site_and_leaves_nothing_behind(workspace, tm
     write_site(workspace, out)
     assert not (out / "gold" / "stale.html").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["site", "ws"]  # no staging or old copies
+
+
+def test_the_site_folder_is_readable_by_others_as_the_umask_allows(workspace, tmp_path):
+    """Issue 21.4: the folder was created 0700 (a temporary folder renamed into place)."""
+    previous = os.umask(0o022)
+    try:
+        out = write_site(workspace, tmp_path / "site")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755
+    assert stat.S_IMODE((out / "index.html").stat().st_mode) == 0o644
 
 
 def test_an_output_that_is_not_a_docs_site_is_refused_and_kept(workspace, tmp_path):

@@ -46,6 +46,24 @@ def test_a_kept_warm_server_serves_the_next_run_and_leaves_when_idle(tmp_path):
     assert not is_alive(server), "the server stayed after 10 s idle"
 
 
+def test_millpond_engine_shows_the_warm_server_and_stops_it(tmp_path):
+    """Issue 21.4: the warm engine outlived every command with no word about it."""
+    write_notebook(tmp_path / "notebooks/who.ipynb", "x = 0", *WHO)
+    make_workspace(tmp_path, {"who": {"stages": [{"name": "who", "notebook": "notebooks/who.ipynb"}]}})
+    env = {**os.environ, "MILLPOND_KEEP_WARM": "300"}
+    subprocess.run([MILLPOND, "run", "who", "--plain", "-C", str(tmp_path)], env=env, check=True, capture_output=True)
+    (run,) = (json.loads(p.read_text()) for p in tmp_path.glob("who-*.json"))
+    server = run["ppid"]
+    status = subprocess.run([MILLPOND, "engine", "status"], capture_output=True, text=True, check=True).stdout
+    line = next(line for line in status.splitlines() if f"pid {server}:" in line)
+    assert "exits after 300 s idle" in line
+    stopped = subprocess.run([MILLPOND, "engine", "stop"], capture_output=True, text=True, check=True).stdout
+    assert str(server) in stopped.split()
+    assert not is_alive(server)
+    status = subprocess.run([MILLPOND, "engine", "status"], capture_output=True, text=True, check=True).stdout
+    assert f"pid {server}:" not in status
+
+
 def test_the_server_is_named_by_what_its_kernels_depend_on():
     assert _signature(("json",), 600) == _signature(("json",), 600)
     assert _signature(("json",), 600) != _signature(("json", "csv"), 600)

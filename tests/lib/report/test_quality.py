@@ -291,10 +291,23 @@ def test_unknown_run_and_empty_store_are_errors(store, tmp_path):
 def test_report_is_written_per_run_and_as_latest(workspace):
     report = write_quality_report(workspace)
     reports = workspace.path("data/reports")
-    assert report.paths == [reports / f"quality-{LAST}.html", reports / "quality.html"]
+    assert report.paths == [reports / f"quality-{LAST}.html", reports / "shop-quality.html"]
     assert report.paths[0].read_text() == report.paths[1].read_text()
     older = write_quality_report(workspace, RUNS[0])
     assert older.paths == [reports / f"quality-{RUNS[0]}.html"]
+
+
+def test_each_pipeline_keeps_its_own_latest_report(workspace, store):
+    """Issue 21.4: a flights run after shop's no longer overwrites shop's latest report."""
+    shop = write_quality_report(workspace)
+    store.start_run("20240201T060000-f001", "flights", {}, ["ingest"])
+    store.set_stage("20240201T060000-f001", "ingest", status="success", started_at=0.0, finished_at=1.0)
+    store.finish_run("20240201T060000-f001", "success")
+    flights = write_quality_report(workspace)  # the latest run of all: flights'
+    reports = workspace.path("data/reports")
+    assert flights.paths == [reports / "quality-20240201T060000-f001.html", reports / "flights-quality.html"]
+    assert (reports / "shop-quality.html").read_text() == shop.paths[0].read_text()  # shop's stays shop's
+    assert "20240201T060000-f001" not in (reports / "shop-quality.html").read_text()
 
 
 def test_html_is_small_inlines_vega_once_and_shows_masked_samples(store):
@@ -352,7 +365,7 @@ def test_report_command_writes_the_file_and_the_latest_copy(workspace, capsys):
     assert "out/q.html" in capsys.readouterr().out
     assert (workspace.root / "out/q.html").is_file()
     assert main(["report", "-C", str(workspace.root)]) == 0
-    assert (workspace.root / "data/reports/quality.html").is_file()
+    assert (workspace.root / "data/reports/shop-quality.html").is_file()
 
 
 @pytest.mark.slow

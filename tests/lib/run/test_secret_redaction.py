@@ -165,7 +165,7 @@ def test_a_secret_in_a_failing_url_is_redacted_from_everything_the_workspace_wri
         f"data/runs/{run_id}/quality_report.ipynb",
         f"data/runs/{run_id}/quality_report.html",
         f"data/reports/quality-{run_id}.html",
-        "data/reports/quality.html",
+        "data/reports/p-quality.html",
         "data/reports/by-cli.html",
         "data/.millpond/alerts.log",
         store_file(root).relative_to(root).as_posix(),

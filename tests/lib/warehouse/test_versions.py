@@ -73,7 +73,8 @@ def test_identical_rebuilds_share_one_copy(con, store):
     build(con, store, table_of("a", "b"))
     build(con, store, table_of("a", "b"))
     assert snapshots(con) == []  # version 1 has the same rows as the live table
-    assert [v.status for v in store.table_versions("gold.t")] == ["live", "live"]
+    # one live version (issue 21.4): the older one holds the same rows, it is not live too
+    assert [v.status for v in store.table_versions("gold.t")] == ["kept", "live"]
     build(con, store, table_of("x"))
     one, two, three = store.table_versions("gold.t")
     assert one.location == two.location != three.location == "gold.t"
@@ -109,7 +110,7 @@ def test_incremental_tables_keep_their_previous_rows_by_a_copy(con, store):
     assert len(snapshots(con)) == 1
     build(con, store, ibis.memtable({"id": [3], "v": ["c"]}), **options)  # changes nothing
     assert len(snapshots(con)) == 1  # the copy taken before it is dropped again
-    assert [v.status for v in store.table_versions("gold.t")] == ["kept", "live", "live"]
+    assert [v.status for v in store.table_versions("gold.t")] == ["kept", "kept", "live"]  # one live version
     assert store.table_versions("gold.t")[-1].unique_key == ["id"]
 
 
@@ -284,6 +285,26 @@ def test_stage_context_and_commands_read_diff_and_roll_back(workspace, capsys):
     assert code == 0 and "rollback to version 2" in out
     code, _, err = cli(capsys, "versions", "gold.nothing", "-C", root)
     assert code == 2 and "gold.nothing has no recorded versions" in err
+
+
+def test_diff_compares_by_the_declared_primary_key(tmp_path, capsys):
+    """Issue 21.4: `millpond diff` compared whole rows although the table declares its key."""
+    from millpond.stage_api.context import StageContext
+    from millpond.workspace import Workspace
+
+    (tmp_path / "millpond.yml").write_text("name: t\n")
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines/p.yml").write_text(
+        "stages:\n  - name: s\n    notebook: nb.ipynb\n    produces: [gold.t]\n    tables: {gold.t: {primary_key: [id]}}\n"
+    )
+    ctx = StageContext(Workspace(tmp_path))
+    try:
+        for values in (["a", "b"], ["a", "B", "c"]):
+            ctx.materialize(table_of(*values), "gold.t")
+    finally:
+        ctx.close()
+    code, out, _ = cli(capsys, "diff", "gold.t", "1", "2", "-C", str(tmp_path))
+    assert code == 0 and "gold.t version 1 -> 2, by key id: 1 added, 0 removed, 1 changed" in out, out
 
 
 def test_a_stage_can_declare_its_own_retention(tmp_path):
