@@ -58,9 +58,14 @@ def test_a_valid_pipeline_loads_with_order_and_params(ws):
 
 
 def test_unknown_key_names_line_and_allowed_keys(ws):
-    msg = rejection(ws, GOOD.replace("    needs: [a]\n", "    needz: [a]\n"))
-    assert msg.startswith("pipelines/p.yml:10: stages[1].needz: unknown key (allowed:")
+    msg = rejection(ws, GOOD.replace("    needs: [a]\n", "    zzz: [a]\n"))
+    assert msg.startswith("pipelines/p.yml:10: stages[1].zzz: unknown key (allowed:")
     assert "needs" in msg
+
+
+def test_a_misspelled_key_names_the_key_it_resembles(ws):
+    msg = rejection(ws, GOOD.replace("    needs: [a]\n", "    needz: [a]\n"))
+    assert msg == "pipelines/p.yml:10: stages[1].needz: unknown key (did you mean needs?)"
 
 
 def test_unknown_top_level_key(ws):
