@@ -176,6 +176,25 @@ def test_report_renders_offline_with_the_stored_numbers(shop, manifest):
     assert report.stat().st_size < 5_000_000
 
 
+def test_the_shop_report_and_the_quality_report_count_the_same_checks(shop):
+    """Issue 21.5: shop.html said 24 checks (check_gold's table), quality.html and `millpond
+    checks` 33 (every declared check of the run)."""
+    store = open_store(shop)
+    run_id = store.runs(1, pipeline="shop")[0]["run_id"]
+    recorded = store.check_results(run_id)
+    declared = sum(  # every check declared in the pipeline file, plus check_gold's own
+        len(checks) for stage in load_pipeline(shop, "shop").spec.stages for checks in stage.checks.values()
+    )
+    assert len(recorded) > declared  # check_gold adds its own to the declared ones
+    shop_html = " ".join(re.sub(r"<[^>]+>", " ", shop.path("data/reports/shop.html").read_text()).split())
+    quality_html = " ".join(
+        re.sub(r"<[^>]+>", " ", shop.path(f"data/reports/quality-{run_id}.html").read_text()).split()
+    )
+    passed = sum(r["status"] == "pass" for r in recorded)
+    assert f"{len(recorded)} checks: {passed} passed" in shop_html
+    assert f"{len(recorded)} checks: {passed} passed" in quality_html
+
+
 def test_second_run_skips_and_a_changed_parameter_reruns_exactly_what_it_affects(shop, manifest):
     again = run_pipeline(shop, "shop", RunOptions(jobs=2))
     statuses = {s["stage"]: s["status"] for s in open_store(shop).stage_runs(again.run_id)}

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from millpond.report import Chart, Checks, Heading, Metrics, Paragraph, Table, bar_chart, line_chart, write_report
+from millpond.report.quality_store import read_checks
 
 if TYPE_CHECKING:
     from millpond.stage_api.context import StageContext
@@ -111,8 +112,19 @@ def shop_report(ctx: StageContext, *, run_date: str) -> ShopReport:
         .agg(lines=sold.count(), revenue=sold.amount.sum().cast("float64"))
         .order_by([ibis_desc("revenue"), "category"])
     )
-    checks = _frame(ctx.table("quality.check_results").order_by(["table", "check"]))
-    return ShopReport(run_date, ctx.run_id, daily_df, tables, conformance, categories, checks)
+    return ShopReport(run_date, ctx.run_id, daily_df, tables, conformance, categories, _checks(ctx))
+
+
+def _checks(ctx: StageContext) -> pd.DataFrame:
+    """Every check of the run, as the metadata store recorded them (the declared checks of every
+    stage and check_gold's): the same checks the quality report and `millpond checks` count.
+    Outside a run, those of the latest shop run; none yet, check_gold's table."""
+    latest = ctx.store.runs(1, pipeline="shop")
+    run_id = ctx.run_id or (latest[0]["run_id"] if latest else None)
+    recorded = read_checks(ctx.store, run_id) if run_id else None
+    if recorded is None or recorded.empty:
+        return _frame(ctx.table("quality.check_results").order_by(["table", "check"]))
+    return recorded.sort_values(["table", "check"]).reset_index(drop=True)
 
 
 def ibis_desc(column: str):

@@ -37,6 +37,7 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -106,7 +107,9 @@ def write_quality_report(
     store = project_of(workspace).store()
     if not run_id and not store.runs(1) and active_env() != PROD:  # an environment that ran nothing is production
         store = project_of(workspace).store(PROD)
-    data = gather_quality(store, run_id or None, runs=runs)
+    running = os.environ.get("MILLPOND_RUN_ID")  # a stage of a run writing the run's report
+    reporting = os.environ.get("MILLPOND_STAGE") if running and (run_id or running) == running else None
+    data = gather_quality(store, run_id or None, runs=runs, reporting_stage=reporting)
     html = Redactor.from_environment(workspace.secret_env()).text(
         render_quality_report(data, generated_at=generated_at)
     )

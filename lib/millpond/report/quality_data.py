@@ -152,7 +152,9 @@ class QualityData:
         )
 
 
-def gather_quality(store: MetadataStore, run_id: str | None = None, *, runs: int = 10) -> QualityData:
+def gather_quality(
+    store: MetadataStore, run_id: str | None = None, *, runs: int = 10, reporting_stage: str | None = None
+) -> QualityData:
     """Read run ``run_id`` (default: the latest run) and its window from ``store``.
 
     Parameters
@@ -163,6 +165,10 @@ def gather_quality(store: MetadataStore, run_id: str | None = None, *, runs: int
         The run to report on; ``None`` or ``""`` for the most recent run.
     runs
         How many runs of the same pipeline the history charts cover, this one included.
+    reporting_stage
+        The stage of the run that writes this report, as its last stage: the run's final
+        state is then stated as the other stages leave it (:func:`final_state`), not
+        "still running".
 
     Raises
     ------
@@ -191,10 +197,13 @@ def gather_quality(store: MetadataStore, run_id: str | None = None, *, runs: int
 
     built = history[history.run_id == run["run_id"]]
     tables = table_records(run["run_id"], built, row_counts, checks, anomalies, profiles)
+    stages = read_stages(store, run["run_id"])
+    if reporting_stage is not None:
+        run, stages, window = final_state(run, stages, window, reporting_stage)
     return QualityData(
         run=run,
         runs=window,
-        stages=read_stages(store, run["run_id"]),
+        stages=stages,
         tables=tables,
         checks=checks,
         row_counts=row_counts,
@@ -202,3 +211,29 @@ def gather_quality(store: MetadataStore, run_id: str | None = None, *, runs: int
         anomalies=anomalies,
         quarantine=quarantine_records(run["run_id"], row_counts),
     )
+
+
+UNFINISHED = ("pending", "running")
+
+
+def final_state(
+    run: dict[str, Any], stages: pd.DataFrame, window: pd.DataFrame, reporting: str
+) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    """A running run as it ends when ``reporting``, the stage writing the report, is the only
+    one left: that stage succeeds (writing the report is its work), and the run succeeds
+    when every other stage succeeded or was skipped, else fails. Anything else unfinished:
+    the run as it is.
+
+    >>> stages = pd.DataFrame({"stage": ["a", "report"], "status": ["success", "running"]})
+    >>> window = pd.DataFrame({"run_id": ["r1"], "status": ["running"]})
+    >>> run, stages, window = final_state({"run_id": "r1", "status": "running", "finished_at": None}, stages, window, "report")
+    >>> run["status"], list(stages.status), list(window.status)
+    ('success', ['success', 'success'], ['success'])
+    """
+    others = stages[stages.stage != reporting]
+    if run["status"] != "running" or others.status.isin(UNFINISHED).any() or reporting not in set(stages.stage):
+        return run, stages, window
+    status = "success" if others.status.isin(["success", "skipped"]).all() else "failed"
+    stages = stages.assign(status=stages.status.where(stages.stage != reporting, "success"))
+    window = window.assign(status=window.status.where(window.run_id != run["run_id"], status))
+    return {**run, "status": status, "finished_at": time.time()}, stages, window

@@ -184,9 +184,18 @@ def _table_section(data: QualityData, record: dict) -> list[Block]:
     own = data.checks[data.checks.table == name]
     checks = Checks(own, caption="Checks", show_table=False) if len(own) else None
     charts: list = []
-    if len(counts):
+    if len(counts) and len(runs) == 1:  # one dot is no chart: say so
+        rows = counts.rows.iloc[-1]
+        charts.append(
+            Callout(
+                f"First run: {'' if pd.isna(rows) else f'{int(rows):,} rows; '}rows and null rates are charted "
+                "over runs from the next run on.",
+                "muted",
+            )
+        )
+    elif len(counts):
         limits = (float(band.lower.iloc[-1]), float(band.upper.iloc[-1])) if len(band) else None
-        caption = f"Rows over the last {len(runs)} runs" if len(runs) > 1 else "Rows (the first run: no history yet)"
+        caption = f"Rows over the last {len(runs)} runs"
         charts.append(Chart(row_count_chart(counts[["run", "rows"]], runs, current, limits), caption=caption))
     nulls = data.null_rates[data.null_rates.table == name]
     # Beside the row counts: the null rates, else the checks, else a word on what watches the table.
@@ -217,9 +226,9 @@ def _table_section(data: QualityData, record: dict) -> list[Block]:
     return blocks
 
 
-def _null_rates(nulls: pd.DataFrame, runs: list[str]) -> Chart | Callout:
+def _null_rates(nulls: pd.DataFrame, runs: list[str]) -> Chart | Callout | Table:
     """The heat map of the columns that had nulls in the window (worst now first), or a word
-    that none had any."""
+    that none had any; on a first run, the columns with nulls as a table."""
     columns = nulls.column.nunique()
     window = f"the last {len(runs)} runs" if len(runs) > 1 else "this run"
     ever = nulls.groupby("column").null_rate.max()
@@ -227,6 +236,13 @@ def _null_rates(nulls: pd.DataFrame, runs: list[str]) -> Chart | Callout:
     if ever.empty:
         return Callout(f"No nulls in any of its {columns} profiled columns in {window}.", "pass")
     latest = nulls[nulls.run == nulls.run.iloc[-1]].set_index("column").null_rate
+    if len(runs) == 1:
+        shown = latest[latest > 0].sort_values(ascending=False)
+        return Table(
+            pd.DataFrame({"column": shown.index, "null rate": [f"{r:.1%}" for r in shown]}),
+            caption=f"Columns with nulls ({columns - len(shown)} of {columns} profiled never null)",
+            align_right=["null rate"],
+        )
     order = sorted(ever.index, key=lambda c: (-latest.get(c, 0.0), -ever[c], c))[:MAX_PROFILED_COLUMNS]
     shown = nulls[nulls.column.isin(order)].assign(_order=lambda f: f.column.map(order.index)).sort_values("_order")
     others = columns - len(order)
@@ -340,8 +356,18 @@ def _anomaly_frame(anomalies: pd.DataFrame) -> pd.DataFrame:
 
 
 def _failing(checks: pd.DataFrame, status: str) -> str:
-    rows = int(checks.failing_rows[checks.status == status].sum())
-    return f"{rows:,} failing row{'s' if rows != 1 else ''}" if rows else ""
+    """The failing rows of each check of ``status``, largest first: checks overlap (one row can
+    fail several), so their rows are never added up.
+
+    >>> checks = pd.DataFrame({"status": ["warn"] * 4 + ["pass"], "failing_rows": [5, 139_000, 0, 12, 0]})
+    >>> _failing(checks, "warn")
+    'failing rows per check: 139,000, 12, 5 and 1 more'
+    """
+    rows = sorted((int(r) for r in checks.failing_rows[checks.status == status]), reverse=True)
+    if not any(rows):
+        return ""
+    shown, more = rows[:3], len(rows) - 3
+    return "failing rows per check: " + ", ".join(f"{r:,}" for r in shown) + (f" and {more} more" if more > 0 else "")
 
 
 def _anchor(table: str) -> str:

@@ -310,6 +310,45 @@ def test_each_pipeline_keeps_its_own_latest_report(workspace, store):
     assert "20240201T060000-f001" not in (reports / "shop-quality.html").read_text()
 
 
+@pytest.mark.parametrize("other, state", [("success", "succeeded"), ("failed", "failed")])
+def test_a_report_written_as_the_runs_last_stage_states_the_final_state(workspace, store, monkeypatch, other, state):
+    """Issue 21.5: written by its own run's last stage, the report said "still running, 21 of
+    22 stages, so far"."""
+    run_id = "20240201T060000-aaaa"
+    store.start_run(run_id, "shop", {}, ["clean", "check", "quality_report"])
+    store.set_stage(run_id, "clean", status="success", started_at=1.0, finished_at=2.0)
+    store.set_stage(run_id, "check", status=other, started_at=2.0, finished_at=3.0)
+    store.set_stage(run_id, "quality_report", status="running", started_at=3.0)
+    monkeypatch.setenv("MILLPOND_RUN_ID", run_id)
+    monkeypatch.setenv("MILLPOND_STAGE", "quality_report")
+    report = write_quality_report(workspace, run_id)
+    html = report.paths[0].read_text()
+    assert f"shop · run {run_id} · {state}" in html
+    assert "still running" not in html and "so far" not in html
+    ok = 3 if other == "success" else 2
+    assert f"{ok} of 3 stages succeeded or skipped" in html
+    monkeypatch.delenv("MILLPOND_STAGE")  # anyone else reading it meanwhile: still running
+    assert "still running" in write_quality_report(workspace, run_id, output="elsewhere.html").paths[0].read_text()
+
+
+def test_the_summary_gives_failing_rows_per_check_never_their_sum(workspace):
+    """Issue 21.5: "15 warned, 139,350 failing rows" added up checks that overlap."""
+    html = write_quality_report(workspace).paths[0].read_text()
+    assert "failing rows per check: 17, 3" in html  # the two warned checks (LAST_CHECKS)
+    assert "20 failing rows" not in html
+
+
+def test_a_first_run_says_so_instead_of_drawing_one_dot(workspace):
+    """Issue 21.5: on a first run every history chart was a single dot."""
+    first = write_quality_report(workspace, RUNS[0]).paths[0].read_text()
+    later = write_quality_report(workspace, LAST).paths[0].read_text()
+    # a section per table but the quarantine tables (charted together in their own section)
+    built_first = sum(rows[0] is not None for table, rows in ROWS.items() if not table.startswith("quarantine."))
+    assert first.count("First run: ") == built_first
+    assert "First run: " not in later
+    assert first.count('id="mp-chart-') < later.count('id="mp-chart-')
+
+
 def test_html_is_small_inlines_vega_once_and_shows_masked_samples(store):
     html = render_quality_report(gather_quality(store), generated_at=GENERATED_AT)
     assert html.count("window.vegaEmbed=") == 1
