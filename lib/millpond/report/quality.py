@@ -110,6 +110,13 @@ def write_quality_report(
     running = os.environ.get("MILLPOND_RUN_ID")  # a stage of a run writing the run's report
     reporting = os.environ.get("MILLPOND_STAGE") if running and (run_id or running) == running else None
     data = gather_quality(store, run_id or None, runs=runs, reporting_stage=reporting)
+    data.nulls_expected = {
+        table: declared.nulls_expected
+        for pipeline in project_of(workspace).pipeline_specs().values()
+        for stage in pipeline.spec.stages
+        for table, declared in stage.tables.items()
+        if declared.nulls_expected
+    }
     html = Redactor.from_environment(workspace.secret_env()).text(
         render_quality_report(data, generated_at=generated_at)
     )

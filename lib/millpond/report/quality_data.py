@@ -98,6 +98,8 @@ class QualityData:
     anomalies: pd.DataFrame
     quarantine: pd.DataFrame
     gathered_at: float = field(default_factory=time.time)
+    nulls_expected: dict[str, set[str]] = field(default_factory=dict)
+    """By table, the columns declared ``nulls_expected`` (null by design): not drawn as a warning."""
 
     @property
     def run_id(self) -> str:

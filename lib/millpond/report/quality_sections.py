@@ -198,6 +198,10 @@ def _table_section(data: QualityData, record: dict) -> list[Block]:
         caption = f"Rows over the last {len(runs)} runs"
         charts.append(Chart(row_count_chart(counts[["run", "rows"]], runs, current, limits), caption=caption))
     nulls = data.null_rates[data.null_rates.table == name]
+    by_design = data.nulls_expected.get(name, set())
+    if by_design:  # null by design (a type 2 dimension's valid_to): said, not drawn as a warning
+        blocks.append(Paragraph(_by_design(nulls[nulls.column.isin(by_design)], by_design)))
+        nulls = nulls[~nulls.column.isin(by_design)]
     # Beside the row counts: the null rates, else the checks, else a word on what watches the table.
     if len(nulls):
         charts.append(_null_rates(nulls, runs))
@@ -224,6 +228,13 @@ def _table_section(data: QualityData, record: dict) -> list[Block]:
             )
         )
     return blocks
+
+
+def _by_design(nulls: pd.DataFrame, columns: set[str]) -> str:
+    """A sentence on the columns whose nulls are by design, with their null rate now."""
+    latest = nulls[nulls.run == nulls.run.iloc[-1]].set_index("column").null_rate if len(nulls) else pd.Series()
+    parts = [f"{c} ({latest[c]:.0%} null)" if c in latest.index else c for c in sorted(columns)]
+    return f"Null by design, as declared (nulls_expected): {', '.join(parts)}; not watched as a warning."
 
 
 def _null_rates(nulls: pd.DataFrame, runs: list[str]) -> Chart | Callout | Table:

@@ -235,6 +235,11 @@ class ColumnDoc(BaseModel):
 
     description: str = ""
     tags: list[Tag] = []
+    nulls_expected: bool = Field(
+        default=False,
+        description="its nulls are by design (a type 2 dimension's valid_to on current rows): the quality "
+        "report does not draw them as a warning and monitors do not watch its null rate",
+    )
 
 
 class TableSpec(BaseModel):
@@ -280,6 +285,11 @@ class TableSpec(BaseModel):
     product: ProductSpec | None = Field(
         default=None, description="publish as a data product of the stage's domain (docs/products.md)"
     )
+
+    @property
+    def nulls_expected(self) -> set[str]:
+        """The columns declared with ``nulls_expected: true``."""
+        return {name for name, column in self.columns.items() if column.nulls_expected}
 
     @field_validator("unique_key", mode="before")
     @classmethod

@@ -338,6 +338,21 @@ def test_the_summary_gives_failing_rows_per_check_never_their_sum(workspace):
     assert "20 failing rows" not in html
 
 
+def test_a_column_null_by_design_is_said_not_drawn_as_a_warning(workspace):
+    """Issue 21.5: a type 2 dimension's valid_to, 100 % null on current rows, was a red warning."""
+    pipelines = workspace.root / "pipelines"
+    pipelines.mkdir()
+    (pipelines / "shop.yml").write_text(
+        "stages:\n- name: clean_orders\n  notebook: n.ipynb\n  produces: [silver.orders]\n"
+        "  tables: {silver.orders: {columns: {customer_id: {nulls_expected: true}}}}\n"
+    )
+    html = write_quality_report(workspace).paths[0].read_text()
+    assert "Null by design, as declared (nulls_expected): customer_id (24% null)" in html  # NULL_RATES, last run
+    charts = re.findall(r'<script type="application/json"[^>]*>(.*?)</script>', html, re.S)
+    heat_maps = [c for c in charts if "null_rate" in c]
+    assert heat_maps and not any('"customer_id"' in c for c in heat_maps)  # drawn, without it
+
+
 def test_a_first_run_says_so_instead_of_drawing_one_dot(workspace):
     """Issue 21.5: on a first run every history chart was a single dot."""
     first = write_quality_report(workspace, RUNS[0]).paths[0].read_text()

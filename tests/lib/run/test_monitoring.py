@@ -111,3 +111,35 @@ def test_only_tables_that_exist_are_profiled(tmp_path):
 
     assert list(profiles) == ["bronze.t"]
     assert {(p["column"], p["metric"]): p["value"] for p in profiles["bronze.t"]}[("", "row_count")] == 2
+
+
+# a column that is null on a share of rows that jumps: `valid_to` of the current rows
+MAKE_NULLS = (
+    "import millpond as mp, ibis\nctx = mp.stage()",
+    "ctx.materialize(ibis.memtable({'x': list(range(100)), 'valid_to': [None] * nulls + [1] * (100 - nulls)},"
+    " schema={'x': 'int64', 'valid_to': 'int64'}), 'gold.dim')",
+)
+
+
+@pytest.mark.parametrize("expected, flagged", [(False, True), (True, False)])
+def test_a_column_null_by_design_is_not_watched_for_its_null_rate(tmp_path, expected, flagged):
+    """Issue 21.5: monitors know the columns whose nulls are by design (``nulls_expected``)."""
+    write_notebook(tmp_path / "notebooks/make.ipynb", "nulls = 1", *MAKE_NULLS)
+    spec = {
+        "params": {"nulls": {"type": "int", "default": 1}},
+        "stages": [
+            {
+                "name": "make",
+                "notebook": "notebooks/make.ipynb",
+                "produces": ["gold.dim"],
+                "tables": {"gold.dim": {"columns": {"valid_to": {"nulls_expected": expected}}}},
+            }
+        ],
+    }
+    make_workspace(tmp_path, {"p": spec}, {"name": "test"})
+    ws = Workspace(tmp_path)
+    for _ in range(6):
+        assert run_pipeline(ws, "p", RunOptions(force=True), reporter=PlainReporter(io.StringIO())).exit_code == 0
+    jump = run_pipeline(ws, "p", RunOptions(params={"nulls": "90"}), reporter=PlainReporter(io.StringIO()))
+    found = {(a["column_name"], a["metric"]) for a in open_store(ws).anomalies(run_id=jump.run_id)}
+    assert (("valid_to", "null_rate") in found) is flagged
