@@ -37,7 +37,7 @@ __all__ = [
     "unique",
 ]
 
-RESULT_COLUMNS = ["check", "table", "severity", "status", "failing_rows", "sample"]
+RESULT_COLUMNS = ["check", "table", "severity", "status", "failing_rows", "sample", "detail"]
 """Columns of the frame :func:`run_checks` returns, in order."""
 
 
@@ -178,6 +178,11 @@ class Check:
     warn_if: Threshold | None = None
     error_if: Threshold | None = None
     population: ir.Table | None = field(default=None, repr=False)
+    columns: tuple[str, ...] = ()
+    """The columns the rule is about (``not_null``'s column, ``unique``'s key...): a failing
+    check shows them first in its sample, and their unexpected values with counts."""
+    duplicates: bool = False
+    """The rule is a key's uniqueness: its failing values are the duplicated keys."""
 
     def __post_init__(self) -> None:
         if self.severity not in ("error", "warn"):
@@ -221,6 +226,10 @@ class CheckResult:
     failing_rows: int
     sample: list[dict[str, Any]] = field(default_factory=list)
     total_rows: int | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    """For a failing check on :attr:`Check.columns`: ``columns``, ``values`` (the most
+    frequent unexpected values, each with its ``rows``), ``distinct`` (how many values, or
+    keys, fail) and, for a uniqueness rule, ``duplicates``: the values are duplicated keys."""
 
     @property
     def passed(self) -> bool:
@@ -239,7 +248,13 @@ def run_check(check: Check, *, sample_size: int = 5, failing: int | None = None)
     >>> import ibis
     >>> t = ibis.memtable({"id": [1, None]})
     >>> run_check(Check("id is not null", "t", not_null(t, "id"), "warn"))
-    CheckResult(check='id is not null', table='t', severity='warn', status='warn', failing_rows=1, sample=[{'id': None}], total_rows=None)
+    CheckResult(check='id is not null', table='t', severity='warn', status='warn', failing_rows=1, sample=[{'id': None}], total_rows=None, detail={})
+
+    Naming the columns the rule is about adds the failing values with their counts:
+
+    >>> u = ibis.memtable({"k": [1, 1, 2, 2, 3], "v": list("abcde")})
+    >>> run_check(Check("k is unique", "u", unique(u, "k"), columns=("k",))).detail
+    {'columns': ['k'], 'values': [{'value': 1, 'rows': 2}, {'value': 2, 'rows': 2}], 'distinct': 2}
 
     With a threshold, 1 null in 2 rows (50 %) is more than 40 % but not 50 %:
 
@@ -251,13 +266,38 @@ def run_check(check: Check, *, sample_size: int = 5, failing: int | None = None)
         if failing is None:
             failing = int(check.expression.count().execute())
         sample = _records(check.expression.limit(sample_size).to_pandas()) if failing else []
+        detail = _detail(check) if failing and check.columns else {}
+        sample = [_focused(row, check.columns) for row in sample]
         total = None
         if failing and needs_total(check.warn_if, check.error_if):
             total = int(check.population.count().execute())
     except Exception as error:
         raise RuntimeError(f"check {check.name!r} on table {check.table!r} could not run: {error}") from error
     status = check_status(check.severity, failing, total, warn_if=check.warn_if, error_if=check.error_if)
-    return CheckResult(check.name, check.table, check.severity, status, failing, sample, total)
+    return CheckResult(check.name, check.table, check.severity, status, failing, sample, total, detail)
+
+
+VALUES_SHOWN = 10
+"""The unexpected values a failing check lists, most frequent first."""
+
+
+def _detail(check: Check) -> dict[str, Any]:
+    """The failing values of ``check``'s columns with their counts, and how many there are."""
+    columns = list(check.columns)
+    failing = check.expression
+    counted = failing.group_by(columns).aggregate(rows=failing.count())
+    top = counted.order_by([counted["rows"].desc(), *columns]).limit(VALUES_SHOWN)
+    values = [
+        {"value": row[columns[0]] if len(columns) == 1 else {c: row[c] for c in columns}, "rows": int(row["rows"])}
+        for row in _records(top.to_pandas())
+    ]
+    detail = {"columns": columns, "values": values, "distinct": int(counted.count().execute())}
+    return detail | {"duplicates": True} if check.duplicates else detail
+
+
+def _focused(row: dict[str, Any], columns: Sequence[str]) -> dict[str, Any]:
+    """``row`` with ``columns`` first."""
+    return {**{c: row[c] for c in columns if c in row}, **{k: v for k, v in row.items() if k not in columns}}
 
 
 def run_checks(checks: Iterable[Check], *, sample_size: int = 5) -> pd.DataFrame:

@@ -227,8 +227,10 @@ def build_checks(
                         warn_if=arguments.warn_if,
                         error_if=arguments.error_if,
                         population=guarded if arguments.row_level else None,
+                        columns=columns,
+                        duplicates=declaration.kind == "unique",
                     )
-                    for name, expression in zip(names, expressions, strict=True)
+                    for name, expression, columns in zip(names, expressions, focus(arguments), strict=True)
                 ]
             except Exception as error:
                 raise CheckBuildError(
@@ -236,3 +238,22 @@ def build_checks(
                     ("checks", table_name, index),
                 ) from error
     return checks
+
+
+def focus(arguments: CheckArguments) -> list[tuple[str, ...]]:
+    """The columns each check of ``arguments`` is about, in their names' order: its ``column``,
+    or its ``columns`` (one each when it makes a check per column, else all: a key); none
+    for a check that does not look at rows.
+
+    >>> focus(parse_checks({"checks": {"t": [{"not_null": ["a", "b"]}]}}).checks["t"][0].arguments)
+    [('a',), ('b',)]
+    >>> focus(parse_checks({"checks": {"t": [{"unique": ["a", "b"]}]}}).checks["t"][0].arguments)
+    [('a', 'b')]
+    """
+    names = arguments.default_names()
+    column, columns = getattr(arguments, "column", None), getattr(arguments, "columns", None)
+    if arguments.row_level and isinstance(column, str):
+        return [(column,) for _ in names]
+    if arguments.row_level and isinstance(columns, list):
+        return [(c,) for c in columns] if len(columns) == len(names) else [tuple(columns)]
+    return [() for _ in names]

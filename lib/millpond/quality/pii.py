@@ -32,3 +32,22 @@ def mask_sample(rows: list[dict[str, Any]], spec: QualitySpec) -> list[dict[str,
         return masked_columns[column]
 
     return [{k: (MASK if v is not None and masked(k) else v) for k, v in row.items()} for row in rows]
+
+
+def mask_detail(detail: dict[str, Any], spec: QualitySpec) -> dict[str, Any]:
+    """A failing check's ``detail`` (:attr:`millpond.quality.basic.CheckResult.detail`) with the
+    values of PII columns masked, as in :func:`mask_sample`.
+
+    >>> spec = QualitySpec(pii=["email"])
+    >>> mask_detail({"columns": ["email"], "values": [{"value": "a@b.c", "rows": 2}], "distinct": 1}, spec)
+    {'columns': ['email'], 'values': [{'value': '***', 'rows': 2}], 'distinct': 1}
+    """
+    columns = detail.get("columns") or []
+    if not detail or not any(spec.is_pii(c) for c in columns):
+        return detail
+    values = []
+    for entry in detail.get("values", []):
+        value = entry["value"] if isinstance(entry["value"], dict) else {columns[0]: entry["value"]}
+        (masked,) = mask_sample([value], spec)
+        values.append({**entry, "value": masked if isinstance(entry["value"], dict) else masked[columns[0]]})
+    return {**detail, "values": values}

@@ -20,7 +20,12 @@ def cell(value: Any, digits: int | None = None, *, raw: bool = False) -> dict[st
     as stored (a sample row: a year is 2013, a clock time 1958, not 2,013 and 1,958)."""
     if is_null(value):
         return {"text": "null", "null": True, "tone": None, "href": None}
-    text = str(value) if raw and not isinstance(value, (bool, np.bool_)) else format_value(value, digits)
+    if raw and isinstance(value, (float, np.floating)) and math.isfinite(value):
+        text = f"{float(value):.12g}"  # as stored, without float noise: 6.90468, not 6.904679999999999; 602, not 602.0
+    elif raw and not isinstance(value, (bool, np.bool_)):
+        text = str(value)
+    else:
+        text = format_value(value, digits)
     return {"text": text if len(text) <= 200 else text[:199] + "…", "null": False, "tone": None, "href": None}
 
 
@@ -52,3 +57,32 @@ def format_value(value: Any, digits: int | None = None) -> str:
 
 def is_null(value: Any) -> bool:
     return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
+
+
+def failing_values(detail: dict[str, Any], failing_rows: int) -> dict[str, Any]:
+    """What a failing check's ``detail`` says (:attr:`millpond.quality.basic.CheckResult.detail`):
+    a line (``3 duplicated keys over 6 rows``) and its values with their counts, most
+    frequent first, as GX shows unexpected values.
+
+    >>> failing_values({"columns": ["k"], "values": [{"value": 7, "rows": 2}], "distinct": 1, "duplicates": True}, 2)
+    {'failing_line': '1 duplicated key over 2 rows', 'failing_values': [{'text': '7', 'rows': '2'}]}
+    >>> failing_values({}, 3)
+    {'failing_line': '', 'failing_values': []}
+    """
+    if not detail or not detail.get("values"):
+        return {"failing_line": "", "failing_values": []}
+    distinct, columns = int(detail.get("distinct", 0)), detail.get("columns", [])
+    if detail.get("duplicates"):
+        line = f"{distinct:,} duplicated key{'s' if distinct != 1 else ''} over {int(failing_rows):,} rows"
+    else:
+        line = f"{distinct:,} distinct failing value{'s' if distinct != 1 else ''} of {', '.join(columns)}"
+    values = []
+    for entry in detail["values"]:
+        value = entry["value"]
+        shown = (
+            ", ".join(f"{k}={cell(v, raw=True)['text']}" for k, v in value.items())
+            if isinstance(value, dict)
+            else cell(value, raw=True)["text"]
+        )
+        values.append({"text": shown, "rows": f"{int(entry['rows']):,}"})
+    return {"failing_line": line, "failing_values": values}

@@ -22,7 +22,7 @@ TABLE_STATUSES = ("fail", "warn", "pass", "none")
 """A table's status, worst first: a failed check; a warning or an anomaly; checks all
 passed; nothing checked it."""
 
-CHECK_COLUMNS = ["table", "check", "severity", "status", "failing_rows", "sample", "stage"]
+CHECK_COLUMNS = ["table", "check", "severity", "status", "failing_rows", "sample", "stage", "detail"]
 ANOMALY_COLUMNS = ["table", "column", "metric", "value", "lower", "upper", "baseline", "rule"]
 
 
@@ -109,6 +109,7 @@ def read_checks(store: MetadataStore, run_id: str) -> pd.DataFrame:
             "failing_rows": int(r["failing_rows"]),
             "sample": r["sample"],
             "stage": r["stage"],
+            "detail": r.get("detail") or {},
         }
         for r in store.check_results(run_id)
     ]

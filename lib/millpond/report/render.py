@@ -42,7 +42,7 @@ from millpond.report.blocks import (
     Paragraph,
     Table,
 )
-from millpond.report.cells import cell, float_digits, format_value
+from millpond.report.cells import cell, failing_values, float_digits, format_value
 
 __all__ = [
     "Block",
@@ -356,15 +356,18 @@ def _check_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
             )
         sample = record.get("sample")
         sample = sample if isinstance(sample, list) and sample else []
-        columns = list(dict.fromkeys(k for row in sample for k in row))
+        detail = record.get("detail") if isinstance(record.get("detail"), dict) else {}
+        focus = [c for c in detail.get("columns", []) if any(c in row for row in sample)]
+        columns = list(dict.fromkeys([*focus, *(k for row in sample for k in row)]))  # the failing ones first
         rows.append(
             {
                 "check": record["check"],
                 "table": record["table"],
                 "status": record["status"],
                 "failing_rows": format_value(record["failing_rows"]),
-                "sample_columns": columns,
+                "sample_columns": [{"name": c, "failing": c in focus} for c in columns],
                 "sample_rows": [[cell(row.get(c), raw=True) for c in columns] for row in sample],
+                **failing_values(detail, record["failing_rows"]),
             }
         )
     return rows

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from millpond.errors import MillpondError
 from millpond.pipeline.tables import declared_checks
-from millpond.quality.pii import mask_sample
+from millpond.quality.pii import mask_detail, mask_sample
 from millpond.store.metadata import Materialization
 from millpond.warehouse.audit import Audit, checks_audit
 from millpond.warehouse.materialize import Materialized, materialize
@@ -108,7 +108,12 @@ def declared_audit(ctx: Any, name: str) -> Audit | None:
         if ctx.under_runner:
             quality = ctx.workspace.spec.quality
             ctx.store.record_checks(
-                ctx.run_id, ctx.stage_name, [r | {"sample": mask_sample(r["sample"], quality)} for r in rows]
+                ctx.run_id,
+                ctx.stage_name,
+                [
+                    r | {"sample": mask_sample(r["sample"], quality), "detail": mask_detail(r["detail"], quality)}
+                    for r in rows
+                ],
             )
 
     declared = declared_checks(ctx.workspace, name, ctx.pipeline)

@@ -18,7 +18,7 @@ import yaml
 
 from millpond.engines import described_table
 from millpond.project import project_of
-from millpond.quality.pii import mask_sample
+from millpond.quality.pii import mask_detail, mask_sample
 from millpond.secrets import remember_declared
 from millpond.settings.pipeline import StageSpec
 from millpond.store.metadata import MetadataStore
@@ -113,6 +113,7 @@ def run_and_record(
             "status": r.status,
             "failing_rows": r.failing_rows,
             "sample": mask_sample(r.sample, workspace.spec.quality),
+            "detail": mask_detail(r.detail, workspace.spec.quality),
         }
         for r in results
     ]

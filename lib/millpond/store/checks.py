@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS check_results (
     status TEXT NOT NULL,
     failing_rows INTEGER NOT NULL,
     sample TEXT NOT NULL,
-    checked_at REAL NOT NULL
+    checked_at REAL NOT NULL,
+    detail TEXT
 );
 CREATE INDEX IF NOT EXISTS check_results_table ON check_results (table_name, check_name, id);
 """
@@ -35,12 +36,13 @@ class CheckRecords:
         raise NotImplementedError
 
     def record_checks(self, run_id: str | None, stage: str | None, results: list[dict[str, Any]]) -> None:
-        """Store check results (``table``, ``check``, ``severity``, ``status``, ``failing_rows``, ``sample``)."""
+        """Store check results (``table``, ``check``, ``severity``, ``status``, ``failing_rows``,
+        ``sample``, and ``detail``: the failing values with their counts)."""
         now = time.time()
         with self._connect() as db:
             db.executemany(
-                "INSERT INTO check_results (run_id, stage, table_name, check_name, severity, status, failing_rows, sample, checked_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO check_results (run_id, stage, table_name, check_name, severity, status, failing_rows,"
+                " sample, checked_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         run_id,
@@ -52,6 +54,7 @@ class CheckRecords:
                         int(r["failing_rows"]),
                         json.dumps(r.get("sample") or [], default=str),
                         now,
+                        json.dumps(r.get("detail") or {}, default=str),
                     )
                     for r in results
                 ],
@@ -61,7 +64,7 @@ class CheckRecords:
         """Every check result recorded by one run, in order."""
         with self._connect() as db:
             rows = db.execute("SELECT * FROM check_results WHERE run_id = ? ORDER BY id", (run_id,)).fetchall()
-        return [dict(r) | {"sample": json.loads(r["sample"])} for r in rows]
+        return [dict(r) | {"sample": json.loads(r["sample"]), "detail": json.loads(r["detail"] or "{}")} for r in rows]
 
     def check_history(self, table: str | None = None, limit_per_check: int = 10) -> list[dict[str, Any]]:
         """Latest result of every check, newest first per check, with its recent statuses (oldest first)."""
@@ -72,7 +75,11 @@ class CheckRecords:
         for row in rows:
             key = (row["table_name"], row["check_name"])
             if key not in latest:
-                latest[key] = dict(row) | {"sample": json.loads(row["sample"]), "trend": []}
+                latest[key] = dict(row) | {
+                    "sample": json.loads(row["sample"]),
+                    "detail": json.loads(row["detail"] or "{}"),
+                    "trend": [],
+                }
             if len(latest[key]["trend"]) < limit_per_check:
                 latest[key]["trend"].insert(0, row["status"])
         return sorted(latest.values(), key=lambda r: (r["table_name"], r["check_name"]))

@@ -124,6 +124,8 @@ class MetadataStore(
             )
             if "resources" not in {row["name"] for row in db.execute("PRAGMA table_info(runs)")}:
                 db.execute("ALTER TABLE runs ADD COLUMN resources TEXT")  # stores made before it existed
+            if "detail" not in {row["name"] for row in db.execute("PRAGMA table_info(check_results)")}:
+                db.execute("ALTER TABLE check_results ADD COLUMN detail TEXT")  # nor this
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

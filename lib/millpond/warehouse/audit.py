@@ -144,6 +144,7 @@ def checks_audit(
                         "status": r.status,
                         "failing_rows": r.failing_rows,
                         "sample": r.sample,
+                        "detail": r.detail,
                     }
                     for r in results
                 ]

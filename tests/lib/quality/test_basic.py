@@ -181,7 +181,7 @@ def test_run_checks_reports_status_count_and_sample(con):
         ],
         sample_size=1,
     )
-    assert list(results.columns) == ["check", "table", "severity", "status", "failing_rows", "sample"]
+    assert list(results.columns) == ["check", "table", "severity", "status", "failing_rows", "sample", "detail"]
     assert results[["check", "table", "severity", "status", "failing_rows"]].to_dict("records") == [
         {"check": "order_id is unique", "table": "orders", "severity": "error", "status": "fail", "failing_rows": 2},
         {"check": "status is not null", "table": "orders", "severity": "warn", "status": "warn", "failing_rows": 2},
