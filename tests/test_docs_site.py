@@ -126,6 +126,39 @@ def test_the_index_lists_every_table_and_a_click_opens_its_page(site, shop_refer
     assert [c.split('"')[0] for c in result.dom.split('data-column="')[1:]] == described
 
 
+def test_the_index_graph_shows_layers_first_and_opens_one_on_a_click(site, shop_reference):
+    """Issue 21.5: the whole workspace at first zoom was a hairball; now one node per layer,
+    collapsed, and a layer's tables on demand."""
+    gold = {
+        f"gold.{name}"
+        for (name,) in query(
+            shop_reference,
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'gold' AND table_name NOT LIKE '\\_%' ESCAPE '\\'",
+        )
+    }
+    result = render_page(
+        site / "index.html",
+        wait_for=GRAPH_READY,
+        wait_ms=20000,
+        evaluate={"groups": "MILLPOND_LINEAGE.groups()", "tables": "MILLPOND_LINEAGE.tables()"},
+    )
+    _assert_clean(result)
+    assert result.values["tables"] == []  # every layer closed
+    assert f"gold \u00b7 {len(gold)} tables" in result.values["groups"]
+    assert {"bronze", "silver", "raw files"} <= {g.split(" \u00b7 ")[0] for g in result.values["groups"]}
+    opened = render_page(
+        site / "index.html",
+        wait_for=GRAPH_READY,
+        wait_ms=20000,
+        screenshot=ARTIFACTS / "docs_index_gold_open.png",
+        steps=[("MILLPOND_LINEAGE.toggle('group:gold')", None)],
+        evaluate={"groups": "MILLPOND_LINEAGE.groups()", "tables": "MILLPOND_LINEAGE.tables()"},
+    )
+    _assert_clean(opened)
+    assert opened.values["tables"] == sorted(gold)
+    assert "gold" in opened.values["groups"]  # the open layer is a frame named by its layer
+
+
 def test_the_lineage_graph_shows_the_upstream_tables_and_expands_to_columns(site, shop_reference):
     mart = site / "gold" / "gold.mart_daily_revenue.html"
     result = render_page(

@@ -5,6 +5,11 @@
  * on a table shows its columns inside it, and column edges replace the table edges
  * wherever a column-level edge is known; a click on a column lights up where it comes
  * from and where it flows. window.MILLPOND_LINEAGE exposes the graph for tests.
+ *
+ * On the index page (no focus) the whole workspace would be a hairball at first sight: the
+ * tables are grouped by layer, each group one node ("silver · 12 tables") with the edges
+ * between groups; a click on a group opens it (its tables inside it, their own edges), a
+ * click on its frame closes it again; "expand all" opens every group and every table.
  */
 (function () {
   "use strict";
@@ -39,16 +44,42 @@
     graph.nodes.forEach(function (node) { shown[node.id] = true; });
   }
   var expanded = {};
+  var grouped = !focus;  // the index page: layers first, tables on demand
+  var opened = {};
+  function groupOf(id) {
+    var node = byId[id];
+    var layer = node ? (node.kind === "file" ? "raw files" : node.layer || "source") : "source";
+    return String(layer);
+  }
+  function groupId(group) { return "group:" + group; }
+  function visible(id) { return !grouped || opened[groupOf(id)]; }
+  function end(id) { return visible(id) ? id : groupId(groupOf(id)); }
 
   function columnId(table, column) { return table + "::" + column; }
   function label(id) { return byId[id] && byId[id].kind === "file" ? id.replace(/^.*\//, "") : id; }
 
   function elements() {
     var items = [];
+    var groups = {};
     Object.keys(shown).sort().forEach(function (id) {
+      var group = groupOf(id);
+      groups[group] = (groups[group] || 0) + 1;
+    });
+    if (grouped) {
+      Object.keys(groups).sort().forEach(function (group) {
+        var count = groups[group];
+        items.push({group: "nodes", classes: opened[group] ? "group open" : "group",
+                    data: {id: groupId(group), label: opened[group] ? group : group + " \u00b7 " + count + (count === 1 ? " table" : " tables"),
+                           kind: "group", layer: group, group: group, count: count}});
+      });
+    }
+    Object.keys(shown).sort().forEach(function (id) {
+      if (!visible(id)) { return; }
       var node = byId[id] || {id: id, kind: "source", layer: "source", columns: []};
-      items.push({group: "nodes", data: {id: id, label: label(id), kind: node.kind, layer: node.layer,
-                                         page: node.page || "", focus: id === focus ? "yes" : "no"}});
+      var data = {id: id, label: label(id), kind: node.kind, layer: node.layer,
+                  page: node.page || "", focus: id === focus ? "yes" : "no"};
+      if (grouped) { data.parent = groupId(groupOf(id)); }
+      items.push({group: "nodes", data: data});
       if (expanded[id]) {
         node.columns.forEach(function (column) {
           items.push({group: "nodes", classes: "column",
@@ -59,7 +90,7 @@
     var covered = {}; var seen = {};
     graph.edges.forEach(function (edge) {
       var from = edge[0], fromColumn = edge[1], to = edge[2], toColumn = edge[3];
-      if (!shown[from] || !shown[to] || !(expanded[from] || expanded[to])) { return; }
+      if (!shown[from] || !shown[to] || !visible(from) || !visible(to) || !(expanded[from] || expanded[to])) { return; }
       covered[from + "\u0000" + to] = true;
       var source = expanded[from] ? columnId(from, fromColumn) : from;
       var target = expanded[to] ? columnId(to, toColumn) : to;
@@ -70,11 +101,20 @@
       seen[key] = {group: "edges", classes: "column-edge", data: {id: "c:" + key, source: source, target: target, pairs: [pair]}};
       items.push(seen[key]);
     });
+    var between = {};
     Object.keys(shown).forEach(function (to) {
       ((byId[to] || {}).reads || []).forEach(function (from) {
-        if (shown[from] && !covered[from + "\u0000" + to]) {
-          items.push({group: "edges", data: {id: "t:" + from + "\u0000" + to, source: from, target: to, tables: from + "\u0000" + to}});
+        if (!shown[from] || covered[from + "\u0000" + to]) { return; }
+        var source = end(from), target = end(to);
+        if (source !== from || target !== to) {  // a closed group stands for its tables
+          var key = source + "\u0000" + target;
+          if (source !== target && !between[key]) {
+            between[key] = true;
+            items.push({group: "edges", classes: "group-edge", data: {id: "g:" + key, source: source, target: target}});
+          }
+          return;
         }
+        items.push({group: "edges", data: {id: "t:" + from + "\u0000" + to, source: from, target: to, tables: from + "\u0000" + to}});
       });
     });
     return items;
@@ -102,6 +142,10 @@
       {selector: "edge", style: {"width": 1.5, "line-color": "#a0aec0", "target-arrow-color": "#a0aec0",
         "target-arrow-shape": "triangle", "curve-style": "bezier", "arrow-scale": 0.8}},
       {selector: "edge.column-edge", style: {"line-color": "#90cdf4", "target-arrow-color": "#90cdf4"}},
+      {selector: "node.group", style: {"font-size": 14, "font-weight": "bold", "height": 34, "border-width": 3,
+        "border-style": "double", "background-color": "#f7fafc"}},
+      {selector: "node.group.open", style: {"border-style": "dashed", "border-width": 2, "text-valign": "top"}},
+      {selector: "edge.group-edge", style: {"width": 2.5}},
       {selector: "node.lit", style: {"border-color": "#dd6b20", "border-width": 3, "background-color": "#fffaf0"}},
       {selector: "edge.lit", style: {"line-color": "#dd6b20", "target-arrow-color": "#dd6b20", "width": 2.5}},
     ],
@@ -152,8 +196,18 @@
     return String(text).replace(/[&<>"]/g, function (c) { return {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;"}[c]; });
   }
 
+  var lastTap = null;
   cy.on("tap", "node", function (event) {
     var node = event.target;
+    if (lastTap && lastTap[0] === event.timeStamp && lastTap[1] === node) { return; }  // bubbled to its group
+    lastTap = [event.timeStamp, node];
+    if (node.data("kind") === "group") {
+      var group = node.data("group");
+      if (opened[group]) { delete opened[group]; } else { opened[group] = true; }
+      redraw();
+      say("Layer <b>" + escapeHtml(group) + "</b> " + (opened[group] ? "opened: click a table for its columns, its frame to close it" : "closed"));
+      return;
+    }
     if (node.data("kind") === "column") {
       light(node.data("table"), node.data("column"));
       say("Column <b>" + escapeHtml(node.data("table") + "." + node.data("column")) + "</b>: where it comes from and where it flows are highlighted.");
@@ -169,7 +223,13 @@
 
   function setAll(open) {
     expanded = {};
-    if (open) { Object.keys(shown).forEach(function (id) { if (byId[id] && byId[id].columns.length) { expanded[id] = true; } }); }
+    opened = {};
+    if (open) {
+      Object.keys(shown).forEach(function (id) {
+        opened[groupOf(id)] = true;
+        if (byId[id] && byId[id].columns.length) { expanded[id] = true; }
+      });
+    }
     redraw();
   }
   var expandAll = document.getElementById("lineage-expand");
@@ -180,7 +240,8 @@
   box.dataset.rendered = "ok";
   window.MILLPOND_LINEAGE = {
     cy: cy,
-    tables: function () { return cy.nodes().filter(function (n) { return n.data("kind") !== "column"; }).map(function (n) { return n.id(); }).sort(); },
+    tables: function () { return cy.nodes().filter(function (n) { return n.data("kind") !== "column" && n.data("kind") !== "group"; }).map(function (n) { return n.id(); }).sort(); },
+    groups: function () { return cy.nodes("node.group").map(function (n) { return n.data("label"); }).sort(); },
     columns: function (table) { return cy.nodes("node.column").filter(function (n) { return n.data("table") === table; }).map(function (n) { return n.data("column"); }); },
     edges: function () { return cy.edges().map(function (e) { return [e.source().id(), e.target().id()]; }); },
     upstream: function (id) { return cy.getElementById(id || focus).predecessors("node").map(function (n) { return n.id(); }).sort(); },
