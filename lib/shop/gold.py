@@ -72,9 +72,11 @@ def dim_customer(customers: ir.Table, previous: ir.Table | None = None, *, now: 
     previous
         The dimension as the previous run left it (``existing_snapshot``), or ``None``.
     now
-        When this snapshot is taken: a customer missing from ``customers`` is closed
-        then. By default the data's own time, the latest ``updated_at`` of
-        ``customers`` or ``valid_from`` of ``previous``, so a rerun gives the same rows.
+        When this snapshot is taken (the stage passes its run's start): a customer missing
+        from ``customers`` is closed then, and one that comes back opens again then, so
+        the deleted period stays in the history. Never earlier than the data's own time
+        (the latest ``updated_at`` of ``customers`` or ``valid_from`` of ``previous``),
+        which is also the default, so that a rerun gives the same rows.
 
     Columns: ``customer_key`` (durable key), the customer's attributes and
     ``updated_at``, then ``scd_id``, ``valid_from``, ``valid_to`` and ``is_current``.
@@ -92,12 +94,13 @@ def dim_customer(customers: ir.Table, previous: ir.Table | None = None, *, now: 
     )
     if previous is not None and "scd_id" not in previous.columns:
         previous = None  # built before the dimension kept history: start it now
-    if now is None:  # one query: GREATEST skips a NULL (an empty table) on every engine
-        latest = customers.updated_at.max()
-        if previous is not None:
-            latest = ibis.greatest(latest.as_scalar(), previous.valid_from.max().as_scalar())
-        found = latest.to_pyarrow().as_py()  # a scalar: a DataFrame in between took 1 ms more
-        now = datetime(1970, 1, 1) if found is None else found
+    # one query: GREATEST skips a NULL (an empty table) on every engine
+    latest = customers.updated_at.max()
+    if previous is not None:
+        latest = ibis.greatest(latest.as_scalar(), previous.valid_from.max().as_scalar())
+    found = latest.to_pyarrow().as_py()  # a scalar: a DataFrame in between took 1 ms more
+    data_time = datetime(1970, 1, 1) if found is None else found
+    now = data_time if now is None else max(now, data_time)  # runs go forward, whatever the clock says
     snapshot = scd2_snapshot(previous, source, "customer_id", strategy="timestamp", updated_at="updated_at", now=now)
     return snapshot.order_by(["customer_id", "valid_from"])
 
