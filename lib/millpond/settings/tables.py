@@ -264,6 +264,11 @@ class TableSpec(BaseModel):
         pattern=r"^\s*\d+\s*[wdhms]\s*$",
         description="how far behind the watermark rows may arrive, e.g. 3d",
     )
+    propagate_deletes: bool | None = Field(
+        default=None,
+        description="an incremental table's rows whose unique_key the full expression no longer has "
+        "(deleted upstream, or held in quarantine) are deleted with each build",
+    )
     on_schema_change: SchemaChangePolicy | None = Field(
         default=None, description="what a change of columns or types does (see warehouse/evolution.py)"
     )
@@ -298,7 +303,7 @@ class TableSpec(BaseModel):
 
     @model_validator(mode="after")
     def _incremental_settings(self) -> TableSpec:
-        incremental = ("strategy", "watermark", "partition_by", "lookback")
+        incremental = ("strategy", "watermark", "partition_by", "lookback", "propagate_deletes")
         given = [f for f in incremental if getattr(self, f) is not None]
         if given and self.kind not in ("incremental", "materialized_view", None):
             raise ValueError(f"{', '.join(given)} only apply to kind incremental, not {self.kind}")

@@ -209,7 +209,9 @@ class StageContext(TableReads):
         if kind == "incremental":
             from millpond.warehouse.incremental import Incremental
 
-            options["incremental"] = Incremental.of(strategy, unique_key, watermark, partition_by, partitions, lookback)
+            options["incremental"] = Incremental.of(
+                strategy, unique_key, watermark, partition_by, partitions, lookback, bool(declared.propagate_deletes)
+            )
         elif kind == "materialized_view":
             options |= {"upstream_version": self._recorded_version, "watermark": watermark}
         from millpond.stage_api.build import build_table

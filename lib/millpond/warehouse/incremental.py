@@ -121,8 +121,15 @@ def apply_incremental(
             step.temps += [held.staging] if held else []
         step.expr = plan.conform(step.expr)
         step.statements[:0] = list(plan.ddl)
-        stage_name, staged = step.stage(how.rows(step))
+        rows = how.rows(step)
+        if spec.propagate_deletes:  # the table follows the full expression's keys both ways
+            key = list(spec.unique_key)
+            back = step.expr.anti_join(step.target, key)  # keys it lost: deleted upstream once, now back
+            rows = rows.union(back.anti_join(rows, key), distinct=False)
+        stage_name, staged = step.stage(rows)
         how.replaces(step, stage_name, staged)
+        if spec.propagate_deletes:
+            step.statements += _deleted_upstream(step, expr, list(spec.unique_key))
         enforce_contract(name, contract, staged, check_key=False)
         columns = ", ".join(quote(con, c) for c in plan.columns)
         statements = [
@@ -145,3 +152,13 @@ def apply_incremental(
                 run_in_transaction(con, [f"DROP TABLE IF EXISTS {quote(con, schema, t)}" for t in step.temps])
             except Exception:  # noqa: S110 - the original error matters more; the next build cleans up
                 pass
+
+
+def _deleted_upstream(step: IncrementalStep, expr: ir.Table, key: list[str]) -> list[str]:
+    """The DELETE of the rows whose ``key`` the full expression ``expr`` no longer has
+    (``propagate_deletes``): its keys are staged, then compared in the commit."""
+    con, schema, table = step.con, step.schema, step.table
+    keys_name, _ = step.stage(expr.select(*key).distinct())
+    live, keys = quote(con, schema, table), quote(con, schema, keys_name)
+    match = " AND ".join(f"k.{quote(con, c)} = {live}.{quote(con, c)}" for c in key)
+    return [f"DELETE FROM {live} WHERE NOT EXISTS (SELECT 1 FROM {keys} AS k WHERE {match})"]

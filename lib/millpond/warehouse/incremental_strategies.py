@@ -84,6 +84,10 @@ class Incremental:
     partition_by: str | None = None
     partitions: tuple[Any, ...] = ()
     lookback: dt.timedelta | int | float | None = field(default=None)
+    propagate_deletes: bool = False
+    """Keep the table to the full expression's ``unique_key`` values both ways: delete the rows
+    whose key it no longer has (deleted upstream, or held in quarantine), and add back a
+    key that returns, whatever its watermark; in the same transaction as the new rows."""
 
     @classmethod
     def of(
@@ -94,6 +98,7 @@ class Incremental:
         partition_by: str | None = None,
         partitions: Any = None,
         lookback: Any = None,
+        propagate_deletes: bool = False,
     ) -> Incremental:
         """Normalize loose arguments (a key as a string, one partition as a scalar).
 
@@ -107,7 +112,7 @@ class Incremental:
             parts = tuple(partitions)
         else:
             parts = (partitions,)
-        return cls(strategy, keys, watermark, partition_by, parts, parse_lookback(lookback))
+        return cls(strategy, keys, watermark, partition_by, parts, parse_lookback(lookback), propagate_deletes)
 
     def validate(self, name: str, columns: list[str]) -> None:
         """One-line errors for an unknown strategy, one without what it needs, or unknown columns."""
@@ -118,6 +123,8 @@ class Incremental:
             raise MillpondError(f"{where}: {exc}") from None
         if problem:
             raise MillpondError(f"{where}: {problem}")
+        if self.propagate_deletes and not self.unique_key:
+            raise MillpondError(f"{where}: propagate_deletes needs unique_key (the key whose rows are deleted)")
         named = [*self.unique_key, self.watermark, self.partition_by]
         unknown = [c for c in named if c is not None and c not in columns]
         if unknown:

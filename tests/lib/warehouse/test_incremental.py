@@ -74,6 +74,28 @@ def test_merge_upserts_on_the_key_and_is_idempotent(con):
     assert leftovers(con) == []
 
 
+@pytest.mark.parametrize("propagate, kept", [(False, [1, 2, 3, 4]), (True, [1, 3, 4])])
+def test_a_row_deleted_upstream_goes_when_deletes_propagate(con, propagate, kept):
+    """Issue 21.3: an order whose silver row was held in quarantine stayed in the incremental
+    fact table; with ``propagate_deletes`` the build deletes what the full expression no
+    longer has, in the same transaction as the new rows."""
+    spec = {"strategy": "merge", "unique_key": "id", "watermark": "day", "propagate_deletes": propagate}
+    build(con, {"id": [1, 2, 3], "v": ["a", "b", "c"], "day": [D[1], D[1], D[2]]}, **spec)
+    # id 2 is gone upstream (an old row: outside the watermark), id 4 is new
+    merged = build(con, {"id": [1, 3, 4], "v": ["a", "c", "d"], "day": [D[1], D[2], D[3]]}, **spec)
+    assert [r[0] for r in rows(con)] == kept and merged.rows == len(kept)
+    # id 2 comes back, as old as it was (outside the watermark): the table takes it again
+    build(con, {"id": [1, 2, 3, 4], "v": ["a", "b", "c", "d"], "day": [D[1], D[1], D[2], D[3]]}, **spec)
+    assert [r[0] for r in rows(con)] == [1, 2, 3, 4]
+    assert leftovers(con) == []
+
+
+def test_propagating_deletes_needs_a_key(con):
+    build(con, {"id": [1], "day": [D[1]]}, strategy="append", watermark="day")
+    with pytest.raises(MillpondError, match="propagate_deletes needs unique_key"):
+        build(con, {"id": [1, 2], "day": [D[1], D[2]]}, strategy="append", watermark="day", propagate_deletes=True)
+
+
 def test_merge_on_a_composite_key(con):
     spec = {"strategy": "merge", "unique_key": ["store", "day"]}
     build(con, {"store": ["s1", "s1", "s2"], "day": [D[1], D[2], D[1]], "sales": [10, 20, 30]}, **spec)
