@@ -51,12 +51,18 @@ _NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
 def check_env_name(name: str) -> str:
-    """``name`` when it can name an environment (lowercase letters, digits, ``_``; a
-    letter first; no ``__``), else a :class:`MillpondError` saying so."""
+    """``name`` as an environment's name (a hyphen read as ``_``: ``feature-x`` is
+    ``feature_x``) when it can name one (lowercase letters, digits, ``_``; a letter first;
+    no ``__``), else a :class:`MillpondError` saying so.
+
+    >>> check_env_name("feature-x")
+    'feature_x'
+    """
+    name = name.replace("-", "_")
     if name == PROD or (_NAME.fullmatch(name) and SEPARATOR not in name and not name.endswith("_")):
         return name
     raise MillpondError(
-        f"environment name {name!r}: use lowercase letters, digits and single underscores, a letter first "
+        f"environment name {name!r}: use lowercase letters, digits and single underscores or hyphens, a letter first "
         f"(at most 40 characters), or {PROD!r} for production"
     )
 

@@ -48,7 +48,8 @@ def _use_env(env: str | None) -> str | None:
     if env is None:
         return None
 
-    os.environ[ENV_VARIABLE] = check_env_name(env)
+    env = check_env_name(env)
+    os.environ[ENV_VARIABLE] = env
     activate(env)
     return env
 

@@ -95,6 +95,7 @@ def list_envs(workspace: Workspace) -> list[EnvSummary]:
 
 def env_diff(workspace: Workspace, env: str) -> list[TableChange]:
     """Each table environment ``env`` built, compared with production's (``millpond env diff``)."""
+    env = check_env_name(env)
     store = _env_store(workspace, env)
     warehouse = project_of(workspace).warehouse(f"a comparison of environment {env} with production")
     try:
@@ -104,7 +105,8 @@ def env_diff(workspace: Workspace, env: str) -> list[TableChange]:
 
 
 def _env_store(workspace: Workspace, env: str) -> MetadataStore:
-    if check_env_name(env) == PROD:
+    env = check_env_name(env)
+    if env == PROD:
         raise MillpondError("name a development environment: prod is what the others are compared with")
     if env not in env_names(workspace):
         known = ", ".join(env_names(workspace)) or "none yet"
@@ -168,6 +170,7 @@ class Promotion:
 def promote(workspace: Workspace, env: str, *, wait: bool = False) -> Promotion:
     """Make production what environment ``env`` built (``millpond env promote``): see the
     module docstring. Holds the run lock and the warehouse meanwhile."""
+    env = check_env_name(env)
     store = _env_store(workspace, env)
     lock = RunLock(workspace.meta_dir, f"promotion of environment {env}")
     lock.acquire(wait=wait)
@@ -283,6 +286,7 @@ def _copy_lineage(store: MetadataStore, prod: MetadataStore, name: str, env: str
 def drop_env(workspace: Workspace, env: str) -> list[str]:
     """Drop environment ``env``: its tables and schemas, its lake copies and its history
     (``millpond env drop``); the tables dropped."""
+    env = check_env_name(env)
     _env_store(workspace, env)
     warehouse = project_of(workspace).warehouse(f"dropping environment {env}")
     dropped = []

@@ -95,7 +95,7 @@ def test_promote_swaps_the_changed_tables_in_and_the_next_run_recomputes_nothing
     ws = _workspace(tmp_path / "w")
     assert run_pipeline(ws, "p").exit_code == 0
     _set_rows(ws.root, 7)  # the change under review
-    assert main(["run", "p", "--env", "feature_x", "-C", str(ws.root), "--plain"]) == 0
+    assert main(["run", "p", "--env", "feature-x", "-C", str(ws.root), "--plain"]) == 0  # read as feature_x
     assert query(ws, "SELECT count(*) FROM gold.b") == [(3,)]  # production untouched by the environment's run
     capsys.readouterr()
 
@@ -148,7 +148,7 @@ def test_drop_removes_the_environments_tables_and_history(tmp_path, capsys):
         (["env", "diff"], "name the environment"),
         (["env", "promote", "nobody"], "no environment nobody on this warehouse"),
         (["env", "drop", "prod"], "prod is what the others are compared with"),
-        (["env", "diff", "Bad-Name"], "environment name 'Bad-Name'"),
+        (["env", "diff", "9lives"], "environment name '9lives'"),
         (["env", "explode", "x"], "expected one of list, diff, promote, drop"),
         (["--env", "a__b", "runs"], "environment name 'a__b'"),
     ],
