@@ -150,10 +150,10 @@ def test_run_history_and_executed_notebooks(shop):
     for s in stages:
         assert (shop.root / s["notebook"]).is_file() and (shop.root / s["html"]).is_file()
     checks = store.check_history()
-    # the 9 checks declared in shop.yml, and check_gold's ctx.check of the 6 gold tables
+    # the 10 checks declared in shop.yml, and check_gold's ctx.check of the 6 gold tables
     # (key not null, key unique, has rows: 6 x 3) plus 5 relationship / not-null checks and
     # one current version per customer
-    assert len(checks) == 9 + 6 * 3 + 5 + 1 and {c["status"] for c in checks} == {"pass"}
+    assert len(checks) == 10 + 6 * 3 + 5 + 1 and {c["status"] for c in checks} == {"pass"}
     assert {c["stage"] for c in checks if c["table_name"].startswith("gold.dim")} == {"check_gold"}
     html = (shop.root / next(s["html"] for s in stages if s["stage"] == "build_fct_orders")).read_text()
     assert "Materialized gold.fct_orders (incremental)" in html

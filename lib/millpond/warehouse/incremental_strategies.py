@@ -103,7 +103,7 @@ class Incremental:
         """Normalize loose arguments (a key as a string, one partition as a scalar).
 
         >>> Incremental.of("merge", unique_key="id", watermark="updated_at", lookback="2d")
-        Incremental(strategy='merge', unique_key=('id',), watermark='updated_at', partition_by=None, partitions=(), lookback=datetime.timedelta(days=2))
+        Incremental(strategy='merge', unique_key=('id',), watermark='updated_at', partition_by=None, partitions=(), lookback=datetime.timedelta(days=2), propagate_deletes=False)
         """
         keys = (unique_key,) if isinstance(unique_key, str) else tuple(unique_key or ())
         if partitions is None:

@@ -434,5 +434,5 @@ def test_report_command_on_the_reference_workspace_is_small_enough_to_email(tmp_
     assert f"data/reports/quality-{run_id}.html" in out
     assert 500_000 < path.stat().st_size < 5_000_000
     html = path.read_text()
-    # shop.yml declares 9 checks; check_gold runs 24 more through ctx.check (see tests/test_shop_pipeline.py)
-    assert "33 checks: 33 passed, 0 warned, 0 failed" in " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    # shop.yml declares 10 checks; check_gold runs 24 more through ctx.check (see tests/test_shop_pipeline.py)
+    assert "34 checks: 34 passed, 0 warned, 0 failed" in " ".join(re.sub(r"<[^>]+>", " ", html).split())
