@@ -186,6 +186,8 @@ def promote(workspace: Workspace, env: str, *, wait: bool = False) -> Promotion:
 def _promote(workspace: Workspace, con: BaseBackend, store: MetadataStore, env: str) -> Promotion:
     prod = project_of(workspace).store(PROD)
     changes = _compare(con, store, env)
+    # what a promotion killed half-way left under staged names (the run lock keeps runs out)
+    drop_staged(con, sorted({split_name(c.name, PROD)[0] for c in changes}))
     moving = [c for c in changes if c.status in ("added", "changed")]
     same = [c for c in changes if c.status == "identical"]
     built = store.latest_materializations()
