@@ -21,9 +21,11 @@ by ``order_date`` (UTC). Money is decimal(18, 2) throughout, summed exactly;
 (:func:`millpond.model.numeric.exact_quotient`; a float64 mean rounded to cents could differ
 between engines: the mean of 0.57 and 0.58 gave 0.57 on DuckDB and 0.58 on PostgreSQL).
 
-``dim_customer`` is a type 2 snapshot (:func:`millpond.model.scd.scd2_snapshot` by
-``updated_at``): a customer whose attributes change gets a new version, one that
-disappears from the source has its version closed. Its ``customer_key`` is the durable
+``dim_customer`` is a type 2 snapshot (:func:`millpond.model.scd.scd2_snapshot`, the check
+strategy with ``updated_at``): a customer whose attributes change gets a new version, at
+the new ``updated_at`` or, when the source changed a row without one, at the run's time;
+a new ``updated_at`` alone (a touch) is no change; one that disappears from the source has
+its version closed. Its ``customer_key`` is the durable
 key of the customer, :func:`millpond.model.keys.surrogate_key` of ``customer_id`` (the
 same in every version and on every engine, so facts built incrementally on different
 days agree); ``scd_id`` identifies a version. ``product_key`` numbers the product ids
@@ -49,6 +51,9 @@ from millpond.model.numeric import exact_quotient
 from millpond.model.parse import MONEY
 from millpond.model.scd import scd2_snapshot
 from shop.domain import NON_REVENUE_STATUSES
+
+ATTRIBUTES = ("first_name", "last_name", "email", "phone", "country", "signup_date")
+"""The customer columns whose change makes a new version of ``dim_customer``."""
 
 
 def line_amount(lines: ir.Table) -> ir.DecimalValue:
@@ -101,7 +106,9 @@ def dim_customer(customers: ir.Table, previous: ir.Table | None = None, *, now: 
     found = latest.to_pyarrow().as_py()  # a scalar: a DataFrame in between took 1 ms more
     data_time = datetime(1970, 1, 1) if found is None else found
     now = data_time if now is None else max(now, data_time)  # runs go forward, whatever the clock says
-    snapshot = scd2_snapshot(previous, source, "customer_id", strategy="timestamp", updated_at="updated_at", now=now)
+    snapshot = scd2_snapshot(
+        previous, source, "customer_id", strategy="check", updated_at="updated_at", check_cols=ATTRIBUTES, now=now
+    )
     return snapshot.order_by(["customer_id", "valid_from"])
 
 

@@ -18,6 +18,14 @@ A row has *changed* when its ``updated_at`` is later than the current version's
 ``check_cols`` differs, nulls compared as values (``strategy="check"``; the change
 time is ``now``). A new key opens at its ``updated_at`` (timestamp) or ``now`` (check).
 
+The check strategy may name an ``updated_at`` too (as dbt's snapshots do): a change is
+still a difference in ``check_cols`` (so a *touch*, a new ``updated_at`` and nothing
+else, adds no version, and a change the source made without a new ``updated_at`` is
+not missed), but it happens at the new ``updated_at`` when there is one, else at
+``now``; a new key opens at its ``updated_at``. Whatever the strategy, a version never
+ends before it began: a change time not after the current version's ``valid_from``
+(an old ``updated_at`` arriving after a return opened the key at ``now``) is ``now``.
+
 The snapshot has the source's columns plus ``scd_id`` (an md5 of the key and
 ``valid_from``, stable across runs), ``valid_from``, ``valid_to`` (null while
 current) and ``is_current``. Versions of one key never overlap:
@@ -114,7 +122,7 @@ def _time_literal(value: datetime | date, dtype: dt.DataType) -> ir.TimestampSca
 
 
 def _snapshot_time_type(source: ir.Table, strategy: str, updated_at: str | None) -> dt.DataType:
-    if strategy == "timestamp":
+    if updated_at is not None:
         dtype = source.schema()[updated_at]
         if not dtype.is_timestamp():
             raise MillpondError(
@@ -140,13 +148,14 @@ def _check_arguments(
     reserved = [c for c in SCD_COLUMNS if c in source.columns]
     if reserved:
         raise MillpondError(f"scd2_snapshot: source {table_label(source)} has reserved column {reserved[0]!r}")
-    if strategy == "timestamp":
-        if updated_at is None:
-            raise MillpondError("scd2_snapshot: strategy='timestamp' needs updated_at= (a timestamp column)")
+    if strategy == "timestamp" and updated_at is None:
+        raise MillpondError("scd2_snapshot: strategy='timestamp' needs updated_at= (a timestamp column)")
+    if updated_at is not None:
         require_columns(source, [updated_at], "scd2_snapshot updated_at")
+    if strategy == "timestamp":
         compared: list[str] = []
     elif check_cols is None or check_cols == "all":
-        compared = [c for c in source.columns if c not in keys]
+        compared = [c for c in source.columns if c not in keys and c != updated_at]
     else:
         compared = column_list(check_cols, "scd2_snapshot check_cols")
         require_columns(source, compared, "scd2_snapshot check_cols")
@@ -181,10 +190,11 @@ def scd2_snapshot(
         ``"timestamp"`` (changed when ``updated_at`` is later) or ``"check"``
         (changed when a ``check_cols`` value differs).
     updated_at
-        The source's last-modified timestamp column, for ``strategy="timestamp"``.
+        The source's last-modified timestamp column: required by ``strategy="timestamp"``;
+        with ``strategy="check"``, the time of a change that comes with a new one.
     check_cols
-        The columns compared by ``strategy="check"``; every non-key column by
-        default (or ``"all"``).
+        The columns compared by ``strategy="check"``; every column but the key and
+        ``updated_at`` by default (or ``"all"``).
     now
         The time of this snapshot (naive, UTC by convention): when deleted rows are
         closed and, for the check strategy, when changes happen. Pass the run's
@@ -204,13 +214,13 @@ def scd2_snapshot(
     compared = _check_arguments(existing, source, keys, strategy, updated_at, check_cols)
     time_type = _snapshot_time_type(source, strategy, updated_at)
     now_value = _time_literal(now, time_type)
+    arrival = source[updated_at] if updated_at is not None else now_value
     if existing is None:
-        opened = source.mutate(valid_from=source[updated_at] if strategy == "timestamp" else now_value)
-        return _finish_new_versions(opened, keys, time_type)
+        return _finish_new_versions(source.mutate(valid_from=arrival), keys, time_type)
 
     kept = existing.schema()
     output_schema = ibis.schema({name: kept[name] for name in [*source.columns, *SCD_COLUMNS]})
-    updated = [updated_at] if strategy == "timestamp" else []
+    updated = [updated_at] if updated_at is not None else []
 
     # Every existing version joined to the source's key (and what the comparison needs):
     # a current one is closed when changed or deleted, the rest kept as they are. The
@@ -226,7 +236,7 @@ def scd2_snapshot(
     versions = existing.left_join(incoming, [existing[k] == incoming[f"_mp_src_{k}"] for k in keys])
     in_source = versions._mp_in_source.fill_null(False)
     changed = in_source & _changed(versions, strategy, updated_at, compared)
-    change_time = versions[f"_mp_src_{updated_at}"] if strategy == "timestamp" else now_value
+    change_time = _change_time(versions, updated_at, now_value, versions.valid_from)
     closed_at = ibis.cases(
         (~versions.is_current, versions.valid_to),
         (changed, change_time),
@@ -243,6 +253,7 @@ def scd2_snapshot(
     current = existing.filter(existing.is_current).select(
         *[existing[k].name(f"_mp_cur_{k}") for k in keys],
         _mp_in_current=ibis.literal(True),
+        _mp_cur_valid_from=existing.valid_from,
         **{f"_mp_cur_{c}": existing[c] for c in [*updated, *compared] if c not in keys},
     )
     seen = existing.filter(~existing.is_current).select(*[existing[k].name(f"_mp_seen_{k}") for k in keys]).distinct()
@@ -252,7 +263,8 @@ def scd2_snapshot(
     in_current = opening._mp_in_current.fill_null(False)
     reopened = in_current & _changed(opening, strategy, updated_at, compared, ours="_mp_cur_", theirs="")
     back = ~reopened & opening[f"_mp_seen_{keys[0]}"].notnull()  # not current, but seen before
-    first_valid = ibis.ifelse(back, now_value, opening[updated_at] if strategy == "timestamp" else now_value)
+    changed_at = _change_time(opening, updated_at, now_value, opening._mp_cur_valid_from, ours="_mp_cur_", theirs="")
+    first_valid = ibis.cases((back, now_value), (reopened, changed_at), else_=arrival)
     opened = opening.filter(reopened | ~in_current).select(*source.columns, valid_from=first_valid.cast(time_type))
     return ibis.union(
         old_versions, _as_schema(_finish_new_versions(opened, keys, time_type), output_schema), distinct=False
@@ -263,6 +275,23 @@ def _as_schema(table: ir.Table, schema: ibis.Schema) -> ir.Table:
     """``table.cast(schema)``, or ``table`` itself when it has that schema already (a cast
     of every column to its own type is one more select for Ibis to build, about 0.8 ms)."""
     return table if table.schema() == schema else table.cast(schema)
+
+
+def _change_time(
+    pairs: ir.Table,
+    updated_at: str | None,
+    now_value: ir.TimestampScalar,
+    valid_from: ir.TimestampValue,
+    *,
+    ours: str = "",
+    theirs: str = "_mp_src_",
+) -> ir.TimestampValue:
+    """When a changed pair changed: the source's ``updated_at`` when it moved past the version's
+    (and past its ``valid_from``, so that no version ends before it began), else ``now``."""
+    if updated_at is None:
+        return now_value
+    new, old = pairs[f"{theirs}{updated_at}"], pairs[f"{ours}{updated_at}"]
+    return ibis.ifelse(((new > old) & (new > valid_from)).fill_null(False), new, now_value)
 
 
 def _changed(

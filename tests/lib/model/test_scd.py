@@ -244,3 +244,56 @@ def test_scd1_overwrites_by_key_and_keeps_keys_missing_from_the_source(con):
     again = con.to_pyarrow(scd1(con.create_table("dim2", scd1(current, updates, "id")), updates, "id")).to_pylist()
     assert sorted(tuple(r.values()) for r in again) == [(1, "Ann", "gold"), (2, "Bo", "gold"), (3, "Cy", None)]
     assert con.to_pyarrow(scd1(None, updates, "id")).num_rows == 2
+
+
+def test_scd2_check_strategy_with_updated_at_versions_real_changes_only(con):
+    """dbt's check strategy with an updated_at: a touch adds nothing, a silent change is kept
+    (at now), a change with a new updated_at happens then; a key back after a delete opens at now."""
+
+    def snap(existing, rows, now):
+        return scd2_snapshot(existing, source(rows, TIMED), "id", strategy="check", updated_at="updated_at", now=now)
+
+    columns = ("id", "name", "updated_at")
+    day1 = store(con, snap(None, [(1, "a", T[8]), (2, "b", T[9]), (3, "c", T[10])], now=T[12]), 1)
+    assert versions(con, day1, columns) == {
+        (1, "a", T[8], T[8], None, True),  # new keys open at their updated_at
+        (2, "b", T[9], T[9], None, True),
+        (3, "c", T[10], T[10], None, True),
+    }
+    # Day 2: 1 is touched (a new updated_at, nothing else); 2 changes its name without a new
+    # updated_at; 3 changes with one.
+    day2 = store(con, snap(day1, [(1, "a", T[30]), (2, "b2", T[9]), (3, "c2", T[31])], now=T[36]), 2)
+    expected = {
+        (1, "a", T[8], T[8], None, True),  # the touch: no version
+        (2, "b", T[9], T[9], T[36], False),  # the silent change: at now
+        (2, "b2", T[9], T[36], None, True),
+        (3, "c", T[10], T[10], T[31], False),  # the change: at its updated_at
+        (3, "c2", T[31], T[31], None, True),
+    }
+    assert versions(con, day2, columns) == expected
+    # Day 3: 3 is deleted; day 4 it is back; day 5 it changes with an updated_at older than its return.
+    day3 = store(con, snap(day2, [(1, "a", T[30]), (2, "b2", T[9])], now=T[60]), 3)
+    day4 = store(con, snap(day3, [(1, "a", T[30]), (2, "b2", T[9]), (3, "c2", T[31])], now=T[84]), 4)
+    day5 = snap(day4, [(1, "a", T[30]), (2, "b2", T[9]), (3, "c3", T[50])], now=T[108])
+    assert {v for v in versions(con, day5, columns) if v[0] == 3} == {
+        (3, "c", T[10], T[10], T[31], False),
+        (3, "c2", T[31], T[31], T[60], False),  # deleted at day 3's now
+        (3, "c2", T[31], T[84], T[108], False),  # back at day 4's now
+        (3, "c3", T[50], T[108], None, True),  # T[50] is before T[84]: at now, never backwards
+    }
+
+
+def test_scd2_timestamp_strategy_never_ends_a_version_before_it_began(con):
+    def snap(existing, rows, now):
+        return scd2_snapshot(existing, source(rows, TIMED), "id", updated_at="updated_at", now=now)
+
+    day1 = store(con, snap(None, [(1, "a", T[8])], now=T[12]), 1)
+    day2 = store(con, snap(day1, [(2, "x", T[9])], now=T[36]), 2)  # 1 deleted at T[36]
+    day3 = store(con, snap(day2, [(1, "a", T[8]), (2, "x", T[9])], now=T[60]), 3)  # 1 back at T[60]
+    day4 = snap(day3, [(1, "a2", T[40]), (2, "x", T[9])], now=T[84])  # updated at T[40] < T[60]
+    rows = sorted(v for v in versions(con, day4, ("id", "name", "updated_at")) if v[0] == 1)
+    assert rows == [
+        (1, "a", T[8], T[8], T[36], False),
+        (1, "a", T[8], T[60], T[84], False),
+        (1, "a2", T[40], T[84], None, True),
+    ]
