@@ -11,7 +11,8 @@ it) with the rules as they are now, and account for the rows:
 - *newly held*: held now but not before (a stricter rule).
 
 Rows are compared by their raw columns (everything but ``reason``, ``_run_id`` and
-``_quarantined_at``), as multisets, so two identical raw rows count twice. The
+``_quarantined_at``, and the load's time ``_loaded_at``: a file loaded again since the rows
+were held holds the same records), as multisets, so two identical raw rows count twice. The
 replay is an ordinary run in ``millpond runs``; if it fails, the previous tables stay.
 """
 
@@ -29,8 +30,9 @@ from millpond.run.runner import Runner, RunOptions
 from millpond.warehouse.sql import split_name
 from millpond.workspace import Workspace
 
-#: Columns a quarantine table adds to the raw record.
-HOLD_COLUMNS = ("reason", "_run_id", "_quarantined_at")
+#: Columns a quarantine table adds to the raw record, and the time the raw record was loaded
+#: (a reload of the same file between the hold and the replay changes only that).
+HOLD_COLUMNS = ("reason", "_run_id", "_quarantined_at", "_loaded_at")
 
 
 @dataclass
@@ -127,7 +129,8 @@ def replay_quarantine(
     )
     after = held_rows(workspace, name) if result.status == "success" else None
     if after is not None:
-        old, new = _raw_records(before), _raw_records(after)
+        shared = [c for c in before.column_names if c in after.column_names and c not in HOLD_COLUMNS]
+        old, new = _raw_records(before, shared), _raw_records(after, shared)  # a column added since: not compared
         kept = sum((old & new).values())
         outcome.released = before.num_rows - kept
         outcome.still_held = kept
@@ -136,7 +139,6 @@ def replay_quarantine(
     return outcome
 
 
-def _raw_records(rows: pa.Table) -> Counter:
-    """The multiset of raw records (every column but :data:`HOLD_COLUMNS`) in ``rows``."""
-    columns = [c for c in rows.column_names if c not in HOLD_COLUMNS]
+def _raw_records(rows: pa.Table, columns: list[str]) -> Counter:
+    """The multiset of raw records (their ``columns``, never :data:`HOLD_COLUMNS`) in ``rows``."""
     return Counter(tuple(r[c] for c in columns) for r in rows.select(columns).to_pylist())
