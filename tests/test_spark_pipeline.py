@@ -22,7 +22,8 @@ from millpond.run.runner import RunOptions, open_store, run_pipeline
 from millpond.warehouse.compare import table_differences
 from millpond.warehouse.connect import connect
 from millpond.workspace import Workspace
-from support.reference import build_reference_workspace
+from shop.generate import generate
+from support.reference import SCALE, SEED, build_reference_workspace
 from support.spark import SPARK_URL, spark_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
@@ -70,3 +71,35 @@ def test_the_shop_pipeline_builds_the_same_tables_on_spark_as_on_duckdb(tmp_path
         finally:
             duck.disconnect()
             spark.disconnect()
+        _next_day_on_spark(ws)
+
+
+def _next_day_on_spark(ws: Workspace) -> None:
+    """The day after, on Spark: the incremental facts let a deleted customer's orders go and take
+    a very late order in; the type 2 dimension versions the real changes (the manifest's truth)."""
+    manifest = generate(ws.path("data/raw"), seed=SEED, scale=SCALE, day=1)
+    options = RunOptions(jobs=2, params={"run_date": manifest.end.isoformat()})
+    with open(os.devnull, "w") as quiet:
+        result = run_pipeline(ws, "shop", options, reporter=PlainReporter(quiet))
+    errors = {s["stage"]: s["error"] for s in open_store(ws).stage_runs(result.run_id) if s["error"]}
+    assert result.exit_code == 0, errors
+    (change,) = manifest.history
+    spark = connect(ws)
+    try:
+        facts = spark.table("fct_orders", database="gold").to_pyarrow()
+        ids = set(facts["order_id"].to_pylist())
+        assert len(ids) == facts.num_rows == manifest.valid_rows["orders"]
+        revenue = sum(a for a, r in zip(facts["net_amount"].to_pylist(), facts["is_revenue"].to_pylist()) if r)
+        assert revenue == manifest.revenue_total
+        assert set(change.late_orders + change.very_late_orders) <= ids
+        (gone,) = change.deleted
+        held = spark.table("orders", database="quarantine")
+        theirs = {int(o) for o in held.filter(held.customer_id == str(gone)).order_id.to_pyarrow().to_pylist()}
+        assert theirs and not theirs & ids  # held in quarantine, gone from the facts
+        dim = spark.table("dim_customer", database="gold").to_pyarrow().to_pylist()
+        real = len(change.new_customers) + len(change.changed) + len(change.silent)
+        first_day = manifest.valid_rows["customers"] - len(change.new_customers) + len(change.deleted)
+        assert len(dim) == first_day + real
+        assert [r["is_current"] for r in dim if r["customer_id"] == gone] == [False]
+    finally:
+        spark.disconnect()

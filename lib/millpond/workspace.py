@@ -173,7 +173,8 @@ class Workspace:
     def generator(self) -> Callable[..., object]:
         """The function ``generator:`` names in ``millpond.yml``, imported from the workspace's code.
 
-        ``millpond generate`` calls it as ``generator(out_dir, seed=, scale=, start=, days=)``.
+        ``millpond generate`` calls it as ``generator(out_dir, seed=, scale=, start=, days=)``, and
+        with ``day=`` too for ``--day N`` (the data N days later) when the function takes it.
         """
         declared = self.spec.generator
         line = self.lines.line_of(("generator",))

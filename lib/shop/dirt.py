@@ -44,7 +44,12 @@ def dirt_count(rate: float, rows: int) -> int:
     return max(1, round(rate * rows))
 
 
-def _text(value) -> str | None:
+def raw_text(value) -> str | None:
+    """Return a value as a raw file holds it: text, timestamps as ``YYYY-MM-DD HH:MM:SS``, ``None`` kept.
+
+    >>> raw_text(datetime(2024, 1, 2, 3, 4, 5)), raw_text(7), raw_text(None)
+    ('2024-01-02 03:04:05', '7', None)
+    """
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -116,7 +121,7 @@ def dirty_customers(rng: random.Random, customers: Rows) -> Result:
     normalization: Counter = Counter()
     rows = []
     for customer in customers:
-        row = {key: _text(value) for key, value in customer.items()}
+        row = {key: raw_text(value) for key, value in customer.items()}
         if rng.random() < 0.12:
             row["email"] = messy_email(rng, row["email"])
             normalization["email"] += 1
@@ -134,7 +139,7 @@ def dirty_customers(rng: random.Random, customers: Rows) -> Result:
             _with(
                 rows[customer["customer_id"] - 1],
                 email=former,
-                updated_at=_text(signed_up + timedelta(seconds=rng.randrange(newer_by))),
+                updated_at=raw_text(signed_up + timedelta(seconds=rng.randrange(newer_by))),
             )
         )
     rejects = {"superseded": len(extra)}
@@ -175,7 +180,7 @@ def dirty_orders(rng: random.Random, orders: Rows) -> Result:
     normalization: Counter = Counter()
     rows = []
     for order in orders:
-        row = {key: _text(value) for key, value in order.items()}
+        row = {key: raw_text(value) for key, value in order.items()}
         if rng.random() < 0.03:
             row["status"] = rng.choice((row["status"].upper(), row["status"].capitalize(), f" {row['status']} "))
             normalization["status"] += 1
@@ -228,7 +233,7 @@ def dirty_order_lines(rng: random.Random, lines: Rows) -> Result:
 
 def dirty_payments(rng: random.Random, payments: Rows) -> Result:
     """Return raw payments plus duplicates, unparseable amounts and payments for missing orders."""
-    rows = [{key: _text(value) for key, value in payment.items()} for payment in payments]
+    rows = [{key: raw_text(value) for key, value in payment.items()} for payment in payments]
     count = len(payments)
     rejects = {
         "duplicate": dirt_count(0.01, count),
@@ -253,7 +258,9 @@ def dirty_events(rng: random.Random, events: Rows) -> Result:
 
     A duplicate is the same event delivered twice (identical line, same file).
     """
-    rows = [{key: _text(value) if key.endswith("_ts") else value for key, value in event.items()} for event in events]
+    rows = [
+        {key: raw_text(value) if key.endswith("_ts") else value for key, value in event.items()} for event in events
+    ]
     count = len(events)
     rejects = {
         "duplicate": dirt_count(0.015, count),

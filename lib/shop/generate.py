@@ -17,9 +17,14 @@ Files written under ``out_dir`` (see :mod:`shop.raw_files`)::
     events/events_YYYY-MM-DD.jsonl   one file per day an event was *received*
     _manifest.json       the truth, see :mod:`shop.manifest`
 
+``day=N`` writes the shop as it stands ``N`` days after the window instead: the base
+plus each day's drop of new, late and changed rows, deletions and returns, and a schema
+change (:mod:`shop.days`); the manifest states the truth of that day and lists each day's
+changes (``history``).
+
 Command line::
 
-    python -m shop.generate --seed 42 --scale 1 --out data/raw
+    python -m shop.generate --seed 42 --scale 1 --out data/raw [--day 3]
 
 >>> import tempfile
 >>> manifest = generate(Path(tempfile.mkdtemp()), seed=1, scale=0.05, days=3)
@@ -42,6 +47,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from shop import dirt, records
+from shop.days import World, advance
 from shop.domain import NON_REVENUE_STATUSES, ORDER_STATUSES
 from shop.manifest import Manifest
 from shop.raw_files import (
@@ -71,7 +77,7 @@ def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(columns)
-        writer.writerows([[row[column] for column in columns] for row in rows])
+        writer.writerows([[row.get(column) for column in columns] for row in rows])
 
 
 def _write_parquet(path: Path, schema: pa.Schema, rows: list[dict]) -> None:
@@ -89,6 +95,18 @@ def _write_events(out_dir: Path, rows: list[dict]) -> list[str]:
     return sorted(by_file)
 
 
+def _write_world(out_dir: Path, world: World) -> dict[str, list[str]]:
+    """Write every raw file of ``world``; return the files per source."""
+    for source in ("customers", "orders", "payments"):
+        columns = CSV_COLUMNS[source] + tuple(world.added_columns.get(source, ()))
+        _write_csv(out_dir / RAW_FILES[source], columns, world.raw[source])
+    _write_parquet(out_dir / RAW_FILES["products"], PRODUCTS_SCHEMA, world.raw["products"])
+    _write_parquet(out_dir / RAW_FILES["order_lines"], ORDER_LINES_SCHEMA, world.raw["order_lines"])
+    files = {source: [name] for source, name in RAW_FILES.items()}
+    files["events"] = _write_events(out_dir, world.raw["events"])
+    return files
+
+
 def _truth(clean: dict[str, list[dict]], start: date, days: int) -> dict:
     """Return the manifest's truth fields, computed from the clean records only."""
     window = [start + timedelta(days=offset) for offset in range(days)]
@@ -104,6 +122,17 @@ def _truth(clean: dict[str, list[dict]], start: date, days: int) -> dict:
             orders_by_day[order["order_ts"].date()] += 1
     events = clean["events"]
     statuses = Counter(status_of.values())
+    country_of = {c["customer_id"]: c["country"] for c in clean["customers"]}
+    net_of: dict[int, Decimal] = {}
+    for line in clean["order_lines"]:
+        net_of[line["order_id"]] = net_of.get(line["order_id"], Decimal("0.00")) + records.line_amount(line)
+    revenue_by_country: dict[str, Decimal] = {}
+    for order in clean["orders"]:
+        if order["status"] not in NON_REVENUE_STATUSES:
+            country = country_of[order["customer_id"]]
+            revenue_by_country[country] = revenue_by_country.get(country, Decimal("0.00")) + net_of.get(
+                order["order_id"], Decimal("0.00")
+            )
     return {
         "valid_rows": {source: len(rows) for source, rows in clean.items()},
         "orders_by_status": {status: statuses[status] for status in ORDER_STATUSES},
@@ -116,6 +145,7 @@ def _truth(clean: dict[str, list[dict]], start: date, days: int) -> dict:
         "anonymous_events": sum(event["customer_id"] is None for event in events),
         "events_by_type": dict(sorted(Counter(event["event_type"] for event in events).items())),
         "customers_by_country": dict(sorted(Counter(c["country"] for c in clean["customers"]).items())),
+        "revenue_by_country": dict(sorted(revenue_by_country.items())),
     }
 
 
@@ -126,6 +156,7 @@ def generate(
     scale: float = 1.0,
     start: date = date(2024, 1, 1),
     days: int = 31,
+    day: int = 0,
 ) -> Manifest:
     """Write a dirty shop under ``out_dir`` and return the truth about it.
 
@@ -143,6 +174,9 @@ def generate(
         First day of the order and event window (UTC).
     days
         Length of the window in days.
+    day
+        ``0`` for the window itself; ``N`` for the shop ``N`` days after it, each day's drop
+        applied (:mod:`shop.days`). Day ``N`` extends day ``N - 1``.
 
     Returns
     -------
@@ -159,8 +193,8 @@ def generate(
     >>> manifest.revenue_total == sum(manifest.revenue_by_day.values())
     True
     """
-    if scale <= 0 or days < 1:
-        raise ValueError(f"scale must be > 0 and days >= 1, got scale={scale} and days={days}")
+    if scale <= 0 or days < 1 or not 0 <= day <= 365:
+        raise ValueError(f"scale must be > 0, days >= 1 and 0 <= day <= 365, got scale={scale}, days={days}, day={day}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for path in owned_paths(out_dir):
@@ -192,24 +226,34 @@ def generate(
         "payments": dirt.dirty_payments(rng, payments),
         "events": dirt.dirty_events(rng, events),
     }
-    for source in ("customers", "orders", "payments"):
-        _write_csv(out_dir / RAW_FILES[source], CSV_COLUMNS[source], raw[source][0])
-    _write_parquet(out_dir / RAW_FILES["products"], PRODUCTS_SCHEMA, raw["products"][0])
-    _write_parquet(out_dir / RAW_FILES["order_lines"], ORDER_LINES_SCHEMA, raw["order_lines"][0])
-    files = {source: [name] for source, name in RAW_FILES.items()}
-    files["events"] = _write_events(out_dir, raw["events"][0])
-
+    world = World(
+        clean=clean,
+        raw={source: rows for source, (rows, _, _) in raw.items()},
+        dirt={source: Counter(rejects) for source, (_, rejects, _) in raw.items()},
+        normalization={source: Counter(found) for source, (_, _, found) in raw.items()},
+    )
+    end = start + timedelta(days=days - 1)
+    per_day = {
+        "orders": max(3, len(orders) // days),
+        "sessions": max(2, scaled_count(BASE_ROWS["sessions"], scale) // days),
+    }
+    for number in range(1, day + 1):
+        advance(world, seed, number, end + timedelta(days=number), **per_day)
+    files = _write_world(out_dir, world)
     manifest = Manifest(
         seed=seed,
         scale=scale,
         start=start,
-        end=start + timedelta(days=days - 1),
-        days=days,
+        end=end + timedelta(days=day),
+        days=days + day,
+        day=day,
         files=files,
-        raw_rows={source: len(rows) for source, (rows, _, _) in raw.items()},
-        dirt={source: rejects for source, (_, rejects, _) in raw.items()},
-        normalization={source: found for source, (_, _, found) in raw.items() if found},
-        **_truth(clean, start, days),
+        raw_rows={source: len(rows) for source, rows in world.raw.items()},
+        dirt=world.effective_dirt(),
+        normalization={source: dict(+found) for source, found in world.normalization.items() if +found},
+        history=world.history,
+        added_columns=world.added_columns,
+        **_truth(world.effective(), start, days + day),
     )
     for source in raw:
         if manifest.raw_rows[source] != manifest.valid_rows[source] + manifest.rejected_rows(source):
@@ -232,8 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--start", type=date.fromisoformat, default=date(2024, 1, 1), help="first day, YYYY-MM-DD")
     parser.add_argument("--days", type=int, default=31)
+    parser.add_argument("--day", type=int, default=0, help="the shop this many days after the window")
     args = parser.parse_args(argv)
-    manifest = generate(args.out, seed=args.seed, scale=args.scale, start=args.start, days=args.days)
+    manifest = generate(args.out, seed=args.seed, scale=args.scale, start=args.start, days=args.days, day=args.day)
     print(
         f"wrote {args.out} (seed {args.seed}, scale {args.scale:g}): {manifest.valid_rows['customers']} customers, "
         f"{manifest.valid_rows['orders']} orders, {manifest.valid_rows['events']} events"

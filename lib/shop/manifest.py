@@ -35,6 +35,13 @@ late_events
     (``received_ts.date() > event_ts.date()``); they sit in a later day's file.
 anonymous_events
     Valid events without a ``customer_id``.
+revenue_by_country
+    Revenue (as ``revenue_total``) by the country of the ordering customer now.
+day, history, added_columns
+    For a shop ``day`` days after its window (``generate(..., day=N)``): each day's
+    changes by key (:class:`shop.days.DayChanges`) and the columns sources gained. The
+    truth fields above describe that last day: a deleted customer's orders are orphans
+    until the customer is back.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from shop.days import DayChanges
 from shop.raw_files import MANIFEST_FILE
 
 
@@ -87,6 +95,10 @@ class Manifest(BaseModel):
     anonymous_events: int
     events_by_type: dict[str, int]
     customers_by_country: dict[str, int]
+    revenue_by_country: dict[str, Decimal] = {}
+    day: int = 0
+    history: list[DayChanges] = []
+    added_columns: dict[str, list[str]] = {}
 
     def rejected_rows(self, source: str) -> int:
         """Return how many rows of ``source`` silver must reject."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -33,6 +34,9 @@ def generate(
     out: Annotated[Optional[Path], typer.Option(help="Where to write (default: the workspace's raw folder).")] = None,
     days: Annotated[int, typer.Option(help="Days of orders and events.")] = 31,
     start: Annotated[str, typer.Option(help="First day (YYYY-MM-DD).")] = "2024-01-01",
+    day: Annotated[
+        int, typer.Option(min=0, help="The data as it stands this many days after the window (each day's drop).")
+    ] = 0,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Write the workspace's sample data (its millpond.yml `generator:`, e.g. the reference shop's)."""
@@ -43,8 +47,17 @@ def generate(
         first = dt.date.fromisoformat(start)
     except ValueError:
         raise MillpondError(f"--start {start}: expected a date YYYY-MM-DD") from None
-    manifest = run_generate(target, seed=seed, scale=scale, start=first, days=days)
-    typer.echo(f"sample data: {ws.relative(target)} (seed {seed}, scale {scale:g})")
+    later = {"day": day} if day else {}
+    if later and "day" not in inspect.signature(run_generate).parameters:
+        raise MillpondError(
+            f"--day {day}: this workspace's generator ({ws.spec.generator}) has no days after its window"
+        )
+    try:
+        manifest = run_generate(target, seed=seed, scale=scale, start=first, days=days, **later)
+    except ValueError as exc:  # the generator's own word on its arguments
+        raise MillpondError(f"generate: {exc}") from None
+    when = f", day {day}" if day else ""
+    typer.echo(f"sample data: {ws.relative(target)} (seed {seed}, scale {scale:g}{when})")
     del manifest
 
 

@@ -1,6 +1,6 @@
 """The whole shop chain, bronze -> silver -> gold, held against the generator's manifest.
 
-Runs on ``generate(tmp, seed=7, scale=0.2)`` into a fresh in-memory DuckDB (files read
+Runs on ``generate(tmp, seed=7, scale=0.2)`` and on the same shop three days later (``day=3``) into a fresh in-memory DuckDB (files read
 by DuckDB, then by pyarrow) and into a fresh database of the session's throwaway
 PostgreSQL server (files read by pyarrow). The expected numbers all come from
 ``_manifest.json``, which the generator computed from its clean records without Ibis.
@@ -16,7 +16,7 @@ from pathlib import Path
 import ibis
 import pytest
 
-from shop import bronze, gold, silver
+from shop import bronze, gold, marketing, silver
 from shop.generate import generate
 from shop.manifest import Manifest, read_manifest
 from shop.raw_files import SOURCES
@@ -74,10 +74,12 @@ def _value(con, scalar):
     return con.to_pyarrow(scalar).as_py()
 
 
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory) -> tuple[Path, Manifest]:
+@pytest.fixture(scope="module", params=[0, 3], ids=["window", "day3"])
+def generated(request, tmp_path_factory) -> tuple[Path, Manifest]:
+    """The window itself, and the shop three days later (late orders, changed, deleted and
+    returned customers, a new column: :mod:`shop.days`), whose dirt must add up as exactly."""
     root = tmp_path_factory.mktemp("workspace")
-    generate(root / "data" / "raw", seed=7, scale=0.2)
+    generate(root / "data" / "raw", seed=7, scale=0.2, day=request.param)
     return root, read_manifest(root / "data" / "raw")
 
 
@@ -138,6 +140,8 @@ def test_order_facts_match_the_truth(warehouse):
     assert _value(con, facts.customer_key.isnull().sum()) == 0
     lines = layers["gold"]["fct_order_lines"]
     assert _value(con, lines.filter(lines.is_revenue).amount.sum()) == manifest.revenue_total
+    by_country = con.to_pyarrow(marketing.revenue_by_country(facts, layers["gold"]["dim_customer"])).to_pylist()
+    assert {row["country"]: row["revenue"] for row in by_country} == manifest.revenue_by_country
 
 
 def test_dimensions_match_the_truth(warehouse):
