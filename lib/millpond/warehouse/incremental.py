@@ -25,6 +25,7 @@ A missing target (or a full refresh) is built whole, by the atomic table swap.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from millpond.engines import described_table
@@ -90,12 +91,14 @@ def apply_incremental(
     on_schema_change: str | None = None,
     contract: Contract | None = None,
     run_id: str | None = None,
+    also: Sequence[str] = (),
 ) -> Applied:
     """Add the new rows of ``expr`` to the existing ``schema.table``.
 
     ``on_schema_change`` (default ``fail``) decides what a change of columns or types
     does (:mod:`millpond.warehouse.evolution`); a ``contract`` is checked on the staged
-    rows and, for its key, over the whole table before the commit.
+    rows and, for its key, over the whole table before the commit; ``also`` are statements
+    committed in the same transaction (a loader's state).
 
     Examples
     --------
@@ -138,6 +141,7 @@ def apply_incremental(
         ]
         staged_rows = int(staged.count().execute())
         statements += held.statements if held else []
+        statements += list(also)
         statements += [f"DROP TABLE {quote(con, schema, t)}" for t in step.temps]
         checks = key_checks_sql(con, contract, schema, table)
         if checks:

@@ -14,6 +14,7 @@ twice leaves the same rows.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
@@ -75,6 +76,7 @@ def materialize(
     upstream_version: Callable[[str], str | None] | None = None,
     watermark: str | None = None,
     audit: Callable[[ir.Table], list[str]] | None = None,
+    also: Sequence[str] = (),
 ) -> Materialized:
     """Build ``expr`` as ``name`` atomically and return what was built.
 
@@ -110,6 +112,9 @@ def materialize(
         Problems of the new build, checked before the swap with the contract and, when
         ``spec`` is given, its volume guard (:mod:`millpond.warehouse.audit`): the
         table's declared checks, as ``ctx.materialize`` passes them.
+    also
+        For ``kind="incremental"``: statements committed in the same transaction as the
+        build (a loader's state: :mod:`millpond.sources`), so neither commits without the other.
 
     Examples
     --------
@@ -163,6 +168,7 @@ def materialize(
             verify,
             upstream_version,
             watermark,
+            tuple(also),
         )
     )
     new_rows, held, refresh = outcome.new_rows, outcome.held, outcome.refresh
@@ -211,6 +217,8 @@ class BuildRequest:
     """Audits a temporary build before it is swapped in (contract, volume, declared checks)."""
     upstream_version: Callable[[str], str | None] | None = None
     watermark: str | None = None
+    also: tuple[str, ...] = ()
+    """Statements the build commits in its own transaction (incremental: a loader's state)."""
 
 
 @dataclass(frozen=True)
@@ -262,10 +270,20 @@ def _build_incremental(r: BuildRequest) -> KindOutcome:
     r.incremental.validate(r.name, list(r.expr.columns))
     drop_stale_staging(r.con, r.schema, r.table)
     if r.full_refresh or existing_kind(r.con, r.schema, r.table) != "table":
-        swap_in_table(r.con, r.expr, r.schema, r.table, verify=r.verify)
+        swap_in_table(
+            r.con, r.expr, r.schema, r.table, verify=r.verify, also=(lambda _: list(r.also)) if r.also else None
+        )
         return KindOutcome()
     new_rows, held = apply_incremental(
-        r.con, r.expr, r.schema, r.table, r.incremental, on_schema_change=r.policy, contract=r.contract, run_id=r.run_id
+        r.con,
+        r.expr,
+        r.schema,
+        r.table,
+        r.incremental,
+        on_schema_change=r.policy,
+        contract=r.contract,
+        run_id=r.run_id,
+        also=r.also,
     )
     return KindOutcome(new_rows=new_rows, held=held)
 
