@@ -263,11 +263,32 @@ def validate(
         except SpecError as exc:
             problems += exc.lines
             continue
+        wrong = _source_problems(ws, p)
+        problems += wrong
+        if wrong:
+            continue
         typer.echo(f"{ws.relative(p.path)}: ok ({len(p.spec.stages)} stages)")
     for line in problems:
         typer.echo(f"error: {line}", err=True)
     if problems:
         raise typer.Exit(2)
+
+
+def _source_problems(ws, pipeline) -> list[str]:
+    """One line per declared source of an unknown kind or with options its kind refuses."""
+    if not pipeline.spec.sources:
+        return []
+    from millpond.sources import source_class  # loads Ibis: only for pipelines that declare sources
+
+    problems = []
+    for name, spec in pipeline.spec.sources.items():
+        where = f"{ws.relative(pipeline.path)}:{pipeline.lines.line_of(('sources', name))}"
+        options = {**spec.options, **{option: f"[{ref}]" for option, ref in spec.secrets.items()}}
+        try:
+            source_class(spec.kind)(name, spec.model_copy(update={"options": options}), ws.root, declared_in=where)
+        except MillpondError as exc:
+            problems.append(str(exc) if str(exc).startswith(where) else f"{where}: sources: {name}: {exc}")
+    return problems
 
 
 @app.command()

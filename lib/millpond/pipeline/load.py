@@ -21,6 +21,7 @@ from millpond.pipeline.dag import find_cycle, topological_order
 from millpond.pipeline.notebooks import declared_parameters
 from millpond.pipeline.products import check_products
 from millpond.pipeline.reads import refusal, tables_outside_needs, visible_reads
+from millpond.pipeline.sources import source_problems
 from millpond.settings.params import coerce, compatible, python_type_name
 from millpond.settings.pipeline import PipelineSpec, StageSpec
 from millpond.validation import spec_error
@@ -124,6 +125,8 @@ def load_pipeline(workspace: Workspace, name: str, *, check_notebooks: bool = Tr
     spec, lines = parse_pipeline_file(workspace, path)
     pipeline = Pipeline(workspace, spec.name or path.stem, path, spec, lines)
     _check_graph(pipeline, display)
+    for loc, message in source_problems(spec):  # and the files a source reads join its loader's reads
+        raise _fail(display, lines, loc, message)
     _check_param_overrides(pipeline, display)
     check_products(spec, display, lines)
     _check_notebooks(pipeline, display, inspect=check_notebooks)

@@ -26,6 +26,7 @@ from typing import Any
 import millpond
 from millpond.pipeline.load import Pipeline
 from millpond.pipeline.notebooks import source_fingerprint
+from millpond.pipeline.sources import loaded_by
 from millpond.pipeline.workspace_code import imported_modules
 from millpond.settings.pipeline import StageSpec
 from millpond.store.metadata import MetadataStore
@@ -106,4 +107,7 @@ def stage_fingerprint(pipeline: Pipeline, stage: StageSpec, params: dict[str, An
         "raw": raw_inputs(pipeline, stage, store),
         "warehouse": warehouse_key(pipeline.workspace),
     }
+    sources = loaded_by(pipeline.spec, stage)
+    if sources:  # the sources it loads, as declared (absent otherwise: other fingerprints stay as they were)
+        payload["sources"] = sources
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]

@@ -42,6 +42,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from millpond.settings.params import ParamType, coerce
+from millpond.settings.sources import SourceSpec
 from millpond.settings.tables import DOMAIN, TableSpec
 from millpond.settings.values import MAX_BACKOFF, MAX_TIMEOUT, GlobPattern, WorkspacePath
 
@@ -135,6 +136,9 @@ class PipelineSpec(BaseModel):
     publish_together: list[Annotated[str, StringConstraints(pattern=LAYER_OR_TABLE)]] = Field(
         default=["gold"],
         description="layers or tables a run publishes together, or not at all (run/publish_together.py)",
+    )
+    sources: dict[Annotated[str, StringConstraints(pattern=IDENTIFIER)], SourceSpec] = Field(
+        default={}, description="sources by name: what ctx.load(name) loads, and into which table (millpond.sources)"
     )
     stages: list[StageSpec] = Field(min_length=1)
 

@@ -35,6 +35,7 @@ from millpond.secrets import resolve
 from millpond.settings.tables import PublishSpec
 from millpond.stage_api.checks import run_and_record
 from millpond.stage_api.interactive import pause_between_cells
+from millpond.stage_api.loading import SourceLoads
 from millpond.stage_api.reading import TableReads
 from millpond.warehouse.lake import LAKE_DIR, publish, read_lake
 from millpond.warehouse.materialized import Materialized
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
     from millpond.warehouse.lake import Published
 
 
-class StageContext(TableReads):
+class StageContext(TableReads, SourceLoads):
     """Connection, tables, parameters and materializations of one stage.
 
     Use :func:`stage` to get one. ``ctx.con`` is an Ibis backend; ``ctx.table(name)``

@@ -1,0 +1,70 @@
+"""One load of a source: plan it against the state in the warehouse, then commit the rows and
+the new state in one transaction (:func:`load_source`).
+
+The rows go through ``build(rows, incremental, also)``, which materializes them into the
+source's target as an incremental table (``ctx.load`` passes its recorded build, with
+versions and the table's declared checks); ``also`` are the statements that write the
+state and the records held in quarantine (:mod:`millpond.sources.held`), committed in that
+build's transaction. A load from scratch (no target yet, or a
+full refresh) ignores the state and replaces all of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from millpond.engines import engine_for
+from millpond.sources.held import held_statements
+from millpond.sources.registry import Source
+from millpond.sources.state import read_state, state_statements
+from millpond.warehouse.sql import split_name
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    from ibis.backends import BaseBackend
+
+    from millpond.warehouse.incremental import Incremental
+
+Build = Callable[["ir.Table", "Incremental", list[str]], Any]
+
+
+@dataclass
+class Loaded:
+    """What one load did: the counts its plan found (files new, changed, ...) and the build."""
+
+    source: str
+    target: str
+    counts: dict[str, int] = field(default_factory=dict)
+    built: Any = None
+    """What ``build`` returned (``ctx.load``: the :class:`~millpond.warehouse.materialize.Materialized`)."""
+
+    def __repr__(self) -> str:
+        found = ", ".join(f"{n} {what}" for what, n in self.counts.items() if n) or "nothing"
+        rows = getattr(self.built, "new_rows", None)
+        return f"Loaded {self.source} into {self.target} ({found})" + (
+            f": {rows:,} new rows" if rows is not None else ""
+        )
+
+
+def load_source(
+    con: BaseBackend,
+    source: Source,
+    build: Build,
+    *,
+    loaded_at: datetime,
+    run_id: str | None,
+    full_refresh: bool = False,
+) -> Loaded:
+    """Load what is new of ``source`` into its target (see the module docstring)."""
+    schema, table = split_name(source.spec.target)
+    whole = full_refresh or engine_for(con).maybe_table(table, schema) is None
+    state = {} if whole else read_state(con, source.name)
+    plan = source.plan(con, state, loaded_at=loaded_at)
+    loaded = Loaded(source.name, source.spec.target, plan.counts)
+    also = state_statements(con, source.name, plan.state, plan.dropped, whole=whole, loaded_at=loaded_at, run_id=run_id)
+    also += held_statements(con, source.spec.target, plan.held, plan.incremental.partitions, whole=whole, run_id=run_id)
+    loaded.built = build(plan.rows, plan.incremental, also)
+    return loaded

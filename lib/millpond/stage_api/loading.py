@@ -1,0 +1,74 @@
+"""``ctx.load(name)``: load a declared source into its bronze table (:mod:`millpond.sources`).
+
+:class:`SourceLoads` is mixed into :class:`~millpond.stage_api.context.StageContext`. The
+source is found by name under ``sources:`` (this run's pipeline first, then any, so the same
+call works in JupyterLab and plain Papermill), its secret references resolved here, in the
+kernel, and its rows built as an incremental table with the state of the load committed in
+the same transaction: recorded, versioned and checked as ``ctx.materialize`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from millpond.errors import MillpondError
+from millpond.pipeline.sources import declared_source
+from millpond.warehouse.staging import in_group
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from millpond.sources.load import Loaded
+    from millpond.workspace import Workspace
+
+
+class SourceLoads:
+    """``ctx.load``; uses the context's ``workspace``, ``pipeline``, ``con``, ``run_id``,
+    ``started_at``, ``under_runner``, ``secret`` and ``refreshes``."""
+
+    workspace: Workspace
+    pipeline: str | None
+    run_id: str | None
+    con: Any
+    secret: Callable[[str], str]
+    refreshes: Callable[[str], bool]
+
+    if TYPE_CHECKING:
+
+        @property
+        def under_runner(self) -> bool: ...
+
+        @property
+        def started_at(self) -> dt.datetime: ...
+
+    def load(self, name: str) -> Loaded:
+        """Load what is new of the source ``name`` into its ``target`` and return what it did.
+
+        Files already loaded are not read again, a changed file replaces its rows, and a
+        killed load is redone whole by the next, never doubled (:mod:`millpond.sources.files`).
+        ``millpond run --full-refresh TARGET`` loads everything again from scratch.
+        """
+        from millpond.sources import source_class
+        from millpond.sources.load import load_source
+        from millpond.stage_api.build import build_table, publish_group
+
+        spec, where = declared_source(self.workspace, name, self.pipeline)
+        if self.under_runner and in_group(spec.target, publish_group()):
+            raise MillpondError(
+                f"{where}: sources: {name}: target {spec.target} is in a layer the run publishes together; "
+                "land sources in bronze and publish what is built from them"
+            )
+        options = dict(spec.options)
+        for option, reference in spec.secrets.items():
+            options[option] = self.secret(reference)
+        source = source_class(spec.kind)(
+            name, spec.model_copy(update={"options": options}), self.workspace.root, declared_in=where
+        )
+        full = self.refreshes(spec.target)
+
+        def build(rows, incremental, also: list[str]):
+            options = {"run_id": self.run_id, "full_refresh": full, "incremental": incremental, "also": also}
+            return build_table(self, rows, spec.target, "incremental", options, None)  # type: ignore[arg-type]
+
+        return load_source(self.con, source, build, loaded_at=self.started_at, run_id=self.run_id, full_refresh=full)
