@@ -67,6 +67,11 @@ def csv_header(path: Path, expected: Sequence[str] | None = None) -> list[str]:
     Traceback (most recent call last):
     ...
     millpond.errors.MillpondError: ...e.csv: the file is empty (0 bytes): no header line to read its columns from
+    >>> _ = empty.write_bytes(bytes(range(256)))
+    >>> csv_header(empty)
+    Traceback (most recent call last):
+    ...
+    millpond.errors.MillpondError: ...e.csv:1: the header line holds control characters: is this a CSV file?
     """
     path = Path(path)
     if path.stat().st_size == 0:
@@ -81,6 +86,8 @@ def csv_header(path: Path, expected: Sequence[str] | None = None) -> list[str]:
         raise MillpondError(f"{path}:1: the header line is not valid UTF-8") from None
     if not header or len(set(header)) != len(header) or not all(header):
         raise MillpondError(f"{path}:1: the header line must name every column once, found {header!r}")
+    if any(ch < " " and ch != "\t" for name in header for ch in name):  # binary, not text
+        raise MillpondError(f"{path}:1: the header line holds control characters: is this a CSV file?")
     return header
 
 

@@ -33,15 +33,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from millpond.engines import described_table
+from millpond.engines import create_table_as, described_table
 from millpond.engines.file_origins import kind_of
 from millpond.errors import MillpondError
 from millpond.settings.values import GlobPattern
 from millpond.sources.held import split_malformed
 from millpond.sources.registry import LoadPlan, Source, register_source
-from millpond.warehouse.incremental import Incremental
+from millpond.warehouse.incremental import Incremental, drop_stale_staging, staging_name
 from millpond.warehouse.raw_files import load_files, source_file_name
-from millpond.warehouse.sql import split_name
+from millpond.warehouse.sql import ensure_schema, split_name
 
 if TYPE_CHECKING:
     from ibis.backends import BaseBackend
@@ -115,7 +115,7 @@ class FileSource(Source):
             "unchanged": len(now) - len(fresh),
             "gone": len(set(state) - set(now)),
         }
-        held = None
+        held, temps = None, []
         if fresh:
             read = load_files(
                 con,
@@ -124,9 +124,16 @@ class FileSource(Source):
                 loaded_at=loaded_at,
                 expected=self.options.columns,
             )
-            rows, held = split_malformed(read)
-        else:  # nothing new, or only rows of files gone to delete: no rows, of the table's own shape
+            schema, table = split_name(self.spec.target)  # read once: the rows and the held rows come from it
+            ensure_schema(con, schema)
+            drop_stale_staging(con, schema, f"{table}_read")  # what a killed load left
+            temps.append((schema, staging_name(f"{table}_read")))
+            rows, held = split_malformed(create_table_as(con, temps[-1][1], read, schema))
+        elif gone:  # only the rows of files gone to delete: no rows, of the table's own shape
             schema, table = split_name(self.spec.target)
             rows = described_table(con, table, schema).limit(0)
+        else:
+            rows = None
         replaced = Incremental.of("delete+insert", partition_by=FILE_COLUMN, partitions=sorted([*fresh, *gone]))
-        return LoadPlan(rows, replaced, {name: digest for name, (_, digest) in fresh.items()}, gone, counts, held)
+        state = {name: digest for name, (_, digest) in fresh.items()}
+        return LoadPlan(rows, replaced, state, gone, counts, temps, held)

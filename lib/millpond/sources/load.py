@@ -11,6 +11,7 @@ full refresh) ignores the state and replaces all of it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,7 +21,7 @@ from millpond.engines import engine_for
 from millpond.sources.held import held_statements
 from millpond.sources.registry import Source
 from millpond.sources.state import read_state, state_statements
-from millpond.warehouse.sql import split_name
+from millpond.warehouse.sql import quote, run_in_transaction, split_name
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -28,7 +29,8 @@ if TYPE_CHECKING:
 
     from millpond.warehouse.incremental import Incremental
 
-Build = Callable[["ir.Table", "Incremental", list[str]], Any]
+Build = Callable[["ir.Table | None", "Incremental", list[str]], Any]
+"""``build(rows, incremental, also)``; ``rows`` is ``None`` when nothing is new (record the table as it is)."""
 
 
 @dataclass
@@ -64,7 +66,21 @@ def load_source(
     state = {} if whole else read_state(con, source.name)
     plan = source.plan(con, state, loaded_at=loaded_at)
     loaded = Loaded(source.name, source.spec.target, plan.counts)
-    also = state_statements(con, source.name, plan.state, plan.dropped, whole=whole, loaded_at=loaded_at, run_id=run_id)
-    also += held_statements(con, source.spec.target, plan.held, plan.incremental.partitions, whole=whole, run_id=run_id)
-    loaded.built = build(plan.rows, plan.incremental, also)
+    if plan.rows is None:  # nothing new: nothing to build or commit
+        loaded.built = build(None, plan.incremental, [])
+        return loaded
+    try:
+        also = state_statements(
+            con, source.name, plan.state, plan.dropped, whole=whole, loaded_at=loaded_at, run_id=run_id
+        )
+        also += held_statements(
+            con, source.spec.target, plan.held, plan.incremental.partitions, whole=whole, run_id=run_id
+        )
+        also += [f"DROP TABLE {quote(con, *temp)}" for temp in plan.temps]
+        loaded.built = build(plan.rows, plan.incremental, also)
+    except BaseException:
+        if plan.temps:  # the plan's own tables; the next load drops one a kill leaves
+            with contextlib.suppress(Exception):
+                run_in_transaction(con, [f"DROP TABLE IF EXISTS {quote(con, *temp)}" for temp in plan.temps])
+        raise
     return loaded

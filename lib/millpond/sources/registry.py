@@ -3,8 +3,8 @@ the registry of kinds.
 
 A kind is a subclass with a ``kind`` name and an ``Options`` pydantic model (``extra="forbid"``)
 for its declared ``options``; its :meth:`Source.plan` gets the state the previous loads left
-and returns the rows to load and the state to keep with them (no rows when nothing is new:
-the build is still recorded, so the stage that loads it has built its table).
+and returns the rows to load and the state to keep with them, or a plan with ``rows=None``
+when nothing is new (nothing is built then; the table is recorded as built, unchanged).
 
 >>> sorted(source_kinds())
 ['files']
@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 class LoadPlan:
     """One load: the rows, how they go in, and the state that commits with them."""
 
-    rows: ir.Table
+    rows: ir.Table | None
+    """The rows to load; ``None`` when nothing is new."""
     incremental: Incremental
     state: dict[str, dict[str, Any]]
     """Items of state to write (an item is a file, a cursor...), each a JSON-able mapping."""
@@ -46,6 +47,9 @@ class LoadPlan:
     """Items of state that no longer hold (a file gone from the source, its rows removed)."""
     counts: dict[str, int] = field(default_factory=dict)
     """What the plan found, for the summary: e.g. files new, changed, unchanged, gone."""
+    temps: list[tuple[str, str]] = field(default_factory=list)
+    """``(schema, table)`` of tables the plan made to read its input once (dropped with the
+    load's commit; one a killed load leaves is dropped by the source's next load)."""
     held: ir.Table | None = None
     """Records that could not be read, to hold in quarantine (:mod:`millpond.sources.held`);
     the held rows of the ``incremental`` partitions it replaces are replaced with them."""

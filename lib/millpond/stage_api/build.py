@@ -15,6 +15,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
+from millpond.engines import described_table
 from millpond.errors import MillpondError
 from millpond.pipeline.tables import declared_checks
 from millpond.quality.pii import mask_detail, mask_sample
@@ -22,6 +23,7 @@ from millpond.store.metadata import Materialization
 from millpond.warehouse.audit import Audit, checks_audit
 from millpond.warehouse.materialize import Materialized, materialize
 from millpond.warehouse.query_plan import show_query_plan
+from millpond.warehouse.sql import split_name
 from millpond.warehouse.staging import STAGED_KINDS, in_group, start_staged, unstaged
 from millpond.warehouse.versions import keeping_versions, record_version
 
@@ -82,6 +84,30 @@ def build_table(
         show_query_plan(ctx.con, expr, name)
     if ctx.under_runner and ctx.workspace.spec.quality.monitors.enabled:
         ctx._profile(name)
+    return result
+
+
+def record_unchanged(ctx: StageContext, name: str, strategy: str) -> Materialized:
+    """Record incremental table ``name`` as built by this stage with nothing new (a source's
+    load that found nothing): no build, no new version; its rows and schema as they are."""
+    ctx._check_run_alive(name)
+    schema, table = split_name(name)
+    live = described_table(ctx.con, table, schema)
+    types = {col: str(dtype) for col, dtype in live.schema().items()}
+    result = Materialized(name, "incremental", int(live.count().execute()), types, 0.0, 0, strategy)
+    ctx.store.record_materialization(
+        Materialization(
+            table_name=name,
+            kind="incremental",
+            rows=result.rows,
+            schema=result.schema,
+            duration=result.duration,
+            fingerprint=ctx.fingerprint,
+            run_id=ctx.run_id,
+            stage=ctx.stage_name,
+            built_at=time.time(),
+        )
+    )
     return result
 
 

@@ -51,7 +51,7 @@ class SourceLoads:
         """
         from millpond.sources import source_class
         from millpond.sources.load import load_source
-        from millpond.stage_api.build import build_table, publish_group
+        from millpond.stage_api.build import build_table, publish_group, record_unchanged
 
         spec, where = declared_source(self.workspace, name, self.pipeline)
         if self.under_runner and in_group(spec.target, publish_group()):
@@ -68,6 +68,8 @@ class SourceLoads:
         full = self.refreshes(spec.target)
 
         def build(rows, incremental, also: list[str]):
+            if rows is None:  # nothing new: no build, no version; recorded as built, unchanged
+                return record_unchanged(self, spec.target, incremental.strategy)  # type: ignore[arg-type]
             options = {"run_id": self.run_id, "full_refresh": full, "incremental": incremental, "also": also}
             return build_table(self, rows, spec.target, "incremental", options, None)  # type: ignore[arg-type]
 

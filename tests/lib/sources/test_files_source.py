@@ -16,6 +16,7 @@ import uuid
 import pytest
 
 from millpond.cli import main
+from millpond.project import project_of
 from millpond.run.progress import PlainReporter
 from millpond.run.runner import RunOptions, open_store, run_pipeline
 from millpond.warehouse.connect import connect
@@ -73,6 +74,10 @@ def _rows(ws: Workspace, sql: str = "SELECT _source_file, id, name FROM bronze.o
         con.disconnect()
 
 
+def _versions(ws: Workspace) -> list:
+    return [v.version for v in project_of(ws).store().table_versions("bronze.orders")]
+
+
 def _state(ws: Workspace) -> dict:
     rows = _rows(ws, "SELECT item, state FROM _millpond.load_state WHERE source = 'orders' ORDER BY item")
     return {item: json.loads(state) for item, state in rows}
@@ -93,9 +98,12 @@ def test_new_files_are_loaded_once_and_a_changed_file_replaces_its_rows(any_ws):
     first_load = _rows(ws, "SELECT DISTINCT _loaded_at FROM bronze.orders")
 
     # nothing new: the runner skips the stage; forced, the load finds nothing and builds nothing
+    versions = _versions(ws)
+    assert versions  # the first load made one
     _run(ws)
     _run(ws, force=True)
     assert _rows(ws, "SELECT DISTINCT _loaded_at FROM bronze.orders") == first_load
+    assert _versions(ws) == versions  # no new version of an unchanged table
 
     _write(ws, "c.csv", [(4, "di")])  # a new file: only it is read
     time.sleep(1.1)  # so that this run's load time (whole seconds) differs from the first's
@@ -233,3 +241,47 @@ def test_validate_names_the_line_of_a_source_its_kind_refuses(ws, source, messag
     assert main(["validate", "-C", str(ws.root)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: pipelines/shop.yml:2: ") and message in err[0], err
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_parquet_and_json_lines_load_the_same_way(tmp_path, fmt):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ws = _workspace(tmp_path)
+    spec = ws.root / "pipelines/shop.yml"
+    spec.write_text(spec.read_text().replace("data/in/*.csv", f"data/in/*.{fmt}"))
+
+    def write(name: str, ids: list[int]) -> None:
+        path = ws.root / "data/in" / f"{name}.{fmt}"
+        if fmt == "parquet":
+            pq.write_table(pa.table({"id": ids, "name": [f"n{i}" for i in ids]}), path)
+        else:
+            path.write_text("".join(json.dumps({"id": i, "name": f"n{i}"}) + "\n" for i in ids))
+
+    write("a", [1, 2])
+    write("b", [3])
+    _run(ws)
+    write("b", [3, 4])  # changed: its rows replaced
+    write("c", [5])
+    _run(ws)
+    rows = _rows(ws, "SELECT _source_file, id, name FROM bronze.orders ORDER BY id")
+    assert rows == [
+        (f"data/in/a.{fmt}", 1, "n1"),
+        (f"data/in/a.{fmt}", 2, "n2"),
+        (f"data/in/b.{fmt}", 3, "n3"),
+        (f"data/in/b.{fmt}", 4, "n4"),
+        (f"data/in/c.{fmt}", 5, "n5"),
+    ]
+
+
+def test_binary_junk_named_csv_fails_the_load_with_one_line_naming_it(ws, capsys):
+    _write(ws, "a.csv", [(1, "ann")])
+    (ws.root / "data/in/junk.csv").write_bytes(bytes(range(256)) * 64)
+    assert main(["run", "shop", "-C", str(ws.root), "--plain"]) == 1
+    out = capsys.readouterr()
+    assert "junk.csv:1: the header line holds control characters" in out.out + out.err
+    assert "Traceback" not in out.out + out.err
+    (ws.root / "data/in/junk.csv").unlink()  # and the next run, without it, loads as if nothing happened
+    _run(ws)
+    assert _rows(ws) == [("data/in/a.csv", "1", "ann")]
