@@ -115,7 +115,7 @@ class FileSource(Source):
             "unchanged": len(now) - len(fresh),
             "gone": len(set(state) - set(now)),
         }
-        held, temps = None, []
+        held, temps, origin = None, [], None
         if fresh:
             read = load_files(
                 con,
@@ -129,6 +129,7 @@ class FileSource(Source):
             drop_stale_staging(con, schema, f"{table}_read")  # what a killed load left
             temps.append((schema, staging_name(f"{table}_read")))
             rows, held = split_malformed(create_table_as(con, temps[-1][1], read, schema))
+            origin = split_malformed(read)[0]
         elif gone:  # only the rows of files gone to delete: no rows, of the table's own shape
             schema, table = split_name(self.spec.target)
             rows = described_table(con, table, schema).limit(0)
@@ -136,4 +137,4 @@ class FileSource(Source):
             rows = None
         replaced = Incremental.of("delete+insert", partition_by=FILE_COLUMN, partitions=sorted([*fresh, *gone]))
         state = {name: digest for name, (_, digest) in fresh.items()}
-        return LoadPlan(rows, replaced, state, gone, counts, temps, held)
+        return LoadPlan(rows, replaced, state, gone, counts, temps, origin, held)

@@ -1,7 +1,7 @@
 """One load of a source: plan it against the state in the warehouse, then commit the rows and
 the new state in one transaction (:func:`load_source`).
 
-The rows go through ``build(rows, incremental, also)``, which materializes them into the
+The plan goes through ``build(plan, also)``, which materializes its rows into the
 source's target as an incremental table (``ctx.load`` passes its recorded build, with
 versions and the table's declared checks); ``also`` are the statements that write the
 state and the records held in quarantine (:mod:`millpond.sources.held`), committed in that
@@ -19,18 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 from millpond.engines import engine_for
 from millpond.sources.held import held_statements
-from millpond.sources.registry import Source
+from millpond.sources.registry import LoadPlan, Source
 from millpond.sources.state import read_state, state_statements
 from millpond.warehouse.sql import quote, run_in_transaction, split_name
 
 if TYPE_CHECKING:
-    import ibis.expr.types as ir
     from ibis.backends import BaseBackend
 
-    from millpond.warehouse.incremental import Incremental
-
-Build = Callable[["ir.Table | None", "Incremental", list[str]], Any]
-"""``build(rows, incremental, also)``; ``rows`` is ``None`` when nothing is new (record the table as it is)."""
+Build = Callable[[LoadPlan, list[str]], Any]
+"""``build(plan, also)``; ``plan.rows`` is ``None`` when nothing is new (record the table as it is)."""
 
 
 @dataclass
@@ -67,7 +64,7 @@ def load_source(
     plan = source.plan(con, state, loaded_at=loaded_at)
     loaded = Loaded(source.name, source.spec.target, plan.counts)
     if plan.rows is None:  # nothing new: nothing to build or commit
-        loaded.built = build(None, plan.incremental, [])
+        loaded.built = build(plan, [])
         return loaded
     try:
         also = state_statements(
@@ -77,7 +74,7 @@ def load_source(
             con, source.spec.target, plan.held, plan.incremental.partitions, whole=whole, run_id=run_id
         )
         also += [f"DROP TABLE {quote(con, *temp)}" for temp in plan.temps]
-        loaded.built = build(plan.rows, plan.incremental, also)
+        loaded.built = build(plan, also)
     except BaseException:
         if plan.temps:  # the plan's own tables; the next load drops one a kill leaves
             with contextlib.suppress(Exception):

@@ -50,6 +50,9 @@ class LoadPlan:
     temps: list[tuple[str, str]] = field(default_factory=list)
     """``(schema, table)`` of tables the plan made to read its input once (dropped with the
     load's commit; one a killed load leaves is dropped by the source's next load)."""
+    origin: ir.Table | None = None
+    """The rows as read from the source, before any staging: what lineage records (so a
+    column's lineage ends at the files, not at a staging table); ``rows`` when ``None``."""
     held: ir.Table | None = None
     """Records that could not be read, to hold in quarantine (:mod:`millpond.sources.held`);
     the held rows of the ``incremental`` partitions it replaces are replaced with them."""

@@ -39,9 +39,18 @@ def publish_group() -> list[str]:
 
 
 def build_table(
-    ctx: StageContext, expr: ir.Table, name: str, kind: str, options: dict[str, Any], unique_key: list[str] | None
+    ctx: StageContext,
+    expr: ir.Table,
+    name: str,
+    kind: str,
+    options: dict[str, Any],
+    unique_key: list[str] | None,
+    *,
+    lineage: ir.Table | None = None,
 ) -> Materialized:
-    """Build ``expr`` as ``name`` for ``ctx`` with ``materialize``'s ``options`` and record it."""
+    """Build ``expr`` as ``name`` for ``ctx`` with ``materialize``'s ``options`` and record it;
+    ``lineage`` is the expression whose SQL column lineage records (``expr`` by default: a
+    source's load builds from a staged read but records the read of its files)."""
     spec = ctx.table_spec(name)
     retain = spec.retain or ctx.workspace.spec.versions.retain
     staged = ctx.under_runner and kind in STAGED_KINDS and in_group(name, publish_group())
@@ -70,7 +79,9 @@ def build_table(
     )
     from millpond.lineage.compiled import record_compiled_sql  # its SQL, for column lineage
 
-    record_compiled_sql(ctx.con, ctx.store, expr, name, run_id=ctx.run_id, stage=ctx.stage_name)
+    record_compiled_sql(
+        ctx.con, ctx.store, expr if lineage is None else lineage, name, run_id=ctx.run_id, stage=ctx.stage_name
+    )
     keys = unique_key if kind == "incremental" else None
     if staged:
         ctx.store.record_pending(build, ctx.run_id, name, target, unique_key=keys)

@@ -67,10 +67,11 @@ class SourceLoads:
         )
         full = self.refreshes(spec.target)
 
-        def build(rows, incremental, also: list[str]):
-            if rows is None:  # nothing new: no build, no version; recorded as built, unchanged
-                return record_unchanged(self, spec.target, incremental.strategy)  # type: ignore[arg-type]
-            options = {"run_id": self.run_id, "full_refresh": full, "incremental": incremental, "also": also}
-            return build_table(self, rows, spec.target, "incremental", options, None)  # type: ignore[arg-type]
+        def build(plan, also: list[str]):
+            if plan.rows is None:  # nothing new: no build, no version; recorded as built, unchanged
+                return record_unchanged(self, spec.target, plan.incremental.strategy)  # type: ignore[arg-type]
+            options = {"run_id": self.run_id, "full_refresh": full, "incremental": plan.incremental, "also": also}
+            target, lineage = spec.target, plan.origin
+            return build_table(self, plan.rows, target, "incremental", options, None, lineage=lineage)  # type: ignore[arg-type]
 
         return load_source(self.con, source, build, loaded_at=self.started_at, run_id=self.run_id, full_refresh=full)

@@ -285,3 +285,13 @@ def test_binary_junk_named_csv_fails_the_load_with_one_line_naming_it(ws, capsys
     (ws.root / "data/in/junk.csv").unlink()  # and the next run, without it, loads as if nothing happened
     _run(ws)
     assert _rows(ws) == [("data/in/a.csv", "1", "ann")]
+
+
+def test_a_loaded_column_s_lineage_ends_at_its_files(ws, capsys):
+    _write(ws, "a.csv", [(1, "ann")])
+    _write(ws, "b.csv", [(2, "bo")])
+    _run(ws)
+    capsys.readouterr()
+    assert main(["lineage", "bronze.orders.name", "-C", str(ws.root)]) == 0
+    out = capsys.readouterr().out
+    assert "file:data/in/a.csv.name (raw file)" in out and "_mp_tmp" not in out, out
