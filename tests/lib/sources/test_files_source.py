@@ -295,3 +295,26 @@ def test_a_loaded_column_s_lineage_ends_at_its_files(ws, capsys):
     assert main(["lineage", "bronze.orders.name", "-C", str(ws.root)]) == 0
     out = capsys.readouterr().out
     assert "file:data/in/a.csv.name (raw file)" in out and "_mp_tmp" not in out, out
+
+
+def test_a_new_column_follows_the_table_s_schema_change_policy(ws, capsys):
+    _write(ws, "a.csv", [(1, "ann")])
+    _run(ws)
+    (ws.root / "data/in/b.csv").write_text("id,name,tier\n2,bo,gold\n")
+    assert main(["run", "shop", "-C", str(ws.root), "--plain"]) == 1  # incremental tables default to fail
+    out = capsys.readouterr()
+    assert "tier" in out.out + out.err and "Traceback" not in out.out + out.err
+    assert _rows(ws) == [("data/in/a.csv", "1", "ann")]  # nothing half-loaded
+    assert list(_state(ws)) == ["data/in/a.csv"]
+    spec = ws.root / "pipelines/shop.yml"
+    spec.write_text(
+        spec.read_text().replace(
+            "  produces:\n  - bronze.orders\n",
+            "  produces:\n  - bronze.orders\n  tables:\n    bronze.orders: {on_schema_change: append_new_columns}\n",
+        )
+    )
+    _run(ws)
+    assert _rows(ws, "SELECT _source_file, id, name, tier FROM bronze.orders ORDER BY id") == [
+        ("data/in/a.csv", "1", "ann", None),
+        ("data/in/b.csv", "2", "bo", "gold"),
+    ]
