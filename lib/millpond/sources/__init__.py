@@ -6,10 +6,11 @@ it under ``sources:`` (:class:`millpond.settings.sources.SourceSpec`) and the st
 produces its ``target`` loads it with ``ctx.load(name)``. What a load has taken (files with
 their size and content hash, a cursor, a log position) is kept in the warehouse itself
 (:mod:`millpond.sources.state`) and committed in the transaction that commits the rows, so
-a killed load is redone, never doubled. Built in: ``files`` (:mod:`millpond.sources.files`).
+a killed load is redone, never doubled. Built in: ``files`` (:mod:`millpond.sources.files`) and
+``postgres_table`` (:mod:`millpond.sources.postgres_table`).
 """
 
-from millpond.sources import files  # noqa: F401 - registers the files source
+from millpond.sources import files, postgres_table  # noqa: F401 - registers the built-in kinds
 from millpond.sources.registry import LoadPlan, Source, register_source, source_class, source_kinds
 
 __all__ = ["LoadPlan", "Source", "register_source", "source_class", "source_kinds"]
