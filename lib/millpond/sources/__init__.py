@@ -6,11 +6,11 @@ it under ``sources:`` (:class:`millpond.settings.sources.SourceSpec`) and the st
 produces its ``target`` loads it with ``ctx.load(name)``. What a load has taken (files with
 their size and content hash, a cursor, a log position) is kept in the warehouse itself
 (:mod:`millpond.sources.state`) and committed in the transaction that commits the rows, so
-a killed load is redone, never doubled. Built in: ``files`` (:mod:`millpond.sources.files`) and
-``postgres_table`` (:mod:`millpond.sources.postgres_table`).
+a killed load is redone, never doubled. Built in: ``files`` (:mod:`millpond.sources.files`),
+``postgres_table`` (:mod:`millpond.sources.postgres_table`) and ``http_json`` (:mod:`millpond.sources.http_json`).
 """
 
-from millpond.sources import files, postgres_table  # noqa: F401 - registers the built-in kinds
+from millpond.sources import files, http_json, postgres_table  # noqa: F401 - registers the built-in kinds
 from millpond.sources.registry import LoadPlan, Source, register_source, source_class, source_kinds
 
 __all__ = ["LoadPlan", "Source", "register_source", "source_class", "source_kinds"]
