@@ -140,6 +140,14 @@ class PostgresTableSource(Source):
     Options = PostgresTableOptions
     options: PostgresTableOptions
 
+    def connection_url(self) -> str:
+        """The URL with the password in it: for a connection only, never to show or write."""
+        return self._uri()
+
+    def failure(self, what: str, exc: Exception) -> MillpondError:
+        """One line saying ``what`` failed on this source, the password masked."""
+        return self._fail(what, exc)
+
     def _uri(self) -> str:
         url = re.sub(r"^postgres://", "postgresql://", self.options.url)
         if self.options.password is None:

@@ -42,6 +42,43 @@ class SourceLoads:
         @property
         def started_at(self) -> dt.datetime: ...
 
+    def _source(self, name: str):
+        from millpond.sources import source_class
+
+        spec, where = declared_source(self.workspace, name, self.pipeline)
+        options = dict(spec.options)
+        for option, reference in spec.secrets.items():
+            options[option] = self.secret(reference)
+        source = source_class(spec.kind)(
+            name, spec.model_copy(update={"options": options}), self.workspace.root, declared_in=where
+        )
+        return spec, where, source
+
+    def remote(self, name: str) -> Any:
+        """The live table of the ``postgres_table`` source ``name``, on its own server, as an Ibis
+        table: filter and select there, then :meth:`bring` it (docs/sources.md, federation)."""
+        from millpond.sources.federation import remote_table
+        from millpond.sources.postgres_table import PostgresTableSource
+
+        _, where, source = self._source(name)
+        if not isinstance(source, PostgresTableSource):
+            raise MillpondError(f"{where}: sources: {name}: only a postgres_table source has a live table to join")
+        self._remote = getattr(self, "_remote", {})
+        self._remote[name] = source
+        return remote_table(source)
+
+    def bring(self, expr: Any, source: str | None = None) -> Any:
+        """Run ``expr`` (built on :meth:`remote`) on its server, filters and projections there, and
+        return its rows as a table any warehouse expression joins; what moved is ``ctx.moved``."""
+        from millpond.sources.federation import bring
+
+        known = getattr(self, "_remote", {})
+        if not known:
+            raise MillpondError("ctx.bring: call ctx.remote(name) first, and build the expression on its table")
+        chosen = known[source] if source else next(reversed(known.values()))
+        rows, self.moved = bring(chosen, expr)
+        return rows
+
     def load(self, name: str) -> Loaded:
         """Load what is new of the source ``name`` into its ``target`` and return what it did.
 
@@ -49,22 +86,15 @@ class SourceLoads:
         killed load is redone whole by the next, never doubled (:mod:`millpond.sources.files`).
         ``millpond run --full-refresh TARGET`` loads everything again from scratch.
         """
-        from millpond.sources import source_class
         from millpond.sources.load import load_source
         from millpond.stage_api.build import build_table, publish_group, record_unchanged
 
-        spec, where = declared_source(self.workspace, name, self.pipeline)
+        spec, where, source = self._source(name)
         if self.under_runner and in_group(spec.target, publish_group()):
             raise MillpondError(
                 f"{where}: sources: {name}: target {spec.target} is in a layer the run publishes together; "
                 "land sources in bronze and publish what is built from them"
             )
-        options = dict(spec.options)
-        for option, reference in spec.secrets.items():
-            options[option] = self.secret(reference)
-        source = source_class(spec.kind)(
-            name, spec.model_copy(update={"options": options}), self.workspace.root, declared_in=where
-        )
         full = self.refreshes(spec.target)
 
         def build(plan, also: list[str]):
