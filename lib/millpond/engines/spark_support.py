@@ -234,7 +234,8 @@ def _information_schema_query(con: BaseBackend, sql: str) -> list[tuple]:
 
 
 def _delete_copy_on_write(con: BaseBackend, sql: str) -> None:
-    """``DELETE FROM t [AS a] WHERE c`` as: keep the rows where ``c`` is not true, swap them in."""
+    """``DELETE FROM t [AS a] [WHERE c]`` as: keep the rows where ``c`` is not true (none without
+    a ``WHERE``), swap them in."""
     import sqlglot as sg
     from sqlglot import exp
 
@@ -243,7 +244,8 @@ def _delete_copy_on_write(con: BaseBackend, sql: str) -> None:
         raise MillpondError(f"not a DELETE: {sql[:80]}")
     target = statement.this
     schema, table = target.db, target.name
-    condition = statement.args["where"].this
+    where = statement.args.get("where")
+    condition = where.this if where is not None else exp.true()
     kept = exp.select("*").from_(target.copy()).where(exp.not_(exp.func("coalesce", condition, exp.false())))
     temp = f"_mp_tmp_{table}_{secrets.token_hex(4)}"
 
