@@ -86,8 +86,10 @@ def die_with(who: dict | None) -> None:
         _die()
 
     def watch() -> None:
-        if handle is not None:
-            select.select([handle], [], [])
+        if handle is not None:  # poll, not select: select() refuses a descriptor numbered 1024 or more
+            poller = select.poll()
+            poller.register(handle, select.POLLIN)
+            poller.poll()
         else:
             while same_process(who):
                 time.sleep(0.1)

@@ -326,8 +326,11 @@ class _Browser:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
-            readable, _, _ = select.select([self._from_browser], [], [], remaining)
-            if not readable:
+            # poll, not select: select() refuses a descriptor numbered 1024 or more, which a
+            # long test session reaches (the limit here is 20,000 open files)
+            poller = select.poll()
+            poller.register(self._from_browser, select.POLLIN)
+            if not poller.poll(remaining * 1000):
                 return
             chunk = os.read(self._from_browser, 1 << 20)
             if not chunk:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import ibis
+
 from millpond.errors import MillpondError
 from millpond.project import project_of
 from millpond.warehouse.materialize import Materialized, materialize
@@ -53,8 +55,6 @@ def export_table(
 
 def import_table(workspace: Workspace, folder: Path, table: str) -> Materialized:
     """Build ``table`` (``layer.table``) from the files an export wrote under ``folder``."""
-    import ibis
-
     data = read_exported(folder)
     warehouse = project_of(workspace).warehouse(f"import into {table}")
     try:

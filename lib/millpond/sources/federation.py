@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import ibis
+
 from millpond.errors import MillpondError
 from millpond.sources.postgres_table import PostgresTableSource
 
@@ -38,8 +40,6 @@ class Moved:
 
 def remote_table(source: PostgresTableSource) -> ir.Table:
     """The live table of ``source`` as an Ibis table on its own server (nothing read yet)."""
-    import ibis
-
     schema, _, table = source.options.table.rpartition(".")
     try:
         backend = ibis.connect(source.connection_url())
@@ -51,8 +51,6 @@ def remote_table(source: PostgresTableSource) -> ir.Table:
 def bring(source: PostgresTableSource, expr: ir.Table) -> tuple[ir.Table, Moved]:
     """Run ``expr`` (built on :func:`remote_table`) on the source's server; its rows as an
     in-memory table, and what moved."""
-    import ibis
-
     try:
         sql = str(ibis.to_sql(expr))
     except Exception as exc:

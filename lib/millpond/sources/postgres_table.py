@@ -34,7 +34,6 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote as url_quote
 
 import ibis
 import pyarrow as pa
@@ -42,6 +41,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from millpond.engines import shown_url
+from millpond.engines.postgres_arrow import connection_url, is_server_url, read_arrow
 from millpond.errors import MillpondError
 from millpond.sources.registry import LoadPlan, Source, register_source
 from millpond.warehouse.incremental import Incremental, parse_lookback
@@ -58,13 +58,20 @@ class PostgresTableOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(pattern=r"^postgres(ql)?://", description="libpq URL of the database, without its password")
+    url: str = Field(description="libpq URL of the database, without its password")
     password: str | None = Field(default=None, description="from a secret reference (secrets: {password: ...})")
     table: str = Field(description="the table, schema.table or table")
     primary_key: list[str] = Field(min_length=1, description="the key rows are merged on")
     columns: list[str] | None = Field(default=None, description="the columns to read (default: all)")
     cursor: str | None = Field(default=None, description="a column that grows with each change; none: whole loads")
     lookback: str | int | None = Field(default=None, description="how far behind the cursor to read again, e.g. 10m")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not is_server_url(value):
+            raise ValueError(f"{shown_url(value)} is not a PostgreSQL URL (postgresql://user@host:port/database)")
+        return value
 
     @field_validator("table")
     @classmethod
@@ -117,21 +124,6 @@ def _json_value(value: Any) -> Any:
     return value.isoformat() if isinstance(value, (dt.datetime, dt.date)) else value
 
 
-def _plain_types(table: pa.Table, numeric: dict[str, tuple[int | None, int | None]]) -> pa.Table:
-    """The driver's opaque columns as plain Arrow: ``numeric(p, s)`` as ``decimal128(p, s)`` (exact),
-    any other (an unconstrained numeric, a type Arrow has no match for) as its text."""
-    for index, name in enumerate(table.column_names):
-        column = table.column(index)
-        if not isinstance(column.type, pa.BaseExtensionType):
-            continue
-        text = pa.chunked_array([chunk.storage for chunk in column.chunks], type=column.type.storage_type)
-        precision, scale = numeric.get(name, (None, None))
-        if precision is not None and precision <= 38:
-            text = text.cast(pa.decimal128(precision, scale or 0))
-        table = table.set_column(index, name, text)
-    return table
-
-
 @register_source
 class PostgresTableSource(Source):
     """A PostgreSQL table; see the module docstring."""
@@ -149,15 +141,7 @@ class PostgresTableSource(Source):
         return self._fail(what, exc)
 
     def _uri(self) -> str:
-        url = re.sub(r"^postgres://", "postgresql://", self.options.url)
-        if self.options.password is None:
-            return url
-        return re.sub(
-            r"^postgresql://([^@/]*?)@",
-            lambda m: f"postgresql://{m[1]}:{url_quote(self.options.password or '', safe='')}@",
-            url,
-            count=1,
-        )
+        return connection_url(self.options.url, self.options.password)
 
     def _fail(self, what: str, exc: Exception) -> MillpondError:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -182,19 +166,8 @@ class PostgresTableSource(Source):
 
     def read(self, sql: str) -> pa.Table:
         """The rows of ``sql`` as an Arrow table, read by ADBC's PostgreSQL driver."""
-        import adbc_driver_postgresql.dbapi as adbc  # heavy, and only for this kind
-
-        schema, _, table = self.options.table.rpartition(".")
-        numeric = (
-            "SELECT column_name, numeric_precision, numeric_scale FROM information_schema.columns"
-            f" WHERE table_schema = '{schema or 'public'}' AND table_name = '{table}' AND data_type = 'numeric'"
-        )
         try:
-            with adbc.connect(self._uri()) as conn, conn.cursor() as cur:
-                cur.execute(numeric)
-                scales = {r[0]: (r[1], r[2]) for r in cur.fetchall()}
-                cur.execute(sql)
-                return _plain_types(cur.fetch_arrow_table(), scales)
+            return read_arrow(self._uri(), sql, self.options.table)
         except Exception as exc:  # the driver's errors: one line, the password masked
             raise self._fail("cannot read", exc) from None
 

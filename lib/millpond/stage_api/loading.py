@@ -75,7 +75,11 @@ class SourceLoads:
         known = getattr(self, "_remote", {})
         if not known:
             raise MillpondError("ctx.bring: call ctx.remote(name) first, and build the expression on its table")
-        chosen = known[source] if source else next(reversed(known.values()))
+        if source is not None and source not in known:
+            raise MillpondError(f"ctx.bring: no remote source {source!r} open (open: {', '.join(known)})")
+        if source is None and len(known) > 1:
+            raise MillpondError(f"ctx.bring: several remote sources are open ({', '.join(known)}): name one")
+        chosen = known[source] if source is not None else next(iter(known.values()))
         rows, self.moved = bring(chosen, expr)
         return rows
 

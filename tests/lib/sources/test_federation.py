@@ -73,8 +73,12 @@ def test_a_failure_names_the_source_and_never_the_password(workspace):
     spec.write_text(spec.read_text().replace("public.orders", "public.nothing"))
     ctx = mp.stage(root)
     try:
+        with pytest.raises(MillpondError, match="call ctx.remote"):
+            ctx.bring(ibis.memtable({"a": [1]}))
         with pytest.raises(MillpondError) as caught:
             ctx.bring(ctx.remote("crm").limit(1))
+        with pytest.raises(MillpondError, match="no remote source 'erp' open \\(open: crm\\)"):
+            ctx.bring(ibis.memtable({"a": [1]}), "erp")
     finally:
         ctx.close()
     assert "source crm:" in str(caught.value) and PASSWORD not in str(caught.value)

@@ -168,7 +168,10 @@ def test_a_source_in_jupyter_builds_in_the_persons_environment_with_its_own_stat
 @pytest.mark.parametrize(
     ("source", "message"),
     [
-        ({"kind": "ftp", "target": "bronze.orders"}, "unknown source kind 'ftp' (kinds: files, http_json, postgres_table)"),
+        (
+            {"kind": "ftp", "target": "bronze.orders"},
+            "unknown source kind 'ftp' (kinds: files, http_json, postgres_table)",
+        ),
         (
             {"kind": "files", "target": "bronze.orders", "options": {"path": "data/in/*.csv", "colums": ["id"]}},
             "sources: orders: options: colums: Extra inputs are not permitted",

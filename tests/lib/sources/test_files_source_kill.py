@@ -10,49 +10,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import signal
-import subprocess
-import sys
-import textwrap
-import time
 
 import duckdb
 import pytest
 
+from support.loads import load_in_child
 from support.workspaces import make_workspace
 
 pytestmark = pytest.mark.slow
 
 ROWS, CYCLES = 40_000, 14
-CHILD = textwrap.dedent(
-    """
-    import sys
-    import millpond as mp
-    ctx = mp.stage(sys.argv[1])
-    print(ctx.load("orders"), flush=True)
-    ctx.close()
-    """
-)
 
 
 def _write(root, name: str, version: int) -> None:
     lines = "".join(f"{i},v{version}-{i}\n" for i in range(ROWS))
     (root / "data/in" / name).write_text("id,name\n" + lines)
-
-
-def _load(root, kill_after: float | None) -> int:
-    env = {**os.environ, "MILLPOND_ENV": "prod"}
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(root)], env=env, stdout=subprocess.PIPE, text=True)
-    if kill_after is None:
-        out, _ = child.communicate(timeout=300)
-        assert child.returncode == 0, out
-        return 0
-    time.sleep(kill_after)
-    child.send_signal(signal.SIGKILL)
-    child.communicate(timeout=60)
-    return child.returncode
 
 
 def _query(root, sql: str) -> list:
@@ -77,7 +51,7 @@ def test_killed_loads_are_redone_never_doubled(tmp_path):
         for name, version in versions.items():
             if not (tmp_path / "data/in" / name).exists() or version >= 100 and version == 100 + cycle:
                 _write(tmp_path, name, version)
-        killed += _load(tmp_path, rng.uniform(0.3, 3.0)) == -signal.SIGKILL
+        killed += load_in_child(tmp_path, "orders", rng.uniform(0.3, 3.0)) == -signal.SIGKILL
         if (tmp_path / "data/warehouse.duckdb").exists() and _query(
             tmp_path, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'orders'"
         ) == [(1,)]:
@@ -85,7 +59,7 @@ def test_killed_loads_are_redone_never_doubled(tmp_path):
             assert _query(tmp_path, "SELECT count(*) - count(DISTINCT (_source_file, id)) FROM bronze.orders") == [(0,)]
             mixed = "SELECT count(*) FROM (SELECT _source_file FROM bronze.orders GROUP BY 1 HAVING count(DISTINCT split_part(name, '-', 1)) > 1)"
             assert _query(tmp_path, mixed) == [(0,)]
-        _load(tmp_path, None)
+        load_in_child(tmp_path, "orders")
         expected = sorted((f"data/in/{n}", ROWS, f"v{v}") for n, v in versions.items())
         got = _query(
             tmp_path,

@@ -4,13 +4,8 @@ with nothing doubled and no staging table left."""
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import subprocess
-import sys
-import textwrap
-import time
 import uuid
 
 import duckdb
@@ -18,31 +13,11 @@ import psycopg
 import pytest
 import yaml
 
+from support.loads import load_in_child
+
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 ROWS, CYCLES = 100_000, 10
-CHILD = textwrap.dedent(
-    """
-    import sys
-    import millpond as mp
-    ctx = mp.stage(sys.argv[1])
-    ctx.load("crm")
-    ctx.close()
-    """
-)
-
-
-def _load(root, kill_after: float | None) -> int:
-    env = {**os.environ, "MILLPOND_ENV": "prod"}
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(root)], env=env, stderr=subprocess.PIPE, text=True)
-    if kill_after is None:
-        _, err = child.communicate(timeout=300)
-        assert child.returncode == 0, err
-        return 0
-    time.sleep(kill_after)
-    child.send_signal(signal.SIGKILL)
-    child.communicate(timeout=60)
-    return child.returncode
 
 
 def test_killed_loads_leave_the_target_equal_to_the_source(tmp_path, postgres_server):
@@ -73,8 +48,8 @@ def test_killed_loads_leave_the_target_equal_to_the_source(tmp_path, postgres_se
             )
             first = ROWS + cycle * 1000
             db.execute(f"INSERT INTO t (id, v) SELECT g, 'new' FROM generate_series({first}, {first + 999}) g")
-        killed += _load(tmp_path, rng.uniform(0.2, 1.6)) == -signal.SIGKILL
-        _load(tmp_path, None)
+        killed += load_in_child(tmp_path, "crm", rng.uniform(0.2, 1.6)) == -signal.SIGKILL
+        load_in_child(tmp_path, "crm")
         with psycopg.connect(url) as db:
             want = sorted((r[0], r[1]) for r in db.execute("SELECT id, v FROM t").fetchall())
         with duckdb.connect(str(tmp_path / "data/warehouse.duckdb"), read_only=True) as wh:
