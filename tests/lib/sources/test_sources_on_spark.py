@@ -24,12 +24,8 @@ def _run(ws: Workspace) -> None:
     assert result.exit_code == 0, [s["error"] for s in open_store(ws).stage_runs(result.run_id)]
 
 
-def _query(ws: Workspace, sql: str) -> list:
-    con = connect(ws)
-    try:
-        return sorted(tuple(r) for r in fetch(con, sql))
-    finally:
-        con.disconnect()
+def _query(con, sql: str) -> list:
+    return sorted(tuple(r) for r in fetch(con, sql))
 
 
 def test_files_load_incrementally_on_spark(tmp_path):
@@ -45,20 +41,33 @@ def test_files_load_incrementally_on_spark(tmp_path):
     ws = Workspace(tmp_path)
     with spark_server(ws):
         _run(ws)
-        rows = "SELECT _source_file, id, name FROM bronze.orders"
-        assert _query(ws, rows) == [
-            ("data/in/a.csv", "1", "ann"),
-            ("data/in/a.csv", "2", "bo"),
-            ("data/in/b.csv", "3", "cy"),
-        ]
-        assert _query(ws, "SELECT _source_file, _source_line FROM quarantine.bronze_orders") == [("data/in/b.csv", 3)]
-        (tmp_path / "data/in/a.csv").write_text("id,name\n1,anne\n")  # changed: its rows replaced
-        (tmp_path / "data/in/c.csv").write_text("id,name\n5,eve\n")
-        _run(ws)
-        assert _query(ws, rows) == [
-            ("data/in/a.csv", "1", "anne"),
-            ("data/in/b.csv", "3", "cy"),
-            ("data/in/c.csv", "5", "eve"),
-        ]
-        state = _query(ws, "SELECT item FROM _millpond.load_state WHERE source = 'orders'")
-        assert state == [("data/in/a.csv",), ("data/in/b.csv",), ("data/in/c.csv",)]
+        # sessions stay open to the end: one stopped in this process shuts the Spark Connect client's
+        # shared release pool, and the next session's queries fail; a new one after the second load
+        # does not see the first's cached file list of the rewritten table
+        sessions = [connect(ws)]
+        con = sessions[0]
+        try:
+            rows = "SELECT _source_file, id, name FROM bronze.orders"
+            assert _query(con, rows) == [
+                ("data/in/a.csv", "1", "ann"),
+                ("data/in/a.csv", "2", "bo"),
+                ("data/in/b.csv", "3", "cy"),
+            ]
+            assert _query(con, "SELECT _source_file, _source_line FROM quarantine.bronze_orders") == [
+                ("data/in/b.csv", 3)
+            ]
+            (tmp_path / "data/in/a.csv").write_text("id,name\n1,anne\n")  # changed: its rows replaced
+            (tmp_path / "data/in/c.csv").write_text("id,name\n5,eve\n")
+            _run(ws)
+            sessions.append(connect(ws))
+            con = sessions[-1]
+            assert _query(con, rows) == [
+                ("data/in/a.csv", "1", "anne"),
+                ("data/in/b.csv", "3", "cy"),
+                ("data/in/c.csv", "5", "eve"),
+            ]
+            state = _query(con, "SELECT item FROM _millpond.load_state WHERE source = 'orders'")
+            assert state == [("data/in/a.csv",), ("data/in/b.csv",), ("data/in/c.csv",)]
+        finally:
+            for session in sessions:
+                session.disconnect()
