@@ -31,6 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from millpond.engines import create_table_as, described_table
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
     from ibis.backends import BaseBackend
 
 FILE_COLUMN = "_source_file"
+JSON_TYPES = {"string": pa.string(), "int64": pa.int64(), "float64": pa.float64(), "boolean": pa.bool_()}
+JsonType = Literal["string", "int64", "float64", "boolean"]
 
 
 class FileOptions(BaseModel):
@@ -55,10 +58,33 @@ class FileOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     path: GlobPattern = Field(description="the files, a glob relative to the workspace root")
-    columns: list[str] | None = Field(default=None, description="the header of a 0-byte CSV file")
+    columns: list[str] | dict[str, JsonType] | None = Field(
+        default=None,
+        description="CSV: the header of a 0-byte file; JSON lines: each column's type (string, int64, float64, boolean)",
+    )
     deleted_files: Literal["keep", "delete"] = Field(
         default="keep", description="what a file gone from the folder does to its rows"
     )
+    malformed: Literal["quarantine", "keep"] = Field(
+        default="quarantine",
+        description="a record that does not parse: held in quarantine.<layer>_<table>, or kept as a row "
+        "of NULLs with its _source_line, _load_error and _raw_line for a later stage to hold",
+    )
+
+    def json_schema(self) -> pa.Schema | None:
+        """The Arrow schema of JSON lines files given as ``columns: {name: type}``.
+
+        >>> FileOptions(path="e/*.jsonl", columns={"id": "string", "n": "int64"}).json_schema()
+        id: string
+        n: int64
+        """
+        if not isinstance(self.columns, dict):
+            return None
+        return pa.schema([(name, JSON_TYPES[kind]) for name, kind in self.columns.items()])
+
+    def csv_header(self) -> list[str] | None:
+        """The header of a 0-byte CSV file: ``columns`` given as a list, or a mapping's names."""
+        return list(self.columns) if self.columns is not None else None
 
 
 def file_digest(path: Path) -> dict[str, Any]:
@@ -122,14 +148,19 @@ class FileSource(Source):
                 [path for path, _ in fresh.values()],
                 root=self.root,
                 loaded_at=loaded_at,
-                expected=self.options.columns,
+                expected=self.options.csv_header(),
+                json_schema=self.options.json_schema(),
             )
             schema, table = split_name(self.spec.target)  # read once: the rows and the held rows come from it
             ensure_schema(con, schema)
             drop_stale_staging(con, schema, f"{table}_read")  # what a killed load left
             temps.append((schema, staging_name(f"{table}_read")))
-            rows, held = split_malformed(create_table_as(con, temps[-1][1], read, schema))
-            origin = split_malformed(read)[0]
+            staged = create_table_as(con, temps[-1][1], read, schema)
+            if self.options.malformed == "keep":
+                rows, origin = staged, read
+            else:
+                rows, held = split_malformed(staged)
+                origin = split_malformed(read)[0]
         elif gone:  # only the rows of files gone to delete: no rows, of the table's own shape
             schema, table = split_name(self.spec.target)
             rows = described_table(con, table, schema).limit(0)

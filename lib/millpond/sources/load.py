@@ -15,12 +15,14 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from millpond.engines import engine_for
 from millpond.sources.held import held_statements
 from millpond.sources.registry import LoadPlan, Source
 from millpond.sources.state import read_state, state_statements
+from millpond.warehouse.lease import Lease
 from millpond.warehouse.sql import quote, run_in_transaction, split_name
 
 if TYPE_CHECKING:
@@ -56,8 +58,22 @@ def load_source(
     loaded_at: datetime,
     run_id: str | None,
     full_refresh: bool = False,
+    lock: Path | None = None,
 ) -> Loaded:
-    """Load what is new of ``source`` into its target (see the module docstring)."""
+    """Load what is new of ``source`` into its target (see the module docstring).
+
+    ``lock``: a file under the workspace's metadata; on an engine without transactions
+    (Spark) the load holds an exclusive lock on it from reading the state to committing it,
+    so loads of several sources in one run never read or rewrite the shared state table at
+    the same time (a transactional engine isolates them itself).
+    """
+    if lock is not None and not engine_for(con).transactional:
+        lease = Lease(lock, holder=f"load of source {source.name}")
+        lease.acquire()
+        try:
+            return load_source(con, source, build, loaded_at=loaded_at, run_id=run_id, full_refresh=full_refresh)
+        finally:
+            lease.release()
     schema, table = split_name(source.spec.target)
     whole = full_refresh or engine_for(con).maybe_table(table, schema) is None
     state = {} if whole else read_state(con, source.name)

@@ -67,12 +67,14 @@ def state_statements(
     """The statements that record ``items`` (and forget ``dropped``, or, ``whole``, everything
     else) for ``source``, to run in the load's own transaction.
 
-    The new rows wait in a staging table created here (dropped by the statements; one an
-    interrupted load left is dropped by the next). ``source`` is a declared name (an identifier).
+    The new rows wait in a staging table of the source's own, created here (dropped by the
+    statements; one an interrupted load left is dropped by the source's next load, never one
+    of another source loading at the same time). ``source`` is a declared name (an identifier).
     """
     schema, table = _where()
     ensure_schema(con, schema)
-    drop_stale_staging(con, schema, table)
+    mine = f"{table}_{source}"  # staged per source: loads of other sources run beside this one
+    drop_stale_staging(con, schema, mine)
     if engine_for(con).maybe_table(table, schema) is None:
         create_table_as(con, table, ibis.memtable(_arrow({c: [] for c in STATE_SCHEMA.names})), schema)
     rows = {
@@ -82,7 +84,7 @@ def state_statements(
         "loaded_at": [loaded_at] * len(items),
         "run_id": [run_id] * len(items),
     }
-    staged = staging_name(table)
+    staged = staging_name(mine)
     create_table_as(con, staged, ibis.memtable(_arrow(rows)), schema)
     live, new = quote(con, schema, table), quote(con, schema, staged)
     named = f"source = '{source}'"

@@ -108,4 +108,7 @@ class SourceLoads:
             target, lineage = spec.target, plan.origin
             return build_table(self, plan.rows, target, "incremental", options, None, lineage=lineage)  # type: ignore[arg-type]
 
-        return load_source(self.con, source, build, loaded_at=self.started_at, run_id=self.run_id, full_refresh=full)
+        lock = self.workspace.meta_dir / "load_state"
+        return load_source(
+            self.con, source, build, loaded_at=self.started_at, run_id=self.run_id, full_refresh=full, lock=lock
+        )

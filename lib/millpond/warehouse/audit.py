@@ -154,6 +154,26 @@ def checks_audit(
     return audit
 
 
+def volume_guard(con: Any, name: str, volume: VolumeGuard | None) -> Callable[[Callable[[str], Any]], None] | None:
+    """The volume guard of an incremental build, run inside its transaction before the commit
+    (:func:`millpond.warehouse.sql.run_in_transaction`'s ``guard``): the table's rows after the
+    build against its rows before; a problem rolls the build back with :func:`audit_error`."""
+    if volume is None:
+        return None
+    schema, table = split_name(name)
+    live = quote(con, schema, table)
+    previous = (
+        fetch(con, f"SELECT count(*) FROM {live}")[0][0] if existing_kind(con, schema, table) == "table" else None
+    )
+
+    def guard(fetch_count: Callable[[str], Any]) -> None:
+        problem = volume_problem(volume, int(fetch_count(f"SELECT count(*) FROM {live}")), previous)
+        if problem:
+            raise audit_error(name, [f"volume: {problem}"])
+
+    return guard
+
+
 def build_audit(
     con: Any,
     name: str,

@@ -25,8 +25,8 @@ A missing target (or a full refresh) is built whole, by the atomic table swap.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from millpond.engines import described_table
 from millpond.warehouse.contracts import enforce_contract, key_checks_sql, violation_error
@@ -92,13 +92,15 @@ def apply_incremental(
     contract: Contract | None = None,
     run_id: str | None = None,
     also: Sequence[str] = (),
+    guard: Callable[[Callable[[str], Any]], None] | None = None,
 ) -> Applied:
     """Add the new rows of ``expr`` to the existing ``schema.table``.
 
     ``on_schema_change`` (default ``fail``) decides what a change of columns or types
     does (:mod:`millpond.warehouse.evolution`); a ``contract`` is checked on the staged
     rows and, for its key, over the whole table before the commit; ``also`` are statements
-    committed in the same transaction (a loader's state).
+    committed in the same transaction (a loader's state); ``guard(fetch_count)`` runs before
+    the commit and rolls the build back by raising (the table's volume guard).
 
     Examples
     --------
@@ -144,8 +146,8 @@ def apply_incremental(
         statements += list(also)
         statements += [f"DROP TABLE {quote(con, schema, t)}" for t in step.temps]
         checks = key_checks_sql(con, contract, schema, table)
-        if checks:
-            run_in_transaction(con, statements, checks=checks, failure=lambda p: violation_error(name, p))
+        if checks or guard:
+            run_in_transaction(con, statements, checks=checks, failure=lambda p: violation_error(name, p), guard=guard)
         else:  # the plain call (tests replace run_in_transaction with a two-argument one)
             run_in_transaction(con, statements)
         step.temps = []

@@ -22,8 +22,8 @@ import ibis.expr.operations as ops
 
 from millpond.engines import described_table
 from millpond.errors import MillpondError
-from millpond.settings.tables import parse_contract
-from millpond.warehouse.audit import build_audit
+from millpond.settings.tables import VolumeGuard, parse_contract
+from millpond.warehouse.audit import build_audit, volume_guard
 from millpond.warehouse.contracts import enforce_contract
 from millpond.warehouse.evolution import check_policy, rebuild
 from millpond.warehouse.incremental import apply_incremental, drop_stale_staging
@@ -169,6 +169,7 @@ def materialize(
             upstream_version,
             watermark,
             tuple(also),
+            spec.volume_guard(name) if spec is not None else None,
         )
     )
     new_rows, held, refresh = outcome.new_rows, outcome.held, outcome.refresh
@@ -219,6 +220,8 @@ class BuildRequest:
     watermark: str | None = None
     also: tuple[str, ...] = ()
     """Statements the build commits in its own transaction (incremental: a loader's state)."""
+    volume: VolumeGuard | None = None
+    """The table's volume guard; an incremental build checks it inside its transaction."""
 
 
 @dataclass(frozen=True)
@@ -284,6 +287,7 @@ def _build_incremental(r: BuildRequest) -> KindOutcome:
         contract=r.contract,
         run_id=r.run_id,
         also=r.also,
+        guard=volume_guard(r.con, r.name, r.volume),
     )
     return KindOutcome(new_rows=new_rows, held=held)
 

@@ -14,8 +14,8 @@ strategies, materialized views, audits, the lake) imports it, never each other's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from millpond.engines import engine_for
 from millpond.environment import active_env, env_schema
@@ -59,21 +59,29 @@ def fetch(con: BaseBackend, sql: str) -> list[tuple]:
 
 
 def run_in_transaction(
-    con: BaseBackend, statements: list[str], *, checks: Sequence[tuple[str, str]] = (), failure=None
+    con: BaseBackend,
+    statements: list[str],
+    *,
+    checks: Sequence[tuple[str, str]] = (),
+    failure=None,
+    guard: Callable[[Callable[[str], Any]], None] | None = None,
 ) -> None:
     """Run ``statements`` as one transaction (in order, where the engine has none).
 
     ``checks`` are ``(count query, message)`` pairs run after the statements, before the
     commit: a non-zero count rolls everything back and raises ``failure(messages)``
-    (each message formatted with its count).
+    (each message formatted with its count). ``guard(fetch_count)`` runs after them, before
+    the commit too, and rolls everything back by raising (a volume guard: its count of rows).
     """
 
     def verify(fetch_count) -> None:
         problems = [message.format(n) for sql, message in checks if (n := fetch_count(sql))]
         if problems:
             raise failure(problems) if failure else MillpondError("; ".join(problems))
+        if guard is not None:
+            guard(fetch_count)
 
-    engine_for(con).run_in_transaction(statements, verify if checks else None)
+    engine_for(con).run_in_transaction(statements, verify if checks or guard else None)
 
 
 def ensure_schema(con: BaseBackend, schema: str) -> None:

@@ -170,7 +170,7 @@ def test_a_source_in_jupyter_builds_in_the_persons_environment_with_its_own_stat
     [
         (
             {"kind": "ftp", "target": "bronze.orders"},
-            "unknown source kind 'ftp' (kinds: files, http_json, postgres_table)",
+            "unknown source kind 'ftp' (kinds: files, http_json, postgres_table, postgres_cdc)",
         ),
         (
             {"kind": "files", "target": "bronze.orders", "options": {"path": "data/in/*.csv", "colums": ["id"]}},
@@ -231,7 +231,7 @@ def test_malformed_records_are_held_with_their_file_line_and_error_until_the_fil
     [
         (
             {"kind": "ftp", "target": "bronze.orders"},
-            "sources: orders: unknown source kind 'ftp' (kinds: files, http_json, postgres_table)",
+            "sources: orders: unknown source kind 'ftp' (kinds: files, http_json, postgres_table, postgres_cdc)",
         ),
         (
             {"kind": "files", "target": "bronze.orders", "options": {"path": "data/in/*.csv", "deleted_files": "drop"}},
@@ -324,3 +324,58 @@ def test_a_new_column_follows_the_table_s_schema_change_policy(ws, capsys):
         ("data/in/a.csv", "1", "ann", None),
         ("data/in/b.csv", "2", "bo", "gold"),
     ]
+
+
+def test_malformed_keep_leaves_each_bad_line_in_the_table_for_a_later_stage_to_hold(ws):
+    spec = _pipeline(malformed="keep")
+    make_workspace(ws.root, {"shop": spec})
+    (ws.root / "data/in/b.csv").write_bytes(b"id,name\n2,bo\n3,cy,extra\n4,\xff\xfe\n")
+    _run(ws)
+    rows = _rows(
+        ws,
+        "SELECT id, name, _source_line, _load_error IS NOT NULL FROM bronze.orders ORDER BY _source_line NULLS FIRST",
+    )
+    assert rows == [("2", "bo", None, False), (None, None, 3, True), (None, None, 4, True)]  # lines of bad rows only
+    held = _rows(ws, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'bronze_orders'")
+    assert held == [(0,)]  # nothing held by the load itself
+
+
+def test_json_lines_columns_are_typed_as_declared_and_a_type_it_lacks_is_refused(tmp_path, capsys):
+    ws = _workspace(tmp_path)
+    spec = _pipeline("data/in/*.jsonl", columns={"id": "int64", "name": "string", "ok": "boolean"})
+    make_workspace(ws.root, {"shop": spec})
+    (ws.root / "data/in/a.jsonl").write_text('{"id": 1, "name": "ann", "ok": true}\n{"id": 2, "ok": false}\n')
+    _run(ws)
+    assert _rows(ws, "SELECT id, name, ok FROM bronze.orders ORDER BY id") == [(1, "ann", True), (2, None, False)]
+    types = _rows(
+        ws,
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'bronze' "
+        "AND table_name = 'orders' AND column_name IN ('id', 'name', 'ok') ORDER BY ordinal_position",
+    )
+    assert types == [("id", "BIGINT"), ("name", "VARCHAR"), ("ok", "BOOLEAN")]
+    spec["sources"]["orders"]["options"]["columns"] = {"id": "money"}
+    make_workspace(ws.root, {"shop": spec})
+    assert main(["validate", "-C", str(ws.root)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "options: columns" in err[0] and "money" not in err[0].split("options: columns")[0], err
+
+
+def test_a_header_only_file_fails_the_volume_guard_and_the_load_s_state_stays(ws, capsys):
+    spec = _pipeline()
+    spec["stages"][0]["tables"] = {"bronze.orders": {"volume": {"min_rows": 1, "max_drop": 0.5}}}
+    make_workspace(ws.root, {"shop": spec})
+    _write(ws, "a.csv", [(1, "ann"), (2, "bo")])
+    _write(ws, "b.csv", [(3, "cy")])
+    _run(ws)
+    state, versions = _state(ws), _versions(ws)
+    _write(ws, "a.csv", [])  # the header only: the incremental load would leave 1 row of 3
+    assert main(["run", "shop", "-C", str(ws.root), "--plain"]) == 1
+    out = capsys.readouterr().out
+    assert "bronze.orders: the new build failed its audit, the previous version stays: volume: 1 rows" in out
+    assert "drop of 67% (max_drop 50%)" in out
+    # the rows, the manifest and the versions are as before: the next run tries the file again
+    assert _rows(ws) == [("data/in/a.csv", "1", "ann"), ("data/in/a.csv", "2", "bo"), ("data/in/b.csv", "3", "cy")]
+    assert _state(ws) == state and _versions(ws) == versions
+    _write(ws, "a.csv", [(1, "ann"), (2, "bo"), (4, "di")])
+    _run(ws)
+    assert [r[1] for r in _rows(ws)] == ["1", "2", "4", "3"]
