@@ -31,24 +31,28 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import ibis
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from millpond.engines import create_table_as, described_table
-from millpond.engines.file_origins import kind_of
+from millpond.engines.file_origins import from_files, kind_of
 from millpond.errors import MillpondError
 from millpond.settings.values import GlobPattern
 from millpond.sources.held import split_malformed
 from millpond.sources.registry import LoadPlan, Source, register_source
 from millpond.warehouse.incremental import Incremental, drop_stale_staging, staging_name
-from millpond.warehouse.raw_files import load_files, source_file_name
+from millpond.warehouse.raw_files import load_files, source_file_name, with_load_metadata
 from millpond.warehouse.sql import ensure_schema, split_name
 
 if TYPE_CHECKING:
+    import ibis.expr.types as ir
     from ibis.backends import BaseBackend
 
 FILE_COLUMN = "_source_file"
 JSON_TYPES = {"string": pa.string(), "int64": pa.int64(), "float64": pa.float64(), "boolean": pa.bool_()}
+LINEAGE_FILES = 200
+"""Up to this many files, lineage names each file; beyond, one node names them all."""
 JsonType = Literal["string", "int64", "float64", "boolean"]
 
 
@@ -99,6 +103,19 @@ def file_digest(path: Path) -> dict[str, Any]:
     with path.open("rb") as handle:
         digest = hashlib.file_digest(handle, "sha256")
     return {"size": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def all_files_origin(rows: ir.Table, paths: list[Path], loaded_at: datetime) -> ir.Table:
+    """What the lineage of a load records: a table of ``rows``' columns read from every file the
+    table now holds (``paths``), not only the files this load read, with the load metadata
+    added as ``with_load_metadata`` adds it. Compiled for its SQL, never run."""
+    metadata = (FILE_COLUMN, "_loaded_at")
+    columns = {name: dtype for name, dtype in rows.schema().items() if name not in metadata}
+    empty = pa.table({name: [] for name in columns}, schema=ibis.schema(columns).to_pyarrow())
+    groups = [[path] for path in paths] if len(paths) <= LINEAGE_FILES else [paths]  # a node per file
+    reads = [from_files(ibis.memtable(empty), kind_of(paths[0]), group) for group in groups]
+    read = reads[0] if len(reads) == 1 else ibis.union(*reads, distinct=False)
+    return with_load_metadata(read, source_file="", loaded_at=loaded_at)
 
 
 @register_source
@@ -157,10 +174,11 @@ class FileSource(Source):
             temps.append((schema, staging_name(f"{table}_read")))
             staged = create_table_as(con, temps[-1][1], read, schema)
             if self.options.malformed == "keep":
-                rows, origin = staged, read
+                rows = staged
             else:
                 rows, held = split_malformed(staged)
-                origin = split_malformed(read)[0]
+            kept = sorted(set(state) - set(gone) | set(fresh))
+            origin = all_files_origin(rows, [self.root / name for name in kept], loaded_at)
         elif gone:  # only the rows of files gone to delete: no rows, of the table's own shape
             schema, table = split_name(self.spec.target)
             rows = described_table(con, table, schema).limit(0)

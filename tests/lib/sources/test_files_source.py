@@ -301,6 +301,12 @@ def test_a_loaded_column_s_lineage_ends_at_its_files(ws, capsys):
     assert main(["lineage", "bronze.orders.name", "-C", str(ws.root)]) == 0
     out = capsys.readouterr().out
     assert "file:data/in/a.csv.name (raw file)" in out and "_mp_tmp" not in out, out
+    _write(ws, "c.csv", [(3, "cy")])  # a load that reads only c.csv: the table still holds a and b
+    _run(ws)
+    capsys.readouterr()
+    assert main(["lineage", "bronze.orders.name", "-C", str(ws.root)]) == 0
+    out = capsys.readouterr().out
+    assert all(f"file:data/in/{n}.csv.name (raw file)" in out for n in "abc"), out
 
 
 def test_a_new_column_follows_the_table_s_schema_change_policy(ws, capsys):
