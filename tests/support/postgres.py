@@ -8,7 +8,9 @@ manual checks can use it too. It needs only the PostgreSQL server binaries
 - the server listens on a free TCP port on ``127.0.0.1`` only (plus a unix
   socket inside the temporary directory), with ``trust`` authentication;
 - durability is switched off (``fsync=off``) and memory kept small: the data is
-  disposable by design.
+  disposable by design;
+- logical decoding is on (``wal_level=logical``, replication slots) for the change data
+  capture tests (``tests/lib/sources/test_postgres_cdc.py``).
 
 PostgreSQL refuses to run as root. When this process is root, ``initdb`` and
 ``pg_ctl`` run as the ``postgres`` system user, which must exist.
@@ -47,6 +49,9 @@ SERVER_SETTINGS = {
     "full_page_writes": "off",
     "shared_buffers": "16MB",
     "max_connections": "50",
+    "wal_level": "logical",
+    "max_replication_slots": "20",
+    "max_wal_senders": "20",
 }
 """Settings passed to the server on the command line (``-c name=value``)."""
 

@@ -6,6 +6,7 @@ from millpond.cli import (
     catalog_commands,  # noqa: F401 - registers catalog, lineage, impact and docs
     engine_commands,  # noqa: F401 - registers engine and server
     env_commands,  # noqa: F401 - registers env
+    sync_commands,  # noqa: F401 - registers sync
     transfer_commands,  # noqa: F401 - registers export and import
     workspace_commands,  # noqa: F401 - registers init, generate and lab
 )

@@ -11,6 +11,7 @@ server (not the warehouse: that is :mod:`millpond.engines.postgres`).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from urllib.parse import quote as url_quote
 
 import adbc_driver_postgresql.dbapi as adbc
@@ -37,15 +38,18 @@ def connection_url(url: str, password: str | None) -> str:
     )
 
 
-def read_arrow(url: str, sql: str, table: str) -> pa.Table:
+def read_arrow(url: str, sql: str, table: str, session: Sequence[str] = ()) -> pa.Table:
     """The rows of ``sql`` on the server at ``url`` (with its password), as Arrow; the columns of
-    ``table`` (``schema.table``) that are ``numeric(p, s)`` come as exact ``decimal(p, s)``."""
+    ``table`` (``schema.table``) that are ``numeric(p, s)`` come as exact ``decimal(p, s)``.
+    ``session`` are statements run first (``SET TimeZone = 'UTC'``: how values print as text)."""
     schema, _, name = table.rpartition(".")
     numeric = (
         "SELECT column_name, numeric_precision, numeric_scale FROM information_schema.columns"
         f" WHERE table_schema = '{schema or 'public'}' AND table_name = '{name}' AND data_type = 'numeric'"
     )
     with adbc.connect(url) as conn, conn.cursor() as cur:
+        for statement in session:
+            cur.execute(statement)
         cur.execute(numeric)
         scales = {r[0]: (r[1], r[2]) for r in cur.fetchall()}
         cur.execute(sql)

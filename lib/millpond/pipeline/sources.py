@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from millpond.errors import MillpondError, SpecError
-from millpond.settings.sources import SourceSpec
+from millpond.settings.sources import SYNCED_KINDS, SourceSpec
 from millpond.settings.values import usable_glob
 from millpond.yaml_source import load_yaml
 
@@ -32,12 +32,15 @@ if TYPE_CHECKING:
 
 
 def source_problems(spec: Any) -> list[tuple[tuple, str]]:
-    """``(location, message)`` of each source whose target no stage produces; adds the files a
-    source reads (its ``path`` option) to the ``reads`` of the stage that loads it."""
+    """``(location, message)`` of each source whose target no stage produces (a change stream's
+    is kept by ``millpond sync`` instead); adds the files a source reads (its ``path`` option)
+    to the ``reads`` of the stage that loads it."""
     producer = {table: stage for stage in spec.stages for table in stage.produces}
     problems: list[tuple[tuple, str]] = []
     for name, source in spec.sources.items():
         stage = producer.get(source.target)
+        if stage is None and source.kind in SYNCED_KINDS:
+            continue
         if stage is None:
             problems.append(
                 (("sources", name, "target"), f"no stage produces {source.target}; the stage that loads it must")

@@ -27,6 +27,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 TABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$"
 SOURCE_KIND = r"^[a-z][a-z0-9_]*$"
+SYNCED_KINDS = frozenset({"postgres_cdc"})
+"""Kinds whose target ``millpond sync`` keeps in step (a change stream), not a stage's ``ctx.load``:
+no stage needs to produce it (a test keeps this in step with the kinds' classes)."""
 
 
 class SourceSpec(BaseModel):

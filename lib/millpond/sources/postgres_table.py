@@ -53,8 +53,8 @@ NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 LOADED_AT = "_loaded_at"
 
 
-class PostgresTableOptions(BaseModel):
-    """The options of a ``postgres_table`` source."""
+class ServerTableOptions(BaseModel):
+    """What every source of a PostgreSQL table declares: the server, the table and its key."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -62,9 +62,6 @@ class PostgresTableOptions(BaseModel):
     password: str | None = Field(default=None, description="from a secret reference (secrets: {password: ...})")
     table: str = Field(description="the table, schema.table or table")
     primary_key: list[str] = Field(min_length=1, description="the key rows are merged on")
-    columns: list[str] | None = Field(default=None, description="the columns to read (default: all)")
-    cursor: str | None = Field(default=None, description="a column that grows with each change; none: whole loads")
-    lookback: str | int | None = Field(default=None, description="how far behind the cursor to read again, e.g. 10m")
 
     @field_validator("url")
     @classmethod
@@ -80,7 +77,23 @@ class PostgresTableOptions(BaseModel):
             raise ValueError(f"{value!r} is not a table name (table or schema.table)")
         return value
 
-    @field_validator("primary_key", "columns")
+    @field_validator("primary_key")
+    @classmethod
+    def _key(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not NAME.match(name):
+                raise ValueError(f"{name!r} is not a column name")
+        return value
+
+
+class PostgresTableOptions(ServerTableOptions):
+    """The options of a ``postgres_table`` source."""
+
+    columns: list[str] | None = Field(default=None, description="the columns to read (default: all)")
+    cursor: str | None = Field(default=None, description="a column that grows with each change; none: whole loads")
+    lookback: str | int | None = Field(default=None, description="how far behind the cursor to read again, e.g. 10m")
+
+    @field_validator("columns")
     @classmethod
     def _columns(cls, value: list[str] | None) -> list[str] | None:
         for name in value or []:

@@ -7,11 +7,11 @@ and returns the rows to load and the state to keep with them, or a plan with ``r
 when nothing is new (nothing is built then; the table is recorded as built, unchanged).
 
 >>> sorted(source_kinds())
-['files', 'http_json', 'postgres_table']
+['files', 'http_json', 'postgres_cdc', 'postgres_table']
 >>> source_class("ftp")
 Traceback (most recent call last):
 ...
-millpond.errors.MillpondError: unknown source kind 'ftp' (kinds: files, http_json, postgres_table)
+millpond.errors.MillpondError: unknown source kind 'ftp' (kinds: files, http_json, postgres_table, postgres_cdc)
 """
 
 from __future__ import annotations
