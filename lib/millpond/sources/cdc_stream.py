@@ -261,7 +261,8 @@ class ChangeStream:
         applied = [tx for tx in fresh if tx.changes]  # the publication has the one table
         step = Step(at, netted.changes, len(applied), caught_up=caught_up)
         if netted.changes or (heartbeat and position > at):
-            before, self.state = self.state, {**self.state, "lsn": format_lsn(position)}
+            done = self.state.get("transactions", 0) + len(applied)  # an audit: each is applied once
+            before, self.state = self.state, {**self.state, "lsn": format_lsn(position), "transactions": done}
             try:
                 self._apply(netted, names, key) if netted.changes else run_in_transaction(self.con, self._store())
             except BaseException:
