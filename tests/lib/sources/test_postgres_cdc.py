@@ -174,7 +174,9 @@ def test_a_sync_killed_between_its_commit_and_the_slot_advance_applies_nothing_t
     execute(url, "INSERT INTO t SELECT g, 'v', 0 FROM generate_series(1, 10) g")
     cdc_workspace(tmp_path, url)
     sync(tmp_path, capsys)
-    execute(url, "UPDATE t SET n = n + 1", "INSERT INTO t VALUES (11, 'new', 0)")
+    # flushed at commit, so the sync's first batch reads them and its first advance follows their
+    # apply (with the cluster's asynchronous commits it may first advance past WAL flushed before)
+    execute(url, "SET synchronous_commit = on", "UPDATE t SET n = n + 1", "INSERT INTO t VALUES (11, 'new', 0)")
     real = ChangeLog.advance
 
     def crash(self, lsn):
