@@ -3,6 +3,8 @@
 - ``duckdb_con`` (function): a fresh in-memory Ibis DuckDB backend;
 - ``postgres_server`` (session): a running :class:`ThrowawayPostgres`, started on
   first use only;
+- ``redis_server`` (session): a running :class:`ThrowawayRedis` (Debian's ``redis-server``),
+  the broker of the stream tests, started on first use only;
 - ``pg_con`` (function): an Ibis PostgreSQL backend on a new, empty database;
 - ``con`` (function, parametrized): ``duckdb_con`` then ``pg_con``, with ids
   ``duckdb`` and ``postgres``;
@@ -27,6 +29,7 @@ import pytest
 from millpond.environment import restored
 from support.components import require_component
 from support.postgres import PostgresUnavailable, ThrowawayPostgres
+from support.redis_server import RedisUnavailable, ThrowawayRedis
 
 _NEEDS_POSTGRES = {"postgres_server", "pg_con"}
 
@@ -60,6 +63,18 @@ def postgres_server() -> Iterator[ThrowawayPostgres]:
         server.start()
     except PostgresUnavailable as missing:
         require_component("PostgreSQL", str(missing))
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[ThrowawayRedis]:
+    """A throwaway Redis server for the session, started only if a test asks for it."""
+    server = ThrowawayRedis()
+    try:
+        server.start()
+    except RedisUnavailable as missing:
+        require_component("Redis", str(missing))
     with server:
         yield server
 

@@ -14,7 +14,7 @@ from packaging.version import Version
 ROOT = Path(__file__).resolve().parents[1]
 
 # PyPI name -> conda-forge name, where they differ
-CONDA_NAMES = {"duckdb": "python-duckdb"}
+CONDA_NAMES = {"duckdb": "python-duckdb", "redis": "redis-py"}
 
 
 def _pyproject_requirements() -> dict[str, str]:
