@@ -50,6 +50,9 @@ HEAVY = {
     "uvicorn": "only when a server is started",
     "starlette": "only when a server is started",
     "httpx": "only when something is sent",
+    "croniter": "40 ms of dateutil's time zones: only a pipeline with a schedule (watch.cron)",
+    "watchfiles": "a native file watcher: only under millpond watch",
+    "redis": "the Redis client, for streams that read Redis only",
 }
 """Modules worth keeping off a fast path, and why."""
 

@@ -6,8 +6,10 @@ from millpond.cli import (
     catalog_commands,  # noqa: F401 - registers catalog, lineage, impact and docs
     engine_commands,  # noqa: F401 - registers engine and server
     env_commands,  # noqa: F401 - registers env
+    stream_commands,  # noqa: F401 - registers stream
     sync_commands,  # noqa: F401 - registers sync
     transfer_commands,  # noqa: F401 - registers export and import
+    watch_commands,  # noqa: F401 - registers watch
     workspace_commands,  # noqa: F401 - registers init, generate and lab
 )
 from millpond.cli.app import app, console_main, main

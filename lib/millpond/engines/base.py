@@ -270,6 +270,17 @@ class Engine:
         """Create ``database.name`` holding ``expr``'s rows and return it."""
         return self.con.create_table(name, expr, database=database)
 
+    def stage_arrow(self, table, name: str, database: str) -> tuple[str, list[str], Callable[[], None]]:
+        """Rows of an Arrow ``table`` readable by SQL on this connection until a transaction uses
+        them: ``(what SQL reads them by, statements that drop them in that transaction, what to
+        call after it)``. Here a staging table ``database.name``, which the transaction drops
+        (one a kill leaves is the caller's to drop); an engine that can read Arrow in place
+        needs no table."""
+        import ibis
+
+        self.create_table_as(name, ibis.memtable(table), database)
+        return self.quote(database, name), [f"DROP TABLE {self.quote(database, name)}"], lambda: None
+
     def read_files(self, kind: str, paths: list[Path], options: dict[str, Any], arrow) -> ir.Table:
         """Raw ``csv``/``parquet``/``json`` files as a table; ``arrow()`` reads them with Arrow."""
         import ibis

@@ -10,6 +10,8 @@ from millpond.engines import duckdb_file
 from millpond.engines.base import Compacted, Engine, Waste, WorkspaceView, sql_literal
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import ibis.expr.types as ir
     from ibis.backends import BaseBackend
 
@@ -125,6 +127,12 @@ class DuckDBEngine(Engine):
         except BaseException:
             raw.execute("ROLLBACK")
             raise
+
+    def stage_arrow(self, table, name: str, database: str) -> tuple[str, list[str], Callable[[], None]]:
+        """The Arrow table registered on the connection (read in place, nothing written)."""
+        raw = self.con.con
+        raw.register(name, table)
+        return self.quote(name), [], lambda: raw.unregister(name)
 
     def describe(self, table: str, schema: str) -> ir.Table:
         from millpond.engines.duckdb_describe import described_table

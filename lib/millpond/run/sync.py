@@ -22,13 +22,9 @@ from dataclasses import dataclass
 from millpond.engines.pgoutput import format_lsn
 from millpond.environment import active_env
 from millpond.errors import MillpondError
-from millpond.pipeline.sources import declared_source
 from millpond.project import project_of
-from millpond.secrets import resolve
-from millpond.sources import source_class
 from millpond.sources.cdc_stream import Step
-from millpond.sources.postgres_cdc import PostgresCdcSource
-from millpond.warehouse.connect import Warehouse
+from millpond.sources.postgres_cdc import change_source
 from millpond.warehouse.lease import Lease
 from millpond.workspace import Workspace
 
@@ -56,20 +52,6 @@ class Synced:
         return self.changes / self.seconds if self.seconds else 0.0
 
 
-def change_source(workspace: Workspace, name: str) -> PostgresCdcSource:
-    """The declared change-stream source ``name``, its secrets resolved (one line if it is none)."""
-    spec, where = declared_source(workspace, name)
-    if not issubclass(source_class(spec.kind), PostgresCdcSource):
-        raise MillpondError(
-            f"{where}: sources: {name} is a {spec.kind} source, which ctx.load loads; "
-            f"millpond sync follows change streams (kind: {PostgresCdcSource.kind})"
-        )
-    options = dict(spec.options)
-    for option, reference in spec.secrets.items():
-        options[option] = resolve(reference, workspace.secret_env())
-    return PostgresCdcSource(name, spec.model_copy(update={"options": options}), workspace.root, declared_in=where)
-
-
 def sync_source(
     workspace: Workspace,
     name: str,
@@ -90,7 +72,7 @@ def sync_source(
     warehouse = project_of(workspace).warehouse(f"sync of {name}")
     stream = None
     try:
-        if not _hold(warehouse, stop):
+        if not warehouse.hold_unless(stop):
             return synced
         stream = source.stream(warehouse.hold())
         first = stream.start()
@@ -111,7 +93,7 @@ def sync_source(
                     on_step(step)
             if warehouse.is_file and follow and time.monotonic() - held >= TURN_SECONDS:
                 warehouse.pause()  # a run's stages get their turn on the file
-                if stop.wait(TURN_PAUSE) or not _hold(warehouse, stop):
+                if stop.wait(TURN_PAUSE) or not warehouse.hold_unless(stop):
                     break
                 held = time.monotonic()
             if not step.caught_up or (step.changes and follow):
@@ -122,7 +104,7 @@ def sync_source(
                 stop.wait(0.05)  # committed, not flushed yet (synchronous_commit = off)
                 continue
             warehouse.pause()  # idle: the warehouse is free for others meanwhile
-            if stop.wait(interval) or not _hold(warehouse, stop):
+            if stop.wait(interval) or not warehouse.hold_unless(stop):
                 break
             held = time.monotonic()
     finally:
@@ -133,15 +115,3 @@ def sync_source(
         warehouse.close()
         lock.release()
     return synced
-
-
-def _hold(warehouse: Warehouse, stop: threading.Event) -> bool:
-    """Hold the warehouse, waiting for a file's lease as long as it takes; ``False`` when
-    ``stop`` came first."""
-    lease = warehouse.lease
-    while lease is not None and not lease.try_acquire():
-        lease.break_orphaned()  # a kernel whose run is gone holds it for nothing
-        if stop.wait(0.1):
-            return False
-    warehouse.hold()
-    return True

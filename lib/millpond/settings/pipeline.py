@@ -30,6 +30,9 @@ Durations are bounded (a stage ``timeout`` of at most a week, a ``retry_backoff`
 most an hour, neither ``.inf`` nor ``.nan``), and ``notebook`` and ``reads`` must be
 paths and globs the system can use (:mod:`millpond.settings.values`).
 
+What starts a run under ``millpond watch`` is the ``watch:`` block (files landing, a
+schedule: :mod:`millpond.settings.watch`) and a stage's ``on_stream`` (a stream's output advancing).
+
 Only structure and types are checked here; :mod:`millpond.pipeline.load` checks
 what needs the whole file or the notebooks (cycles, unknown ``needs``, parameters).
 """
@@ -43,8 +46,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from millpond.settings.params import ParamType, coerce
 from millpond.settings.sources import SourceSpec
+from millpond.settings.streams import StreamSpec
 from millpond.settings.tables import DOMAIN, TableSpec
 from millpond.settings.values import MAX_BACKOFF, MAX_TIMEOUT, GlobPattern, WorkspacePath
+from millpond.settings.watch import WatchSpec
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 TABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$"
@@ -111,6 +116,12 @@ class StageSpec(RetryPolicy):
         description="all_success: run when every needed stage succeeded (or was skipped); "
         "all_done: run once they all finished, whatever their outcome (a report on a failed run)",
     )
+    on_stream: str | None = Field(
+        default=None,
+        pattern=IDENTIFIER,
+        description="a stream: millpond watch runs this stage (as run --stage does) when the stream's output "
+        "advances (its row of _millpond.stream_progress)",
+    )
 
     @model_validator(mode="after")
     def _table_names(self) -> StageSpec:
@@ -139,6 +150,12 @@ class PipelineSpec(BaseModel):
     )
     sources: dict[Annotated[str, StringConstraints(pattern=IDENTIFIER)], SourceSpec] = Field(
         default={}, description="sources by name: what ctx.load(name) loads, and into which table (millpond.sources)"
+    )
+    streams: dict[Annotated[str, StringConstraints(pattern=IDENTIFIER)], StreamSpec] = Field(
+        default={}, description="streams by name: what millpond stream run NAME processes (millpond.streams)"
+    )
+    watch: WatchSpec | None = Field(
+        default=None, description="what starts a run under millpond watch: files landing, a schedule"
     )
     stages: list[StageSpec] = Field(min_length=1)
 

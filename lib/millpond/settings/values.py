@@ -29,6 +29,9 @@ MAX_TIMEOUT = 7 * 24 * 3600
 MAX_BACKOFF = 3600
 """The longest first wait between retries, in seconds: an hour (it doubles on each retry)."""
 
+MAX_DEBOUNCE = 3600
+"""The longest quiet a file watch waits for after the last file lands, in seconds: an hour."""
+
 
 def usable_path(value: str) -> str:
     """``value`` if the system can use it as a path, else ``ValueError`` saying why.

@@ -41,6 +41,8 @@ from millpond.engines import shown_url
 from millpond.engines.postgres_arrow import connection_url
 from millpond.environment import PROD, active_env
 from millpond.errors import MillpondError
+from millpond.pipeline.sources import declared_source
+from millpond.secrets import resolve
 from millpond.sources.postgres_table import ServerTableOptions
 from millpond.sources.registry import LoadPlan, Source, register_source
 
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
     from ibis.backends import BaseBackend
 
     from millpond.sources.cdc_stream import ChangeStream
+    from millpond.workspace import Workspace
 
 SLOT = re.compile(r"^[a-z0-9_]{1,63}$")
 
@@ -119,3 +122,17 @@ class PostgresCdcSource(Source):
         from millpond.sources.cdc_stream import ChangeStream  # pyarrow and the driver: only to sync
 
         return ChangeStream(self, con)
+
+
+def change_source(workspace: Workspace, name: str) -> PostgresCdcSource:
+    """The declared change-stream source ``name``, its secrets resolved (one line if it is none)."""
+    spec, where = declared_source(workspace, name)
+    if spec.kind != PostgresCdcSource.kind:
+        raise MillpondError(
+            f"{where}: sources: {name} is a {spec.kind} source, which ctx.load loads; "
+            f"millpond sync follows change streams (kind: {PostgresCdcSource.kind})"
+        )
+    options = dict(spec.options)
+    for option, reference in spec.secrets.items():
+        options[option] = resolve(reference, workspace.secret_env())
+    return PostgresCdcSource(name, spec.model_copy(update={"options": options}), workspace.root, declared_in=where)

@@ -7,6 +7,7 @@ placeholders are expanded here, inside the process that connects, and nowhere el
 
 from __future__ import annotations
 
+import threading
 import weakref
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -109,6 +110,17 @@ class Warehouse:
             raise
         self._connected = True
         return self._backend
+
+    def hold_unless(self, stop: threading.Event) -> bool:
+        """Hold the warehouse, waiting for a file's lease as long as it takes (breaking one a
+        kernel of a run that is gone holds); ``False`` when ``stop`` is set first."""
+        lease = self.lease
+        while lease is not None and not lease.try_acquire():
+            lease.break_orphaned()
+            if stop.wait(0.1):
+                return False
+        self.hold()
+        return True
 
     def pause(self) -> None:
         """Close the connection and give the lease back (a file only; a no-op on a server)."""
