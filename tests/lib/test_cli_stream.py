@@ -79,7 +79,7 @@ def test_sigterm_commits_the_batch_in_hand_and_the_next_run_goes_on_from_there(t
 
 
 def test_a_replay_equals_the_live_run_row_for_row(tmp_path, capsys):
-    ws = stream_workspace(tmp_path, {"clicks": stream_spec("hopping", late="correct", max_batch=77)})
+    ws = stream_workspace(tmp_path, {"clicks": stream_spec("hopping", late="correct", max_batch=700)})
     folder = ws.root / "data" / "stream"
     events = disordered_events(3, 4000)
     for n, start in enumerate(range(0, len(events), 1000)):  # live: the log arrives in four goes

@@ -2,7 +2,8 @@
 
 A pytest plugin (``-p support.reference`` in pyproject): when the session collects
 nbval notebook items, it builds the reference workspace (sample data with seed 42 at
-scale 1, then ``pipelines/flights.yml`` and ``pipelines/shop.yml``) before any notebook kernel starts and points
+scale 1, the clickstream's streams, then ``pipelines/flights.yml``, ``pipelines/clickstream.yml``
+and ``pipelines/shop.yml``) before any notebook kernel starts and points
 ``MILLPOND_WORKSPACE`` at it while nbval items run, so the notebooks run against the sample warehouse and
 never touch the repository's own ``data/``.
 
@@ -36,9 +37,16 @@ def copy_workspace(target: Path) -> Path:
     return target
 
 
-def build_reference_workspace(target: Path, *, run: bool = True, jobs: int = 2, pipelines: tuple[str, ...] = ("shop",)):
-    """Copy the workspace to ``target``, generate the sample data and (optionally) run ``pipelines``,
-    in order (the last one is the workspace's latest run)."""
+def build_reference_workspace(
+    target: Path,
+    *,
+    run: bool = True,
+    jobs: int = 2,
+    pipelines: tuple[str, ...] = ("shop",),
+    streams: tuple[str, ...] = (),
+):
+    """Copy the workspace to ``target``, generate the sample data, process ``streams`` until caught
+    up and (optionally) run ``pipelines``, in order (the last one is the workspace's latest run)."""
     from millpond.run.progress import PlainReporter
     from millpond.run.runner import RunOptions, run_pipeline
     from millpond.workspace import Workspace
@@ -47,6 +55,10 @@ def build_reference_workspace(target: Path, *, run: bool = True, jobs: int = 2, 
     copy_workspace(target)
     ws = Workspace(target)
     generate(ws.path(ws.spec.folders.raw), seed=SEED, scale=SCALE)
+    for stream in streams if run else ():
+        from millpond.run.streaming import run_stream
+
+        run_stream(ws, stream)
     for pipeline in pipelines if run else ():
         with open(os.devnull, "w") as quiet:
             result = run_pipeline(ws, pipeline, RunOptions(jobs=jobs), reporter=PlainReporter(quiet))
@@ -64,7 +76,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     root = Path(tempfile.mkdtemp(prefix="millpond-nbval-"))
     session.config._millpond_nbval_root = root
-    build_reference_workspace(root / "workspace", pipelines=("flights", "shop"))
+    build_reference_workspace(
+        root / "workspace",
+        pipelines=("flights", "clickstream", "shop"),
+        streams=("clickstream_funnel", "clickstream_sessions"),
+    )
     session.config._millpond_nbval_workspace = str(root / "workspace")
 
 

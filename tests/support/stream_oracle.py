@@ -56,6 +56,11 @@ def fixed_windows(events, *, size, slide, delay, lateness, correct=False) -> Win
     return out
 
 
+def earliest(sessions: dict) -> float:
+    """The earliest last event of any open session (infinity when there is none)."""
+    return min((s[1] for mine in sessions.values() for s in mine), default=float("inf"))
+
+
 def session_windows(events, *, gap, delay, lateness) -> Windows:
     """Session windows per key over ``events`` in log order; a window is ``(key, first, last + gap)``."""
     out = Windows()
@@ -76,10 +81,13 @@ def session_windows(events, *, gap, delay, lateness) -> Windows:
             mine.append(merged)
         latest = t if latest is None else max(latest, t)
         mark = latest - delay
-        for k, mine in sessions.items():
-            for s in [s for s in mine if s[1] + gap + lateness <= mark]:
-                out.closed[(k, s[0], s[1] + gap)] = [s[2], s[3]]
-                mine.remove(s)
+        if earliest(sessions) + gap + lateness <= mark:  # some session closes: find it
+            for k, mine in list(sessions.items()):
+                for s in [s for s in mine if s[1] + gap + lateness <= mark]:
+                    out.closed[(k, s[0], s[1] + gap)] = [s[2], s[3]]
+                    mine.remove(s)
+                if not mine:
+                    del sessions[k]
     for k, mine in sessions.items():
         for s in mine:
             out.open[(k, s[0], s[1] + gap)] = [s[2], s[3]]

@@ -44,13 +44,14 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from millpond.environment import PROD, active_env, env_output
+from millpond.environment import PROD, active_env, env_dir, env_output
 from millpond.report.quality_data import QualityData, gather_quality
 from millpond.report.quality_sections import quality_blocks
 from millpond.report.render import (
     render_report_html,
 )
 from millpond.secrets import Redactor
+from millpond.store.stream_marks import read_marks
 
 if TYPE_CHECKING:
     from millpond.workspace import Workspace
@@ -110,6 +111,7 @@ def write_quality_report(
     running = os.environ.get("MILLPOND_RUN_ID")  # a stage of a run writing the run's report
     reporting = os.environ.get("MILLPOND_STAGE") if running and (run_id or running) == running else None
     data = gather_quality(store, run_id or None, runs=runs, reporting_stage=reporting)
+    data.streams = read_marks(env_dir(workspace, active_env()))
     data.nulls_expected = {
         table: declared.nulls_expected
         for pipeline in project_of(workspace).pipeline_specs().values()

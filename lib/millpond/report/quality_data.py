@@ -98,6 +98,8 @@ class QualityData:
     anomalies: pd.DataFrame
     quarantine: pd.DataFrame
     gathered_at: float = field(default_factory=time.time)
+    streams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Each stream's mark (:mod:`millpond.store.stream_marks`): the report's section on streams."""
     nulls_expected: dict[str, set[str]] = field(default_factory=dict)
     """By table, the columns declared ``nulls_expected`` (null by design): not drawn as a warning."""
 

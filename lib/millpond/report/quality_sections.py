@@ -13,6 +13,7 @@ import pandas as pd
 
 from millpond.report.quality_charts import null_rate_chart, quarantine_bars, quarantine_chart, row_count_chart
 from millpond.report.quality_data import LAYERS, QualityData
+from millpond.report.quality_streams import stream_blocks
 from millpond.report.quality_text import change, count, duration, metric_value, percent
 from millpond.report.render import (
     Block,
@@ -41,6 +42,7 @@ def quality_blocks(data: QualityData) -> list[Block]:
         for record in tables[tables.layer == layer].to_dict("records"):
             blocks += _table_section(data, record)
     blocks += _quarantine(data)
+    blocks += stream_blocks(data.streams)
     blocks += _stages(data)
     return blocks
 

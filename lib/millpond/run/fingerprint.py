@@ -10,7 +10,9 @@ A stage's fingerprint covers:
 - the build of every table its upstream stages produce (its fingerprint and time: a new
   build, even of the same recipe, is a new version; the same build promoted from a
   development environment is the same) and the content of the raw files it reads;
-- the warehouse it writes to.
+- the warehouse it writes to;
+- for a stage declared ``on_stream``, how far that stream has committed
+  (:mod:`millpond.store.stream_marks`).
 
 A stage is skipped when its fingerprint equals that of its last successful run, each
 product's latest build came from that run, and the products still exist.
@@ -24,12 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import millpond
+from millpond.environment import active_env, env_dir
 from millpond.pipeline.load import Pipeline
 from millpond.pipeline.notebooks import source_fingerprint
 from millpond.pipeline.sources import loaded_by
 from millpond.pipeline.workspace_code import imported_modules
 from millpond.settings.pipeline import StageSpec
 from millpond.store.metadata import MetadataStore
+from millpond.store.stream_marks import position
 
 
 def workspace_code(pipeline: Pipeline, stage: StageSpec, store: MetadataStore | None) -> list[tuple[str, str]]:
@@ -107,6 +111,8 @@ def stage_fingerprint(pipeline: Pipeline, stage: StageSpec, params: dict[str, An
         "raw": raw_inputs(pipeline, stage, store),
         "warehouse": warehouse_key(pipeline.workspace),
     }
+    if stage.on_stream:  # the stream's position: it reruns whenever the stream committed since
+        payload["stream"] = position(env_dir(pipeline.workspace, active_env()), stage.on_stream)
     sources = loaded_by(pipeline.spec, stage)
     if sources:  # the sources it loads, as declared (absent otherwise: other fingerprints stay as they were)
         payload["sources"] = sources

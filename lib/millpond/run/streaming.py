@@ -16,23 +16,26 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from millpond.environment import active_env
+from millpond.environment import active_env, env_dir
 from millpond.errors import MillpondError
 from millpond.pipeline.streams import declared_stream, declared_streams
 from millpond.project import project_of
 from millpond.secrets import resolve
 from millpond.settings.streams import StreamSpec
+from millpond.store.stream_marks import read_marks, write_mark
 from millpond.streams.processor import Step, StreamProcessor, load_transform, open_log
 from millpond.streams.tables import StreamTables, read_progress, read_table, replace_outputs, stream_tables_view
 from millpond.warehouse.lease import Lease
 from millpond.workspace import Workspace
 
 TURN_SECONDS, TURN_PAUSE = 10.0, 0.3
+RECENT = 50
 
 
 @dataclass
@@ -66,6 +69,47 @@ def _processor(workspace: Workspace, name: str, con, *, suffix: str = "") -> Str
     return StreamProcessor(name, spec, con, log, transform=transform, suffix=suffix)
 
 
+class StreamMark:
+    """The stream's mark (:mod:`millpond.store.stream_marks`), written when it starts and after
+    each commit: totals, late events by reason, and the rate and lag of the last
+    :data:`RECENT` micro-batches."""
+
+    def __init__(self, workspace: Workspace, name: str, processor, *, progress=None, sink: str = ""):
+        self.history, self.name = env_dir(workspace, active_env()), name
+        before = read_marks(self.history).get(name, {})
+        self.reasons: Counter = Counter(before.get("late_by_reason", {}))
+        self.filtered = int(before.get("filtered") or 0)
+        self.recent: deque = deque(maxlen=RECENT)
+        if processor is not None:
+            self.sink = processor.spec.sink
+            self.write(processor.progress)
+        else:
+            self.sink = sink
+            self.write(progress[0] if progress else {})
+
+    def record(self, step: Step, processor) -> None:
+        self.reasons.update(step.late_reasons)
+        self.filtered += step.filtered
+        self.recent.append((step.events, step.seconds, step.lag))
+        self.write(processor.progress)
+
+    def write(self, progress: dict[str, Any]) -> None:
+        events = sum(e for e, _, _ in self.recent)
+        seconds = sum(s for _, s, _ in self.recent)
+        lags = sorted(lag for _, _, lag in self.recent if lag is not None)
+        mark = {k: progress.get(k) for k in ("batches", "events", "late", "emitted", "watermark", "committed_at")}
+        mark.update(
+            sink=self.sink,
+            late_by_reason=dict(self.reasons),
+            filtered=self.filtered,
+            recent_batches=len(self.recent),
+            recent_rate=events / seconds if seconds else None,
+            recent_lag_p50=lags[len(lags) // 2] if lags else None,
+            recent_lag_max=lags[-1] if lags else None,
+        )
+        write_mark(self.history, self.name, mark)
+
+
 def _stream_lock(workspace: Workspace, name: str, what: str, busy: str) -> Lease:
     """The stream's own lock, held (one line naming the holder when another has it)."""
     lock = Lease(workspace.meta_dir / f"stream_{name}_{active_env()}", f"millpond stream {what} {name}")
@@ -96,6 +140,7 @@ def run_stream(
         if not warehouse.hold_unless(stop):
             return done
         processor = _processor(workspace, name, warehouse.hold())
+        mark = StreamMark(workspace, name, processor)
         held = time.monotonic()
         while not stop.is_set() and (max_batches is None or done.batches < max_batches):
             step = processor.step()
@@ -105,6 +150,7 @@ def run_stream(
                 done.events += step.events
                 done.late += step.late
                 done.emitted += step.emitted
+                mark.record(step, processor)
                 if on_step is not None:
                     on_step(step)
             if step.committed:
@@ -160,6 +206,7 @@ def replay_stream(workspace: Workspace, name: str, *, since: datetime | None = N
         finally:
             processor.log.close()
         replace_outputs(con, shadow, StreamTables(name, spec.sink), since=since)
+        StreamMark(workspace, name, None, progress=read_progress(con, name), sink=spec.sink)
     finally:
         done.seconds = time.perf_counter() - started
         warehouse.close()

@@ -236,7 +236,12 @@ class StreamSpec(BaseModel):
     )
     sink: str = Field(pattern=TABLE_NAME)
     serving: ServingSpec | None = Field(default=None, description="a Lambda serving view over batch and stream")
-    max_batch: int = Field(default=200_000, ge=1, le=10_000_000, description="events a micro-batch takes at most")
+    max_batch: int = Field(
+        default=200_000,
+        ge=1,
+        le=10_000_000,
+        description="window rows a micro-batch makes at most: its events, or a hopping window's size / slide times fewer",
+    )
     secrets: dict[str, str] = Field(default={}, description="source option -> secret reference (secret:NAME)")
 
     @field_validator("aggregates")

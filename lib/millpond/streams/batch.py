@@ -24,10 +24,26 @@ from typing import TYPE_CHECKING
 import ibis
 
 from millpond.errors import MillpondError
+from millpond.pipeline.streams import declared_stream
 from millpond.settings.streams import MICROS, StreamSpec
+from millpond.streams.processor import load_transform
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
+
+    from millpond.workspace import Workspace
+
+
+def history(workspace: Workspace, stream: str, events: ir.Table, *, complete_through=None) -> ir.Table:
+    """The declared stream ``stream``'s windows over ``events`` (its transform, windows and
+    aggregates, found in ``pipelines/``): :func:`windowed` for a batch stage, e.g.::
+
+        history(ctx.workspace, "clickstream_funnel", ctx.table("bronze.clickstream_events"),
+                complete_through="2024-01-16")
+    """
+    spec, _ = declared_stream(workspace, stream)
+    transform = load_transform(workspace, spec.transform) if spec.transform else None
+    return windowed(events, spec, transform, complete_through=complete_through)
 
 
 def windowed(events: ir.Table, spec: StreamSpec, transform=None, *, complete_through=None) -> ir.Table:

@@ -16,6 +16,7 @@ import importlib
 import json
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -66,6 +67,12 @@ class Step:
     caught_up: bool = False
     offsets: dict[str, str] = field(default_factory=dict)
     """The offsets committed after it, per partition."""
+    lag: float | None = None
+    """Seconds from its latest event time to its commit (the event-time lag)."""
+    late_reasons: dict[str, int] = field(default_factory=dict)
+    """Its late events, by reason."""
+    filtered: int = 0
+    """Events its transform left out (the stream's own logic, as a ``WHERE``)."""
 
 
 def open_log(workspace: Workspace, name: str, spec: StreamSpec, secrets: dict[str, str]) -> EventLog:
@@ -111,6 +118,9 @@ class StreamProcessor:
         self.session = window.type == "session"
         self.size, self.slide, self.gap = window.size_us, window.slide_us, window.gap_us
         self.delay, self.lateness = spec.watermark.delay_us, spec.watermark.lateness_us
+        hops = 1 if self.session else self.size // self.slide
+        self.limit = max(1, spec.max_batch // hops)
+        """Events a batch reads: a hopping window places each in ``size / slide`` windows."""
         prepare(con, self.tables)
         self.offsets = read_offsets(con, self.tables)
         found = read_progress(con, self.tables.id)
@@ -120,6 +130,7 @@ class StreamProcessor:
         state = read_table(con, self.tables.state)
         self.state = None if state is None else to_micros(state.drop_columns(["window_end"]))
         self.live_ready = self.serving_ready = False
+        self._views()
 
     @property
     def watermark(self) -> int | None:
@@ -128,18 +139,20 @@ class StreamProcessor:
     def step(self) -> Step:
         """Read, window and commit the next micro-batch (``caught_up`` when the log had none)."""
         started = time.perf_counter()
-        batch = self.log.read(self.offsets, self.spec.max_batch)
+        batch = self.log.read(self.offsets, self.limit)
         if batch.empty and batch.offsets == self.offsets:
             return Step(caught_up=not batch.more, watermark=self.watermark, open_windows=_rows(self.state))
         return self._process(batch, started)
 
     def _process(self, batch: LogBatch, started: float) -> Step:
         late = [_reject_row(r) for r in batch.rejects]
+        filtered = 0
         events = batch.events
         state, emitted, corrections = self.state, None, None
         max_time, before = self.max_time, self.watermark
         if events.num_rows:
             events = self._transformed(events.append_column(SEQ, pa.array(np.arange(events.num_rows))))
+            filtered = batch.events.num_rows - events.num_rows
             self._check_columns(events)
             times = w.event_times(events[self.spec.time], self.spec.time)
             missing = np.flatnonzero(times == w.NO_TIME)
@@ -186,11 +199,7 @@ class StreamProcessor:
         }
         commit_batch(self.con, self.tables, out)
         self.log.committed(batch.offsets)
-        columns = [*self.keys, "window_start", "window_end", *self.aggregates]
-        if not self.live_ready:
-            self.live_ready = ensure_live_view(self.con, self.tables, columns)
-        if self.live_ready and not self.serving_ready and self.spec.serving is not None and not self.tables.suffix:
-            self.serving_ready = serving_view(self.con, self.spec.serving, self.tables.live, columns)
+        self._views()
         self.offsets, self.progress, self.state, self.max_time = dict(batch.offsets), progress, state, max_time
         return Step(
             events=batch.events.num_rows,
@@ -202,7 +211,18 @@ class StreamProcessor:
             watermark=mark,
             committed=True,
             offsets=dict(batch.offsets),
+            lag=lag,
+            late_reasons=dict(Counter(row["reason"] for row in late)),
+            filtered=filtered,
         )
+
+    def _views(self) -> None:
+        """``<sink>_live`` and the serving view, made as soon as what they read exists."""
+        columns = [*self.keys, "window_start", "window_end", *self.aggregates]
+        if not self.live_ready:
+            self.live_ready = ensure_live_view(self.con, self.tables, columns)
+        if self.live_ready and not self.serving_ready and self.spec.serving is not None and not self.tables.suffix:
+            self.serving_ready = serving_view(self.con, self.spec.serving, self.tables.live, columns)
 
     def _check_columns(self, events: pa.Table) -> None:
         """One line naming a declared column the events lack."""

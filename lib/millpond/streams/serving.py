@@ -14,12 +14,38 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import ibis
+
 from millpond.engines import engine_for
 from millpond.settings.streams import ServingSpec
 from millpond.warehouse.sql import ensure_schema, quote, run_in_transaction, split_name
 
 if TYPE_CHECKING:
+    import ibis.expr.types as ir
     from ibis.backends import BaseBackend
+
+
+def served(batch: ir.Table, speed: ir.Table) -> ir.Table:
+    """The serving view's rows as an Ibis expression: ``batch``'s windows up to its latest
+    ``window_end``, ``speed``'s after it, the columns they share and ``layer``. A stage reads
+    through it what the view shows, also before the view exists (the batch layer still staged
+    in its run)::
+
+        funnel = served(ctx.table("gold.clickstream_funnel_history"), ctx.table("gold.clickstream_funnel_live"))
+
+    >>> import datetime as dt
+    >>> hour = lambda h: dt.datetime(2024, 1, 1, h)
+    >>> batch = ibis.memtable({"window_start": [hour(0), hour(1)], "window_end": [hour(1), hour(2)], "n": [5, 6]})
+    >>> speed = ibis.memtable({"window_start": [hour(1), hour(2)], "window_end": [hour(2), hour(3)], "n": [60, 7],
+    ...                        "final": [True, False]})
+    >>> served(batch, speed).order_by("window_start").execute()[["n", "layer"]].values.tolist()
+    [[5, 'batch'], [6, 'batch'], [7, 'speed']]
+    """
+    columns = [c for c in batch.columns if c in speed.columns]
+    boundary = batch.window_end.max()
+    old = batch.filter(batch.window_end <= boundary).select(*columns, layer=ibis.literal("batch"))
+    new = speed.filter(boundary.isnull() | (speed.window_end > boundary)).select(*columns, layer=ibis.literal("speed"))
+    return old.union(new)
 
 
 def serving_view(con: BaseBackend, serving: ServingSpec, live: str, columns: list[str]) -> bool:
