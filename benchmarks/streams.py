@@ -205,10 +205,10 @@ def latency(args) -> str:
             timer = threading.Timer(args.seconds + 2, stop.set)
             timer.start()
             done = run_stream(ws, "tumbling", follow=True, interval=0.01, stop=stop, on_step=committed)
-            writer.join()
             chunks = []
-            while (mark := marks.get()) is not None:
+            while (mark := marks.get()) is not None:  # drained before the join: a full pipe blocks the writer
                 chunks.append(mark)
+            writer.join()
     finally:
         server.terminate()
         server.wait()
