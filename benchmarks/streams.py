@@ -56,6 +56,7 @@ from stream_baselines import (  # noqa: E402 - beside this file
 from millpond.run.streaming import run_stream  # noqa: E402
 from millpond.workspace import Workspace  # noqa: E402
 
+KEYS = [f"k{i:04d}" for i in range(1000)]
 SPECS = {
     "tumbling": {"type": "tumbling", "size": "1m"},
     "hopping": {"type": "hopping", "size": "5m", "slide": "1m"},
@@ -166,9 +167,9 @@ def _writer(url: str, rate: int, seconds: float, marks, ready) -> None:
             time.sleep(due - time.time())
         pipe = client.pipeline(transaction=False)
         now = time.time()
-        for i in range(chunk):
-            ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1e6) % 1_000_000:06d}"
-            pipe.xadd("events", {"key": f"k{(sent + i) % 1000:04d}", "ts": ts, "amount": "1.5"})
+        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1e6) % 1_000_000:06d}"
+        for i in range(chunk):  # a chunk's events happen at the moment it is written
+            pipe.xadd("events", {"key": KEYS[(sent + i) % 1000], "ts": ts, "amount": "1.5"})
         ids = pipe.execute()
         marks.put((ids[-1].decode(), now))
         sent += chunk
